@@ -1,0 +1,127 @@
+//! Extractors: the authenticated creator (tenant context) or staff member, and a JSON body
+//! whose rejections speak the API's error format.
+use axum::{
+    extract::{FromRequest, FromRequestParts, Request, rejection::JsonRejection},
+    http::{header, request::Parts},
+};
+use domain::{
+    AppCtx, Error,
+    accounts::{self, Principal, StaffCtx},
+    tenants::TenantCtx,
+};
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| {
+            Error::unauthenticated(
+                "unauthenticated",
+                "send Authorization: Bearer <session token or API key>",
+            )
+            .into()
+        })
+}
+
+async fn principal(parts: &mut Parts, ctx: &AppCtx) -> Result<Principal, ApiError> {
+    if let Some(p) = parts.extensions.get::<Principal>() {
+        return Ok(p.clone());
+    }
+    let p = accounts::authenticate(ctx, bearer(parts)?).await?;
+    parts.extensions.insert(p.clone());
+    Ok(p)
+}
+
+/// A creator request: the tenant context, resolved once per request.
+pub struct Creator(pub TenantCtx);
+
+impl FromRequestParts<AppCtx> for Creator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, ctx: &AppCtx) -> Result<Self, Self::Rejection> {
+        match principal(parts, ctx).await? {
+            Principal::Creator(t) => Ok(Creator(t)),
+            Principal::Staff(_) => Err(Error::forbidden(
+                "creator_only",
+                "this route is for creator accounts",
+            )
+            .into()),
+        }
+    }
+}
+
+/// A staff request; creators get 403 on every staff route.
+pub struct Staff(pub StaffCtx);
+
+impl FromRequestParts<AppCtx> for Staff {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, ctx: &AppCtx) -> Result<Self, Self::Rejection> {
+        match principal(parts, ctx).await? {
+            Principal::Staff(s) => Ok(Staff(s)),
+            Principal::Creator(_) => {
+                Err(Error::forbidden("staff_only", "this route is for platform staff").into())
+            }
+        }
+    }
+}
+
+/// `Json<T>` whose rejections are API errors (`invalid_json` with the field when known).
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(rej) => Err(json_error(rej).into()),
+        }
+    }
+}
+
+fn json_error(rej: JsonRejection) -> Error {
+    match rej {
+        JsonRejection::JsonDataError(e) => {
+            // serde_path_to_error style text: "field: message at line … column …"
+            let text = e.body_text();
+            let detail = text
+                .split_once(": ")
+                .map(|(_, rest)| rest.to_string())
+                .unwrap_or(text.clone());
+            let field = detail
+                .split_once(": ")
+                .map(|(path, _)| path.to_string())
+                .filter(|p| !p.contains(' '));
+            let mut err = Error::new(domain::ErrorKind::Invalid, "invalid_json", detail);
+            if let Some(f) = field {
+                err = err.with_field(&f);
+            } else if let Some(f) = missing_field(&text) {
+                err = err.with_field(&f);
+            }
+            err
+        }
+        JsonRejection::JsonSyntaxError(e) => {
+            Error::new(domain::ErrorKind::Invalid, "invalid_json", e.body_text())
+        }
+        JsonRejection::MissingJsonContentType(_) => Error::new(
+            domain::ErrorKind::Invalid,
+            "unsupported_media_type",
+            "send Content-Type: application/json",
+        ),
+        other => Error::new(domain::ErrorKind::Invalid, "invalid_body", other.body_text()),
+    }
+}
+
+fn missing_field(text: &str) -> Option<String> {
+    let i = text.find("missing field `")?;
+    let rest = &text[i + "missing field `".len()..];
+    Some(rest[..rest.find('`')?].to_string())
+}

@@ -1,0 +1,77 @@
+//! The JSON API (`/api/v1`) and the operations endpoints. Handlers are thin: parse, call
+//! `domain`, map the result; the OpenAPI document is generated from their annotations.
+pub mod error;
+pub mod extract;
+pub mod ops;
+pub mod routes;
+
+use axum::{Json, Router, extract::DefaultBodyLimit, routing::get};
+use domain::AppCtx;
+use utoipa::OpenApi;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use routes::{accounts, channels, plans, projects};
+
+/// Largest JSON body the API accepts.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Gatehouse API", version = "1", description = "Paid and free membership for Telegram communities."),
+    components(schemas(error::ErrorBody)),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        openapi.security = Some(vec![utoipa::openapi::security::SecurityRequirement::new(
+            "bearer",
+            Vec::<String>::new(),
+        )]);
+    }
+}
+
+/// The API routes and the OpenAPI document describing exactly them.
+pub fn api_routes() -> (Router<AppCtx>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(accounts::signup))
+        .routes(routes!(accounts::login))
+        .routes(routes!(accounts::me))
+        .routes(routes!(accounts::create_api_key, accounts::list_api_keys))
+        .routes(routes!(accounts::revoke_api_key))
+        .routes(routes!(projects::create, projects::list))
+        .routes(routes!(projects::get, projects::update, projects::delete))
+        .routes(routes!(channels::create, channels::list))
+        .routes(routes!(plans::create, plans::list))
+        .routes(routes!(plans::get, plans::update))
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics_text))
+        .split_for_parts()
+}
+
+/// The API router with its state bound.
+pub fn router(ctx: AppCtx) -> Router {
+    ops::metrics_handle();
+    let (routes, doc) = api_routes();
+    let doc = std::sync::Arc::new(doc);
+    routes
+        .route(
+            "/api/v1/openapi.json",
+            get(move || {
+                let doc = doc.clone();
+                async move { Json((*doc).clone()) }
+            }),
+        )
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(ctx)
+}

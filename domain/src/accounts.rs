@@ -1,0 +1,489 @@
+//! Accounts: passwords (argon2id), login with attempt limiting, JWT sessions, tenant API keys,
+//! and resolving a bearer credential into the principal a request acts as.
+use std::sync::LazyLock;
+
+use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use chrono::{DateTime, Duration, Utc};
+use rand::{Rng, RngCore};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
+    QueryFilter, QueryOrder, Set,
+};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use entity::{api_key, login_attempt, tenant, user};
+
+use crate::{
+    AppCtx, audit,
+    error::{Error, Result},
+    tenants::{Actor, Role, TenantCtx, TenantStatus},
+    validate,
+};
+
+pub const SESSION_TTL_HOURS: i64 = 12;
+/// Failed logins allowed per email within [`LOGIN_WINDOW_MINUTES`].
+pub const LOGIN_MAX_FAILURES: u64 = 5;
+pub const LOGIN_WINDOW_MINUTES: i64 = 15;
+pub const API_KEY_PREFIX: &str = "gh_";
+
+/// Platform staff role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StaffRole {
+    Staff,
+    StaffReadonly,
+}
+
+impl StaffRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StaffRole::Staff => "staff",
+            StaffRole::StaffReadonly => "staff_readonly",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "staff" => Some(StaffRole::Staff),
+            "staff_readonly" => Some(StaffRole::StaffReadonly),
+            _ => None,
+        }
+    }
+}
+
+/// A staff member acting on the platform.
+#[derive(Debug, Clone)]
+pub struct StaffCtx {
+    pub user_id: Uuid,
+    pub email: String,
+    pub role: StaffRole,
+}
+
+impl StaffCtx {
+    /// `staff_readonly` may look but not act.
+    pub fn can_act(&self) -> Result<()> {
+        match self.role {
+            StaffRole::Staff => Ok(()),
+            StaffRole::StaffReadonly => Err(Error::forbidden(
+                "staff_readonly",
+                "read-only staff cannot change anything",
+            )),
+        }
+    }
+
+    pub fn actor(&self) -> Actor {
+        Actor {
+            user_id: Some(self.user_id),
+            label: format!("staff:{}", self.email),
+        }
+    }
+}
+
+/// Who a request acts as.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    Creator(TenantCtx),
+    Staff(StaffCtx),
+}
+
+/// A session token for the API and the dashboard.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Session {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: Uuid,
+    iat: i64,
+    exp: i64,
+}
+
+static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
+    hash_blocking("a password nobody has").expect("hashing a constant")
+});
+
+fn hash_blocking(password: &str) -> Result<String> {
+    let mut salt = [0u8; 16];
+    rand::rng().fill_bytes(&mut salt);
+    Argon2::default()
+        .hash_password_with_salt(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| Error::internal(anyhow::anyhow!("argon2: {e}")))
+}
+
+/// argon2id with the crate's default (OWASP) parameters, off the async threads.
+pub async fn hash_password(password: &str) -> Result<String> {
+    let p = password.to_string();
+    tokio::task::spawn_blocking(move || hash_blocking(&p))
+        .await
+        .map_err(Error::internal)?
+}
+
+async fn verify_password(password: &str, hash: &str) -> bool {
+    let (p, h) = (password.to_string(), hash.to_string());
+    tokio::task::spawn_blocking(move || {
+        PasswordVerifier::<str>::verify_password(&Argon2::default(), p.as_bytes(), &h).is_ok()
+    })
+    .await
+    .unwrap_or(false)
+}
+
+pub(crate) async fn find_user_by_email(
+    db: &impl ConnectionTrait,
+    email: &str,
+) -> Result<Option<user::Model>> {
+    Ok(user::Entity::find()
+        .filter(user::Column::Email.eq(email))
+        .one(db)
+        .await?)
+}
+
+pub fn issue_session(ctx: &AppCtx, user_id: Uuid) -> Result<Session> {
+    let now = ctx.now();
+    let expires_at = now + Duration::hours(SESSION_TTL_HOURS);
+    let claims = Claims {
+        sub: user_id,
+        iat: now.timestamp(),
+        exp: expires_at.timestamp(),
+    };
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &ctx.keys.jwt_encoding,
+    )
+    .map_err(Error::internal)?;
+    Ok(Session { token, expires_at })
+}
+
+/// Checks email and password. Failed attempts per email are limited
+/// ([`LOGIN_MAX_FAILURES`] per [`LOGIN_WINDOW_MINUTES`] minutes) in the database, so the
+/// limit holds across every API process.
+pub async fn login(ctx: &AppCtx, email: &str, password: &str) -> Result<Session> {
+    let email = email.trim().to_lowercase();
+    let now = ctx.now();
+    let window_start = now - Duration::minutes(LOGIN_WINDOW_MINUTES);
+    let last_success = login_attempt::Entity::find()
+        .filter(login_attempt::Column::Email.eq(&email))
+        .filter(login_attempt::Column::Succeeded.eq(true))
+        .filter(login_attempt::Column::At.gt(window_start))
+        .order_by_desc(login_attempt::Column::At)
+        .one(&ctx.db)
+        .await?
+        .map(|a| a.at);
+    let since = last_success.map_or(window_start, |s| s.max(window_start));
+    let failures = login_attempt::Entity::find()
+        .filter(login_attempt::Column::Email.eq(&email))
+        .filter(login_attempt::Column::Succeeded.eq(false))
+        .filter(login_attempt::Column::At.gt(since));
+    if failures.clone().count(&ctx.db).await? >= LOGIN_MAX_FAILURES {
+        let oldest = failures
+            .order_by_asc(login_attempt::Column::At)
+            .one(&ctx.db)
+            .await?
+            .map_or(now, |a| a.at);
+        let retry = (oldest + Duration::minutes(LOGIN_WINDOW_MINUTES) - now).num_seconds();
+        return Err(Error::rate_limited(
+            "too_many_attempts",
+            "too many failed logins; try again later",
+            retry.max(1) as u64,
+        ));
+    }
+
+    let user = find_user_by_email(&ctx.db, &email).await?;
+    let ok = match &user {
+        Some(u) => verify_password(password, &u.password_hash).await,
+        None => {
+            // Same work whether or not the account exists, so timing reveals nothing.
+            verify_password(password, &DUMMY_HASH).await;
+            false
+        }
+    };
+    login_attempt::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        email: Set(email),
+        succeeded: Set(ok),
+        at: Set(now),
+    }
+    .insert(&ctx.db)
+    .await?;
+    match (ok, user) {
+        (true, Some(u)) => issue_session(ctx, u.id),
+        _ => Err(Error::unauthenticated(
+            "invalid_credentials",
+            "email or password is wrong",
+        )),
+    }
+}
+
+fn sha256_hex(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+fn unauthenticated() -> Error {
+    Error::unauthenticated("unauthenticated", "a valid session token or API key is required")
+}
+
+/// Resolves a bearer credential (session JWT or tenant API key) into the acting principal.
+/// Tenant status is read fresh here, once per request, so a suspension applies at once.
+pub async fn authenticate(ctx: &AppCtx, bearer: &str) -> Result<Principal> {
+    if bearer.starts_with(API_KEY_PREFIX) {
+        let key = api_key::Entity::find()
+            .filter(api_key::Column::KeyHash.eq(sha256_hex(bearer)))
+            .filter(api_key::Column::RevokedAt.is_null())
+            .one(&ctx.db)
+            .await?
+            .ok_or_else(unauthenticated)?;
+        let t = tenant::Entity::find_by_id(key.tenant_id)
+            .one(&ctx.db)
+            .await?
+            .ok_or_else(unauthenticated)?;
+        let now = ctx.now();
+        if key.last_used_at.is_none_or(|t| now - t > Duration::minutes(1)) {
+            let label = key.prefix.clone();
+            let mut am = key.into_active_model();
+            am.last_used_at = Set(Some(now));
+            am.update(&ctx.db).await?;
+            return Ok(Principal::Creator(TenantCtx {
+                tenant_id: t.id,
+                role: Role::Admin,
+                status: TenantStatus::parse(&t.status),
+                actor: Actor {
+                    user_id: None,
+                    label: format!("api_key:{label}"),
+                },
+            }));
+        }
+        return Ok(Principal::Creator(TenantCtx {
+            tenant_id: t.id,
+            role: Role::Admin,
+            status: TenantStatus::parse(&t.status),
+            actor: Actor {
+                user_id: None,
+                label: format!("api_key:{}", key.prefix),
+            },
+        }));
+    }
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    validation.leeway = 5;
+    let claims = jsonwebtoken::decode::<Claims>(bearer, &ctx.keys.jwt_decoding, &validation)
+        .map_err(|_| unauthenticated())?
+        .claims;
+    if claims.exp < ctx.now().timestamp() {
+        return Err(unauthenticated());
+    }
+    principal_for_user(ctx, claims.sub).await
+}
+
+/// The principal of a logged-in user (session JWT or dashboard cookie).
+pub async fn principal_for_user(ctx: &AppCtx, user_id: Uuid) -> Result<Principal> {
+    let u = user::Entity::find_by_id(user_id)
+        .one(&ctx.db)
+        .await?
+        .ok_or_else(unauthenticated)?;
+    if let Some(role) = StaffRole::parse(&u.role) {
+        return Ok(Principal::Staff(StaffCtx {
+            user_id: u.id,
+            email: u.email,
+            role,
+        }));
+    }
+    let tenant_id = u.tenant_id.ok_or_else(unauthenticated)?;
+    let t = tenant::Entity::find_by_id(tenant_id)
+        .one(&ctx.db)
+        .await?
+        .ok_or_else(unauthenticated)?;
+    Ok(Principal::Creator(TenantCtx {
+        tenant_id,
+        role: Role::parse(&u.role).unwrap_or(Role::Member),
+        status: TenantStatus::parse(&t.status),
+        actor: Actor {
+            user_id: Some(u.id),
+            label: u.email,
+        },
+    }))
+}
+
+/// The signed-in creator as `GET /me` shows them.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct MeOut {
+    pub user_id: Option<Uuid>,
+    pub email: Option<String>,
+    pub role: Role,
+    pub tenant: crate::tenants::TenantOut,
+}
+
+pub async fn me(ctx: &AppCtx, t: &TenantCtx) -> Result<MeOut> {
+    let tenant = crate::tenants::load(ctx, t.tenant_id).await?;
+    let email = match t.actor.user_id {
+        Some(id) => user::Entity::find_by_id(id).one(&ctx.db).await?.map(|u| u.email),
+        None => None,
+    };
+    Ok(MeOut {
+        user_id: t.actor.user_id,
+        email,
+        role: t.role,
+        tenant: tenant.into(),
+    })
+}
+
+// --- API keys -------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ApiKeyOut {
+    pub id: Uuid,
+    pub name: String,
+    /// The first characters of the key, to tell keys apart.
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<api_key::Model> for ApiKeyOut {
+    fn from(k: api_key::Model) -> Self {
+        ApiKeyOut {
+            id: k.id,
+            name: k.name,
+            prefix: k.prefix,
+            created_at: k.created_at,
+            last_used_at: k.last_used_at,
+            revoked_at: k.revoked_at,
+        }
+    }
+}
+
+/// A freshly created key: the secret is in this answer and nowhere else, ever.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ApiKeyCreatedOut {
+    #[serde(flatten)]
+    pub key: ApiKeyOut,
+    pub secret: String,
+}
+
+fn random_key() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    let body: String = (0..40)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect();
+    format!("{API_KEY_PREFIX}{body}")
+}
+
+pub async fn create_api_key(ctx: &AppCtx, t: &TenantCtx, name: &str) -> Result<ApiKeyCreatedOut> {
+    t.writable()?;
+    t.admin()?;
+    let name = validate::name("name", name)?;
+    let secret = random_key();
+    let now = ctx.now();
+    let model = api_key::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(t.tenant_id),
+        created_by: Set(t.actor.user_id),
+        name: Set(name),
+        prefix: Set(secret[..10].to_string()),
+        key_hash: Set(sha256_hex(&secret)),
+        created_at: Set(now),
+        last_used_at: Set(None),
+        revoked_at: Set(None),
+    }
+    .insert(&ctx.db)
+    .await?;
+    audit::record(
+        &ctx.db,
+        audit::Entry::creator(t, "api_key.created", "api_key", model.id)
+            .details(serde_json::json!({"name": model.name, "prefix": model.prefix})),
+        now,
+    )
+    .await?;
+    Ok(ApiKeyCreatedOut {
+        key: model.into(),
+        secret,
+    })
+}
+
+pub async fn list_api_keys(ctx: &AppCtx, t: &TenantCtx) -> Result<Vec<ApiKeyOut>> {
+    Ok(api_key::Entity::find()
+        .filter(api_key::Column::TenantId.eq(t.tenant_id))
+        .order_by_desc(api_key::Column::CreatedAt)
+        .all(&ctx.db)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect())
+}
+
+pub async fn revoke_api_key(ctx: &AppCtx, t: &TenantCtx, id: Uuid) -> Result<ApiKeyOut> {
+    t.writable()?;
+    t.admin()?;
+    let key = api_key::Entity::find_by_id(id)
+        .filter(api_key::Column::TenantId.eq(t.tenant_id))
+        .one(&ctx.db)
+        .await?
+        .ok_or_else(|| Error::not_found("api key"))?;
+    if key.revoked_at.is_some() {
+        return Ok(key.into());
+    }
+    let now = ctx.now();
+    let mut am = key.into_active_model();
+    am.revoked_at = Set(Some(now));
+    let key = am.update(&ctx.db).await?;
+    audit::record(
+        &ctx.db,
+        audit::Entry::creator(t, "api_key.revoked", "api_key", key.id)
+            .details(serde_json::json!({"prefix": key.prefix})),
+        now,
+    )
+    .await?;
+    Ok(key.into())
+}
+
+// --- staff bootstrap ------------------------------------------------------------------------
+
+/// Creates a staff account. Only the `gatehouse staff create` command calls this: signup
+/// can never make staff.
+pub async fn create_staff(
+    ctx: &AppCtx,
+    email: &str,
+    password: &str,
+    role: StaffRole,
+) -> Result<Uuid> {
+    let email = validate::email("email", email)?;
+    let password = validate::password("password", password)?;
+    if find_user_by_email(&ctx.db, &email).await?.is_some() {
+        return Err(
+            Error::conflict("email_taken", "an account with this email already exists")
+                .with_field("email"),
+        );
+    }
+    let id = Uuid::now_v7();
+    let now = ctx.now();
+    user::ActiveModel {
+        id: Set(id),
+        tenant_id: Set(None),
+        email: Set(email.clone()),
+        password_hash: Set(hash_password(password).await?),
+        role: Set(role.as_str().into()),
+        created_at: Set(now),
+    }
+    .insert(&ctx.db)
+    .await?;
+    audit::record(
+        &ctx.db,
+        audit::Entry {
+            actor_user_id: None,
+            actor: "system:cli".into(),
+            tenant_id: None,
+            action: "staff.created",
+            target_type: "user",
+            target_id: Some(id.to_string()),
+            details: serde_json::json!({"email": email, "role": role.as_str()}),
+        },
+        now,
+    )
+    .await?;
+    Ok(id)
+}

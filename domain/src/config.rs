@@ -1,0 +1,233 @@
+//! Configuration from the environment (names as in DESIGN.md). Every problem is reported
+//! with the name of the variable at fault, at start, before anything listens.
+use std::{net::SocketAddr, path::PathBuf};
+
+/// Why the configuration could not be loaded; always names the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error in {var}: {message}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub message: String,
+}
+
+fn bad(var: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var,
+        message: message.into(),
+    }
+}
+
+/// Where the secret key comes from.
+#[derive(Clone)]
+pub enum SecretSource {
+    /// Set in `GATEHOUSE_SECRET_KEY`.
+    Env(String),
+    /// Embedded default: generated once and kept in the data directory.
+    DataDir(PathBuf),
+}
+
+impl std::fmt::Debug for SecretSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SecretSource::Env(_) => f.write_str("Env(<redacted>)"),
+            SecretSource::DataDir(p) => write!(f, "DataDir({})", p.display()),
+        }
+    }
+}
+
+/// Stripe settings; absent means billing runs offline.
+#[derive(Clone)]
+pub struct StripeConfig {
+    pub secret_key: String,
+    pub webhook_secret: Option<String>,
+    pub api_base: String,
+    pub price_starter_monthly: Option<String>,
+    pub price_starter_annual: Option<String>,
+    pub price_growth_monthly: Option<String>,
+    pub price_growth_annual: Option<String>,
+    pub price_overage: Option<String>,
+    pub meter_event_name: String,
+}
+
+impl std::fmt::Debug for StripeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StripeConfig")
+            .field("api_base", &self.api_base)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub redis_url: Option<String>,
+    pub bind: SocketAddr,
+    pub public_url: Option<String>,
+    pub secret: SecretSource,
+    pub telegram_api_url: String,
+    pub stripe: Option<StripeConfig>,
+    pub stripe_webhook_secret: Option<String>,
+    pub overage_fee_minor: i64,
+}
+
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+pub const DEFAULT_TELEGRAM_API_URL: &str = "https://api.telegram.org";
+pub const DEFAULT_STRIPE_API_BASE: &str = "https://api.stripe.com";
+pub const DEFAULT_OVERAGE_FEE_MINOR: i64 = 10;
+pub const MIN_SECRET_LEN: usize = 32;
+
+fn check_url(var: &'static str, value: &str) -> Result<String, ConfigError> {
+    let v = value.trim().trim_end_matches('/');
+    if !(v.starts_with("http://") || v.starts_with("https://")) || v.len() < 10 {
+        return Err(bad(var, format!("expected an http(s) URL, got {value:?}")));
+    }
+    Ok(v.to_string())
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads settings through `get`, so tests can supply their own environment.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let data_dir = PathBuf::from(get("DATA_DIR").unwrap_or_else(|| "gatehouse-data".into()));
+        let database_url = match get("DATABASE_URL") {
+            Some(url) => {
+                if !(url.starts_with("postgres://")
+                    || url.starts_with("postgresql://")
+                    || url.starts_with("sqlite:"))
+                {
+                    return Err(bad(
+                        "DATABASE_URL",
+                        "expected postgres://… or sqlite:…",
+                    ));
+                }
+                url
+            }
+            None => format!("sqlite://{}?mode=rwc", data_dir.join("gatehouse.db").display()),
+        };
+        let production = !database_url.starts_with("sqlite:");
+        let redis_url = match get("REDIS_URL") {
+            Some(u) if u.starts_with("redis://") || u.starts_with("rediss://") => Some(u),
+            Some(_) => return Err(bad("REDIS_URL", "expected redis://…")),
+            None => None,
+        };
+        let bind_raw = get("BIND").unwrap_or_else(|| DEFAULT_BIND.into());
+        let bind = bind_raw
+            .parse::<SocketAddr>()
+            .map_err(|_| bad("BIND", format!("expected host:port, got {bind_raw:?}")))?;
+        let public_url = get("PUBLIC_URL")
+            .map(|v| check_url("PUBLIC_URL", &v))
+            .transpose()?;
+        let secret = match get("GATEHOUSE_SECRET_KEY") {
+            Some(s) if s.len() >= MIN_SECRET_LEN => SecretSource::Env(s),
+            Some(_) => {
+                return Err(bad(
+                    "GATEHOUSE_SECRET_KEY",
+                    format!("must be at least {MIN_SECRET_LEN} characters"),
+                ));
+            }
+            None if production => {
+                return Err(bad(
+                    "GATEHOUSE_SECRET_KEY",
+                    "is required when DATABASE_URL points at PostgreSQL (production mode)",
+                ));
+            }
+            None => SecretSource::DataDir(data_dir.join("secret.key")),
+        };
+        let telegram_api_url = check_url(
+            "TELEGRAM_API_URL",
+            &get("TELEGRAM_API_URL").unwrap_or_else(|| DEFAULT_TELEGRAM_API_URL.into()),
+        )?;
+        let stripe_api_base = check_url(
+            "STRIPE_API_BASE",
+            &get("STRIPE_API_BASE").unwrap_or_else(|| DEFAULT_STRIPE_API_BASE.into()),
+        )?;
+        let stripe_webhook_secret = get("STRIPE_WEBHOOK_SECRET");
+        let stripe = get("STRIPE_SECRET_KEY").map(|secret_key| StripeConfig {
+            secret_key,
+            webhook_secret: stripe_webhook_secret.clone(),
+            api_base: stripe_api_base.clone(),
+            price_starter_monthly: get("STRIPE_PRICE_STARTER_MONTHLY"),
+            price_starter_annual: get("STRIPE_PRICE_STARTER_ANNUAL"),
+            price_growth_monthly: get("STRIPE_PRICE_GROWTH_MONTHLY"),
+            price_growth_annual: get("STRIPE_PRICE_GROWTH_ANNUAL"),
+            price_overage: get("STRIPE_PRICE_OVERAGE"),
+            meter_event_name: get("STRIPE_METER_EVENT_NAME")
+                .unwrap_or_else(|| "gatehouse_overage_codes".into()),
+        });
+        let overage_fee_minor = match get("OVERAGE_FEE_MINOR") {
+            Some(v) => v
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| bad("OVERAGE_FEE_MINOR", format!("expected a whole number ≥ 0 of minor units, got {v:?}")))?,
+            None => DEFAULT_OVERAGE_FEE_MINOR,
+        };
+        Ok(Config {
+            data_dir,
+            database_url,
+            redis_url,
+            bind,
+            public_url,
+            secret,
+            telegram_api_url,
+            stripe,
+            stripe_webhook_secret,
+            overage_fee_minor,
+        })
+    }
+
+    /// True on PostgreSQL; the embedded default is SQLite.
+    pub fn is_postgres(&self) -> bool {
+        !self.database_url.starts_with("sqlite:")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let m: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn nothing_set_is_the_embedded_default() {
+        let c = load(&[]).unwrap();
+        assert!(c.database_url.starts_with("sqlite://"));
+        assert_eq!(c.bind.to_string(), DEFAULT_BIND);
+        assert!(c.redis_url.is_none());
+        assert!(c.stripe.is_none());
+        assert!(matches!(c.secret, SecretSource::DataDir(_)));
+    }
+
+    #[test]
+    fn each_bad_setting_names_its_variable() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("BIND", "nope")], "BIND"),
+            (&[("DATABASE_URL", "mysql://x")], "DATABASE_URL"),
+            (&[("DATABASE_URL", "postgres://127.0.0.1/x")], "GATEHOUSE_SECRET_KEY"),
+            (&[("GATEHOUSE_SECRET_KEY", "short")], "GATEHOUSE_SECRET_KEY"),
+            (&[("REDIS_URL", "localhost:6379")], "REDIS_URL"),
+            (&[("PUBLIC_URL", "example.com")], "PUBLIC_URL"),
+            (&[("TELEGRAM_API_URL", "ftp://x")], "TELEGRAM_API_URL"),
+            (&[("OVERAGE_FEE_MINOR", "-3")], "OVERAGE_FEE_MINOR"),
+        ];
+        for (vars, var) in cases {
+            let err = load(vars).unwrap_err();
+            assert_eq!(err.var, *var, "{vars:?}");
+            assert!(err.to_string().contains(var));
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! `AppCtx`: the one context shared by axum state, jobs and the bot dispatcher.
+//! Cheap to clone; everything inside is behind an `Arc` or is itself a pool handle.
+use std::{sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use rand::RngCore;
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
+use sha2::{Digest, Sha256};
+
+use crate::{
+    clock::{Clock, SystemClock},
+    config::{Config, SecretSource},
+};
+
+#[derive(Clone)]
+pub struct AppCtx {
+    pub db: DatabaseConnection,
+    pub redis: Option<redis::aio::ConnectionManager>,
+    pub config: Arc<Config>,
+    pub clock: Arc<dyn Clock>,
+    pub keys: Arc<Keys>,
+}
+
+/// Keys derived from `GATEHOUSE_SECRET_KEY`, one per purpose so no two uses share key material.
+pub struct Keys {
+    pub jwt_encoding: jsonwebtoken::EncodingKey,
+    pub jwt_decoding: jsonwebtoken::DecodingKey,
+    /// 32-byte key for encrypting secrets at rest (bot tokens).
+    pub at_rest: [u8; 32],
+}
+
+impl Keys {
+    pub fn derive(secret: &str) -> Self {
+        let purpose = |p: &str| -> [u8; 32] {
+            let mut h = Sha256::new();
+            h.update(p.as_bytes());
+            h.update([0u8]);
+            h.update(secret.as_bytes());
+            h.finalize().into()
+        };
+        let jwt = purpose("gatehouse/jwt");
+        Keys {
+            jwt_encoding: jsonwebtoken::EncodingKey::from_secret(&jwt),
+            jwt_decoding: jsonwebtoken::DecodingKey::from_secret(&jwt),
+            at_rest: purpose("gatehouse/at-rest"),
+        }
+    }
+}
+
+/// Reads the secret key, generating and keeping one in the data directory for the embedded default.
+pub fn load_secret(source: &SecretSource) -> anyhow::Result<String> {
+    match source {
+        SecretSource::Env(s) => Ok(s.clone()),
+        SecretSource::DataDir(path) => {
+            if let Ok(s) = std::fs::read_to_string(path) {
+                let s = s.trim().to_string();
+                if s.len() >= crate::config::MIN_SECRET_LEN {
+                    return Ok(s);
+                }
+            }
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating data directory {}", dir.display()))?;
+            }
+            let mut bytes = [0u8; 32];
+            rand::rng().fill_bytes(&mut bytes);
+            let s = hex::encode(bytes);
+            std::fs::write(path, &s)
+                .with_context(|| format!("writing secret key to {}", path.display()))?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+            }
+            Ok(s)
+        }
+    }
+}
+
+/// Opens the database named by the configuration (creating the SQLite file and its directory).
+pub async fn connect_db(config: &Config) -> anyhow::Result<DatabaseConnection> {
+    if !config.is_postgres() {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    }
+    let mut opts = ConnectOptions::new(config.database_url.clone());
+    opts.max_connections(if config.is_postgres() { 20 } else { 8 })
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(30))
+        .sqlx_logging(false);
+    let db = Database::connect(opts)
+        .await
+        .context("connecting to DATABASE_URL")?;
+    if !config.is_postgres() {
+        // WAL lets readers run beside the one writer; a busy timeout makes writers queue
+        // instead of failing when several tasks write at once.
+        db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;")
+            .await
+            .context("configuring SQLite")?;
+    }
+    Ok(db)
+}
+
+pub async fn connect_redis(url: &str) -> anyhow::Result<redis::aio::ConnectionManager> {
+    let client = redis::Client::open(url).context("parsing REDIS_URL")?;
+    redis::aio::ConnectionManager::new(client)
+        .await
+        .context("connecting to REDIS_URL")
+}
+
+impl AppCtx {
+    /// Connects everything the configuration names. Migrations are run separately.
+    pub async fn connect(config: Config) -> anyhow::Result<Self> {
+        let secret = load_secret(&config.secret)?;
+        let db = connect_db(&config).await?;
+        let redis = match &config.redis_url {
+            Some(url) => Some(connect_redis(url).await?),
+            None => None,
+        };
+        Ok(Self::from_parts(db, redis, config, &secret, Arc::new(SystemClock)))
+    }
+
+    pub fn from_parts(
+        db: DatabaseConnection,
+        redis: Option<redis::aio::ConnectionManager>,
+        config: Config,
+        secret: &str,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        AppCtx {
+            db,
+            redis,
+            config: Arc::new(config),
+            clock,
+            keys: Arc::new(Keys::derive(secret)),
+        }
+    }
+
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    /// Applies pending migrations.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        use migration::MigratorTrait;
+        migration::Migrator::up(&self.db, None)
+            .await
+            .context("running migrations")
+    }
+
+    /// Readiness: the database answers, and Redis too when configured.
+    pub async fn check_ready(&self) -> Result<(), String> {
+        self.db.ping().await.map_err(|e| format!("database: {e}"))?;
+        if let Some(r) = &self.redis {
+            let mut r = r.clone();
+            let pong: Result<String, _> = redis::cmd("PING").query_async(&mut r).await;
+            pong.map_err(|e| format!("redis: {e}"))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,20 @@
+//! The service layer of Gatehouse: every business rule, once. The API, the dashboard, the
+//! bot router and the worker all call these services; none of them holds a rule of its own.
+//!
+//! Organised by business area. Every tenant-scoped method takes a [`tenants::TenantCtx`]
+//! first and filters by its tenant, so another tenant's object is simply not found.
+pub mod accounts;
+pub mod audit;
+pub mod billing;
+pub mod clock;
+pub mod config;
+pub mod ctx;
+pub mod error;
+pub mod channels;
+pub mod plans;
+pub mod projects;
+pub mod tenants;
+pub mod validate;
+
+pub use ctx::AppCtx;
+pub use error::{Error, ErrorKind, Result};

@@ -1,0 +1,207 @@
+//! Projects and their settings. The tenant-scoped finder here is the gate every
+//! project-owned object (bot, channels, plans, codes, members) is reached through.
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, Set,
+};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use entity::project;
+
+use crate::{
+    AppCtx, audit,
+    error::{Error, FieldErrors, Result},
+    tenants::TenantCtx,
+    validate,
+};
+
+pub const WELCOME_MAX: usize = 2_000;
+pub const DEFAULT_WELCOME: &str = "Welcome! Pick a plan below, or redeem an access code.";
+pub const UNUSED_CODE_TTL_MAX_DAYS: i64 = 3_650;
+
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+pub struct ProjectIn {
+    pub name: String,
+    pub welcome_message: Option<String>,
+    /// Access codes as a payment method (default on).
+    pub access_codes_enabled: Option<bool>,
+    /// Code orders carry the plan's price (default off: zero-priced, excluded from revenue).
+    pub codes_priced: Option<bool>,
+    /// Delete unredeemed codes older than this many days (unset: never).
+    pub unused_code_ttl_days: Option<i64>,
+}
+
+/// A partial update; a field left out stays as it is. `unused_code_ttl_days: null` clears it.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+pub struct ProjectPatch {
+    pub name: Option<String>,
+    pub welcome_message: Option<String>,
+    pub access_codes_enabled: Option<bool>,
+    pub codes_priced: Option<bool>,
+    #[serde(default, deserialize_with = "crate::projects::double_option")]
+    #[schema(value_type = Option<i64>)]
+    pub unused_code_ttl_days: Option<Option<i64>>,
+}
+
+/// Distinguishes a field that is absent (`None`) from one set to null (`Some(None)`).
+pub fn double_option<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ProjectOut {
+    pub id: Uuid,
+    pub name: String,
+    pub welcome_message: String,
+    pub access_codes_enabled: bool,
+    pub codes_priced: bool,
+    pub unused_code_ttl_days: Option<i32>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<project::Model> for ProjectOut {
+    fn from(p: project::Model) -> Self {
+        ProjectOut {
+            id: p.id,
+            name: p.name,
+            welcome_message: p.welcome_message,
+            access_codes_enabled: p.access_codes_enabled,
+            codes_priced: p.codes_priced,
+            unused_code_ttl_days: p.unused_code_ttl_days,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+fn ttl(field: &str, v: i64) -> Result<i32> {
+    if (1..=UNUSED_CODE_TTL_MAX_DAYS).contains(&v) {
+        Ok(v as i32)
+    } else {
+        Err(Error::field(
+            field,
+            "out_of_range",
+            format!("must be between 1 and {UNUSED_CODE_TTL_MAX_DAYS} days"),
+        ))
+    }
+}
+
+/// The tenant-scoped finder: another tenant's project is not found.
+pub async fn find(db: &impl ConnectionTrait, t: &TenantCtx, id: Uuid) -> Result<project::Model> {
+    project::Entity::find_by_id(id)
+        .filter(project::Column::TenantId.eq(t.tenant_id))
+        .one(db)
+        .await?
+        .ok_or_else(|| Error::not_found("project"))
+}
+
+pub async fn create(ctx: &AppCtx, t: &TenantCtx, input: ProjectIn) -> Result<ProjectOut> {
+    t.writable()?;
+    let mut errs = FieldErrors::default();
+    let name = errs.check(validate::name("name", &input.name));
+    let welcome = errs.check(validate::text(
+        "welcome_message",
+        input.welcome_message.as_deref().unwrap_or(DEFAULT_WELCOME),
+        WELCOME_MAX,
+    ));
+    let ttl_days = match input.unused_code_ttl_days {
+        Some(v) => errs.check(ttl("unused_code_ttl_days", v)).map(Some),
+        None => Some(None),
+    };
+    errs.finish()?;
+    let now = ctx.now();
+    let welcome = welcome.unwrap_or_default();
+    let p = project::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(t.tenant_id),
+        name: Set(name.unwrap_or_default()),
+        welcome_message: Set(if welcome.is_empty() {
+            DEFAULT_WELCOME.into()
+        } else {
+            welcome
+        }),
+        access_codes_enabled: Set(input.access_codes_enabled.unwrap_or(true)),
+        codes_priced: Set(input.codes_priced.unwrap_or(false)),
+        unused_code_ttl_days: Set(ttl_days.flatten()),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&ctx.db)
+    .await?;
+    Ok(p.into())
+}
+
+pub async fn list(ctx: &AppCtx, t: &TenantCtx) -> Result<Vec<ProjectOut>> {
+    Ok(project::Entity::find()
+        .filter(project::Column::TenantId.eq(t.tenant_id))
+        .order_by_asc(project::Column::CreatedAt)
+        .all(&ctx.db)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect())
+}
+
+pub async fn get(ctx: &AppCtx, t: &TenantCtx, id: Uuid) -> Result<ProjectOut> {
+    Ok(find(&ctx.db, t, id).await?.into())
+}
+
+/// Changes settings. A new unused-code timer applies to existing codes too: the expiry
+/// sweep reads it at run time rather than stamping it on codes.
+pub async fn update(ctx: &AppCtx, t: &TenantCtx, id: Uuid, patch: ProjectPatch) -> Result<ProjectOut> {
+    t.writable()?;
+    let p = find(&ctx.db, t, id).await?;
+    let mut errs = FieldErrors::default();
+    let name = patch.name.as_deref().map(|n| errs.check(validate::name("name", n)));
+    let welcome = patch
+        .welcome_message
+        .as_deref()
+        .map(|w| errs.check(validate::text("welcome_message", w, WELCOME_MAX)));
+    let ttl_days = patch
+        .unused_code_ttl_days
+        .map(|v| v.map(|d| errs.check(ttl("unused_code_ttl_days", d))));
+    errs.finish()?;
+    let mut am = p.into_active_model();
+    if let Some(Some(n)) = name {
+        am.name = Set(n);
+    }
+    if let Some(Some(w)) = welcome {
+        am.welcome_message = Set(if w.is_empty() { DEFAULT_WELCOME.into() } else { w });
+    }
+    if let Some(v) = patch.access_codes_enabled {
+        am.access_codes_enabled = Set(v);
+    }
+    if let Some(v) = patch.codes_priced {
+        am.codes_priced = Set(v);
+    }
+    if let Some(v) = ttl_days {
+        am.unused_code_ttl_days = Set(v.flatten());
+    }
+    am.updated_at = Set(ctx.now());
+    Ok(am.update(&ctx.db).await?.into())
+}
+
+/// Deletes a project and everything in it (bot, channels, plans, codes, members).
+pub async fn delete(ctx: &AppCtx, t: &TenantCtx, id: Uuid) -> Result<()> {
+    t.writable()?;
+    let p = find(&ctx.db, t, id).await?;
+    let now = ctx.now();
+    let txn = sea_orm::TransactionTrait::begin(&ctx.db).await?;
+    audit::record(
+        &txn,
+        audit::Entry::creator(t, "project.deleted", "project", p.id)
+            .details(serde_json::json!({"name": p.name})),
+        now,
+    )
+    .await?;
+    project::Entity::delete_by_id(p.id).exec(&txn).await?;
+    txn.commit().await?;
+    Ok(())
+}

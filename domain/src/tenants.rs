@@ -1,0 +1,218 @@
+//! Tenants: signup creates one (on the Free plan) with its owner; the tenant context every
+//! tenant-scoped service method takes first; suspension as a write guard.
+use chrono::{DateTime, Utc};
+use sea_orm::{ActiveModelTrait, EntityTrait, Set, TransactionTrait};
+use serde::Serialize;
+use uuid::Uuid;
+
+use entity::{tenant, user};
+
+use crate::{
+    AppCtx,
+    accounts::{self, Session},
+    billing::CreatorPlan,
+    error::{Error, FieldErrors, Result},
+    validate,
+};
+
+/// Creator role within a tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Owner,
+    Admin,
+    Member,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Member => "member",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "owner" => Some(Role::Owner),
+            "admin" => Some(Role::Admin),
+            "member" => Some(Role::Member),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TenantStatus {
+    Active,
+    Suspended,
+}
+
+impl TenantStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TenantStatus::Active => "active",
+            TenantStatus::Suspended => "suspended",
+        }
+    }
+
+    pub fn parse(s: &str) -> Self {
+        if s == "suspended" {
+            TenantStatus::Suspended
+        } else {
+            TenantStatus::Active
+        }
+    }
+}
+
+/// Who is acting, for the audit log.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub user_id: Option<Uuid>,
+    pub label: String,
+}
+
+/// The tenant a request acts for, resolved once per request by the edge's authentication.
+/// Every tenant-scoped service method takes it first and filters by `tenant_id`.
+#[derive(Debug, Clone)]
+pub struct TenantCtx {
+    pub tenant_id: Uuid,
+    pub role: Role,
+    pub status: TenantStatus,
+    pub actor: Actor,
+}
+
+impl TenantCtx {
+    /// Reads are always allowed; every write calls this first.
+    pub fn writable(&self) -> Result<()> {
+        if self.status == TenantStatus::Suspended {
+            return Err(Error::forbidden(
+                "tenant_suspended",
+                "this workspace is suspended; it can be read but not changed",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Managing credentials is for owners and admins.
+    pub fn admin(&self) -> Result<()> {
+        match self.role {
+            Role::Owner | Role::Admin => Ok(()),
+            Role::Member => Err(Error::forbidden("forbidden", "owners and admins only")),
+        }
+    }
+}
+
+/// What signup returns: the new tenant, its owner and a session for them.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SignupOut {
+    pub tenant_id: Uuid,
+    pub user_id: Uuid,
+    #[serde(flatten)]
+    pub session: Session,
+}
+
+pub struct SignupIn {
+    pub email: String,
+    pub password: String,
+    pub workspace: String,
+}
+
+/// Creates a tenant on the Free plan, cycling monthly from now, and its owner.
+pub async fn signup(ctx: &AppCtx, input: SignupIn) -> Result<SignupOut> {
+    let mut errs = FieldErrors::default();
+    let email = errs.check(validate::email("email", &input.email));
+    let password = errs.check(validate::password("password", &input.password));
+    let workspace = errs.check(validate::name("workspace", &input.workspace));
+    errs.finish()?;
+    let (email, password, workspace) = (email.unwrap(), password.unwrap(), workspace.unwrap());
+
+    let hash = accounts::hash_password(password).await?;
+    let now = ctx.now();
+    let tenant_id = Uuid::now_v7();
+    let user_id = Uuid::now_v7();
+    let txn = ctx.db.begin().await?;
+    if accounts::find_user_by_email(&txn, &email).await?.is_some() {
+        return Err(email_taken());
+    }
+    new_tenant(tenant_id, &workspace, now).insert(&txn).await?;
+    user::ActiveModel {
+        id: Set(user_id),
+        tenant_id: Set(Some(tenant_id)),
+        email: Set(email),
+        password_hash: Set(hash),
+        role: Set(Role::Owner.as_str().into()),
+        created_at: Set(now),
+    }
+    .insert(&txn)
+    .await
+    .map_err(|e| match e.sql_err() {
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => email_taken(),
+        _ => Error::from(e),
+    })?;
+    txn.commit().await?;
+    let session = accounts::issue_session(ctx, user_id)?;
+    Ok(SignupOut {
+        tenant_id,
+        user_id,
+        session,
+    })
+}
+
+fn email_taken() -> Error {
+    Error::conflict("email_taken", "an account with this email already exists").with_field("email")
+}
+
+fn new_tenant(id: Uuid, name: &str, now: DateTime<Utc>) -> tenant::ActiveModel {
+    let plan = CreatorPlan::Free;
+    tenant::ActiveModel {
+        id: Set(id),
+        name: Set(name.to_string()),
+        status: Set(TenantStatus::Active.as_str().into()),
+        suspended_reason: Set(None),
+        billing_plan: Set(plan.as_str().into()),
+        billing_status: Set("active".into()),
+        past_due_since: Set(None),
+        stripe_customer_id: Set(None),
+        stripe_subscription_id: Set(None),
+        cycle_start: Set(now),
+        cycle_end: Set(plan.cycle_end(now)),
+        created_at: Set(now),
+    }
+}
+
+/// Loads a tenant by id (internal: callers already hold a context for it).
+pub async fn load(ctx: &AppCtx, tenant_id: Uuid) -> Result<tenant::Model> {
+    tenant::Entity::find_by_id(tenant_id)
+        .one(&ctx.db)
+        .await?
+        .ok_or_else(|| Error::not_found("tenant"))
+}
+
+/// The workspace as the creator sees it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TenantOut {
+    pub id: Uuid,
+    pub name: String,
+    pub status: TenantStatus,
+    pub suspended_reason: Option<String>,
+    pub billing_plan: String,
+    pub cycle_start: DateTime<Utc>,
+    pub cycle_end: DateTime<Utc>,
+}
+
+impl From<tenant::Model> for TenantOut {
+    fn from(t: tenant::Model) -> Self {
+        TenantOut {
+            id: t.id,
+            status: TenantStatus::parse(&t.status),
+            name: t.name,
+            suspended_reason: t.suspended_reason,
+            billing_plan: t.billing_plan,
+            cycle_start: t.cycle_start,
+            cycle_end: t.cycle_end,
+        }
+    }
+}

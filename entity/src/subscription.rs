@@ -1,0 +1,30 @@
+//! A subscriber's access to a plan.
+use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel, Serialize, Deserialize)]
+#[sea_orm(table_name = "subscriptions")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub project_id: Uuid,
+    pub subscriber_id: Uuid,
+    pub plan_id: Uuid,
+    pub source: String,
+    pub access_code_id: Option<Uuid>,
+    pub price_minor: i64,
+    pub currency: String,
+    pub starts_at: DateTimeUtc,
+    pub ends_at: Option<DateTimeUtc>,
+    pub status: String,
+    pub reminder_sent_at: Option<DateTimeUtc>,
+    pub ended_at: Option<DateTimeUtc>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,16 @@
+//! Database schema of Gatehouse, for PostgreSQL and SQLite alike.
+//!
+//! Migrations are written with sea-query builders only (no backend-specific SQL), so the
+//! same steps build the production schema on PostgreSQL and the embedded one on SQLite.
+pub use sea_orm_migration::prelude::*;
+
+mod m20261121_000001_initial;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261121_000001_initial::Migration)]
+    }
+}
