@@ -4,7 +4,11 @@ use domain::{AppCtx, accounts::StaffRole, config::Config};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
-#[command(name = "gatehouse", version, about = "Paid and free membership for Telegram communities")]
+#[command(
+    name = "gatehouse",
+    version,
+    about = "Paid and free membership for Telegram communities"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -56,7 +60,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!("migrations applied");
         }
         Command::Staff {
-            command: StaffCommand::Create { email, password, role },
+            command:
+                StaffCommand::Create {
+                    email,
+                    password,
+                    role,
+                },
         } => {
             ctx.migrate().await?;
             let role = match role {

@@ -18,7 +18,10 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
         .headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim)
         .filter(|v| !v.is_empty())
         .ok_or_else(|| {
@@ -48,11 +51,9 @@ impl FromRequestParts<AppCtx> for Creator {
     async fn from_request_parts(parts: &mut Parts, ctx: &AppCtx) -> Result<Self, Self::Rejection> {
         match principal(parts, ctx).await? {
             Principal::Creator(t) => Ok(Creator(t)),
-            Principal::Staff(_) => Err(Error::forbidden(
-                "creator_only",
-                "this route is for creator accounts",
-            )
-            .into()),
+            Principal::Staff(_) => {
+                Err(Error::forbidden("creator_only", "this route is for creator accounts").into())
+            }
         }
     }
 }
@@ -116,7 +117,20 @@ fn json_error(rej: JsonRejection) -> Error {
             "unsupported_media_type",
             "send Content-Type: application/json",
         ),
-        other => Error::new(domain::ErrorKind::Invalid, "invalid_body", other.body_text()),
+        JsonRejection::BytesRejection(e)
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
+        {
+            Error::new(
+                domain::ErrorKind::TooLarge,
+                "body_too_large",
+                format!("the body must be at most {} bytes", crate::MAX_BODY_BYTES),
+            )
+        }
+        other => Error::new(
+            domain::ErrorKind::Invalid,
+            "invalid_body",
+            other.body_text(),
+        ),
     }
 }
 

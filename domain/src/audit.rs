@@ -20,7 +20,12 @@ pub struct Entry {
 
 impl Entry {
     /// An action a creator took in their own tenant.
-    pub fn creator(t: &TenantCtx, action: &'static str, target_type: &'static str, target: Uuid) -> Self {
+    pub fn creator(
+        t: &TenantCtx,
+        action: &'static str,
+        target_type: &'static str,
+        target: Uuid,
+    ) -> Self {
         Entry {
             actor_user_id: t.actor.user_id,
             actor: t.actor.label.clone(),

@@ -76,16 +76,29 @@ impl From<channel::Model> for ChannelOut {
     }
 }
 
-pub async fn create(ctx: &AppCtx, t: &TenantCtx, project_id: Uuid, input: ChannelIn) -> Result<ChannelOut> {
+pub async fn create(
+    ctx: &AppCtx,
+    t: &TenantCtx,
+    project_id: Uuid,
+    input: ChannelIn,
+) -> Result<ChannelOut> {
     t.writable()?;
     let p = projects::find(&ctx.db, t, project_id).await?;
     let mut errs = FieldErrors::default();
     let title = input.title.trim().to_string();
     if title.is_empty() || title.chars().count() > TITLE_MAX {
-        errs.add("title", "invalid_title", format!("must be 1–{TITLE_MAX} characters"));
+        errs.add(
+            "title",
+            "invalid_title",
+            format!("must be 1–{TITLE_MAX} characters"),
+        );
     }
     if input.telegram_chat_id == 0 {
-        errs.add("telegram_chat_id", "invalid_chat_id", "must be a Telegram chat id");
+        errs.add(
+            "telegram_chat_id",
+            "invalid_chat_id",
+            "must be a Telegram chat id",
+        );
     }
     errs.finish()?;
     let exists = channel::Entity::find()
@@ -94,8 +107,11 @@ pub async fn create(ctx: &AppCtx, t: &TenantCtx, project_id: Uuid, input: Channe
         .one(&ctx.db)
         .await?;
     if exists.is_some() {
-        return Err(Error::conflict("channel_exists", "this chat is already a channel of the project")
-            .with_field("telegram_chat_id"));
+        return Err(Error::conflict(
+            "channel_exists",
+            "this chat is already a channel of the project",
+        )
+        .with_field("telegram_chat_id"));
     }
     let c = channel::ActiveModel {
         id: Set(Uuid::now_v7()),

@@ -101,14 +101,14 @@ impl Config {
                     || url.starts_with("postgresql://")
                     || url.starts_with("sqlite:"))
                 {
-                    return Err(bad(
-                        "DATABASE_URL",
-                        "expected postgres://… or sqlite:…",
-                    ));
+                    return Err(bad("DATABASE_URL", "expected postgres://… or sqlite:…"));
                 }
                 url
             }
-            None => format!("sqlite://{}?mode=rwc", data_dir.join("gatehouse.db").display()),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                data_dir.join("gatehouse.db").display()
+            ),
         };
         let production = !database_url.starts_with("sqlite:");
         let redis_url = match get("REDIS_URL") {
@@ -166,7 +166,12 @@ impl Config {
                 .parse::<i64>()
                 .ok()
                 .filter(|n| *n >= 0)
-                .ok_or_else(|| bad("OVERAGE_FEE_MINOR", format!("expected a whole number ≥ 0 of minor units, got {v:?}")))?,
+                .ok_or_else(|| {
+                    bad(
+                        "OVERAGE_FEE_MINOR",
+                        format!("expected a whole number ≥ 0 of minor units, got {v:?}"),
+                    )
+                })?,
             None => DEFAULT_OVERAGE_FEE_MINOR,
         };
         Ok(Config {
@@ -217,7 +222,10 @@ mod tests {
         let cases: &[(&[(&str, &str)], &str)] = &[
             (&[("BIND", "nope")], "BIND"),
             (&[("DATABASE_URL", "mysql://x")], "DATABASE_URL"),
-            (&[("DATABASE_URL", "postgres://127.0.0.1/x")], "GATEHOUSE_SECRET_KEY"),
+            (
+                &[("DATABASE_URL", "postgres://127.0.0.1/x")],
+                "GATEHOUSE_SECRET_KEY",
+            ),
             (&[("GATEHOUSE_SECRET_KEY", "short")], "GATEHOUSE_SECRET_KEY"),
             (&[("REDIS_URL", "localhost:6379")], "REDIS_URL"),
             (&[("PUBLIC_URL", "example.com")], "PUBLIC_URL"),

@@ -95,9 +95,11 @@ pub async fn connect_db(config: &Config) -> anyhow::Result<DatabaseConnection> {
     if !config.is_postgres() {
         // WAL lets readers run beside the one writer; a busy timeout makes writers queue
         // instead of failing when several tasks write at once.
-        db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;")
-            .await
-            .context("configuring SQLite")?;
+        db.execute_unprepared(
+            "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;",
+        )
+        .await
+        .context("configuring SQLite")?;
     }
     Ok(db)
 }
@@ -118,7 +120,13 @@ impl AppCtx {
             Some(url) => Some(connect_redis(url).await?),
             None => None,
         };
-        Ok(Self::from_parts(db, redis, config, &secret, Arc::new(SystemClock)))
+        Ok(Self::from_parts(
+            db,
+            redis,
+            config,
+            &secret,
+            Arc::new(SystemClock),
+        ))
     }
 
     pub fn from_parts(

@@ -22,6 +22,8 @@ pub enum ErrorKind {
     RateLimited,
     /// The tenant's plan or payment status refuses the action.
     PaymentRequired,
+    /// The request body is larger than allowed.
+    TooLarge,
     /// A dependency (database, Redis, Telegram, Stripe) failed.
     Unavailable,
     /// A bug or an unexpected infrastructure failure; never shown in detail.
@@ -35,9 +37,9 @@ pub struct FieldError {
     pub message: String,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("{code}: {message}")]
-pub struct Error {
+/// The facts of one failure; reached through [`Error`]'s `Deref`.
+#[derive(Debug)]
+pub struct ErrorData {
     pub kind: ErrorKind,
     /// Stable snake_case code clients can match on.
     pub code: &'static str,
@@ -46,15 +48,52 @@ pub struct Error {
     /// Extra machine-readable facts (e.g. how many codes are left).
     pub details: Option<serde_json::Value>,
     pub retry_after: Option<u64>,
-    #[source]
     pub source: Option<anyhow::Error>,
+}
+
+/// Boxed so `Result<T, Error>` stays one pointer wide on the happy path.
+#[derive(Debug)]
+pub struct Error(Box<ErrorData>);
+
+impl std::ops::Deref for Error {
+    type Target = ErrorData;
+    fn deref(&self) -> &ErrorData {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Error {
+    fn deref_mut(&mut self) -> &mut ErrorData {
+        &mut self.0
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0
+            .source
+            .as_ref()
+            .map(|e| e.as_ref() as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl Error {
+    pub fn into_data(self) -> ErrorData {
+        *self.0
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(kind: ErrorKind, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
+        Self(Box::new(ErrorData {
             kind,
             code,
             message: message.into(),
@@ -62,7 +101,7 @@ impl Error {
             details: None,
             retry_after: None,
             source: None,
-        }
+        }))
     }
 
     /// One field is invalid.
@@ -73,7 +112,11 @@ impl Error {
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::new(ErrorKind::NotFound, "not_found", format!("{what} not found"))
+        Self::new(
+            ErrorKind::NotFound,
+            "not_found",
+            format!("{what} not found"),
+        )
     }
 
     pub fn unauthenticated(code: &'static str, message: impl Into<String>) -> Self {
@@ -101,19 +144,21 @@ impl Error {
     }
 
     pub fn unavailable(code: &'static str, err: impl Into<anyhow::Error>) -> Self {
-        let mut e = Self::new(ErrorKind::Unavailable, code, "a dependency is unavailable, try again");
+        let mut e = Self::new(
+            ErrorKind::Unavailable,
+            code,
+            "a dependency is unavailable, try again",
+        );
         e.source = Some(err.into());
         e
     }
 
     pub fn with_field(mut self, field: &str) -> Self {
-        self.fields.insert(
-            field.to_string(),
-            FieldError {
-                code: self.code,
-                message: self.message.clone(),
-            },
-        );
+        let fe = FieldError {
+            code: self.code,
+            message: self.message.clone(),
+        };
+        self.fields.insert(field.to_string(), fe);
         self
     }
 
@@ -161,7 +206,7 @@ impl FieldErrors {
         match r {
             Ok(v) => Some(v),
             Err(e) => {
-                for (k, v) in e.fields {
+                for (k, v) in e.into_data().fields {
                     self.0.entry(k).or_insert(v);
                 }
                 None

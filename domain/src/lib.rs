@@ -6,13 +6,14 @@
 pub mod accounts;
 pub mod audit;
 pub mod billing;
+pub mod channels;
 pub mod clock;
 pub mod config;
 pub mod ctx;
 pub mod error;
-pub mod channels;
 pub mod plans;
 pub mod projects;
+pub mod staff;
 pub mod tenants;
 pub mod validate;
 

@@ -122,7 +122,11 @@ async fn check_channels(
         .map(|c| c.id)
         .collect();
     if found != wanted {
-        errs.add("channel_ids", "unknown_channel", "every channel must belong to this project");
+        errs.add(
+            "channel_ids",
+            "unknown_channel",
+            "every channel must belong to this project",
+        );
     }
     Ok(wanted.into_iter().collect())
 }
@@ -149,7 +153,10 @@ async fn set_channels(
     Ok(())
 }
 
-async fn channels_of(db: &impl ConnectionTrait, plan_ids: &[Uuid]) -> Result<BTreeMap<Uuid, Vec<Uuid>>> {
+async fn channels_of(
+    db: &impl ConnectionTrait,
+    plan_ids: &[Uuid],
+) -> Result<BTreeMap<Uuid, Vec<Uuid>>> {
     let mut out: BTreeMap<Uuid, Vec<Uuid>> = BTreeMap::new();
     if plan_ids.is_empty() {
         return Ok(out);
@@ -164,7 +171,12 @@ async fn channels_of(db: &impl ConnectionTrait, plan_ids: &[Uuid]) -> Result<BTr
     Ok(out)
 }
 
-pub async fn create(ctx: &AppCtx, t: &TenantCtx, project_id: Uuid, input: PlanIn) -> Result<PlanOut> {
+pub async fn create(
+    ctx: &AppCtx,
+    t: &TenantCtx,
+    project_id: Uuid,
+    input: PlanIn,
+) -> Result<PlanOut> {
     t.writable()?;
     let p = projects::find(&ctx.db, t, project_id).await?;
     let mut errs = FieldErrors::default();
@@ -221,7 +233,10 @@ pub async fn list(ctx: &AppCtx, t: &TenantCtx, project_id: Uuid) -> Result<Vec<P
 
 pub async fn get(ctx: &AppCtx, t: &TenantCtx, project_id: Uuid, plan_id: Uuid) -> Result<PlanOut> {
     let p = find(&ctx.db, t, project_id, plan_id).await?;
-    let c = channels_of(&ctx.db, &[p.id]).await?.remove(&p.id).unwrap_or_default();
+    let c = channels_of(&ctx.db, &[p.id])
+        .await?
+        .remove(&p.id)
+        .unwrap_or_default();
     Ok(PlanOut::new(p, c))
 }
 
@@ -235,7 +250,10 @@ pub async fn update(
     t.writable()?;
     let p = find(&ctx.db, t, project_id, plan_id).await?;
     let mut errs = FieldErrors::default();
-    let name = patch.name.as_deref().and_then(|n| errs.check(validate::name("name", n)));
+    let name = patch
+        .name
+        .as_deref()
+        .and_then(|n| errs.check(validate::name("name", n)));
     let price = patch
         .price_minor
         .and_then(|v| errs.check(validate::price_minor("price_minor", v)));
@@ -245,8 +263,11 @@ pub async fn update(
         .and_then(|c| errs.check(validate::currency("currency", c)));
     let duration = match (patch.duration_days, patch.lifetime) {
         (None, None) | (None, Some(false)) => None,
-        (d, l) => errs
-            .check(validate::duration_days("duration_days", d, l.unwrap_or(false))),
+        (d, l) => errs.check(validate::duration_days(
+            "duration_days",
+            d,
+            l.unwrap_or(false),
+        )),
     };
     let channels = match &patch.channel_ids {
         Some(ids) => Some(check_channels(&ctx.db, t, project_id, ids, &mut errs).await?),
@@ -279,6 +300,9 @@ pub async fn update(
         set_channels(&txn, t, plan.id, ids).await?;
     }
     txn.commit().await?;
-    let c = channels_of(&ctx.db, &[plan.id]).await?.remove(&plan.id).unwrap_or_default();
+    let c = channels_of(&ctx.db, &[plan.id])
+        .await?
+        .remove(&plan.id)
+        .unwrap_or_default();
     Ok(PlanOut::new(plan, c))
 }

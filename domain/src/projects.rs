@@ -155,11 +155,19 @@ pub async fn get(ctx: &AppCtx, t: &TenantCtx, id: Uuid) -> Result<ProjectOut> {
 
 /// Changes settings. A new unused-code timer applies to existing codes too: the expiry
 /// sweep reads it at run time rather than stamping it on codes.
-pub async fn update(ctx: &AppCtx, t: &TenantCtx, id: Uuid, patch: ProjectPatch) -> Result<ProjectOut> {
+pub async fn update(
+    ctx: &AppCtx,
+    t: &TenantCtx,
+    id: Uuid,
+    patch: ProjectPatch,
+) -> Result<ProjectOut> {
     t.writable()?;
     let p = find(&ctx.db, t, id).await?;
     let mut errs = FieldErrors::default();
-    let name = patch.name.as_deref().map(|n| errs.check(validate::name("name", n)));
+    let name = patch
+        .name
+        .as_deref()
+        .map(|n| errs.check(validate::name("name", n)));
     let welcome = patch
         .welcome_message
         .as_deref()
@@ -173,7 +181,11 @@ pub async fn update(ctx: &AppCtx, t: &TenantCtx, id: Uuid, patch: ProjectPatch) 
         am.name = Set(n);
     }
     if let Some(Some(w)) = welcome {
-        am.welcome_message = Set(if w.is_empty() { DEFAULT_WELCOME.into() } else { w });
+        am.welcome_message = Set(if w.is_empty() {
+            DEFAULT_WELCOME.into()
+        } else {
+            w
+        });
     }
     if let Some(v) = patch.access_codes_enabled {
         am.access_codes_enabled = Set(v);

@@ -22,7 +22,11 @@ pub fn name(field: &str, raw: &str) -> Result<String> {
         ));
     }
     if v.chars().any(char::is_control) {
-        return Err(Error::field(field, "invalid_characters", "must not contain control characters"));
+        return Err(Error::field(
+            field,
+            "invalid_characters",
+            "must not contain control characters",
+        ));
     }
     Ok(v.to_string())
 }
@@ -43,7 +47,11 @@ pub fn email(field: &str, raw: &str) -> Result<String> {
             None => false,
         };
     if !ok {
-        return Err(Error::field(field, "invalid_email", "must be an email address"));
+        return Err(Error::field(
+            field,
+            "invalid_email",
+            "must be an email address",
+        ));
     }
     Ok(v)
 }
@@ -92,7 +100,11 @@ pub fn currency(field: &str, raw: &str) -> Result<String> {
 /// A price in minor units (cents), zero or more.
 pub fn price_minor(field: &str, v: i64) -> Result<i64> {
     if v < 0 {
-        return Err(Error::field(field, "invalid_price", "must be 0 or more, in minor units"));
+        return Err(Error::field(
+            field,
+            "invalid_price",
+            "must be 0 or more, in minor units",
+        ));
     }
     Ok(v)
 }
@@ -124,7 +136,11 @@ pub fn duration_days(field: &str, days: Option<i64>, lifetime: bool) -> Result<O
 pub fn text(field: &str, raw: &str, max: usize) -> Result<String> {
     let v = raw.trim();
     if v.chars().count() > max {
-        return Err(Error::field(field, "too_long", format!("must be at most {max} characters")));
+        return Err(Error::field(
+            field,
+            "too_long",
+            format!("must be at most {max} characters"),
+        ));
     }
     Ok(v.to_string())
 }
@@ -138,15 +154,26 @@ mod tests {
         assert_eq!(name("n", "  Club ").unwrap(), "Club");
         assert_eq!(name("n", "").unwrap_err().fields["n"].code, "required");
         assert_eq!(name("n", &"é".repeat(64)).unwrap().chars().count(), 64);
-        assert_eq!(name("n", &"a".repeat(65)).unwrap_err().fields["n"].code, "too_long");
+        assert_eq!(
+            name("n", &"a".repeat(65)).unwrap_err().fields["n"].code,
+            "too_long"
+        );
     }
 
     #[test]
     fn durations() {
         assert_eq!(duration_days("d", Some(1), false).unwrap(), Some(1));
-        assert_eq!(duration_days("d", Some(36_500), false).unwrap(), Some(36_500));
+        assert_eq!(
+            duration_days("d", Some(36_500), false).unwrap(),
+            Some(36_500)
+        );
         assert_eq!(duration_days("d", None, true).unwrap(), None);
-        for bad in [(Some(0), false), (Some(36_501), false), (None, false), (Some(3), true)] {
+        for bad in [
+            (Some(0), false),
+            (Some(36_501), false),
+            (None, false),
+            (Some(3), true),
+        ] {
             assert!(duration_days("d", bad.0, bad.1).is_err(), "{bad:?}");
         }
     }

@@ -2,22 +2,22 @@
 //!
 //! Only `domain`, `migration` and the test harness use these directly; edges go through `domain`.
 
-pub mod tenant;
-pub mod user;
-pub mod login_attempt;
+pub mod access_code;
+pub mod activation;
 pub mod api_key;
-pub mod project;
+pub mod audit_entry;
 pub mod bot;
-pub mod owner_link;
 pub mod channel;
+pub mod code_batch;
+pub mod login_attempt;
+pub mod owner_link;
 pub mod plan;
 pub mod plan_channel;
-pub mod code_batch;
-pub mod access_code;
+pub mod project;
+pub mod quota_free;
+pub mod quota_grant;
 pub mod subscriber;
 pub mod subscription;
-pub mod activation;
-pub mod quota_grant;
-pub mod quota_free;
+pub mod tenant;
 pub mod usage_record;
-pub mod audit_entry;
+pub mod user;

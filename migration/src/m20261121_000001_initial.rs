@@ -21,7 +21,8 @@ fn fk(from: &str, col: &str, to: &str, on_delete: ForeignKeyAction) -> ForeignKe
 
 fn index(table: &str, name: &str, cols: &[&str], unique: bool) -> IndexCreateStatement {
     let mut idx = Index::create();
-    idx.name(format!("ix_{table}_{name}")).table(Alias::new(table));
+    idx.name(format!("ix_{table}_{name}"))
+        .table(Alias::new(table));
     for c in cols {
         idx.col(Alias::new(*c));
     }
@@ -32,7 +33,10 @@ fn index(table: &str, name: &str, cols: &[&str], unique: bool) -> IndexCreateSta
 }
 
 fn table(name: &str) -> TableCreateStatement {
-    Table::create().table(Alias::new(name)).if_not_exists().to_owned()
+    Table::create()
+        .table(Alias::new(name))
+        .if_not_exists()
+        .to_owned()
 }
 
 // NO ACTION (checked at statement end) rather than RESTRICT, so deleting a project can cascade
@@ -60,9 +64,15 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("tenants", "name", &["name"], false)).await?;
-        m.create_index(index("tenants", "stripe_customer", &["stripe_customer_id"], false))
+        m.create_index(index("tenants", "name", &["name"], false))
             .await?;
+        m.create_index(index(
+            "tenants",
+            "stripe_customer",
+            &["stripe_customer_id"],
+            false,
+        ))
+        .await?;
 
         m.create_table(
             table("users")
@@ -76,8 +86,10 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("users", "email", &["email"], true)).await?;
-        m.create_index(index("users", "tenant", &["tenant_id"], false)).await?;
+        m.create_index(index("users", "email", &["email"], true))
+            .await?;
+        m.create_index(index("users", "tenant", &["tenant_id"], false))
+            .await?;
 
         m.create_table(
             table("login_attempts")
@@ -107,8 +119,10 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("api_keys", "hash", &["key_hash"], true)).await?;
-        m.create_index(index("api_keys", "tenant", &["tenant_id"], false)).await?;
+        m.create_index(index("api_keys", "hash", &["key_hash"], true))
+            .await?;
+        m.create_index(index("api_keys", "tenant", &["tenant_id"], false))
+            .await?;
 
         // --- projects and their Telegram side -------------------------------------------
         m.create_table(
@@ -126,8 +140,13 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("projects", "tenant", &["tenant_id", "created_at"], false))
-            .await?;
+        m.create_index(index(
+            "projects",
+            "tenant",
+            &["tenant_id", "created_at"],
+            false,
+        ))
+        .await?;
 
         m.create_table(
             table("bots")
@@ -146,7 +165,8 @@ impl MigrationTrait for Migration {
         )
         .await?;
         // One bot per project; one project per Telegram bot on the whole platform.
-        m.create_index(index("bots", "project", &["project_id"], true)).await?;
+        m.create_index(index("bots", "project", &["project_id"], true))
+            .await?;
         m.create_index(index("bots", "telegram_bot", &["telegram_bot_id"], true))
             .await?;
 
@@ -168,9 +188,15 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("owner_links", "token", &["token_hash"], true)).await?;
-        m.create_index(index("owner_links", "project_tg", &["project_id", "telegram_user_id"], false))
+        m.create_index(index("owner_links", "token", &["token_hash"], true))
             .await?;
+        m.create_index(index(
+            "owner_links",
+            "project_tg",
+            &["project_id", "telegram_user_id"],
+            false,
+        ))
+        .await?;
 
         m.create_table(
             table("channels")
@@ -187,8 +213,13 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("channels", "project_chat", &["project_id", "telegram_chat_id"], true))
-            .await?;
+        m.create_index(index(
+            "channels",
+            "project_chat",
+            &["project_id", "telegram_chat_id"],
+            true,
+        ))
+        .await?;
 
         // --- plans ------------------------------------------------------------------------
         m.create_table(
@@ -209,15 +240,24 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("plans", "project", &["project_id", "created_at"], false))
-            .await?;
+        m.create_index(index(
+            "plans",
+            "project",
+            &["project_id", "created_at"],
+            false,
+        ))
+        .await?;
 
         m.create_table(
             table("plan_channels")
                 .col(uuid("plan_id"))
                 .col(uuid("channel_id"))
                 .col(uuid("tenant_id"))
-                .primary_key(Index::create().col(Alias::new("plan_id")).col(Alias::new("channel_id")))
+                .primary_key(
+                    Index::create()
+                        .col(Alias::new("plan_id"))
+                        .col(Alias::new("channel_id")),
+                )
                 .foreign_key(&mut fk("plan_channels", "plan_id", "plans", Cascade))
                 .foreign_key(&mut fk("plan_channels", "channel_id", "channels", Cascade))
                 .foreign_key(&mut fk("plan_channels", "tenant_id", "tenants", Cascade))
@@ -254,12 +294,27 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("code_batches", "idempotency", &["tenant_id", "idempotency_key"], true))
-            .await?;
-        m.create_index(index("code_batches", "project", &["project_id", "created_at"], false))
-            .await?;
-        m.create_index(index("code_batches", "tenant_cycle", &["tenant_id", "cycle_start"], false))
-            .await?;
+        m.create_index(index(
+            "code_batches",
+            "idempotency",
+            &["tenant_id", "idempotency_key"],
+            true,
+        ))
+        .await?;
+        m.create_index(index(
+            "code_batches",
+            "project",
+            &["project_id", "created_at"],
+            false,
+        ))
+        .await?;
+        m.create_index(index(
+            "code_batches",
+            "tenant_cycle",
+            &["tenant_id", "cycle_start"],
+            false,
+        ))
+        .await?;
 
         m.create_table(
             table("access_codes")
@@ -282,16 +337,41 @@ impl MigrationTrait for Migration {
         )
         .await?;
         // A code is unique within its project; projects never share code space.
-        m.create_index(index("access_codes", "project_code", &["project_id", "code"], true))
-            .await?;
-        m.create_index(index("access_codes", "project_plan", &["project_id", "plan_id"], false))
-            .await?;
-        m.create_index(index("access_codes", "project_batch", &["project_id", "batch_id"], false))
-            .await?;
-        m.create_index(index("access_codes", "project_expiry", &["project_id", "expires_at"], false))
-            .await?;
-        m.create_index(index("access_codes", "project_status", &["project_id", "activation_count"], false))
-            .await?;
+        m.create_index(index(
+            "access_codes",
+            "project_code",
+            &["project_id", "code"],
+            true,
+        ))
+        .await?;
+        m.create_index(index(
+            "access_codes",
+            "project_plan",
+            &["project_id", "plan_id"],
+            false,
+        ))
+        .await?;
+        m.create_index(index(
+            "access_codes",
+            "project_batch",
+            &["project_id", "batch_id"],
+            false,
+        ))
+        .await?;
+        m.create_index(index(
+            "access_codes",
+            "project_expiry",
+            &["project_id", "expires_at"],
+            false,
+        ))
+        .await?;
+        m.create_index(index(
+            "access_codes",
+            "project_status",
+            &["project_id", "activation_count"],
+            false,
+        ))
+        .await?;
 
         // --- subscribers and subscriptions ------------------------------------------------
         m.create_table(
@@ -308,8 +388,13 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("subscribers", "project_tg", &["project_id", "telegram_user_id"], true))
-            .await?;
+        m.create_index(index(
+            "subscribers",
+            "project_tg",
+            &["project_id", "telegram_user_id"],
+            true,
+        ))
+        .await?;
 
         m.create_table(
             table("subscriptions")
@@ -331,18 +416,43 @@ impl MigrationTrait for Migration {
                 .col(timestamp_with_time_zone("updated_at"))
                 .foreign_key(&mut fk("subscriptions", "tenant_id", "tenants", Cascade))
                 .foreign_key(&mut fk("subscriptions", "project_id", "projects", Cascade))
-                .foreign_key(&mut fk("subscriptions", "subscriber_id", "subscribers", Cascade))
+                .foreign_key(&mut fk(
+                    "subscriptions",
+                    "subscriber_id",
+                    "subscribers",
+                    Cascade,
+                ))
                 .foreign_key(&mut fk("subscriptions", "plan_id", "plans", Restrict))
-                .foreign_key(&mut fk("subscriptions", "access_code_id", "access_codes", SetNull))
+                .foreign_key(&mut fk(
+                    "subscriptions",
+                    "access_code_id",
+                    "access_codes",
+                    SetNull,
+                ))
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("subscriptions", "project_status", &["project_id", "status"], false))
-            .await?;
-        m.create_index(index("subscriptions", "subscriber_plan", &["subscriber_id", "plan_id", "status"], false))
-            .await?;
-        m.create_index(index("subscriptions", "sweep", &["status", "ends_at"], false))
-            .await?;
+        m.create_index(index(
+            "subscriptions",
+            "project_status",
+            &["project_id", "status"],
+            false,
+        ))
+        .await?;
+        m.create_index(index(
+            "subscriptions",
+            "subscriber_plan",
+            &["subscriber_id", "plan_id", "status"],
+            false,
+        ))
+        .await?;
+        m.create_index(index(
+            "subscriptions",
+            "sweep",
+            &["status", "ends_at"],
+            false,
+        ))
+        .await?;
 
         m.create_table(
             table("activations")
@@ -353,15 +463,35 @@ impl MigrationTrait for Migration {
                 .col(uuid_null("subscription_id"))
                 .col(timestamp_with_time_zone("at"))
                 .foreign_key(&mut fk("activations", "tenant_id", "tenants", Cascade))
-                .foreign_key(&mut fk("activations", "access_code_id", "access_codes", Cascade))
-                .foreign_key(&mut fk("activations", "subscriber_id", "subscribers", Cascade))
-                .foreign_key(&mut fk("activations", "subscription_id", "subscriptions", SetNull))
+                .foreign_key(&mut fk(
+                    "activations",
+                    "access_code_id",
+                    "access_codes",
+                    Cascade,
+                ))
+                .foreign_key(&mut fk(
+                    "activations",
+                    "subscriber_id",
+                    "subscribers",
+                    Cascade,
+                ))
+                .foreign_key(&mut fk(
+                    "activations",
+                    "subscription_id",
+                    "subscriptions",
+                    SetNull,
+                ))
                 .to_owned(),
         )
         .await?;
         // The same subscriber never redeems the same code twice.
-        m.create_index(index("activations", "code_subscriber", &["access_code_id", "subscriber_id"], true))
-            .await?;
+        m.create_index(index(
+            "activations",
+            "code_subscriber",
+            &["access_code_id", "subscriber_id"],
+            true,
+        ))
+        .await?;
 
         // --- quota and billing ------------------------------------------------------------
         m.create_table(
@@ -377,8 +507,13 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("quota_grants", "tenant_cycle", &["tenant_id", "cycle_start"], false))
-            .await?;
+        m.create_index(index(
+            "quota_grants",
+            "tenant_cycle",
+            &["tenant_id", "cycle_start"],
+            false,
+        ))
+        .await?;
 
         m.create_table(
             table("quota_frees")
@@ -392,8 +527,13 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("quota_frees", "tenant_cycle", &["tenant_id", "cycle_start"], false))
-            .await?;
+        m.create_index(index(
+            "quota_frees",
+            "tenant_cycle",
+            &["tenant_id", "cycle_start"],
+            false,
+        ))
+        .await?;
 
         m.create_table(
             table("usage_records")
@@ -410,14 +550,24 @@ impl MigrationTrait for Migration {
                 .col(timestamp_with_time_zone_null("sent_at"))
                 .col(timestamp_with_time_zone("created_at"))
                 .foreign_key(&mut fk("usage_records", "tenant_id", "tenants", Cascade))
-                .foreign_key(&mut fk("usage_records", "batch_id", "code_batches", SetNull))
+                .foreign_key(&mut fk(
+                    "usage_records",
+                    "batch_id",
+                    "code_batches",
+                    SetNull,
+                ))
                 .to_owned(),
         )
         .await?;
         m.create_index(index("usage_records", "identifier", &["identifier"], true))
             .await?;
-        m.create_index(index("usage_records", "outbox", &["status", "next_attempt_at"], false))
-            .await?;
+        m.create_index(index(
+            "usage_records",
+            "outbox",
+            &["status", "next_attempt_at"],
+            false,
+        ))
+        .await?;
 
         // --- audit ------------------------------------------------------------------------
         m.create_table(

@@ -1,5 +1,9 @@
 //! Signup, login, `GET /me`, and tenant API keys.
-use axum::{Json, extract::{Path, State}, http::StatusCode};
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::StatusCode,
+};
 use domain::{
     AppCtx,
     accounts::{self, ApiKeyCreatedOut, ApiKeyOut, MeOut, Session},
@@ -8,7 +12,10 @@ use domain::{
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::{error::{ApiResult, ErrorBody}, extract::{ApiJson, Creator}};
+use crate::{
+    error::{ApiResult, ErrorBody},
+    extract::{ApiJson, Creator},
+};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct SignupBody {
@@ -32,15 +39,29 @@ pub struct ApiKeyIn {
 /// Creates a workspace on the Free plan and its owner, and signs them in.
 #[utoipa::path(post, path = "/api/v1/auth/signup", tag = "accounts", request_body = SignupBody,
     responses((status = 201, body = SignupOut), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn signup(State(ctx): State<AppCtx>, ApiJson(b): ApiJson<SignupBody>) -> ApiResult<(StatusCode, Json<SignupOut>)> {
-    let out = tenants::signup(&ctx, SignupIn { email: b.email, password: b.password, workspace: b.workspace }).await?;
+pub async fn signup(
+    State(ctx): State<AppCtx>,
+    ApiJson(b): ApiJson<SignupBody>,
+) -> ApiResult<(StatusCode, Json<SignupOut>)> {
+    let out = tenants::signup(
+        &ctx,
+        SignupIn {
+            email: b.email,
+            password: b.password,
+            workspace: b.workspace,
+        },
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
 
 /// Exchanges email and password for a session token.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "accounts", request_body = LoginBody,
     responses((status = 200, body = Session), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
-pub async fn login(State(ctx): State<AppCtx>, ApiJson(b): ApiJson<LoginBody>) -> ApiResult<Json<Session>> {
+pub async fn login(
+    State(ctx): State<AppCtx>,
+    ApiJson(b): ApiJson<LoginBody>,
+) -> ApiResult<Json<Session>> {
     Ok(Json(accounts::login(&ctx, &b.email, &b.password).await?))
 }
 
@@ -53,19 +74,33 @@ pub async fn me(State(ctx): State<AppCtx>, Creator(t): Creator) -> ApiResult<Jso
 /// Creates an API key; its secret is shown in this answer only.
 #[utoipa::path(post, path = "/api/v1/api-keys", tag = "accounts", request_body = ApiKeyIn,
     responses((status = 201, body = ApiKeyCreatedOut)))]
-pub async fn create_api_key(State(ctx): State<AppCtx>, Creator(t): Creator, ApiJson(b): ApiJson<ApiKeyIn>) -> ApiResult<(StatusCode, Json<ApiKeyCreatedOut>)> {
-    Ok((StatusCode::CREATED, Json(accounts::create_api_key(&ctx, &t, &b.name).await?)))
+pub async fn create_api_key(
+    State(ctx): State<AppCtx>,
+    Creator(t): Creator,
+    ApiJson(b): ApiJson<ApiKeyIn>,
+) -> ApiResult<(StatusCode, Json<ApiKeyCreatedOut>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(accounts::create_api_key(&ctx, &t, &b.name).await?),
+    ))
 }
 
 /// The workspace's API keys (never their secrets).
 #[utoipa::path(get, path = "/api/v1/api-keys", tag = "accounts", responses((status = 200, body = Vec<ApiKeyOut>)))]
-pub async fn list_api_keys(State(ctx): State<AppCtx>, Creator(t): Creator) -> ApiResult<Json<Vec<ApiKeyOut>>> {
+pub async fn list_api_keys(
+    State(ctx): State<AppCtx>,
+    Creator(t): Creator,
+) -> ApiResult<Json<Vec<ApiKeyOut>>> {
     Ok(Json(accounts::list_api_keys(&ctx, &t).await?))
 }
 
 /// Revokes an API key at once.
 #[utoipa::path(delete, path = "/api/v1/api-keys/{key_id}", tag = "accounts",
     params(("key_id" = Uuid, Path)), responses((status = 200, body = ApiKeyOut), (status = 404, body = ErrorBody)))]
-pub async fn revoke_api_key(State(ctx): State<AppCtx>, Creator(t): Creator, Path(key_id): Path<Uuid>) -> ApiResult<Json<ApiKeyOut>> {
+pub async fn revoke_api_key(
+    State(ctx): State<AppCtx>,
+    Creator(t): Creator,
+    Path(key_id): Path<Uuid>,
+) -> ApiResult<Json<ApiKeyOut>> {
     Ok(Json(accounts::revoke_api_key(&ctx, &t, key_id).await?))
 }

@@ -1,1 +1,8 @@
-
+//! The integration suite: one binary, the real app against real PostgreSQL and Redis
+//! (a subset also on SQLite), fakes only for Telegram and Stripe.
+mod accounts;
+mod cross_tenant;
+mod flows;
+mod operations;
+mod process;
+mod projects;

@@ -1,0 +1,206 @@
+//! Spawning the real application for a test.
+use std::{collections::HashMap, sync::Arc};
+
+use domain::{AppCtx, clock::ManualClock, config::Config};
+use reqwest::{Method, StatusCode};
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::Value;
+use tokio::sync::OnceCell;
+use tokio_util::sync::CancellationToken;
+
+pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
+pub const TEST_SECRET: &str = "test-secret-key-that-is-long-enough-0123456789";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Production shape: PostgreSQL and Redis.
+    Postgres,
+    /// Embedded default: a SQLite file, no Redis.
+    Sqlite,
+}
+
+static PG_DB: OnceCell<String> = OnceCell::const_new();
+
+/// One PostgreSQL database per test run, migrated once; tests isolate by tenant.
+async fn pg_database() -> String {
+    PG_DB
+        .get_or_init(|| async {
+            let admin_url =
+                std::env::var("TEST_PG_ADMIN_URL").unwrap_or_else(|_| PG_ADMIN_URL.into());
+            let name = format!(
+                "gatehouse_test_{}_{}",
+                std::process::id(),
+                chrono::Utc::now().format("%Y%m%d%H%M%S")
+            );
+            let admin = Database::connect(&admin_url)
+                .await
+                .expect("connecting to PostgreSQL");
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .expect("creating the test database");
+            admin.close().await.ok();
+            let base = admin_url
+                .rsplit_once('/')
+                .expect("admin url has a database")
+                .0;
+            let url = format!("{base}/{name}");
+            let db = Database::connect(&url)
+                .await
+                .expect("connecting to the test database");
+            use migration::MigratorTrait;
+            migration::Migrator::up(&db, None)
+                .await
+                .expect("migrating the test database");
+            db.close().await.ok();
+            url
+        })
+        .await
+        .clone()
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub ctx: AppCtx,
+    pub clock: ManualClock,
+    pub http: reqwest::Client,
+    pub backend: Backend,
+    pub shutdown: CancellationToken,
+    _data_dir: Arc<TempDir>,
+}
+
+/// A directory removed when the app is dropped.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new() -> Self {
+        let p = std::env::temp_dir().join(format!("gatehouse-test-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&p).expect("creating temp dir");
+        TempDir(p)
+    }
+}
+
+impl Default for TempDir {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_on(Backend::Postgres, HashMap::new()).await
+    }
+
+    pub async fn spawn_sqlite() -> Self {
+        Self::spawn_on(Backend::Sqlite, HashMap::new()).await
+    }
+
+    /// Starts the app on `backend` with extra environment settings.
+    pub async fn spawn_on(backend: Backend, extra: HashMap<String, String>) -> Self {
+        let data_dir = Arc::new(TempDir::new());
+        let mut env: HashMap<String, String> = HashMap::new();
+        env.insert("BIND".into(), "127.0.0.1:0".into());
+        env.insert("DATA_DIR".into(), data_dir.0.display().to_string());
+        env.insert("GATEHOUSE_SECRET_KEY".into(), TEST_SECRET.into());
+        if backend == Backend::Postgres {
+            env.insert("DATABASE_URL".into(), pg_database().await);
+            env.insert(
+                "REDIS_URL".into(),
+                std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| REDIS_URL.into()),
+            );
+        }
+        env.extend(extra);
+        let config = Config::from_lookup(|k| env.get(k).cloned()).expect("test config");
+        let db = domain::ctx::connect_db(&config).await.expect("db");
+        let redis = match &config.redis_url {
+            Some(u) => Some(domain::ctx::connect_redis(u).await.expect("redis")),
+            None => None,
+        };
+        let clock = ManualClock::default();
+        let ctx = AppCtx::from_parts(db, redis, config, TEST_SECRET, Arc::new(clock.clone()));
+        if backend == Backend::Sqlite {
+            ctx.migrate().await.expect("migrating SQLite");
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let shutdown = CancellationToken::new();
+        tokio::spawn(gatehouse::app::serve_http(
+            ctx.clone(),
+            listener,
+            shutdown.clone(),
+        ));
+        TestApp {
+            base,
+            ctx,
+            clock,
+            http: reqwest::Client::new(),
+            backend,
+            shutdown,
+            _data_dir: data_dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Sends a JSON request (token optional) and returns status and parsed body (Null if empty).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status();
+        let text = resp.text().await.expect("body");
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, value)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Asserts an API error: status, code, and (when given) the field at fault.
+#[track_caller]
+pub fn assert_error(
+    got: &(StatusCode, Value),
+    status: StatusCode,
+    code: &str,
+    field: Option<&str>,
+) {
+    assert_eq!(got.0, status, "status of {}", got.1);
+    assert_eq!(got.1["error"]["code"], code, "code of {}", got.1);
+    if let Some(f) = field {
+        assert!(
+            got.1["error"]["fields"].get(f).is_some(),
+            "field {f} missing in {}",
+            got.1
+        );
+    }
+}
