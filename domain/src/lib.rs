@@ -13,6 +13,7 @@ pub mod ctx;
 pub mod error;
 pub mod plans;
 pub mod projects;
+pub mod quota;
 pub mod staff;
 pub mod tenants;
 pub mod validate;
