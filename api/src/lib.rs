@@ -10,7 +10,7 @@ use domain::AppCtx;
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use routes::{accounts, channels, plans, projects};
+use routes::{accounts, channels, codes, plans, projects};
 
 /// Largest JSON body the API accepts.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -53,6 +53,14 @@ pub fn api_routes() -> (Router<AppCtx>, utoipa::openapi::OpenApi) {
         .routes(routes!(channels::create, channels::list))
         .routes(routes!(plans::create, plans::list))
         .routes(routes!(plans::get, plans::update))
+        .routes(routes!(codes::preview))
+        .routes(routes!(codes::create_batch))
+        .routes(routes!(codes::get_batch))
+        .routes(routes!(codes::batch_csv))
+        .routes(routes!(codes::list))
+        .routes(routes!(codes::export_csv))
+        .routes(routes!(codes::delete))
+        .routes(routes!(codes::rollback))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics_text))

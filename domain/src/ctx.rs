@@ -154,7 +154,8 @@ impl AppCtx {
         use migration::MigratorTrait;
         migration::Migrator::up(&self.db, None)
             .await
-            .context("running migrations")
+            .context("running migrations")?;
+        crate::jobs::setup(&self.db).await.context("setting up the job tables")
     }
 
     /// Readiness: the database answers, and Redis too when configured.

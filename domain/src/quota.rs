@@ -144,3 +144,282 @@ pub async fn usage(ctx: &AppCtx, tenant_id: Uuid) -> Result<QuotaUsage> {
         overage_fee_minor: overage * ctx.config.overage_fee_minor,
     })
 }
+
+// --- reservations ---------------------------------------------------------------------------
+
+/// How a batch splits against the quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Split {
+    pub free: i64,
+    pub overage: i64,
+}
+
+/// The one rule, used by the database path and mirrored by the Lua script: take free units
+/// first; past them, paid plans go into overage, the Free plan is refused whole.
+pub fn split(used: i64, n: i64, limit: i64, allow_overage: bool) -> std::result::Result<Split, i64> {
+    let left = (limit - used).max(0);
+    if n <= left {
+        Ok(Split { free: n, overage: 0 })
+    } else if allow_overage {
+        Ok(Split { free: left, overage: n - left })
+    } else {
+        Err(left)
+    }
+}
+
+pub fn quota_exceeded(left: i64) -> Error {
+    let mut e = Error::new(
+        crate::ErrorKind::PaymentRequired,
+        "quota_exceeded",
+        format!("the Free plan allows no more codes this cycle: {left} left; upgrade for more"),
+    )
+    .with_details(serde_json::json!({ "left": left }));
+    e = e.with_field("quantity");
+    e
+}
+
+/// Redis key of a tenant's cycle: a hash with `used` and one `b:<batch>` field per batch
+/// (its split, or `x` when refused), which makes reserving idempotent per batch.
+pub fn redis_key(tenant_id: Uuid, cycle_start: DateTime<Utc>) -> String {
+    format!("gatehouse:quota:{tenant_id}:{}", cycle_start.timestamp())
+}
+
+/// Reserves (or recalls the reservation of) a batch. When the key is missing the script
+/// answers `missing`; the caller reads the truth from the database and calls again with it,
+/// and the script rebuilds the key (only if still missing) before reserving.
+pub const RESERVE_LUA: &str = r#"
+local key = KEYS[1]
+local limit = tonumber(ARGV[3])
+local allow = tonumber(ARGV[4])
+local function split(used, n)
+  local left = limit - used
+  if left < 0 then left = 0 end
+  if n <= left then return n, 0 end
+  if allow == 1 then return left, n - left end
+  return -1, left
+end
+if redis.call('EXISTS', key) == 0 then
+  if ARGV[6] == '0' then return {'missing'} end
+  local used = tonumber(ARGV[7])
+  local i = 8
+  while i < #ARGV do
+    local f, o = split(used, tonumber(ARGV[i + 1]))
+    if f < 0 then
+      redis.call('HSET', key, 'b:' .. ARGV[i], 'x')
+    else
+      redis.call('HSET', key, 'b:' .. ARGV[i], f .. ':' .. o)
+      used = used + f + o
+    end
+    i = i + 2
+  end
+  redis.call('HSET', key, 'used', used)
+  redis.call('EXPIRE', key, tonumber(ARGV[5]))
+end
+local prior = redis.call('HGET', key, 'b:' .. ARGV[1])
+if prior then
+  if prior == 'x' then
+    local used = tonumber(redis.call('HGET', key, 'used'))
+    local left = limit - used
+    if left < 0 then left = 0 end
+    return {'exceeded', tostring(left)}
+  end
+  return {'ok', prior}
+end
+local used = tonumber(redis.call('HGET', key, 'used'))
+local f, o = split(used, tonumber(ARGV[2]))
+if f < 0 then
+  redis.call('HSET', key, 'b:' .. ARGV[1], 'x')
+  return {'exceeded', tostring(o)}
+end
+redis.call('HINCRBY', key, 'used', f + o)
+redis.call('HSET', key, 'b:' .. ARGV[1], f .. ':' .. o)
+return {'ok', f .. ':' .. o}
+"#;
+
+/// Gives back a failed batch's reservation (once).
+pub const RELEASE_LUA: &str = r#"
+local key = KEYS[1]
+if redis.call('EXISTS', key) == 0 then return 0 end
+local prior = redis.call('HGET', key, 'b:' .. ARGV[1])
+if (not prior) or prior == 'x' then
+  redis.call('HSET', key, 'b:' .. ARGV[1], 'x')
+  return 0
+end
+local sep = string.find(prior, ':')
+local n = tonumber(string.sub(prior, 1, sep - 1)) + tonumber(string.sub(prior, sep + 1))
+redis.call('HINCRBY', key, 'used', -n)
+redis.call('HSET', key, 'b:' .. ARGV[1], 'x')
+return n
+"#;
+
+/// Frees units in a live key; a missing key is rebuilt from the database later anyway.
+pub const FREE_LUA: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+return redis.call('HINCRBY', KEYS[1], 'used', -tonumber(ARGV[1]))
+"#;
+
+fn parse_split(s: &str) -> Option<Split> {
+    let (f, o) = s.split_once(':')?;
+    Some(Split { free: f.parse().ok()?, overage: o.parse().ok()? })
+}
+
+/// The facts a reservation needs about the tenant's current cycle.
+pub struct CycleFacts {
+    pub tenant: tenant::Model,
+    pub plan: CreatorPlan,
+    pub limit: i64,
+}
+
+pub async fn cycle_facts(db: &impl ConnectionTrait, tenant_id: Uuid, now: DateTime<Utc>) -> Result<CycleFacts> {
+    let t = tenant::Entity::find_by_id(tenant_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| Error::not_found("tenant"))?;
+    let t = current_cycle(db, t, now).await?;
+    let plan = CreatorPlan::parse(&t.billing_plan).unwrap_or(CreatorPlan::Free);
+    let limit = plan.free_quota() + bonus(db, t.id, t.cycle_start).await?;
+    Ok(CycleFacts { tenant: t, plan, limit })
+}
+
+/// Reserves `batch.quantity` through Redis. The batch row is already in the database with
+/// status `reserving`, so a rebuild after a lost key counts it.
+pub async fn reserve_redis(
+    ctx: &AppCtx,
+    redis: &redis::aio::ConnectionManager,
+    facts: &CycleFacts,
+    batch_id: Uuid,
+    quantity: i64,
+) -> Result<Split> {
+    let key = redis_key(facts.tenant.id, facts.tenant.cycle_start);
+    let ttl = (facts.tenant.cycle_end - ctx.now()).num_seconds().max(0) + 40 * 24 * 3600;
+    let script = redis::Script::new(RESERVE_LUA);
+    let mut conn = redis.clone();
+    let base = |inv: &mut redis::ScriptInvocation| {
+        inv.key(&key)
+            .arg(batch_id.to_string())
+            .arg(quantity)
+            .arg(facts.limit)
+            .arg(i64::from(facts.plan.allows_overage()))
+            .arg(ttl);
+    };
+    let mut inv = script.prepare_invoke();
+    base(&mut inv);
+    inv.arg(0);
+    let mut answer: Vec<String> = inv.invoke_async(&mut conn).await?;
+    if answer.first().map(String::as_str) == Some("missing") {
+        let (committed, pending) = truth_for_rebuild(&ctx.db, facts).await?;
+        let mut inv = script.prepare_invoke();
+        base(&mut inv);
+        inv.arg(1).arg(committed);
+        for (id, q) in pending {
+            inv.arg(id.to_string()).arg(q);
+        }
+        answer = inv.invoke_async(&mut conn).await?;
+    }
+    match answer.first().map(String::as_str) {
+        Some("ok") => answer
+            .get(1)
+            .and_then(|s| parse_split(s))
+            .ok_or_else(|| Error::internal(anyhow::anyhow!("bad quota script answer {answer:?}"))),
+        Some("exceeded") => Err(quota_exceeded(answer.get(1).and_then(|s| s.parse().ok()).unwrap_or(0))),
+        _ => Err(Error::internal(anyhow::anyhow!("bad quota script answer {answer:?}"))),
+    }
+}
+
+/// Status of a batch whose quota reservation is in flight (Redis mode only).
+pub const RESERVING: &str = "reserving";
+
+/// What the database says a rebuilt key must hold: committed usage of the cycle, and the
+/// batches still reserving (oldest first) so the script can place them in order.
+async fn truth_for_rebuild(db: &impl ConnectionTrait, facts: &CycleFacts) -> Result<(i64, Vec<(Uuid, i64)>)> {
+    let t = &facts.tenant;
+    let rows: Vec<(Uuid, String, i32, i32, i32)> = code_batch::Entity::find()
+        .select_only()
+        .column(code_batch::Column::Id)
+        .column(code_batch::Column::Status)
+        .column(code_batch::Column::Quantity)
+        .column(code_batch::Column::FreeCount)
+        .column(code_batch::Column::OverageCount)
+        .filter(code_batch::Column::TenantId.eq(t.id))
+        .filter(code_batch::Column::CycleStart.eq(t.cycle_start))
+        .filter(code_batch::Column::Status.ne(FAILED))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut committed = 0i64;
+    let mut pending = vec![];
+    for (id, status, q, f, o) in rows {
+        if status == RESERVING {
+            pending.push((id, i64::from(q)));
+        } else {
+            committed += i64::from(f) + i64::from(o);
+        }
+    }
+    pending.sort();
+    committed -= freed(db, t.id, t.cycle_start).await?;
+    Ok((committed.max(0), pending))
+}
+
+/// Gives a failed batch's units back to the live counter.
+pub async fn release_redis(ctx: &AppCtx, tenant_id: Uuid, cycle_start: DateTime<Utc>, batch_id: Uuid) -> Result<()> {
+    if let Some(r) = &ctx.redis {
+        let mut conn = r.clone();
+        let _: i64 = redis::Script::new(RELEASE_LUA)
+            .key(redis_key(tenant_id, cycle_start))
+            .arg(batch_id.to_string())
+            .invoke_async(&mut conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Records units given back in a cycle (deleted unredeemed codes generated in it). Only the
+/// current cycle's quota changes; past cycles are history.
+pub async fn free_units(ctx: &AppCtx, tenant_id: Uuid, cycle_start: DateTime<Utc>, codes: i64, reason: &str) -> Result<()> {
+    if codes <= 0 {
+        return Ok(());
+    }
+    let facts = cycle_facts(&ctx.db, tenant_id, ctx.now()).await?;
+    if facts.tenant.cycle_start != cycle_start {
+        return Ok(());
+    }
+    // Redis first, database second: a rebuild in between sees the units still used, which
+    // errs on the side of never over-issuing.
+    if let Some(r) = &ctx.redis {
+        let mut conn = r.clone();
+        let _: i64 = redis::Script::new(FREE_LUA)
+            .key(redis_key(tenant_id, cycle_start))
+            .arg(codes)
+            .invoke_async(&mut conn)
+            .await?;
+    }
+    quota_free::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(tenant_id),
+        cycle_start: Set(cycle_start),
+        codes: Set(codes as i32),
+        reason: Set(reason.to_string()),
+        created_at: Set(ctx.now()),
+    }
+    .insert(&ctx.db)
+    .await?;
+    Ok(())
+}
+
+/// In single-node mode the same rule runs in the database: the tenant row is locked first
+/// (a no-op update, which also takes SQLite's write lock up front), then usage is read and
+/// the batch written, all in the caller's transaction.
+pub async fn lock_tenant(db: &impl ConnectionTrait, tenant_id: Uuid) -> Result<()> {
+    tenant::Entity::update_many()
+        .col_expr(tenant::Column::Status, sea_orm::sea_query::Expr::col(tenant::Column::Status).into())
+        .filter(tenant::Column::Id.eq(tenant_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Usage of the cycle as the database knows it, for the single-node path (inside the lock).
+pub async fn used_in_db(db: &impl ConnectionTrait, tenant_id: Uuid, cycle_start: DateTime<Utc>) -> Result<i64> {
+    let (issued, _) = issued(db, tenant_id, cycle_start).await?;
+    Ok((issued - freed(db, tenant_id, cycle_start).await?).max(0))
+}

@@ -104,6 +104,15 @@ impl TestApp {
 
     /// Starts the app on `backend` with extra environment settings.
     pub async fn spawn_on(backend: Backend, extra: HashMap<String, String>) -> Self {
+        Self::spawn_full(backend, extra, true).await
+    }
+
+    /// Without the background worker, for tests that drive jobs themselves.
+    pub async fn spawn_without_worker(backend: Backend) -> Self {
+        Self::spawn_full(backend, HashMap::new(), false).await
+    }
+
+    pub async fn spawn_full(backend: Backend, extra: HashMap<String, String>, worker: bool) -> Self {
         let data_dir = Arc::new(TempDir::new());
         let mut env: HashMap<String, String> = HashMap::new();
         env.insert("BIND".into(), "127.0.0.1:0".into());
@@ -138,6 +147,9 @@ impl TestApp {
             listener,
             shutdown.clone(),
         ));
+        if worker {
+            tokio::spawn(worker::run(ctx.clone(), shutdown.clone()));
+        }
         TestApp {
             base,
             ctx,

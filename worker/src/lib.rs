@@ -1,13 +1,97 @@
-//! Background work: jobs (code generation, delivery) and schedules (expiry, sweeps, billing
-//! outbox). `gatehouse worker` runs only this; `gatehouse serve` runs it beside the API.
-use domain::AppCtx;
+//! Background work on apalis: the `GenerateCodes` and `DeliverBatch` jobs (stored in the
+//! application database, so they survive restarts) and the `ExpireCodes` schedule.
+//! `gatehouse worker` runs only this; `gatehouse serve` runs it beside the API. Any number of
+//! workers can run: jobs are claimed by one worker each, and scheduled sweeps are written
+//! to be harmless when two workers tick at once.
+use std::str::FromStr;
+
+use apalis::prelude::*;
+use apalis_cron::{CronScheduler, Tick};
+use domain::{
+    AppCtx,
+    jobs::{DeliverBatch, GenerateCodes},
+};
 use tokio_util::sync::CancellationToken;
 
-/// Runs until `shutdown` is cancelled.
-pub async fn run(ctx: AppCtx, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let _ = ctx;
-    tracing::info!("worker started");
+/// Writes a batch's codes; on the last attempt a failing batch is marked failed and its
+/// quota released.
+async fn generate_codes(job: GenerateCodes, ctx: Data<AppCtx>, attempt: Attempt) -> Result<(), BoxDynError> {
+    match domain::codes::generate(&ctx, job.batch_id).await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            tracing::warn!(batch = %job.batch_id, error = %e, source = ?e.source, "code generation failed");
+            if attempt.current() + 1 >= domain::jobs::MAX_ATTEMPTS {
+                domain::codes::give_up(&ctx, job.batch_id, &e.to_string()).await?;
+            }
+            Err(Box::new(e))
+        }
+    }
+}
+
+async fn deliver_batch(job: DeliverBatch, ctx: Data<AppCtx>) -> Result<(), BoxDynError> {
+    domain::delivery::deliver(&ctx, job.batch_id).await.map_err(|e| Box::new(e) as BoxDynError)
+}
+
+/// Every minute: expired and auto-deleted codes.
+async fn expire_codes(_tick: Tick, ctx: Data<AppCtx>) -> Result<(), BoxDynError> {
+    let n = domain::codes::expire(&ctx).await?;
+    if n > 0 {
+        tracing::info!(deleted = n, "expired codes removed");
+    }
+    Ok(())
+}
+
+async fn until(shutdown: CancellationToken) -> Result<(), std::io::Error> {
     shutdown.cancelled().await;
+    Ok(())
+}
+
+/// Runs every worker until `shutdown` is cancelled.
+pub async fn run(ctx: AppCtx, shutdown: CancellationToken) -> anyhow::Result<()> {
+    tracing::info!("worker started");
+    let schedule = cron::Schedule::from_str("0 * * * * *").expect("static schedule");
+    let expire = WorkerBuilder::new("expire-codes")
+        .backend(CronScheduler::new(schedule))
+        .data(ctx.clone())
+        .build(expire_codes)
+        .run_until(until(shutdown.clone()));
+    let retry = || RetryPolicy::retries(domain::jobs::MAX_ATTEMPTS);
+    let (a, b, c) = if ctx.config.is_postgres() {
+        let pool = ctx.db.get_postgres_connection_pool();
+        let generate = WorkerBuilder::new("generate-codes")
+            .backend(apalis_postgres::PostgresStorage::<GenerateCodes>::new(pool))
+            .retry(retry())
+            .data(ctx.clone())
+            .build(generate_codes)
+            .run_until(until(shutdown.clone()));
+        let deliver = WorkerBuilder::new("deliver-batch")
+            .backend(apalis_postgres::PostgresStorage::<DeliverBatch>::new(pool))
+            .retry(retry())
+            .data(ctx.clone())
+            .build(deliver_batch)
+            .run_until(until(shutdown.clone()));
+        tokio::join!(generate, deliver, expire)
+    } else {
+        let pool = ctx.db.get_sqlite_connection_pool();
+        let generate = WorkerBuilder::new("generate-codes")
+            .backend(apalis_sqlite::SqliteStorage::<GenerateCodes>::new(pool))
+            .retry(retry())
+            .data(ctx.clone())
+            .build(generate_codes)
+            .run_until(until(shutdown.clone()));
+        let deliver = WorkerBuilder::new("deliver-batch")
+            .backend(apalis_sqlite::SqliteStorage::<DeliverBatch>::new(pool))
+            .retry(retry())
+            .data(ctx.clone())
+            .build(deliver_batch)
+            .run_until(until(shutdown.clone()));
+        tokio::join!(generate, deliver, expire)
+    };
+    for r in [a, b, c] {
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "a worker stopped with an error");
+        }
+    }
     tracing::info!("worker stopped");
     Ok(())
 }

@@ -1,0 +1,128 @@
+//! Access codes: preview, batches, listing/search, CSV export, delete, rollback.
+use axum::{
+    Json,
+    body::Body,
+    extract::{Path, Query, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use domain::{
+    AppCtx,
+    codes::{self, BatchIn, BatchOut, CodeFilter, CodePage, PreviewIn, PreviewOut, RollbackOut},
+    export,
+    tenants::TenantCtx,
+};
+use futures::StreamExt;
+use uuid::Uuid;
+
+use crate::{
+    error::{ApiError, ApiResult, ErrorBody},
+    extract::{ApiJson, Creator},
+};
+
+/// Free codes left, this batch's free/overage split and fee, and whether it is allowed.
+#[utoipa::path(post, path = "/api/v1/projects/{project_id}/codes/preview", tag = "codes", request_body = PreviewIn,
+    params(("project_id" = Uuid, Path)), responses((status = 200, body = PreviewOut), (status = 422, body = ErrorBody)))]
+pub async fn preview(State(ctx): State<AppCtx>, Creator(t): Creator, Path(project_id): Path<Uuid>, ApiJson(b): ApiJson<PreviewIn>) -> ApiResult<Json<PreviewOut>> {
+    Ok(Json(codes::preview(&ctx, &t, project_id, b).await?))
+}
+
+/// Accepts a batch (202) and generates it in the background. Send an `Idempotency-Key`
+/// header: the same key returns the same batch and never generates twice.
+#[utoipa::path(post, path = "/api/v1/projects/{project_id}/code-batches", tag = "codes", request_body = BatchIn,
+    params(("project_id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header)),
+    responses((status = 202, body = BatchOut), (status = 402, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create_batch(
+    State(ctx): State<AppCtx>,
+    Creator(t): Creator,
+    Path(project_id): Path<Uuid>,
+    headers: HeaderMap,
+    ApiJson(b): ApiJson<BatchIn>,
+) -> ApiResult<(StatusCode, Json<BatchOut>)> {
+    let key = headers
+        .get("idempotency-key")
+        .map(|v| v.to_str().map(str::to_string).unwrap_or_default());
+    let (batch, _created) = codes::create_batch(&ctx, &t, project_id, b, key).await?;
+    let batch = codes::with_progress(&ctx, batch).await?;
+    Ok((StatusCode::ACCEPTED, Json(batch)))
+}
+
+/// A batch and its progress.
+#[utoipa::path(get, path = "/api/v1/projects/{project_id}/code-batches/{batch_id}", tag = "codes",
+    params(("project_id" = Uuid, Path), ("batch_id" = Uuid, Path)), responses((status = 200, body = BatchOut), (status = 404, body = ErrorBody)))]
+pub async fn get_batch(State(ctx): State<AppCtx>, Creator(t): Creator, Path((project_id, batch_id)): Path<(Uuid, Uuid)>) -> ApiResult<Json<BatchOut>> {
+    Ok(Json(codes::get_batch(&ctx, &t, project_id, batch_id).await?))
+}
+
+/// The batch's codes as CSV.
+#[utoipa::path(get, path = "/api/v1/projects/{project_id}/code-batches/{batch_id}/codes.csv", tag = "codes",
+    params(("project_id" = Uuid, Path), ("batch_id" = Uuid, Path)), responses((status = 200, content_type = "text/csv"), (status = 404, body = ErrorBody)))]
+pub async fn batch_csv(State(ctx): State<AppCtx>, Creator(t): Creator, Path((project_id, batch_id)): Path<(Uuid, Uuid)>) -> ApiResult<Response> {
+    let b = codes::find_batch(&ctx.db, &t, project_id, batch_id).await?;
+    let filter = CodeFilter { batch_id: Some(b.id), ..Default::default() };
+    csv_response(ctx, t, project_id, filter, format!("codes-{batch_id}.csv")).await
+}
+
+/// Codes of a project, newest first, filtered; `q` searches by (normalised) code.
+#[utoipa::path(get, path = "/api/v1/projects/{project_id}/codes", tag = "codes",
+    params(("project_id" = Uuid, Path), CodeFilter), responses((status = 200, body = CodePage), (status = 404, body = ErrorBody)))]
+pub async fn list(State(ctx): State<AppCtx>, Creator(t): Creator, Path(project_id): Path<Uuid>, Query(f): Query<CodeFilter>) -> ApiResult<Json<CodePage>> {
+    Ok(Json(codes::list(&ctx, &t, project_id, f).await?))
+}
+
+/// The filtered view as CSV, streamed.
+#[utoipa::path(get, path = "/api/v1/projects/{project_id}/codes/export.csv", tag = "codes",
+    params(("project_id" = Uuid, Path), CodeFilter), responses((status = 200, content_type = "text/csv")))]
+pub async fn export_csv(State(ctx): State<AppCtx>, Creator(t): Creator, Path(project_id): Path<Uuid>, Query(f): Query<CodeFilter>) -> ApiResult<Response> {
+    csv_response(ctx, t, project_id, f, "codes.csv".into()).await
+}
+
+const EXPORT_PAGE: u64 = 1_000;
+
+async fn csv_response(ctx: AppCtx, t: TenantCtx, project_id: Uuid, f: CodeFilter, filename: String) -> ApiResult<Response> {
+    let cx = std::sync::Arc::new(codes::csv_context(&ctx, &t, project_id).await?);
+    let header_chunk = futures::stream::once(async { Ok::<_, std::io::Error>(export::header_bytes()) });
+    // Pages are fetched as the client reads, so memory stays flat however many codes there are.
+    let pages = futures::stream::unfold(Some(None::<Uuid>), move |after| {
+        let (ctx, t, f, cx) = (ctx.clone(), t.clone(), f.clone(), cx.clone());
+        async move {
+            let after = after?;
+            match codes::export_page(&ctx, &t, project_id, &f, after, EXPORT_PAGE).await {
+                Ok(rows) if rows.is_empty() => None,
+                Ok(rows) => {
+                    let last = rows.last().map(|r| r.id);
+                    let next = if (rows.len() as u64) < EXPORT_PAGE { None } else { Some(last) };
+                    Some((Ok(export::rows_bytes(&rows, &cx)), next))
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "export failed mid-stream");
+                    Some((Err(std::io::Error::other("export failed")), None))
+                }
+            }
+        }
+    });
+    let body = Body::from_stream(header_chunk.chain(pages));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\"")),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// Deletes a code; an unredeemed code of this cycle gives its quota unit back.
+#[utoipa::path(delete, path = "/api/v1/projects/{project_id}/codes/{code_id}", tag = "codes",
+    params(("project_id" = Uuid, Path), ("code_id" = Uuid, Path)), responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn delete(State(ctx): State<AppCtx>, Creator(t): Creator, Path((project_id, code_id)): Path<(Uuid, Uuid)>) -> Result<StatusCode, ApiError> {
+    codes::delete(&ctx, &t, project_id, code_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes the code and its activations and revokes the subscriptions it granted.
+#[utoipa::path(post, path = "/api/v1/projects/{project_id}/codes/{code_id}/rollback", tag = "codes",
+    params(("project_id" = Uuid, Path), ("code_id" = Uuid, Path)), responses((status = 200, body = RollbackOut), (status = 404, body = ErrorBody)))]
+pub async fn rollback(State(ctx): State<AppCtx>, Creator(t): Creator, Path((project_id, code_id)): Path<(Uuid, Uuid)>) -> ApiResult<Json<RollbackOut>> {
+    Ok(Json(codes::rollback(&ctx, &t, project_id, code_id).await?))
+}

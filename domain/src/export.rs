@@ -1,0 +1,113 @@
+//! The codes CSV: columns exactly `Access Code, Plan Name, Join Link, Expires At, Price,
+//! Currency, Started On, Ends On`; UTF-8 with a byte-order mark and CRLF line ends so
+//! spreadsheets open it cleanly; timestamps ISO 8601 UTC; cells a spreadsheet would run as a
+//! formula are neutralised with a leading apostrophe.
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+
+use entity::access_code;
+
+use crate::codes::CsvContext;
+
+pub const HEADER: [&str; 8] = [
+    "Access Code",
+    "Plan Name",
+    "Join Link",
+    "Expires At",
+    "Price",
+    "Currency",
+    "Started On",
+    "Ends On",
+];
+
+pub const BOM: &str = "\u{feff}";
+
+/// `https://t.me/<bot>?start=c_<CODE>` (start parameters allow only `A-Za-z0-9_-`).
+pub fn join_link(bot_username: &str, code: &str) -> String {
+    format!("https://t.me/{bot_username}?start=c_{code}")
+}
+
+pub fn timestamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Currencies without minor units.
+const ZERO_DECIMAL: &[&str] = &["CLP", "JPY", "KRW", "VND", "UZS"];
+
+/// A price in major units with the currency's decimals, e.g. `9.99` or `1000`.
+pub fn price(minor: i64, currency: &str) -> String {
+    if ZERO_DECIMAL.contains(&currency) {
+        minor.to_string()
+    } else {
+        let sign = if minor < 0 { "-" } else { "" };
+        format!("{sign}{}.{:02}", minor.abs() / 100, minor.abs() % 100)
+    }
+}
+
+/// Prefixes cells that start like a formula (`= + - @`, tab, CR) with an apostrophe.
+pub fn neutralise(cell: &str) -> String {
+    match cell.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}"),
+        _ => cell.to_string(),
+    }
+}
+
+/// One CSV row for a code. Price is what redeeming charges: the plan's price when the
+/// project prices code orders, otherwise 0.
+pub fn row(c: &access_code::Model, cx: &CsvContext) -> [String; 8] {
+    let plan = cx.plans.get(&c.plan_id);
+    let (name, price_minor, currency, days) = match plan {
+        Some(p) => (p.name.as_str(), p.price_minor, p.currency.as_str(), p.duration_days),
+        None => ("", 0, "", None),
+    };
+    let started = c.created_at;
+    [
+        c.code.clone(),
+        neutralise(name),
+        cx.bot_username.as_deref().map(|b| join_link(b, &c.code)).unwrap_or_default(),
+        c.expires_at.map(timestamp).unwrap_or_default(),
+        price(if cx.codes_priced { price_minor } else { 0 }, currency),
+        currency.to_string(),
+        timestamp(started),
+        days.map(|d| timestamp(started + Duration::days(i64::from(d)))).unwrap_or_default(),
+    ]
+}
+
+fn writer() -> csv::Writer<Vec<u8>> {
+    csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new())
+}
+
+/// The BOM and header line.
+pub fn header_bytes() -> Vec<u8> {
+    let mut w = writer();
+    w.write_record(HEADER).expect("writing to memory");
+    let mut out = BOM.as_bytes().to_vec();
+    out.extend(w.into_inner().expect("writing to memory"));
+    out
+}
+
+/// Rows for a page of codes.
+pub fn rows_bytes(codes: &[access_code::Model], cx: &CsvContext) -> Vec<u8> {
+    let mut w = writer();
+    for c in codes {
+        w.write_record(row(c, cx)).expect("writing to memory");
+    }
+    w.into_inner().expect("writing to memory")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formulas_are_neutralised_and_prices_formatted() {
+        assert_eq!(neutralise("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(neutralise("+1"), "'+1");
+        assert_eq!(neutralise("@SUM"), "'@SUM");
+        assert_eq!(neutralise("Gold"), "Gold");
+        assert_eq!(price(999, "USD"), "9.99");
+        assert_eq!(price(5, "EUR"), "0.05");
+        assert_eq!(price(1000, "JPY"), "1000");
+    }
+}
