@@ -945,3 +945,53 @@ pub async fn give_up(ctx: &AppCtx, batch_id: Uuid, why: &str) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_twelve_crockford_characters() {
+        for _ in 0..1000 {
+            let c = new_code();
+            assert_eq!(c.len(), CODE_LEN);
+            assert!(c.bytes().all(|b| ALPHABET.contains(&b)), "{c}");
+        }
+    }
+
+    #[test]
+    fn typed_input_is_normalised() {
+        assert_eq!(normalize("abcd-efgh-jkmn").as_deref(), Some("ABCDEFGHJKMN"));
+        assert_eq!(normalize(" o0il 1234 5678 ").as_deref(), Some("001112345678"));
+        assert_eq!(normalize("ABCDEFGHJKM"), None, "too short");
+        assert_eq!(normalize("ABCDEFGHJKMNP"), None, "too long");
+        assert_eq!(normalize("ABCDEFGHJKM!"), None, "foreign character dropped, so too short");
+    }
+
+    #[test]
+    fn expiry_presets() {
+        let now: DateTime<Utc> = "2026-01-31T10:00:00Z".parse().unwrap();
+        let p = |s: &str| Expiry::parse(&ExpiryIn { preset: Some(s.into()), ..Default::default() }, now).unwrap();
+        assert_eq!(p("none").expires_at(now), None);
+        assert_eq!(p("1d").expires_at(now), Some("2026-02-01T10:00:00Z".parse().unwrap()));
+        assert_eq!(p("1w").expires_at(now), Some("2026-02-07T10:00:00Z".parse().unwrap()));
+        assert_eq!(p("1m").expires_at(now), Some("2026-02-28T10:00:00Z".parse().unwrap()), "calendar month, clamped");
+        assert_eq!(p("1y").expires_at(now), Some("2027-01-31T10:00:00Z".parse().unwrap()));
+        let days = Expiry::parse(&ExpiryIn { days: Some(10), ..Default::default() }, now).unwrap();
+        assert_eq!(days.expires_at(now), Some("2026-02-10T10:00:00Z".parse().unwrap()));
+        let past = ExpiryIn { date: Some(now - Duration::seconds(1)), ..Default::default() };
+        assert_eq!(Expiry::parse(&past, now).unwrap_err().fields["expiry"].code, "expiry_in_past");
+        let both = ExpiryIn { preset: Some("1d".into()), days: Some(3), ..Default::default() };
+        assert!(Expiry::parse(&both, now).is_err());
+        assert!(Expiry::parse(&ExpiryIn { days: Some(0), ..Default::default() }, now).is_err());
+        assert!(Expiry::parse(&ExpiryIn { preset: Some("2d".into()), ..Default::default() }, now).is_err());
+    }
+
+    #[test]
+    fn split_takes_free_first_then_overage_or_refuses() {
+        assert_eq!(quota::split(0, 3, 5, false), Ok(Split { free: 3, overage: 0 }));
+        assert_eq!(quota::split(4, 3, 5, false), Err(1));
+        assert_eq!(quota::split(4, 3, 5, true), Ok(Split { free: 1, overage: 2 }));
+        assert_eq!(quota::split(9, 3, 5, true), Ok(Split { free: 0, overage: 3 }));
+    }
+}

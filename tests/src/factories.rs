@@ -122,3 +122,80 @@ impl TestApp {
         }
     }
 }
+
+impl TestApp {
+    /// Puts a tenant on a creator plan directly (as billing or a staff override would).
+    pub async fn set_billing_plan(&self, tenant_id: Uuid, plan: &str) {
+        use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, Set};
+        let t = entity::tenant::Entity::find_by_id(tenant_id)
+            .one(&self.ctx.db)
+            .await
+            .unwrap()
+            .unwrap();
+        let mut am = t.into_active_model();
+        am.billing_plan = Set(plan.to_string());
+        am.update(&self.ctx.db).await.unwrap();
+    }
+
+    /// A project with access codes on, and an active 30-day plan in it.
+    pub async fn project_with_plan(&self, c: &Creator) -> (String, String) {
+        let p = self.create_project(c).await;
+        let pid = p["id"].as_str().unwrap().to_string();
+        let plan = self.create_plan(c, &pid, monthly_plan()).await;
+        (pid, plan["id"].as_str().unwrap().to_string())
+    }
+
+    /// Posts a batch; returns status and body.
+    pub async fn post_batch(&self, c: &Creator, pid: &str, body: Value, key: Option<&str>) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .post(self.url(&format!("/api/v1/projects/{pid}/code-batches")))
+            .bearer_auth(&c.token)
+            .json(&body);
+        if let Some(k) = key {
+            req = req.header("Idempotency-Key", k);
+        }
+        let resp = req.send().await.unwrap();
+        let s = resp.status();
+        (s, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Waits (bounded) until the worker has finished a batch, and returns it.
+    pub async fn wait_batch(&self, c: &Creator, pid: &str, batch_id: &str) -> Value {
+        for _ in 0..600 {
+            let (s, b) = self
+                .as_creator(c, Method::GET, &format!("/api/v1/projects/{pid}/code-batches/{batch_id}"), None)
+                .await;
+            assert_eq!(s, StatusCode::OK, "{b}");
+            if b["status"] == "done" || b["status"] == "failed" {
+                return b;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("batch {batch_id} did not finish");
+    }
+
+    /// All codes of a project (walking the cursor).
+    pub async fn all_codes(&self, c: &Creator, pid: &str, query: &str) -> Vec<Value> {
+        let mut out = vec![];
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = format!("/api/v1/projects/{pid}/codes?limit=100{query}");
+            if let Some(cur) = &cursor {
+                path.push_str(&format!("&cursor={cur}"));
+            }
+            let (s, page) = self.as_creator(c, Method::GET, &path, None).await;
+            assert_eq!(s, StatusCode::OK, "{page}");
+            out.extend(page["items"].as_array().unwrap().iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(n) => cursor = Some(n.to_string()),
+                None => return out,
+            }
+        }
+    }
+}
+
+/// A batch body with consent given.
+pub fn batch(plan_id: &str, quantity: i64) -> Value {
+    serde_json::json!({"plan_id": plan_id, "quantity": quantity, "consent": true})
+}
