@@ -139,3 +139,19 @@ fn missing_field(text: &str) -> Option<String> {
     let rest = &text[i + "missing field `".len()..];
     Some(rest[..rest.find('`')?].to_string())
 }
+
+/// `Query<T>` whose rejections are API errors (422 `invalid_query`), not axum's plain text.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
+            Err(rej) => {
+                Err(Error::new(domain::ErrorKind::Invalid, "invalid_query", rej.body_text()).into())
+            }
+        }
+    }
+}

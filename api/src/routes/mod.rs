@@ -3,3 +3,4 @@ pub mod accounts;
 pub mod channels;
 pub mod plans;
 pub mod projects;
+pub mod staff;
