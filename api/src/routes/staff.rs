@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiResult, ErrorBody},
-    extract::{ApiJson, ApiQuery, Staff},
+    extract::{ApiJson, ApiQuery, OptionalJson, Staff},
 };
 
 /// Lists tenants newest first; `q` searches names, member emails and bot usernames.
@@ -53,13 +53,13 @@ pub async fn suspend(
     State(ctx): State<AppCtx>,
     Staff(s): Staff,
     Path(tenant_id): Path<Uuid>,
-    ApiJson(b): ApiJson<SuspensionIn>,
+    OptionalJson(b): OptionalJson<SuspensionIn>,
 ) -> ApiResult<Json<TenantOut>> {
     let reason = b.reason.unwrap_or_default();
     Ok(Json(staff::suspend(&ctx, &s, tenant_id, &reason).await?))
 }
 
-/// Lifts a suspension (reason optional).
+/// Lifts a suspension (reason optional; the body may be left out).
 #[utoipa::path(post, path = "/api/v1/staff/tenants/{tenant_id}/unsuspend", tag = "staff",
     params(("tenant_id" = Uuid, Path)), request_body = SuspensionIn,
     responses((status = 200, body = TenantOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
@@ -68,7 +68,7 @@ pub async fn unsuspend(
     State(ctx): State<AppCtx>,
     Staff(s): Staff,
     Path(tenant_id): Path<Uuid>,
-    ApiJson(b): ApiJson<SuspensionIn>,
+    OptionalJson(b): OptionalJson<SuspensionIn>,
 ) -> ApiResult<Json<TenantOut>> {
     let reason = b.reason.unwrap_or_default();
     Ok(Json(staff::unsuspend(&ctx, &s, tenant_id, &reason).await?))

@@ -318,17 +318,19 @@ async fn staff_suspend_and_unsuspend_through_the_api_and_the_creator_sees_it() {
     let pid = project["id"].as_str().unwrap();
 
     // A reason is required, and bounded.
+    // (No body at all reads as an empty one.)
     for body in [
-        json!({}),
-        json!({"reason": "   "}),
-        json!({"reason": "x".repeat(501)}),
+        None,
+        Some(json!({})),
+        Some(json!({"reason": "   "})),
+        Some(json!({"reason": "x".repeat(501)})),
     ] {
         let r = app
             .call(
                 Method::POST,
                 &tenant_path(c.tenant_id, "/suspend"),
                 Some(&staff.token),
-                Some(body),
+                body,
             )
             .await;
         assert_error(
@@ -339,6 +341,18 @@ async fn staff_suspend_and_unsuspend_through_the_api_and_the_creator_sees_it() {
         );
         assert_eq!(r.1["error"]["fields"]["reason"]["code"], "invalid_reason");
     }
+    // A body that is not JSON is still refused as such.
+    let resp = app
+        .http
+        .post(app.url(&tenant_path(c.tenant_id, "/suspend")))
+        .bearer_auth(&staff.token)
+        .body("reason=spam")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unsupported_media_type");
     let r = app
         .call(
             Method::POST,
@@ -411,13 +425,13 @@ async fn staff_suspend_and_unsuspend_through_the_api_and_the_creator_sees_it() {
     let (_, me) = app.as_creator(&c, Method::GET, "/api/v1/me", None).await;
     assert_eq!(me["tenant"]["suspended_reason"], "chargebacks under review");
 
-    // Unsuspend (reason optional) restores everything.
+    // Unsuspend (reason and even the body optional) restores everything.
     let (s, t) = app
         .call(
             Method::POST,
             &tenant_path(c.tenant_id, "/unsuspend"),
             Some(&staff.token),
-            Some(json!({})),
+            None,
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{t}");
