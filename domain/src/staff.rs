@@ -2,7 +2,8 @@
 //! granting quota for the current cycle, overriding the plan, and reading the audit log.
 //!
 //! Rules that hold for every function here:
-//! - `staff_readonly` may call the reads; every action calls [`StaffCtx::can_act`] first, so
+//! - Every function takes a [`StaffCtx`], so only an authenticated staff member reaches it.
+//!   `staff_readonly` may call the reads; every action calls [`StaffCtx::can_act`] first, so
 //!   a read-only member is refused before any input is looked at and nothing changes.
 //! - Every action writes exactly one audit entry (actor, tenant, target, details) in the same
 //!   transaction as the change, so there is never a change without its entry or an entry

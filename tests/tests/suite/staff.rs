@@ -1509,3 +1509,29 @@ async fn staff_actions_work_the_same_on_the_embedded_default() {
     }
     assert_eq!(walked, actions_of(&page));
 }
+
+#[tokio::test]
+async fn racing_staff_actions_make_one_change_and_one_audit_entry() {
+    let app = TestApp::spawn().await;
+    let (a, b) = (
+        app.staff(StaffRole::Staff).await.ctx,
+        app.staff(StaffRole::Staff).await.ctx,
+    );
+    let c = app.signup().await;
+    let (ra, rb) = tokio::join!(
+        domain::staff::suspend(&app.ctx, &a, c.tenant_id, "first"),
+        domain::staff::suspend(&app.ctx, &b, c.tenant_id, "second"),
+    );
+    let codes: Vec<&str> = [&ra, &rb]
+        .iter()
+        .filter_map(|r| r.as_ref().err().map(|e| e.code))
+        .collect();
+    assert_eq!(codes, ["already_suspended"]);
+    let entries = audit_of(&app, c.tenant_id).await;
+    assert_eq!(entries.len(), 1);
+    let (_, me) = app.as_creator(&c, Method::GET, "/api/v1/me", None).await;
+    assert_eq!(
+        me["tenant"]["suspended_reason"],
+        entries[0].details["reason"]
+    );
+}
