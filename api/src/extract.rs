@@ -120,11 +120,7 @@ fn json_error(rej: JsonRejection) -> Error {
         JsonRejection::BytesRejection(e)
             if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
         {
-            Error::new(
-                domain::ErrorKind::TooLarge,
-                "body_too_large",
-                format!("the body must be at most {} bytes", crate::MAX_BODY_BYTES),
-            )
+            body_too_large()
         }
         other => Error::new(
             domain::ErrorKind::Invalid,
@@ -134,8 +130,67 @@ fn json_error(rej: JsonRejection) -> Error {
     }
 }
 
+fn body_too_large() -> Error {
+    Error::new(
+        domain::ErrorKind::TooLarge,
+        "body_too_large",
+        format!("the body must be at most {} bytes", crate::MAX_BODY_BYTES),
+    )
+}
+
 fn missing_field(text: &str) -> Option<String> {
     let i = text.find("missing field `")?;
     let rest = &text[i + "missing field `".len()..];
     Some(rest[..rest.find('`')?].to_string())
+}
+
+/// [`ApiJson`] for bodies whose every field is optional: a request without a body (no
+/// `Content-Type`, nothing or only whitespace sent) reads as `T::default()`.
+pub struct OptionalJson<T>(pub T);
+
+impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if req.headers().contains_key(header::CONTENT_TYPE) {
+            return ApiJson::<T>::from_request(req, state)
+                .await
+                .map(|ApiJson(v)| OptionalJson(v));
+        }
+        let body = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| {
+                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    body_too_large()
+                } else {
+                    Error::new(domain::ErrorKind::Invalid, "invalid_body", e.body_text())
+                }
+            })?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            Ok(OptionalJson(T::default()))
+        } else {
+            Err(Error::new(
+                domain::ErrorKind::Invalid,
+                "unsupported_media_type",
+                "send Content-Type: application/json",
+            )
+            .into())
+        }
+    }
+}
+
+/// `Query<T>` whose rejections are API errors (422 `invalid_query`), not axum's plain text.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
+            Err(rej) => {
+                Err(Error::new(domain::ErrorKind::Invalid, "invalid_query", rej.body_text()).into())
+            }
+        }
+    }
 }

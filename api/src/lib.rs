@@ -10,7 +10,7 @@ use domain::AppCtx;
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use routes::{accounts, channels, codes, plans, projects};
+use routes::{accounts, channels, codes, plans, projects, staff};
 
 /// Largest JSON body the API accepts.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -61,6 +61,13 @@ pub fn api_routes() -> (Router<AppCtx>, utoipa::openapi::OpenApi) {
         .routes(routes!(codes::export_csv))
         .routes(routes!(codes::delete))
         .routes(routes!(codes::rollback))
+        .routes(routes!(staff::list_tenants))
+        .routes(routes!(staff::get_tenant))
+        .routes(routes!(staff::suspend))
+        .routes(routes!(staff::unsuspend))
+        .routes(routes!(staff::grant_quota))
+        .routes(routes!(staff::override_plan))
+        .routes(routes!(staff::list_audit))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics_text))

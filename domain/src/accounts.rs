@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use rand::{Rng, RngCore};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QueryOrder, Set,
+    QueryFilter, QueryOrder, Set, TransactionTrait, sea_query::Expr,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -389,6 +389,8 @@ pub async fn create_api_key(ctx: &AppCtx, t: &TenantCtx, name: &str) -> Result<A
     let name = validate::name("name", name)?;
     let secret = random_key();
     let now = ctx.now();
+    // The key and its audit entry commit together: never one without the other.
+    let txn = ctx.db.begin().await?;
     let model = api_key::ActiveModel {
         id: Set(Uuid::now_v7()),
         tenant_id: Set(t.tenant_id),
@@ -400,15 +402,16 @@ pub async fn create_api_key(ctx: &AppCtx, t: &TenantCtx, name: &str) -> Result<A
         last_used_at: Set(None),
         revoked_at: Set(None),
     }
-    .insert(&ctx.db)
+    .insert(&txn)
     .await?;
     audit::record(
-        &ctx.db,
+        &txn,
         audit::Entry::creator(t, "api_key.created", "api_key", model.id)
             .details(serde_json::json!({"name": model.name, "prefix": model.prefix})),
         now,
     )
     .await?;
+    txn.commit().await?;
     Ok(ApiKeyCreatedOut {
         key: model.into(),
         secret,
@@ -438,16 +441,29 @@ pub async fn revoke_api_key(ctx: &AppCtx, t: &TenantCtx, id: Uuid) -> Result<Api
         return Ok(key.into());
     }
     let now = ctx.now();
-    let mut am = key.into_active_model();
-    am.revoked_at = Set(Some(now));
-    let key = am.update(&ctx.db).await?;
-    audit::record(
-        &ctx.db,
-        audit::Entry::creator(t, "api_key.revoked", "api_key", key.id)
-            .details(serde_json::json!({"prefix": key.prefix})),
-        now,
-    )
-    .await?;
+    let txn = ctx.db.begin().await?;
+    // Conditional, so two revocations racing write one change and one audit entry.
+    let changed = api_key::Entity::update_many()
+        .col_expr(api_key::Column::RevokedAt, Expr::value(now))
+        .filter(api_key::Column::Id.eq(key.id))
+        .filter(api_key::Column::RevokedAt.is_null())
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    if changed == 1 {
+        audit::record(
+            &txn,
+            audit::Entry::creator(t, "api_key.revoked", "api_key", key.id)
+                .details(serde_json::json!({"prefix": key.prefix})),
+            now,
+        )
+        .await?;
+    }
+    let key = api_key::Entity::find_by_id(key.id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| Error::not_found("api key"))?;
+    txn.commit().await?;
     Ok(key.into())
 }
 

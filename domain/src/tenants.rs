@@ -1,7 +1,7 @@
 //! Tenants: signup creates one (on the Free plan) with its owner; the tenant context every
 //! tenant-scoped service method takes first; suspension as a write guard.
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, EntityTrait, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, QuerySelect, Set, TransactionTrait};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -88,10 +88,7 @@ impl TenantCtx {
     /// Reads are always allowed; every write calls this first.
     pub fn writable(&self) -> Result<()> {
         if self.status == TenantStatus::Suspended {
-            return Err(Error::forbidden(
-                "tenant_suspended",
-                "this workspace is suspended; it can be read but not changed",
-            ));
+            return Err(suspended());
         }
         Ok(())
     }
@@ -214,5 +211,36 @@ impl From<tenant::Model> for TenantOut {
             cycle_start: t.cycle_start,
             cycle_end: t.cycle_end,
         }
+    }
+}
+
+/// The error every edge shows for a suspended tenant's write (HTTP 403 `tenant_suspended`).
+pub fn suspended() -> Error {
+    Error::forbidden(
+        "tenant_suspended",
+        "this workspace is suspended; it can be read but not changed",
+    )
+}
+
+/// Whether the tenant is active right now, read from the database (not from a context resolved
+/// earlier). The bot router calls this before answering a subscriber (a suspended tenant's bot
+/// says the service is paused and grants nothing new) and workers call it before delivering
+/// anything for a tenant. A tenant that no longer exists is not active.
+pub async fn is_active(db: &impl ConnectionTrait, tenant_id: Uuid) -> Result<bool> {
+    let status: Option<String> = tenant::Entity::find_by_id(tenant_id)
+        .select_only()
+        .column(tenant::Column::Status)
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(status.is_some_and(|s| TenantStatus::parse(&s) == TenantStatus::Active))
+}
+
+/// [`is_active`] as a guard: `Err(tenant_suspended)` unless the tenant is active.
+pub async fn ensure_active(db: &impl ConnectionTrait, tenant_id: Uuid) -> Result<()> {
+    if is_active(db, tenant_id).await? {
+        Ok(())
+    } else {
+        Err(suspended())
     }
 }

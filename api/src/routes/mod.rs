@@ -4,3 +4,4 @@ pub mod channels;
 pub mod codes;
 pub mod plans;
 pub mod projects;
+pub mod staff;

@@ -6,3 +6,4 @@ mod flows;
 mod operations;
 mod process;
 mod projects;
+mod staff;
