@@ -85,7 +85,9 @@ pub enum Expiry {
 impl Expiry {
     pub fn parse(e: &ExpiryIn, now: DateTime<Utc>) -> Result<Self> {
         let bad = |m: &str| Error::field("expiry", "invalid_expiry", m.to_string());
-        let given = usize::from(e.preset.is_some()) + usize::from(e.days.is_some()) + usize::from(e.date.is_some());
+        let given = usize::from(e.preset.is_some())
+            + usize::from(e.days.is_some())
+            + usize::from(e.date.is_some());
         if given > 1 {
             return Err(bad("give one of preset, days or date"));
         }
@@ -110,7 +112,11 @@ impl Expiry {
             return if date > now {
                 Ok(Expiry::Date(date))
             } else {
-                Err(Error::field("expiry", "expiry_in_past", "the expiry date must be in the future"))
+                Err(Error::field(
+                    "expiry",
+                    "expiry_in_past",
+                    "the expiry date must be in the future",
+                ))
             };
         }
         Ok(Expiry::Never)
@@ -238,11 +244,20 @@ fn quantity(errs: &mut FieldErrors, q: i64) {
     }
 }
 
-async fn usable_plan(ctx: &AppCtx, t: &TenantCtx, project_id: Uuid, plan_id: Uuid) -> Result<(project::Model, plan::Model)> {
+async fn usable_plan(
+    ctx: &AppCtx,
+    t: &TenantCtx,
+    project_id: Uuid,
+    plan_id: Uuid,
+) -> Result<(project::Model, plan::Model)> {
     let p = projects::find(&ctx.db, t, project_id).await?;
-    let pl = plans::find(&ctx.db, t, p.id, plan_id)
-        .await
-        .map_err(|e| if e.code == "not_found" { e.with_field("plan_id") } else { e })?;
+    let pl = plans::find(&ctx.db, t, p.id, plan_id).await.map_err(|e| {
+        if e.code == "not_found" {
+            e.with_field("plan_id")
+        } else {
+            e
+        }
+    })?;
     if !p.access_codes_enabled {
         return Err(Error::conflict(
             "access_codes_disabled",
@@ -250,13 +265,20 @@ async fn usable_plan(ctx: &AppCtx, t: &TenantCtx, project_id: Uuid, plan_id: Uui
         ));
     }
     if !pl.active {
-        return Err(Error::conflict("plan_inactive", "the plan is not active").with_field("plan_id"));
+        return Err(
+            Error::conflict("plan_inactive", "the plan is not active").with_field("plan_id")
+        );
     }
     Ok((p, pl))
 }
 
 /// Free codes left, this batch's split and fee — the same figures the batch will record.
-pub async fn preview(ctx: &AppCtx, t: &TenantCtx, project_id: Uuid, input: PreviewIn) -> Result<PreviewOut> {
+pub async fn preview(
+    ctx: &AppCtx,
+    t: &TenantCtx,
+    project_id: Uuid,
+    input: PreviewIn,
+) -> Result<PreviewOut> {
     let mut errs = FieldErrors::default();
     quantity(&mut errs, input.quantity);
     errs.finish()?;
@@ -279,28 +301,35 @@ pub async fn preview(ctx: &AppCtx, t: &TenantCtx, project_id: Uuid, input: Previ
     };
     let free_left = (facts.limit - used).max(0);
     let fee = ctx.config.overage_fee_minor;
-    Ok(match quota::split(used, input.quantity, facts.limit, facts.plan.allows_overage()) {
-        Ok(s) => PreviewOut {
-            quantity: input.quantity,
-            free_left,
-            free: s.free,
-            overage: s.overage,
-            fee_minor: s.overage * fee,
-            fee_currency: "USD".into(),
-            allowed: true,
-            reason: None,
+    Ok(
+        match quota::split(
+            used,
+            input.quantity,
+            facts.limit,
+            facts.plan.allows_overage(),
+        ) {
+            Ok(s) => PreviewOut {
+                quantity: input.quantity,
+                free_left,
+                free: s.free,
+                overage: s.overage,
+                fee_minor: s.overage * fee,
+                fee_currency: "USD".into(),
+                allowed: true,
+                reason: None,
+            },
+            Err(left) => PreviewOut {
+                quantity: input.quantity,
+                free_left: left,
+                free: 0,
+                overage: 0,
+                fee_minor: 0,
+                fee_currency: "USD".into(),
+                allowed: false,
+                reason: Some("quota_exceeded".into()),
+            },
         },
-        Err(left) => PreviewOut {
-            quantity: input.quantity,
-            free_left: left,
-            free: 0,
-            overage: 0,
-            fee_minor: 0,
-            fee_currency: "USD".into(),
-            allowed: false,
-            reason: Some("quota_exceeded".into()),
-        },
-    })
+    )
 }
 
 async fn generated_count(db: &impl ConnectionTrait, batch_id: Uuid) -> Result<i64> {
@@ -311,7 +340,12 @@ async fn generated_count(db: &impl ConnectionTrait, batch_id: Uuid) -> Result<i6
 }
 
 /// A batch of the tenant's project.
-pub async fn find_batch(db: &impl ConnectionTrait, t: &TenantCtx, project_id: Uuid, batch_id: Uuid) -> Result<code_batch::Model> {
+pub async fn find_batch(
+    db: &impl ConnectionTrait,
+    t: &TenantCtx,
+    project_id: Uuid,
+    batch_id: Uuid,
+) -> Result<code_batch::Model> {
     code_batch::Entity::find_by_id(batch_id)
         .filter(code_batch::Column::TenantId.eq(t.tenant_id))
         .filter(code_batch::Column::ProjectId.eq(project_id))
@@ -320,7 +354,12 @@ pub async fn find_batch(db: &impl ConnectionTrait, t: &TenantCtx, project_id: Uu
         .ok_or_else(|| Error::not_found("batch"))
 }
 
-pub async fn get_batch(ctx: &AppCtx, t: &TenantCtx, project_id: Uuid, batch_id: Uuid) -> Result<BatchOut> {
+pub async fn get_batch(
+    ctx: &AppCtx,
+    t: &TenantCtx,
+    project_id: Uuid,
+    batch_id: Uuid,
+) -> Result<BatchOut> {
     let b = find_batch(&ctx.db, t, project_id, batch_id).await?;
     let n = generated_count(&ctx.db, b.id).await?;
     Ok(batch_out(b, n, ctx.config.overage_fee_minor))
@@ -343,14 +382,26 @@ pub async fn create_batch(
     let expiry = errs.check(Expiry::parse(&input.expiry, now));
     let max_act = input.max_activations.unwrap_or(1);
     if !(1..=MAX_ACTIVATIONS).contains(&max_act) {
-        errs.add("max_activations", "invalid_max_activations", format!("must be between 1 and {MAX_ACTIVATIONS}"));
+        errs.add(
+            "max_activations",
+            "invalid_max_activations",
+            format!("must be between 1 and {MAX_ACTIVATIONS}"),
+        );
     }
     if !input.consent {
-        errs.add("consent", "consent_required", "confirm the preview (and any overage fee) to generate codes");
+        errs.add(
+            "consent",
+            "consent_required",
+            "confirm the preview (and any overage fee) to generate codes",
+        );
     }
     let key = match idempotency_key.map(|k| k.trim().to_string()) {
         Some(k) if k.is_empty() || k.len() > 255 => {
-            errs.add("Idempotency-Key", "invalid_idempotency_key", "must be 1–255 characters");
+            errs.add(
+                "Idempotency-Key",
+                "invalid_idempotency_key",
+                "must be 1–255 characters",
+            );
             None
         }
         other => other,
@@ -407,7 +458,9 @@ pub async fn create_batch(
                     b
                 }
                 Err(e) => {
-                    code_batch::Entity::delete_by_id(batch_id).exec(&ctx.db).await?;
+                    code_batch::Entity::delete_by_id(batch_id)
+                        .exec(&ctx.db)
+                        .await?;
                     return Err(e);
                 }
             }
@@ -416,8 +469,13 @@ pub async fn create_batch(
             let txn = ctx.db.begin().await?;
             quota::lock_tenant(&txn, t.tenant_id).await?;
             let used = quota::used_in_db(&txn, t.tenant_id, facts.tenant.cycle_start).await?;
-            let split = quota::split(used, input.quantity, facts.limit, facts.plan.allows_overage())
-                .map_err(quota::quota_exceeded)?;
+            let split = quota::split(
+                used,
+                input.quantity,
+                facts.limit,
+                facts.plan.allows_overage(),
+            )
+            .map_err(quota::quota_exceeded)?;
             if let Err(e) = row.insert(&txn).await {
                 drop(txn);
                 return conflict_or(ctx, t, e, key.as_deref(), project_id, &input).await;
@@ -431,7 +489,12 @@ pub async fn create_batch(
     Ok((batch_out(inserted, 0, ctx.config.overage_fee_minor), true))
 }
 
-async fn record_split(db: &impl ConnectionTrait, ctx: &AppCtx, batch_id: Uuid, split: Split) -> Result<code_batch::Model> {
+async fn record_split(
+    db: &impl ConnectionTrait,
+    ctx: &AppCtx,
+    batch_id: Uuid,
+    split: Split,
+) -> Result<code_batch::Model> {
     let b = code_batch::Entity::find_by_id(batch_id)
         .one(db)
         .await?
@@ -464,7 +527,11 @@ async fn record_split(db: &impl ConnectionTrait, ctx: &AppCtx, batch_id: Uuid, s
     Ok(b)
 }
 
-async fn by_idempotency_key(db: &impl ConnectionTrait, tenant_id: Uuid, key: &str) -> Result<Option<code_batch::Model>> {
+async fn by_idempotency_key(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    key: &str,
+) -> Result<Option<code_batch::Model>> {
     Ok(code_batch::Entity::find()
         .filter(code_batch::Column::TenantId.eq(tenant_id))
         .filter(code_batch::Column::IdempotencyKey.eq(key))
@@ -472,7 +539,12 @@ async fn by_idempotency_key(db: &impl ConnectionTrait, tenant_id: Uuid, key: &st
         .await?)
 }
 
-fn replay(ctx: &AppCtx, existing: code_batch::Model, project_id: Uuid, input: &BatchIn) -> Result<(BatchOut, bool)> {
+fn replay(
+    ctx: &AppCtx,
+    existing: code_batch::Model,
+    project_id: Uuid,
+    input: &BatchIn,
+) -> Result<(BatchOut, bool)> {
     if existing.project_id != project_id
         || existing.plan_id != input.plan_id
         || i64::from(existing.quantity) != input.quantity
@@ -676,7 +748,12 @@ pub fn status_of(c: &access_code::Model, now: DateTime<Utc>) -> CodeStatus {
     }
 }
 
-fn filtered(t: &TenantCtx, project_id: Uuid, f: &CodeFilter, now: DateTime<Utc>) -> sea_orm::Select<access_code::Entity> {
+fn filtered(
+    t: &TenantCtx,
+    project_id: Uuid,
+    f: &CodeFilter,
+    now: DateTime<Utc>,
+) -> sea_orm::Select<access_code::Entity> {
     use access_code::Column as C;
     let mut q = access_code::Entity::find()
         .filter(C::TenantId.eq(t.tenant_id))
@@ -696,16 +773,24 @@ fn filtered(t: &TenantCtx, project_id: Uuid, f: &CodeFilter, now: DateTime<Utc>)
     match f.status {
         Some(CodeStatus::Redeemed) => q = q.filter(C::ActivationCount.gt(0)),
         Some(CodeStatus::Expired) => {
-            q = q.filter(C::ActivationCount.eq(0)).filter(C::ExpiresAt.lte(now));
-        }
-        Some(CodeStatus::Unredeemed) => {
             q = q
                 .filter(C::ActivationCount.eq(0))
-                .filter(Condition::any().add(C::ExpiresAt.is_null()).add(C::ExpiresAt.gt(now)));
+                .filter(C::ExpiresAt.lte(now));
+        }
+        Some(CodeStatus::Unredeemed) => {
+            q = q.filter(C::ActivationCount.eq(0)).filter(
+                Condition::any()
+                    .add(C::ExpiresAt.is_null())
+                    .add(C::ExpiresAt.gt(now)),
+            );
         }
         None => {}
     }
-    if let Some(s) = f.q.as_deref().map(normalize_partial).filter(|s| !s.is_empty()) {
+    if let Some(s) =
+        f.q.as_deref()
+            .map(normalize_partial)
+            .filter(|s| !s.is_empty())
+    {
         q = q.filter(C::Code.starts_with(s));
     }
     q
@@ -714,7 +799,12 @@ fn filtered(t: &TenantCtx, project_id: Uuid, f: &CodeFilter, now: DateTime<Utc>)
 pub const PAGE_MAX: u64 = 500;
 
 /// Newest first; the cursor is the last id of the previous page (ids are time-ordered).
-pub async fn list(ctx: &AppCtx, t: &TenantCtx, project_id: Uuid, f: CodeFilter) -> Result<CodePage> {
+pub async fn list(
+    ctx: &AppCtx,
+    t: &TenantCtx,
+    project_id: Uuid,
+    f: CodeFilter,
+) -> Result<CodePage> {
     let p = projects::find(&ctx.db, t, project_id).await?;
     let limit = f.limit.unwrap_or(50).clamp(1, PAGE_MAX);
     let now = ctx.now();
@@ -787,12 +877,21 @@ pub async fn csv_context(ctx: &AppCtx, t: &TenantCtx, project_id: Uuid) -> Resul
         .into_iter()
         .map(|p| (p.id, p))
         .collect();
-    Ok(CsvContext { bot_username, codes_priced: p.codes_priced, plans })
+    Ok(CsvContext {
+        bot_username,
+        codes_priced: p.codes_priced,
+        plans,
+    })
 }
 
 // --- delete, rollback, expiry ---------------------------------------------------------------
 
-async fn find_code(db: &impl ConnectionTrait, t: &TenantCtx, project_id: Uuid, code_id: Uuid) -> Result<access_code::Model> {
+async fn find_code(
+    db: &impl ConnectionTrait,
+    t: &TenantCtx,
+    project_id: Uuid,
+    code_id: Uuid,
+) -> Result<access_code::Model> {
     access_code::Entity::find_by_id(code_id)
         .filter(access_code::Column::TenantId.eq(t.tenant_id))
         .filter(access_code::Column::ProjectId.eq(project_id))
@@ -806,7 +905,10 @@ pub async fn delete(ctx: &AppCtx, t: &TenantCtx, project_id: Uuid, code_id: Uuid
     t.writable()?;
     let c = find_code(&ctx.db, t, project_id, code_id).await?;
     let txn = ctx.db.begin().await?;
-    let gone = access_code::Entity::delete_by_id(c.id).exec(&txn).await?.rows_affected;
+    let gone = access_code::Entity::delete_by_id(c.id)
+        .exec(&txn)
+        .await?
+        .rows_affected;
     audit::record(
         &txn,
         audit::Entry::creator(t, "code.deleted", "access_code", c.id)
@@ -830,7 +932,12 @@ pub struct RollbackOut {
 
 /// Rolls a code back: removes it and its activations and revokes the subscriptions that came
 /// from it. (Removing those users from the channels is the subscription service's part.)
-pub async fn rollback(ctx: &AppCtx, t: &TenantCtx, project_id: Uuid, code_id: Uuid) -> Result<RollbackOut> {
+pub async fn rollback(
+    ctx: &AppCtx,
+    t: &TenantCtx,
+    project_id: Uuid,
+    code_id: Uuid,
+) -> Result<RollbackOut> {
     t.writable()?;
     let c = find_code(&ctx.db, t, project_id, code_id).await?;
     let now = ctx.now();
@@ -850,12 +957,17 @@ pub async fn rollback(ctx: &AppCtx, t: &TenantCtx, project_id: Uuid, code_id: Uu
         .exec(&txn)
         .await?
         .rows_affected;
-    let gone = access_code::Entity::delete_by_id(c.id).exec(&txn).await?.rows_affected;
+    let gone = access_code::Entity::delete_by_id(c.id)
+        .exec(&txn)
+        .await?
+        .rows_affected;
     audit::record(
         &txn,
-        audit::Entry::creator(t, "code.rolled_back", "access_code", c.id).details(serde_json::json!({
-            "code": c.code, "activations_removed": removed, "subscriptions_revoked": revoked
-        })),
+        audit::Entry::creator(t, "code.rolled_back", "access_code", c.id).details(
+            serde_json::json!({
+                "code": c.code, "activations_removed": removed, "subscriptions_revoked": revoked
+            }),
+        ),
         now,
     )
     .await?;
@@ -863,7 +975,11 @@ pub async fn rollback(ctx: &AppCtx, t: &TenantCtx, project_id: Uuid, code_id: Uu
     if gone == 1 && c.activation_count == 0 {
         quota::free_units(ctx, c.tenant_id, c.cycle_start, 1, "rolled_back").await?;
     }
-    Ok(RollbackOut { code: c.code, activations_removed: removed, subscriptions_revoked: revoked })
+    Ok(RollbackOut {
+        code: c.code,
+        activations_removed: removed,
+        subscriptions_revoked: revoked,
+    })
 }
 
 /// The `ExpireCodes` sweep: deletes unredeemed codes past their expiry, and unredeemed codes
@@ -914,8 +1030,13 @@ pub async fn expire(ctx: &AppCtx) -> Result<u64> {
     Ok(total)
 }
 
-async fn delete_and_free(ctx: &AppCtx, rows: Vec<(Uuid, Uuid, DateTime<Utc>)>, reason: &str) -> Result<u64> {
-    let mut groups: std::collections::BTreeMap<(Uuid, DateTime<Utc>), Vec<Uuid>> = Default::default();
+async fn delete_and_free(
+    ctx: &AppCtx,
+    rows: Vec<(Uuid, Uuid, DateTime<Utc>)>,
+    reason: &str,
+) -> Result<u64> {
+    let mut groups: std::collections::BTreeMap<(Uuid, DateTime<Utc>), Vec<Uuid>> =
+        Default::default();
     for (id, tenant, cycle) in rows {
         groups.entry((tenant, cycle)).or_default().push(id);
     }
@@ -937,7 +1058,9 @@ async fn delete_and_free(ctx: &AppCtx, rows: Vec<(Uuid, Uuid, DateTime<Utc>)>, r
 
 /// Gives up on a batch after its last attempt (marks it failed, releases its quota).
 pub async fn give_up(ctx: &AppCtx, batch_id: Uuid, why: &str) -> Result<()> {
-    if let Some(b) = code_batch::Entity::find_by_id(batch_id).one(&ctx.db).await?
+    if let Some(b) = code_batch::Entity::find_by_id(batch_id)
+        .one(&ctx.db)
+        .await?
         && b.status != DONE
         && b.status != quota::FAILED
     {
@@ -962,36 +1085,121 @@ mod tests {
     #[test]
     fn typed_input_is_normalised() {
         assert_eq!(normalize("abcd-efgh-jkmn").as_deref(), Some("ABCDEFGHJKMN"));
-        assert_eq!(normalize(" o0il 1234 5678 ").as_deref(), Some("001112345678"));
+        assert_eq!(
+            normalize(" o0il 1234 5678 ").as_deref(),
+            Some("001112345678")
+        );
         assert_eq!(normalize("ABCDEFGHJKM"), None, "too short");
         assert_eq!(normalize("ABCDEFGHJKMNP"), None, "too long");
-        assert_eq!(normalize("ABCDEFGHJKM!"), None, "foreign character dropped, so too short");
+        assert_eq!(
+            normalize("ABCDEFGHJKM!"),
+            None,
+            "foreign character dropped, so too short"
+        );
     }
 
     #[test]
     fn expiry_presets() {
         let now: DateTime<Utc> = "2026-01-31T10:00:00Z".parse().unwrap();
-        let p = |s: &str| Expiry::parse(&ExpiryIn { preset: Some(s.into()), ..Default::default() }, now).unwrap();
+        let p = |s: &str| {
+            Expiry::parse(
+                &ExpiryIn {
+                    preset: Some(s.into()),
+                    ..Default::default()
+                },
+                now,
+            )
+            .unwrap()
+        };
         assert_eq!(p("none").expires_at(now), None);
-        assert_eq!(p("1d").expires_at(now), Some("2026-02-01T10:00:00Z".parse().unwrap()));
-        assert_eq!(p("1w").expires_at(now), Some("2026-02-07T10:00:00Z".parse().unwrap()));
-        assert_eq!(p("1m").expires_at(now), Some("2026-02-28T10:00:00Z".parse().unwrap()), "calendar month, clamped");
-        assert_eq!(p("1y").expires_at(now), Some("2027-01-31T10:00:00Z".parse().unwrap()));
-        let days = Expiry::parse(&ExpiryIn { days: Some(10), ..Default::default() }, now).unwrap();
-        assert_eq!(days.expires_at(now), Some("2026-02-10T10:00:00Z".parse().unwrap()));
-        let past = ExpiryIn { date: Some(now - Duration::seconds(1)), ..Default::default() };
-        assert_eq!(Expiry::parse(&past, now).unwrap_err().fields["expiry"].code, "expiry_in_past");
-        let both = ExpiryIn { preset: Some("1d".into()), days: Some(3), ..Default::default() };
+        assert_eq!(
+            p("1d").expires_at(now),
+            Some("2026-02-01T10:00:00Z".parse().unwrap())
+        );
+        assert_eq!(
+            p("1w").expires_at(now),
+            Some("2026-02-07T10:00:00Z".parse().unwrap())
+        );
+        assert_eq!(
+            p("1m").expires_at(now),
+            Some("2026-02-28T10:00:00Z".parse().unwrap()),
+            "calendar month, clamped"
+        );
+        assert_eq!(
+            p("1y").expires_at(now),
+            Some("2027-01-31T10:00:00Z".parse().unwrap())
+        );
+        let days = Expiry::parse(
+            &ExpiryIn {
+                days: Some(10),
+                ..Default::default()
+            },
+            now,
+        )
+        .unwrap();
+        assert_eq!(
+            days.expires_at(now),
+            Some("2026-02-10T10:00:00Z".parse().unwrap())
+        );
+        let past = ExpiryIn {
+            date: Some(now - Duration::seconds(1)),
+            ..Default::default()
+        };
+        assert_eq!(
+            Expiry::parse(&past, now).unwrap_err().fields["expiry"].code,
+            "expiry_in_past"
+        );
+        let both = ExpiryIn {
+            preset: Some("1d".into()),
+            days: Some(3),
+            ..Default::default()
+        };
         assert!(Expiry::parse(&both, now).is_err());
-        assert!(Expiry::parse(&ExpiryIn { days: Some(0), ..Default::default() }, now).is_err());
-        assert!(Expiry::parse(&ExpiryIn { preset: Some("2d".into()), ..Default::default() }, now).is_err());
+        assert!(
+            Expiry::parse(
+                &ExpiryIn {
+                    days: Some(0),
+                    ..Default::default()
+                },
+                now
+            )
+            .is_err()
+        );
+        assert!(
+            Expiry::parse(
+                &ExpiryIn {
+                    preset: Some("2d".into()),
+                    ..Default::default()
+                },
+                now
+            )
+            .is_err()
+        );
     }
 
     #[test]
     fn split_takes_free_first_then_overage_or_refuses() {
-        assert_eq!(quota::split(0, 3, 5, false), Ok(Split { free: 3, overage: 0 }));
+        assert_eq!(
+            quota::split(0, 3, 5, false),
+            Ok(Split {
+                free: 3,
+                overage: 0
+            })
+        );
         assert_eq!(quota::split(4, 3, 5, false), Err(1));
-        assert_eq!(quota::split(4, 3, 5, true), Ok(Split { free: 1, overage: 2 }));
-        assert_eq!(quota::split(9, 3, 5, true), Ok(Split { free: 0, overage: 3 }));
+        assert_eq!(
+            quota::split(4, 3, 5, true),
+            Ok(Split {
+                free: 1,
+                overage: 2
+            })
+        );
+        assert_eq!(
+            quota::split(9, 3, 5, true),
+            Ok(Split {
+                free: 0,
+                overage: 3
+            })
+        );
     }
 }

@@ -69,6 +69,8 @@ pub struct Config {
     pub stripe: Option<StripeConfig>,
     pub stripe_webhook_secret: Option<String>,
     pub overage_fee_minor: i64,
+    /// Prefix of the job queues; processes sharing a database and a prefix share the work.
+    pub job_queue_prefix: String,
 }
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -185,6 +187,7 @@ impl Config {
             stripe,
             stripe_webhook_secret,
             overage_fee_minor,
+            job_queue_prefix: get("JOB_QUEUE_PREFIX").unwrap_or_else(|| "gatehouse".into()),
         })
     }
 

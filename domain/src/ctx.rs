@@ -4,7 +4,7 @@ use std::{sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use rand::RngCore;
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use sha2::{Digest, Sha256};
 
 use crate::{
@@ -84,23 +84,24 @@ pub async fn connect_db(config: &Config) -> anyhow::Result<DatabaseConnection> {
             .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     }
     let mut opts = ConnectOptions::new(config.database_url.clone());
-    opts.max_connections(if config.is_postgres() { 20 } else { 8 })
+    // SQLite has one writer. With several pooled connections, a transaction that reads and
+    // then writes fails at once with "database is locked" when another connection wrote in
+    // between (busy_timeout cannot help a deferred upgrade). One connection serialises the
+    // embedded default cleanly; PostgreSQL gets a real pool.
+    opts.max_connections(if config.is_postgres() { 20 } else { 1 })
         .min_connections(1)
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(30))
-        .sqlx_logging(false);
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|o| {
+            use sea_orm::sqlx::sqlite::SqliteJournalMode;
+            o.journal_mode(SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+        });
     let db = Database::connect(opts)
         .await
         .context("connecting to DATABASE_URL")?;
-    if !config.is_postgres() {
-        // WAL lets readers run beside the one writer; a busy timeout makes writers queue
-        // instead of failing when several tasks write at once.
-        db.execute_unprepared(
-            "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;",
-        )
-        .await
-        .context("configuring SQLite")?;
-    }
     Ok(db)
 }
 
@@ -155,7 +156,9 @@ impl AppCtx {
         migration::Migrator::up(&self.db, None)
             .await
             .context("running migrations")?;
-        crate::jobs::setup(&self.db).await.context("setting up the job tables")
+        crate::jobs::setup(&self.db)
+            .await
+            .context("setting up the job tables")
     }
 
     /// Readiness: the database answers, and Redis too when configured.

@@ -28,15 +28,23 @@ pub async fn target(ctx: &AppCtx, b: &code_batch::Model) -> Result<Option<(Uuid,
     if let Some(user) = b.requested_by {
         q = q.filter(owner_link::Column::UserId.eq(user));
     }
-    let link = q.order_by_desc(owner_link::Column::LinkedAt).one(&ctx.db).await?;
-    Ok(link.and_then(|l| l.telegram_chat_id).map(|chat| (bot.id, chat)))
+    let link = q
+        .order_by_desc(owner_link::Column::LinkedAt)
+        .one(&ctx.db)
+        .await?;
+    Ok(link
+        .and_then(|l| l.telegram_chat_id)
+        .map(|chat| (bot.id, chat)))
 }
 
 /// The `DeliverBatch` job. Sending through the bot lands with the bots service; until a
 /// bot and a linked chat exist no batch is queued for delivery (see `codes::generate`).
 pub async fn deliver(ctx: &AppCtx, batch_id: Uuid) -> Result<()> {
     use sea_orm::{ActiveModelTrait, IntoActiveModel, Set};
-    let Some(b) = code_batch::Entity::find_by_id(batch_id).one(&ctx.db).await? else {
+    let Some(b) = code_batch::Entity::find_by_id(batch_id)
+        .one(&ctx.db)
+        .await?
+    else {
         return Ok(());
     };
     if target(ctx, &b).await?.is_none() {

@@ -56,19 +56,28 @@ pub fn neutralise(cell: &str) -> String {
 pub fn row(c: &access_code::Model, cx: &CsvContext) -> [String; 8] {
     let plan = cx.plans.get(&c.plan_id);
     let (name, price_minor, currency, days) = match plan {
-        Some(p) => (p.name.as_str(), p.price_minor, p.currency.as_str(), p.duration_days),
+        Some(p) => (
+            p.name.as_str(),
+            p.price_minor,
+            p.currency.as_str(),
+            p.duration_days,
+        ),
         None => ("", 0, "", None),
     };
     let started = c.created_at;
     [
         c.code.clone(),
         neutralise(name),
-        cx.bot_username.as_deref().map(|b| join_link(b, &c.code)).unwrap_or_default(),
+        cx.bot_username
+            .as_deref()
+            .map(|b| join_link(b, &c.code))
+            .unwrap_or_default(),
         c.expires_at.map(timestamp).unwrap_or_default(),
         price(if cx.codes_priced { price_minor } else { 0 }, currency),
         currency.to_string(),
         timestamp(started),
-        days.map(|d| timestamp(started + Duration::days(i64::from(d)))).unwrap_or_default(),
+        days.map(|d| timestamp(started + Duration::days(i64::from(d))))
+            .unwrap_or_default(),
     ]
 }
 

@@ -6,7 +6,10 @@ use apalis::prelude::{TaskBuilder, TaskSink};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{AppCtx, error::{Error, Result}};
+use crate::{
+    AppCtx,
+    error::{Error, Result},
+};
 
 /// Write a batch's codes in bulk (idempotent: always ends with exactly the asked count).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -33,6 +36,15 @@ pub async fn setup(db: &sea_orm::DatabaseConnection) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The queue a job type lives in (`<prefix>::<type name>`).
+pub fn queue_name<T>(ctx: &AppCtx) -> String {
+    let ty = std::any::type_name::<T>()
+        .rsplit("::")
+        .next()
+        .unwrap_or("job");
+    format!("{}::{ty}", ctx.config.job_queue_prefix)
+}
+
 /// Stores a job durably for the worker.
 pub async fn push<T>(ctx: &AppCtx, job: T) -> Result<()>
 where
@@ -40,11 +52,18 @@ where
 {
     let task = TaskBuilder::new(job).max_attempts(MAX_ATTEMPTS).build();
     if ctx.config.is_postgres() {
-        let mut s = apalis_postgres::PostgresStorage::<T>::new(ctx.db.get_postgres_connection_pool());
-        s.push_task(task).await.map_err(|e| Error::internal(anyhow::anyhow!("enqueue: {e}")))?;
+        let mut s =
+            apalis_postgres::PostgresStorage::<T>::new(ctx.db.get_postgres_connection_pool())
+                .with_config(apalis_postgres::Config::default().queue(queue_name::<T>(ctx)));
+        s.push_task(task)
+            .await
+            .map_err(|e| Error::internal(anyhow::anyhow!("enqueue: {e}")))?;
     } else {
-        let mut s = apalis_sqlite::SqliteStorage::<T>::new(ctx.db.get_sqlite_connection_pool());
-        s.push_task(task).await.map_err(|e| Error::internal(anyhow::anyhow!("enqueue: {e}")))?;
+        let mut s = apalis_sqlite::SqliteStorage::<T>::new(ctx.db.get_sqlite_connection_pool())
+            .with_config(apalis_sqlite::Config::default().queue(queue_name::<T>(ctx)));
+        s.push_task(task)
+            .await
+            .map_err(|e| Error::internal(anyhow::anyhow!("enqueue: {e}")))?;
     }
     Ok(())
 }

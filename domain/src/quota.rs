@@ -156,12 +156,23 @@ pub struct Split {
 
 /// The one rule, used by the database path and mirrored by the Lua script: take free units
 /// first; past them, paid plans go into overage, the Free plan is refused whole.
-pub fn split(used: i64, n: i64, limit: i64, allow_overage: bool) -> std::result::Result<Split, i64> {
+pub fn split(
+    used: i64,
+    n: i64,
+    limit: i64,
+    allow_overage: bool,
+) -> std::result::Result<Split, i64> {
     let left = (limit - used).max(0);
     if n <= left {
-        Ok(Split { free: n, overage: 0 })
+        Ok(Split {
+            free: n,
+            overage: 0,
+        })
     } else if allow_overage {
-        Ok(Split { free: left, overage: n - left })
+        Ok(Split {
+            free: left,
+            overage: n - left,
+        })
     } else {
         Err(left)
     }
@@ -260,7 +271,10 @@ return redis.call('HINCRBY', KEYS[1], 'used', -tonumber(ARGV[1]))
 
 fn parse_split(s: &str) -> Option<Split> {
     let (f, o) = s.split_once(':')?;
-    Some(Split { free: f.parse().ok()?, overage: o.parse().ok()? })
+    Some(Split {
+        free: f.parse().ok()?,
+        overage: o.parse().ok()?,
+    })
 }
 
 /// The facts a reservation needs about the tenant's current cycle.
@@ -270,7 +284,11 @@ pub struct CycleFacts {
     pub limit: i64,
 }
 
-pub async fn cycle_facts(db: &impl ConnectionTrait, tenant_id: Uuid, now: DateTime<Utc>) -> Result<CycleFacts> {
+pub async fn cycle_facts(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<CycleFacts> {
     let t = tenant::Entity::find_by_id(tenant_id)
         .one(db)
         .await?
@@ -278,7 +296,11 @@ pub async fn cycle_facts(db: &impl ConnectionTrait, tenant_id: Uuid, now: DateTi
     let t = current_cycle(db, t, now).await?;
     let plan = CreatorPlan::parse(&t.billing_plan).unwrap_or(CreatorPlan::Free);
     let limit = plan.free_quota() + bonus(db, t.id, t.cycle_start).await?;
-    Ok(CycleFacts { tenant: t, plan, limit })
+    Ok(CycleFacts {
+        tenant: t,
+        plan,
+        limit,
+    })
 }
 
 /// Reserves `batch.quantity` through Redis. The batch row is already in the database with
@@ -321,8 +343,12 @@ pub async fn reserve_redis(
             .get(1)
             .and_then(|s| parse_split(s))
             .ok_or_else(|| Error::internal(anyhow::anyhow!("bad quota script answer {answer:?}"))),
-        Some("exceeded") => Err(quota_exceeded(answer.get(1).and_then(|s| s.parse().ok()).unwrap_or(0))),
-        _ => Err(Error::internal(anyhow::anyhow!("bad quota script answer {answer:?}"))),
+        Some("exceeded") => Err(quota_exceeded(
+            answer.get(1).and_then(|s| s.parse().ok()).unwrap_or(0),
+        )),
+        _ => Err(Error::internal(anyhow::anyhow!(
+            "bad quota script answer {answer:?}"
+        ))),
     }
 }
 
@@ -331,7 +357,10 @@ pub const RESERVING: &str = "reserving";
 
 /// What the database says a rebuilt key must hold: committed usage of the cycle, and the
 /// batches still reserving (oldest first) so the script can place them in order.
-async fn truth_for_rebuild(db: &impl ConnectionTrait, facts: &CycleFacts) -> Result<(i64, Vec<(Uuid, i64)>)> {
+async fn truth_for_rebuild(
+    db: &impl ConnectionTrait,
+    facts: &CycleFacts,
+) -> Result<(i64, Vec<(Uuid, i64)>)> {
     let t = &facts.tenant;
     let rows: Vec<(Uuid, String, i32, i32, i32)> = code_batch::Entity::find()
         .select_only()
@@ -361,7 +390,12 @@ async fn truth_for_rebuild(db: &impl ConnectionTrait, facts: &CycleFacts) -> Res
 }
 
 /// Gives a failed batch's units back to the live counter.
-pub async fn release_redis(ctx: &AppCtx, tenant_id: Uuid, cycle_start: DateTime<Utc>, batch_id: Uuid) -> Result<()> {
+pub async fn release_redis(
+    ctx: &AppCtx,
+    tenant_id: Uuid,
+    cycle_start: DateTime<Utc>,
+    batch_id: Uuid,
+) -> Result<()> {
     if let Some(r) = &ctx.redis {
         let mut conn = r.clone();
         let _: i64 = redis::Script::new(RELEASE_LUA)
@@ -375,7 +409,13 @@ pub async fn release_redis(ctx: &AppCtx, tenant_id: Uuid, cycle_start: DateTime<
 
 /// Records units given back in a cycle (deleted unredeemed codes generated in it). Only the
 /// current cycle's quota changes; past cycles are history.
-pub async fn free_units(ctx: &AppCtx, tenant_id: Uuid, cycle_start: DateTime<Utc>, codes: i64, reason: &str) -> Result<()> {
+pub async fn free_units(
+    ctx: &AppCtx,
+    tenant_id: Uuid,
+    cycle_start: DateTime<Utc>,
+    codes: i64,
+    reason: &str,
+) -> Result<()> {
     if codes <= 0 {
         return Ok(());
     }
@@ -411,7 +451,10 @@ pub async fn free_units(ctx: &AppCtx, tenant_id: Uuid, cycle_start: DateTime<Utc
 /// the batch written, all in the caller's transaction.
 pub async fn lock_tenant(db: &impl ConnectionTrait, tenant_id: Uuid) -> Result<()> {
     tenant::Entity::update_many()
-        .col_expr(tenant::Column::Status, sea_orm::sea_query::Expr::col(tenant::Column::Status).into())
+        .col_expr(
+            tenant::Column::Status,
+            sea_orm::sea_query::Expr::col(tenant::Column::Status),
+        )
         .filter(tenant::Column::Id.eq(tenant_id))
         .exec(db)
         .await?;
@@ -419,7 +462,11 @@ pub async fn lock_tenant(db: &impl ConnectionTrait, tenant_id: Uuid) -> Result<(
 }
 
 /// Usage of the cycle as the database knows it, for the single-node path (inside the lock).
-pub async fn used_in_db(db: &impl ConnectionTrait, tenant_id: Uuid, cycle_start: DateTime<Utc>) -> Result<i64> {
+pub async fn used_in_db(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    cycle_start: DateTime<Utc>,
+) -> Result<i64> {
     let (issued, _) = issued(db, tenant_id, cycle_start).await?;
     Ok((issued - freed(db, tenant_id, cycle_start).await?).max(0))
 }

@@ -53,6 +53,9 @@ async fn pg_database() -> String {
             migration::Migrator::up(&db, None)
                 .await
                 .expect("migrating the test database");
+            domain::jobs::setup(&db)
+                .await
+                .expect("setting up the job tables");
             db.close().await.ok();
             url
         })
@@ -112,12 +115,22 @@ impl TestApp {
         Self::spawn_full(backend, HashMap::new(), false).await
     }
 
-    pub async fn spawn_full(backend: Backend, extra: HashMap<String, String>, worker: bool) -> Self {
+    pub async fn spawn_full(
+        backend: Backend,
+        extra: HashMap<String, String>,
+        worker: bool,
+    ) -> Self {
+        init_logs();
         let data_dir = Arc::new(TempDir::new());
         let mut env: HashMap<String, String> = HashMap::new();
         env.insert("BIND".into(), "127.0.0.1:0".into());
         env.insert("DATA_DIR".into(), data_dir.0.display().to_string());
         env.insert("GATEHOUSE_SECRET_KEY".into(), TEST_SECRET.into());
+        // Each app its own job queues, so a worker of another test never takes its jobs.
+        env.insert(
+            "JOB_QUEUE_PREFIX".into(),
+            format!("test-{}", uuid::Uuid::new_v4().simple()),
+        );
         if backend == Backend::Postgres {
             env.insert("DATABASE_URL".into(), pg_database().await);
             env.insert(
@@ -215,4 +228,18 @@ pub fn assert_error(
             got.1
         );
     }
+}
+
+/// Logs go to the test's captured output; `RUST_LOG` sets the filter (default: errors).
+pub fn init_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "error".into()),
+            )
+            .with_test_writer()
+            .try_init();
+    });
 }

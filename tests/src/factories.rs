@@ -38,6 +38,17 @@ impl TestApp {
         }
     }
 
+    /// A fresh session for a creator (after the test clock moved past the old one's expiry).
+    pub async fn relogin(&self, c: &Creator) -> Creator {
+        let s = domain::accounts::login(&self.ctx, &c.email, PASSWORD)
+            .await
+            .expect("login");
+        Creator {
+            token: s.token,
+            ..c.clone()
+        }
+    }
+
     pub async fn as_creator(
         &self,
         c: &Creator,
@@ -146,7 +157,13 @@ impl TestApp {
     }
 
     /// Posts a batch; returns status and body.
-    pub async fn post_batch(&self, c: &Creator, pid: &str, body: Value, key: Option<&str>) -> (StatusCode, Value) {
+    pub async fn post_batch(
+        &self,
+        c: &Creator,
+        pid: &str,
+        body: Value,
+        key: Option<&str>,
+    ) -> (StatusCode, Value) {
         let mut req = self
             .http
             .post(self.url(&format!("/api/v1/projects/{pid}/code-batches")))
@@ -164,7 +181,12 @@ impl TestApp {
     pub async fn wait_batch(&self, c: &Creator, pid: &str, batch_id: &str) -> Value {
         for _ in 0..600 {
             let (s, b) = self
-                .as_creator(c, Method::GET, &format!("/api/v1/projects/{pid}/code-batches/{batch_id}"), None)
+                .as_creator(
+                    c,
+                    Method::GET,
+                    &format!("/api/v1/projects/{pid}/code-batches/{batch_id}"),
+                    None,
+                )
                 .await;
             assert_eq!(s, StatusCode::OK, "{b}");
             if b["status"] == "done" || b["status"] == "failed" {

@@ -9,13 +9,17 @@ use apalis::prelude::*;
 use apalis_cron::{CronScheduler, Tick};
 use domain::{
     AppCtx,
-    jobs::{DeliverBatch, GenerateCodes},
+    jobs::{DeliverBatch, GenerateCodes, queue_name},
 };
 use tokio_util::sync::CancellationToken;
 
 /// Writes a batch's codes; on the last attempt a failing batch is marked failed and its
 /// quota released.
-async fn generate_codes(job: GenerateCodes, ctx: Data<AppCtx>, attempt: Attempt) -> Result<(), BoxDynError> {
+async fn generate_codes(
+    job: GenerateCodes,
+    ctx: Data<AppCtx>,
+    attempt: Attempt,
+) -> Result<(), BoxDynError> {
     match domain::codes::generate(&ctx, job.batch_id).await {
         Ok(_) => Ok(()),
         Err(e) => {
@@ -29,7 +33,9 @@ async fn generate_codes(job: GenerateCodes, ctx: Data<AppCtx>, attempt: Attempt)
 }
 
 async fn deliver_batch(job: DeliverBatch, ctx: Data<AppCtx>) -> Result<(), BoxDynError> {
-    domain::delivery::deliver(&ctx, job.batch_id).await.map_err(|e| Box::new(e) as BoxDynError)
+    domain::delivery::deliver(&ctx, job.batch_id)
+        .await
+        .map_err(|e| Box::new(e) as BoxDynError)
 }
 
 /// Every minute: expired and auto-deleted codes.
@@ -48,9 +54,12 @@ async fn until(shutdown: CancellationToken) -> Result<(), std::io::Error> {
 
 /// Runs every worker until `shutdown` is cancelled.
 pub async fn run(ctx: AppCtx, shutdown: CancellationToken) -> anyhow::Result<()> {
-    tracing::info!("worker started");
+    // apalis tracks workers (and the jobs they hold) by name, so every process needs its own.
+    let instance = uuid::Uuid::new_v4().simple().to_string();
+    let name = |job: &str| format!("{job}-{}", &instance[..12]);
+    tracing::info!(%instance, "worker started");
     let schedule = cron::Schedule::from_str("0 * * * * *").expect("static schedule");
-    let expire = WorkerBuilder::new("expire-codes")
+    let expire = WorkerBuilder::new(name("expire-codes"))
         .backend(CronScheduler::new(schedule))
         .data(ctx.clone())
         .build(expire_codes)
@@ -58,14 +67,22 @@ pub async fn run(ctx: AppCtx, shutdown: CancellationToken) -> anyhow::Result<()>
     let retry = || RetryPolicy::retries(domain::jobs::MAX_ATTEMPTS);
     let (a, b, c) = if ctx.config.is_postgres() {
         let pool = ctx.db.get_postgres_connection_pool();
-        let generate = WorkerBuilder::new("generate-codes")
-            .backend(apalis_postgres::PostgresStorage::<GenerateCodes>::new(pool))
+        let generate = WorkerBuilder::new(name("generate-codes"))
+            .backend(
+                apalis_postgres::PostgresStorage::<GenerateCodes>::new(pool).with_config(
+                    apalis_postgres::Config::default().queue(queue_name::<GenerateCodes>(&ctx)),
+                ),
+            )
             .retry(retry())
             .data(ctx.clone())
             .build(generate_codes)
             .run_until(until(shutdown.clone()));
-        let deliver = WorkerBuilder::new("deliver-batch")
-            .backend(apalis_postgres::PostgresStorage::<DeliverBatch>::new(pool))
+        let deliver = WorkerBuilder::new(name("deliver-batch"))
+            .backend(
+                apalis_postgres::PostgresStorage::<DeliverBatch>::new(pool).with_config(
+                    apalis_postgres::Config::default().queue(queue_name::<DeliverBatch>(&ctx)),
+                ),
+            )
             .retry(retry())
             .data(ctx.clone())
             .build(deliver_batch)
@@ -73,14 +90,22 @@ pub async fn run(ctx: AppCtx, shutdown: CancellationToken) -> anyhow::Result<()>
         tokio::join!(generate, deliver, expire)
     } else {
         let pool = ctx.db.get_sqlite_connection_pool();
-        let generate = WorkerBuilder::new("generate-codes")
-            .backend(apalis_sqlite::SqliteStorage::<GenerateCodes>::new(pool))
+        let generate = WorkerBuilder::new(name("generate-codes"))
+            .backend(
+                apalis_sqlite::SqliteStorage::<GenerateCodes>::new(pool).with_config(
+                    apalis_sqlite::Config::default().queue(queue_name::<GenerateCodes>(&ctx)),
+                ),
+            )
             .retry(retry())
             .data(ctx.clone())
             .build(generate_codes)
             .run_until(until(shutdown.clone()));
-        let deliver = WorkerBuilder::new("deliver-batch")
-            .backend(apalis_sqlite::SqliteStorage::<DeliverBatch>::new(pool))
+        let deliver = WorkerBuilder::new(name("deliver-batch"))
+            .backend(
+                apalis_sqlite::SqliteStorage::<DeliverBatch>::new(pool).with_config(
+                    apalis_sqlite::Config::default().queue(queue_name::<DeliverBatch>(&ctx)),
+                ),
+            )
             .retry(retry())
             .data(ctx.clone())
             .build(deliver_batch)

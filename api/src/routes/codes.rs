@@ -23,7 +23,12 @@ use crate::{
 /// Free codes left, this batch's free/overage split and fee, and whether it is allowed.
 #[utoipa::path(post, path = "/api/v1/projects/{project_id}/codes/preview", tag = "codes", request_body = PreviewIn,
     params(("project_id" = Uuid, Path)), responses((status = 200, body = PreviewOut), (status = 422, body = ErrorBody)))]
-pub async fn preview(State(ctx): State<AppCtx>, Creator(t): Creator, Path(project_id): Path<Uuid>, ApiJson(b): ApiJson<PreviewIn>) -> ApiResult<Json<PreviewOut>> {
+pub async fn preview(
+    State(ctx): State<AppCtx>,
+    Creator(t): Creator,
+    Path(project_id): Path<Uuid>,
+    ApiJson(b): ApiJson<PreviewIn>,
+) -> ApiResult<Json<PreviewOut>> {
     Ok(Json(codes::preview(&ctx, &t, project_id, b).await?))
 }
 
@@ -50,38 +55,68 @@ pub async fn create_batch(
 /// A batch and its progress.
 #[utoipa::path(get, path = "/api/v1/projects/{project_id}/code-batches/{batch_id}", tag = "codes",
     params(("project_id" = Uuid, Path), ("batch_id" = Uuid, Path)), responses((status = 200, body = BatchOut), (status = 404, body = ErrorBody)))]
-pub async fn get_batch(State(ctx): State<AppCtx>, Creator(t): Creator, Path((project_id, batch_id)): Path<(Uuid, Uuid)>) -> ApiResult<Json<BatchOut>> {
-    Ok(Json(codes::get_batch(&ctx, &t, project_id, batch_id).await?))
+pub async fn get_batch(
+    State(ctx): State<AppCtx>,
+    Creator(t): Creator,
+    Path((project_id, batch_id)): Path<(Uuid, Uuid)>,
+) -> ApiResult<Json<BatchOut>> {
+    Ok(Json(
+        codes::get_batch(&ctx, &t, project_id, batch_id).await?,
+    ))
 }
 
 /// The batch's codes as CSV.
 #[utoipa::path(get, path = "/api/v1/projects/{project_id}/code-batches/{batch_id}/codes.csv", tag = "codes",
     params(("project_id" = Uuid, Path), ("batch_id" = Uuid, Path)), responses((status = 200, content_type = "text/csv"), (status = 404, body = ErrorBody)))]
-pub async fn batch_csv(State(ctx): State<AppCtx>, Creator(t): Creator, Path((project_id, batch_id)): Path<(Uuid, Uuid)>) -> ApiResult<Response> {
+pub async fn batch_csv(
+    State(ctx): State<AppCtx>,
+    Creator(t): Creator,
+    Path((project_id, batch_id)): Path<(Uuid, Uuid)>,
+) -> ApiResult<Response> {
     let b = codes::find_batch(&ctx.db, &t, project_id, batch_id).await?;
-    let filter = CodeFilter { batch_id: Some(b.id), ..Default::default() };
+    let filter = CodeFilter {
+        batch_id: Some(b.id),
+        ..Default::default()
+    };
     csv_response(ctx, t, project_id, filter, format!("codes-{batch_id}.csv")).await
 }
 
 /// Codes of a project, newest first, filtered; `q` searches by (normalised) code.
 #[utoipa::path(get, path = "/api/v1/projects/{project_id}/codes", tag = "codes",
     params(("project_id" = Uuid, Path), CodeFilter), responses((status = 200, body = CodePage), (status = 404, body = ErrorBody)))]
-pub async fn list(State(ctx): State<AppCtx>, Creator(t): Creator, Path(project_id): Path<Uuid>, Query(f): Query<CodeFilter>) -> ApiResult<Json<CodePage>> {
+pub async fn list(
+    State(ctx): State<AppCtx>,
+    Creator(t): Creator,
+    Path(project_id): Path<Uuid>,
+    Query(f): Query<CodeFilter>,
+) -> ApiResult<Json<CodePage>> {
     Ok(Json(codes::list(&ctx, &t, project_id, f).await?))
 }
 
 /// The filtered view as CSV, streamed.
 #[utoipa::path(get, path = "/api/v1/projects/{project_id}/codes/export.csv", tag = "codes",
     params(("project_id" = Uuid, Path), CodeFilter), responses((status = 200, content_type = "text/csv")))]
-pub async fn export_csv(State(ctx): State<AppCtx>, Creator(t): Creator, Path(project_id): Path<Uuid>, Query(f): Query<CodeFilter>) -> ApiResult<Response> {
+pub async fn export_csv(
+    State(ctx): State<AppCtx>,
+    Creator(t): Creator,
+    Path(project_id): Path<Uuid>,
+    Query(f): Query<CodeFilter>,
+) -> ApiResult<Response> {
     csv_response(ctx, t, project_id, f, "codes.csv".into()).await
 }
 
 const EXPORT_PAGE: u64 = 1_000;
 
-async fn csv_response(ctx: AppCtx, t: TenantCtx, project_id: Uuid, f: CodeFilter, filename: String) -> ApiResult<Response> {
+async fn csv_response(
+    ctx: AppCtx,
+    t: TenantCtx,
+    project_id: Uuid,
+    f: CodeFilter,
+    filename: String,
+) -> ApiResult<Response> {
     let cx = std::sync::Arc::new(codes::csv_context(&ctx, &t, project_id).await?);
-    let header_chunk = futures::stream::once(async { Ok::<_, std::io::Error>(export::header_bytes()) });
+    let header_chunk =
+        futures::stream::once(async { Ok::<_, std::io::Error>(export::header_bytes()) });
     // Pages are fetched as the client reads, so memory stays flat however many codes there are.
     let pages = futures::stream::unfold(Some(None::<Uuid>), move |after| {
         let (ctx, t, f, cx) = (ctx.clone(), t.clone(), f.clone(), cx.clone());
@@ -91,7 +126,11 @@ async fn csv_response(ctx: AppCtx, t: TenantCtx, project_id: Uuid, f: CodeFilter
                 Ok(rows) if rows.is_empty() => None,
                 Ok(rows) => {
                     let last = rows.last().map(|r| r.id);
-                    let next = if (rows.len() as u64) < EXPORT_PAGE { None } else { Some(last) };
+                    let next = if (rows.len() as u64) < EXPORT_PAGE {
+                        None
+                    } else {
+                        Some(last)
+                    };
                     Some((Ok(export::rows_bytes(&rows, &cx)), next))
                 }
                 Err(e) => {
@@ -105,7 +144,10 @@ async fn csv_response(ctx: AppCtx, t: TenantCtx, project_id: Uuid, f: CodeFilter
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\"")),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
         ],
         body,
     )
@@ -115,7 +157,11 @@ async fn csv_response(ctx: AppCtx, t: TenantCtx, project_id: Uuid, f: CodeFilter
 /// Deletes a code; an unredeemed code of this cycle gives its quota unit back.
 #[utoipa::path(delete, path = "/api/v1/projects/{project_id}/codes/{code_id}", tag = "codes",
     params(("project_id" = Uuid, Path), ("code_id" = Uuid, Path)), responses((status = 204), (status = 404, body = ErrorBody)))]
-pub async fn delete(State(ctx): State<AppCtx>, Creator(t): Creator, Path((project_id, code_id)): Path<(Uuid, Uuid)>) -> Result<StatusCode, ApiError> {
+pub async fn delete(
+    State(ctx): State<AppCtx>,
+    Creator(t): Creator,
+    Path((project_id, code_id)): Path<(Uuid, Uuid)>,
+) -> Result<StatusCode, ApiError> {
     codes::delete(&ctx, &t, project_id, code_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -123,6 +169,10 @@ pub async fn delete(State(ctx): State<AppCtx>, Creator(t): Creator, Path((projec
 /// Removes the code and its activations and revokes the subscriptions it granted.
 #[utoipa::path(post, path = "/api/v1/projects/{project_id}/codes/{code_id}/rollback", tag = "codes",
     params(("project_id" = Uuid, Path), ("code_id" = Uuid, Path)), responses((status = 200, body = RollbackOut), (status = 404, body = ErrorBody)))]
-pub async fn rollback(State(ctx): State<AppCtx>, Creator(t): Creator, Path((project_id, code_id)): Path<(Uuid, Uuid)>) -> ApiResult<Json<RollbackOut>> {
+pub async fn rollback(
+    State(ctx): State<AppCtx>,
+    Creator(t): Creator,
+    Path((project_id, code_id)): Path<(Uuid, Uuid)>,
+) -> ApiResult<Json<RollbackOut>> {
     Ok(Json(codes::rollback(&ctx, &t, project_id, code_id).await?))
 }
