@@ -450,20 +450,48 @@ pub async fn create_batch(
             if let Err(e) = r.insert(&ctx.db).await {
                 return conflict_or(ctx, t, e, key.as_deref(), project_id, &input).await;
             }
+            let split =
+                match quota::reserve_redis(ctx, redis, &facts, batch_id, input.quantity).await {
+                    Ok(split) => split,
+                    Err(e) => {
+                        code_batch::Entity::delete_by_id(batch_id)
+                            .exec(&ctx.db)
+                            .await?;
+                        return Err(e);
+                    }
+                };
+            let txn = ctx.db.begin().await?;
+            record_split(&txn, ctx, batch_id, split).await?;
+            txn.commit().await?;
+            // Confirm against the live key now that the database holds the split: if the key
+            // was lost and rebuilt in between, the rebuild placed this batch itself, and that
+            // placement is the one that counts (the batch has not been answered yet).
             match quota::reserve_redis(ctx, redis, &facts, batch_id, input.quantity).await {
-                Ok(split) => {
+                Ok(confirmed) if confirmed == split => {}
+                Ok(confirmed) => {
                     let txn = ctx.db.begin().await?;
-                    let b = record_split(&txn, ctx, batch_id, split).await?;
+                    usage_record::Entity::delete_many()
+                        .filter(usage_record::Column::BatchId.eq(batch_id))
+                        .exec(&txn)
+                        .await?;
+                    record_split(&txn, ctx, batch_id, confirmed).await?;
                     txn.commit().await?;
-                    b
                 }
                 Err(e) => {
+                    usage_record::Entity::delete_many()
+                        .filter(usage_record::Column::BatchId.eq(batch_id))
+                        .exec(&ctx.db)
+                        .await?;
                     code_batch::Entity::delete_by_id(batch_id)
                         .exec(&ctx.db)
                         .await?;
                     return Err(e);
                 }
             }
+            code_batch::Entity::find_by_id(batch_id)
+                .one(&ctx.db)
+                .await?
+                .ok_or_else(|| Error::not_found("batch"))?
         }
         None => {
             let txn = ctx.db.begin().await?;
@@ -599,6 +627,7 @@ pub async fn generate(ctx: &AppCtx, batch_id: Uuid) -> Result<code_batch::Model>
     if b.status == quota::FAILED || b.status == DONE || b.status == DELIVERING {
         return Ok(b);
     }
+    let pg = ctx.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres;
     if b.status == quota::RESERVING {
         // The request that reserved it died before recording the split; it never answered
         // 202, so the batch is given up and its reservation released.
@@ -618,34 +647,85 @@ pub async fn generate(ctx: &AppCtx, batch_id: Uuid) -> Result<code_batch::Model>
             txn.commit().await?;
             break;
         }
-        let n = (want as usize).min(INSERT_CHUNK);
-        let now = ctx.now();
-        let rows: Vec<access_code::ActiveModel> = (0..n)
-            .map(|_| access_code::ActiveModel {
-                id: Set(Uuid::now_v7()),
-                tenant_id: Set(b.tenant_id),
-                project_id: Set(b.project_id),
-                plan_id: Set(b.plan_id),
-                batch_id: Set(Some(b.id)),
-                code: Set(new_code()),
-                max_activations: Set(b.max_activations),
-                activation_count: Set(0),
-                expires_at: Set(b.codes_expire_at),
-                cycle_start: Set(b.cycle_start),
-                created_at: Set(now),
-            })
-            .collect();
-        access_code::Entity::insert_many(rows)
-            .on_conflict(
-                OnConflict::columns([access_code::Column::ProjectId, access_code::Column::Code])
-                    .do_nothing()
-                    .to_owned(),
-            )
-            .exec_without_returning(&txn)
-            .await?;
+        let n = (want as usize).min(if pg { PG_INSERT_CHUNK } else { INSERT_CHUNK });
+        insert_codes(&txn, &b, n, ctx.now()).await?;
         txn.commit().await?;
     }
     finish_generation(ctx, b.id).await
+}
+
+/// Rows per statement on PostgreSQL, where the whole chunk travels as two text parameters.
+pub const PG_INSERT_CHUNK: usize = 10_000;
+
+/// Writes `n` fresh codes for a batch; rows whose code already exists in the project are
+/// skipped (the caller tops up). On PostgreSQL the chunk is one `INSERT … SELECT FROM UNNEST`
+/// with the ids and codes as two array parameters, which keeps the statement tiny and the
+/// insert fast; SQLite uses a multi-row INSERT.
+async fn insert_codes(
+    db: &impl ConnectionTrait,
+    b: &code_batch::Model,
+    n: usize,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        let mut ids = String::with_capacity(n * 37);
+        let mut codes = String::with_capacity(n * 13);
+        for i in 0..n {
+            if i > 0 {
+                ids.push(',');
+                codes.push(',');
+            }
+            ids.push_str(&Uuid::now_v7().to_string());
+            codes.push_str(&new_code());
+        }
+        let sql = "INSERT INTO access_codes (id, tenant_id, project_id, plan_id, batch_id, code, \
+                   max_activations, activation_count, expires_at, cycle_start, created_at) \
+                   SELECT u.id, $3, $4, $5, $6, u.code, $7, 0, $8, $9, $10 \
+                   FROM UNNEST(string_to_array($1, ',')::uuid[], string_to_array($2, ',')) AS u(id, code) \
+                   ON CONFLICT (project_id, code) DO NOTHING";
+        db.execute_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DatabaseBackend::Postgres,
+            sql,
+            [
+                ids.into(),
+                codes.into(),
+                b.tenant_id.into(),
+                b.project_id.into(),
+                b.plan_id.into(),
+                b.id.into(),
+                b.max_activations.into(),
+                b.codes_expire_at.into(),
+                b.cycle_start.into(),
+                now.into(),
+            ],
+        ))
+        .await?;
+        return Ok(());
+    }
+    let rows: Vec<access_code::ActiveModel> = (0..n)
+        .map(|_| access_code::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            tenant_id: Set(b.tenant_id),
+            project_id: Set(b.project_id),
+            plan_id: Set(b.plan_id),
+            batch_id: Set(Some(b.id)),
+            code: Set(new_code()),
+            max_activations: Set(b.max_activations),
+            activation_count: Set(0),
+            expires_at: Set(b.codes_expire_at),
+            cycle_start: Set(b.cycle_start),
+            created_at: Set(now),
+        })
+        .collect();
+    access_code::Entity::insert_many(rows)
+        .on_conflict(
+            OnConflict::columns([access_code::Column::ProjectId, access_code::Column::Code])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
 }
 
 /// After the codes are written: deliver when a linked owner chat and a bot exist, otherwise

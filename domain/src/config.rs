@@ -71,6 +71,9 @@ pub struct Config {
     pub overage_fee_minor: i64,
     /// Prefix of the job queues; processes sharing a database and a prefix share the work.
     pub job_queue_prefix: String,
+    /// Whether workers run the scheduled sweeps (`WORKER_SCHEDULES=off` turns them off,
+    /// e.g. for a worker dedicated to jobs, or tests that drive sweeps themselves).
+    pub worker_schedules: bool,
 }
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -188,6 +191,16 @@ impl Config {
             stripe_webhook_secret,
             overage_fee_minor,
             job_queue_prefix: get("JOB_QUEUE_PREFIX").unwrap_or_else(|| "gatehouse".into()),
+            worker_schedules: match get("WORKER_SCHEDULES").as_deref().map(str::trim) {
+                None | Some("on" | "true" | "1") => true,
+                Some("off" | "false" | "0") => false,
+                Some(other) => {
+                    return Err(bad(
+                        "WORKER_SCHEDULES",
+                        format!("expected on or off, got {other:?}"),
+                    ));
+                }
+            },
         })
     }
 

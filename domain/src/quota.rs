@@ -195,13 +195,22 @@ pub fn redis_key(tenant_id: Uuid, cycle_start: DateTime<Utc>) -> String {
     format!("gatehouse:quota:{tenant_id}:{}", cycle_start.timestamp())
 }
 
-/// Reserves (or recalls the reservation of) a batch. When the key is missing the script
-/// answers `missing`; the caller reads the truth from the database and calls again with it,
-/// and the script rebuilds the key (only if still missing) before reserving.
+/// Reserves (or recalls the reservation of) a batch. A missing key is not rebuilt from data
+/// the caller read earlier (a second loss in between would make it stale): the script first
+/// plants a placeholder (`state = rebuilding` with a token) and answers `rebuild`; the caller
+/// then reads the database and hands the truth to [`REBUILD_LUA`], which applies it only if
+/// the same placeholder is still there. Reservations meanwhile answer `busy` and retry, so
+/// nothing is granted while the truth is being read.
 pub const RESERVE_LUA: &str = r#"
 local key = KEYS[1]
 local limit = tonumber(ARGV[3])
 local allow = tonumber(ARGV[4])
+if redis.call('EXISTS', key) == 0 then
+  redis.call('HSET', key, 'state', 'rebuilding', 'token', ARGV[6])
+  redis.call('EXPIRE', key, 30)
+  return {'rebuild', ARGV[6]}
+end
+if redis.call('HGET', key, 'state') == 'rebuilding' then return {'busy'} end
 local function split(used, n)
   local left = limit - used
   if left < 0 then left = 0 end
@@ -209,34 +218,16 @@ local function split(used, n)
   if allow == 1 then return left, n - left end
   return -1, left
 end
-if redis.call('EXISTS', key) == 0 then
-  if ARGV[6] == '0' then return {'missing'} end
-  local used = tonumber(ARGV[7])
-  local i = 8
-  while i < #ARGV do
-    local f, o = split(used, tonumber(ARGV[i + 1]))
-    if f < 0 then
-      redis.call('HSET', key, 'b:' .. ARGV[i], 'x')
-    else
-      redis.call('HSET', key, 'b:' .. ARGV[i], f .. ':' .. o)
-      used = used + f + o
-    end
-    i = i + 2
-  end
-  redis.call('HSET', key, 'used', used)
-  redis.call('EXPIRE', key, tonumber(ARGV[5]))
-end
+local used = tonumber(redis.call('HGET', key, 'used'))
 local prior = redis.call('HGET', key, 'b:' .. ARGV[1])
 if prior then
   if prior == 'x' then
-    local used = tonumber(redis.call('HGET', key, 'used'))
     local left = limit - used
     if left < 0 then left = 0 end
     return {'exceeded', tostring(left)}
   end
   return {'ok', prior}
 end
-local used = tonumber(redis.call('HGET', key, 'used'))
 local f, o = split(used, tonumber(ARGV[2]))
 if f < 0 then
   redis.call('HSET', key, 'b:' .. ARGV[1], 'x')
@@ -245,6 +236,47 @@ end
 redis.call('HINCRBY', key, 'used', f + o)
 redis.call('HSET', key, 'b:' .. ARGV[1], f .. ':' .. o)
 return {'ok', f .. ':' .. o}
+"#;
+
+/// Applies the database's truth to a placeholder planted by [`RESERVE_LUA`]:
+/// ARGV = token, ttl, limit, allow_overage, units given back, then for each non-failed batch
+/// of the cycle (oldest first) `id, kind, a, b` where kind `c` is committed with split a:b and
+/// kind `p` is still reserving with quantity a (placed in order, as the script would have).
+pub const REBUILD_LUA: &str = r#"
+local key = KEYS[1]
+if redis.call('HGET', key, 'token') ~= ARGV[1] then return 'stale' end
+local limit = tonumber(ARGV[3])
+local allow = tonumber(ARGV[4])
+redis.call('DEL', key)
+local used = -tonumber(ARGV[5])
+local i = 6
+while i < #ARGV do
+  local id, kind = ARGV[i], ARGV[i + 1]
+  local a, b = tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
+  if kind == 'c' then
+    redis.call('HSET', key, 'b:' .. id, a .. ':' .. b)
+    used = used + a + b
+  else
+    local base = used
+    if base < 0 then base = 0 end
+    local left = limit - base
+    if left < 0 then left = 0 end
+    if a <= left then
+      redis.call('HSET', key, 'b:' .. id, a .. ':0')
+      used = used + a
+    elseif allow == 1 then
+      redis.call('HSET', key, 'b:' .. id, left .. ':' .. (a - left))
+      used = used + a
+    else
+      redis.call('HSET', key, 'b:' .. id, 'x')
+    end
+  end
+  i = i + 4
+end
+if used < 0 then used = 0 end
+redis.call('HSET', key, 'used', used)
+redis.call('EXPIRE', key, tonumber(ARGV[2]))
+return 'ok'
 "#;
 
 /// Gives back a failed batch's reservation (once).
@@ -304,7 +336,9 @@ pub async fn cycle_facts(
 }
 
 /// Reserves `batch.quantity` through Redis. The batch row is already in the database with
-/// status `reserving`, so a rebuild after a lost key counts it.
+/// status `reserving`, so a rebuild after a lost key counts it. Calling it again for the same
+/// batch answers the split the key holds for it (this is how a batch confirms its
+/// reservation survived after recording it).
 pub async fn reserve_redis(
     ctx: &AppCtx,
     redis: &redis::aio::ConnectionManager,
@@ -314,55 +348,72 @@ pub async fn reserve_redis(
 ) -> Result<Split> {
     let key = redis_key(facts.tenant.id, facts.tenant.cycle_start);
     let ttl = (facts.tenant.cycle_end - ctx.now()).num_seconds().max(0) + 40 * 24 * 3600;
-    let script = redis::Script::new(RESERVE_LUA);
+    let reserve = redis::Script::new(RESERVE_LUA);
+    let rebuild = redis::Script::new(REBUILD_LUA);
     let mut conn = redis.clone();
-    let base = |inv: &mut redis::ScriptInvocation| {
-        inv.key(&key)
+    for _ in 0..2_000 {
+        let token = Uuid::new_v4().to_string();
+        let answer: Vec<String> = reserve
+            .key(&key)
             .arg(batch_id.to_string())
             .arg(quantity)
             .arg(facts.limit)
             .arg(i64::from(facts.plan.allows_overage()))
-            .arg(ttl);
-    };
-    let mut inv = script.prepare_invoke();
-    base(&mut inv);
-    inv.arg(0);
-    let mut answer: Vec<String> = inv.invoke_async(&mut conn).await?;
-    if answer.first().map(String::as_str) == Some("missing") {
-        let (committed, pending) = truth_for_rebuild(&ctx.db, facts).await?;
-        let mut inv = script.prepare_invoke();
-        base(&mut inv);
-        inv.arg(1).arg(committed);
-        for (id, q) in pending {
-            inv.arg(id.to_string()).arg(q);
+            .arg(ttl)
+            .arg(&token)
+            .invoke_async(&mut conn)
+            .await?;
+        match answer.first().map(String::as_str) {
+            Some("ok") => {
+                return answer.get(1).and_then(|s| parse_split(s)).ok_or_else(|| {
+                    Error::internal(anyhow::anyhow!("bad quota script answer {answer:?}"))
+                });
+            }
+            Some("exceeded") => {
+                return Err(quota_exceeded(
+                    answer.get(1).and_then(|s| s.parse().ok()).unwrap_or(0),
+                ));
+            }
+            Some("busy") => tokio::time::sleep(std::time::Duration::from_millis(5)).await,
+            Some("rebuild") => {
+                let (freed_units, batches) = truth_for_rebuild(&ctx.db, facts).await?;
+                let mut inv = rebuild.prepare_invoke();
+                inv.key(&key)
+                    .arg(&token)
+                    .arg(ttl)
+                    .arg(facts.limit)
+                    .arg(i64::from(facts.plan.allows_overage()))
+                    .arg(freed_units);
+                for (id, kind, a, b) in batches {
+                    inv.arg(id.to_string()).arg(kind).arg(a).arg(b);
+                }
+                let _: String = inv.invoke_async(&mut conn).await?;
+            }
+            _ => {
+                return Err(Error::internal(anyhow::anyhow!(
+                    "bad quota script answer {answer:?}"
+                )));
+            }
         }
-        answer = inv.invoke_async(&mut conn).await?;
     }
-    match answer.first().map(String::as_str) {
-        Some("ok") => answer
-            .get(1)
-            .and_then(|s| parse_split(s))
-            .ok_or_else(|| Error::internal(anyhow::anyhow!("bad quota script answer {answer:?}"))),
-        Some("exceeded") => Err(quota_exceeded(
-            answer.get(1).and_then(|s| s.parse().ok()).unwrap_or(0),
-        )),
-        _ => Err(Error::internal(anyhow::anyhow!(
-            "bad quota script answer {answer:?}"
-        ))),
-    }
+    Err(Error::unavailable(
+        "quota_busy",
+        anyhow::anyhow!("quota key stayed busy"),
+    ))
 }
 
 /// Status of a batch whose quota reservation is in flight (Redis mode only).
 pub const RESERVING: &str = "reserving";
 
-/// What the database says a rebuilt key must hold: committed usage of the cycle, and the
-/// batches still reserving (oldest first) so the script can place them in order.
+/// What the database says a rebuilt key must hold: units given back this cycle, and every
+/// non-failed batch oldest first — committed ones with their split, reserving ones with
+/// their quantity (to be placed in order).
 async fn truth_for_rebuild(
     db: &impl ConnectionTrait,
     facts: &CycleFacts,
-) -> Result<(i64, Vec<(Uuid, i64)>)> {
+) -> Result<(i64, Vec<(Uuid, &'static str, i64, i64)>)> {
     let t = &facts.tenant;
-    let rows: Vec<(Uuid, String, i32, i32, i32)> = code_batch::Entity::find()
+    let mut rows: Vec<(Uuid, String, i32, i32, i32)> = code_batch::Entity::find()
         .select_only()
         .column(code_batch::Column::Id)
         .column(code_batch::Column::Status)
@@ -375,18 +426,18 @@ async fn truth_for_rebuild(
         .into_tuple()
         .all(db)
         .await?;
-    let mut committed = 0i64;
-    let mut pending = vec![];
-    for (id, status, q, f, o) in rows {
-        if status == RESERVING {
-            pending.push((id, i64::from(q)));
-        } else {
-            committed += i64::from(f) + i64::from(o);
-        }
-    }
-    pending.sort();
-    committed -= freed(db, t.id, t.cycle_start).await?;
-    Ok((committed.max(0), pending))
+    rows.sort_by_key(|r| r.0);
+    let batches = rows
+        .into_iter()
+        .map(|(id, status, q, f, o)| {
+            if status == RESERVING {
+                (id, "p", i64::from(q), 0)
+            } else {
+                (id, "c", i64::from(f), i64::from(o))
+            }
+        })
+        .collect();
+    Ok((freed(db, t.id, t.cycle_start).await?, batches))
 }
 
 /// Gives a failed batch's units back to the live counter.

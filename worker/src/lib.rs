@@ -47,6 +47,12 @@ async fn expire_codes(_tick: Tick, ctx: Data<AppCtx>) -> Result<(), BoxDynError>
     Ok(())
 }
 
+/// PostgreSQL workers wake on LISTEN/NOTIFY; SQLite has no notifications, so its workers
+/// poll on a short fixed interval (apalis' default backs off to many seconds when idle).
+fn poll_often() -> Strategy {
+    Strategy::new().interval(std::time::Duration::from_millis(50))
+}
+
 async fn until(shutdown: CancellationToken) -> Result<(), std::io::Error> {
     shutdown.cancelled().await;
     Ok(())
@@ -59,19 +65,31 @@ pub async fn run(ctx: AppCtx, shutdown: CancellationToken) -> anyhow::Result<()>
     let name = |job: &str| format!("{job}-{}", &instance[..12]);
     tracing::info!(%instance, "worker started");
     let schedule = cron::Schedule::from_str("0 * * * * *").expect("static schedule");
+    let schedules = ctx.config.worker_schedules;
     let expire = WorkerBuilder::new(name("expire-codes"))
         .backend(CronScheduler::new(schedule))
         .data(ctx.clone())
-        .build(expire_codes)
-        .run_until(until(shutdown.clone()));
+        .build(expire_codes);
+    let expire_shutdown = shutdown.clone();
+    let expire = async move {
+        if schedules {
+            expire.run_until(until(expire_shutdown)).await
+        } else {
+            Ok(())
+        }
+    };
     let retry = || RetryPolicy::retries(domain::jobs::MAX_ATTEMPTS);
     let (a, b, c) = if ctx.config.is_postgres() {
         let pool = ctx.db.get_postgres_connection_pool();
         let generate = WorkerBuilder::new(name("generate-codes"))
             .backend(
-                apalis_postgres::PostgresStorage::<GenerateCodes>::new(pool).with_config(
-                    apalis_postgres::Config::default().queue(queue_name::<GenerateCodes>(&ctx)),
-                ),
+                apalis_postgres::PostgresStorage::<GenerateCodes>::new(pool)
+                    .with_config(apalis_postgres::Config::default().queue(queue_name::<
+                        GenerateCodes,
+                    >(
+                        &ctx
+                    )))
+                    .with_pubsub(),
             )
             .retry(retry())
             .data(ctx.clone())
@@ -79,9 +97,11 @@ pub async fn run(ctx: AppCtx, shutdown: CancellationToken) -> anyhow::Result<()>
             .run_until(until(shutdown.clone()));
         let deliver = WorkerBuilder::new(name("deliver-batch"))
             .backend(
-                apalis_postgres::PostgresStorage::<DeliverBatch>::new(pool).with_config(
-                    apalis_postgres::Config::default().queue(queue_name::<DeliverBatch>(&ctx)),
-                ),
+                apalis_postgres::PostgresStorage::<DeliverBatch>::new(pool)
+                    .with_config(
+                        apalis_postgres::Config::default().queue(queue_name::<DeliverBatch>(&ctx)),
+                    )
+                    .with_pubsub(),
             )
             .retry(retry())
             .data(ctx.clone())
@@ -92,9 +112,11 @@ pub async fn run(ctx: AppCtx, shutdown: CancellationToken) -> anyhow::Result<()>
         let pool = ctx.db.get_sqlite_connection_pool();
         let generate = WorkerBuilder::new(name("generate-codes"))
             .backend(
-                apalis_sqlite::SqliteStorage::<GenerateCodes>::new(pool).with_config(
-                    apalis_sqlite::Config::default().queue(queue_name::<GenerateCodes>(&ctx)),
-                ),
+                apalis_sqlite::SqliteStorage::<GenerateCodes>::new(pool)
+                    .with_config(
+                        apalis_sqlite::Config::default().queue(queue_name::<GenerateCodes>(&ctx)),
+                    )
+                    .poll_with_strategy(poll_often()),
             )
             .retry(retry())
             .data(ctx.clone())
@@ -102,9 +124,11 @@ pub async fn run(ctx: AppCtx, shutdown: CancellationToken) -> anyhow::Result<()>
             .run_until(until(shutdown.clone()));
         let deliver = WorkerBuilder::new(name("deliver-batch"))
             .backend(
-                apalis_sqlite::SqliteStorage::<DeliverBatch>::new(pool).with_config(
-                    apalis_sqlite::Config::default().queue(queue_name::<DeliverBatch>(&ctx)),
-                ),
+                apalis_sqlite::SqliteStorage::<DeliverBatch>::new(pool)
+                    .with_config(
+                        apalis_sqlite::Config::default().queue(queue_name::<DeliverBatch>(&ctx)),
+                    )
+                    .poll_with_strategy(poll_often()),
             )
             .retry(retry())
             .data(ctx.clone())
