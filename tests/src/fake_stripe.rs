@@ -193,7 +193,11 @@ impl FakeStripe {
     fn next_id(&self, prefix: &str) -> String {
         let mut s = self.lock();
         s.seq += 1;
-        format!("{prefix}_fake{:06}{}", s.seq, &uuid::Uuid::new_v4().simple().to_string()[..8])
+        format!(
+            "{prefix}_fake{:06}{}",
+            s.seq,
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        )
     }
 }
 
@@ -206,7 +210,9 @@ async fn record(
     next: axum::middleware::Next,
 ) -> Response {
     let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+    let bytes = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .unwrap_or_default();
     let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes).unwrap_or_default();
     let authorized = parts
         .headers
@@ -280,8 +286,15 @@ fn param<'a>(form: &'a [(String, String)], key: &str) -> Option<&'a str> {
 fn metadata(form: &[(String, String)], prefix: &str) -> Value {
     let mut m = serde_json::Map::new();
     for (k, v) in form {
-        if let Some(rest) = k.strip_prefix(prefix).and_then(|r| r.strip_prefix("[metadata][").or_else(|| if prefix.is_empty() { r.strip_prefix("metadata[") } else { None }))
-            && let Some(key) = rest.strip_suffix(']')
+        if let Some(rest) = k.strip_prefix(prefix).and_then(|r| {
+            r.strip_prefix("[metadata][").or_else(|| {
+                if prefix.is_empty() {
+                    r.strip_prefix("metadata[")
+                } else {
+                    None
+                }
+            })
+        }) && let Some(key) = rest.strip_suffix(']')
         {
             m.insert(key.to_string(), json!(v));
         }
@@ -289,7 +302,10 @@ fn metadata(form: &[(String, String)], prefix: &str) -> Value {
     Value::Object(m)
 }
 
-async fn create_customer(State(state): State<Shared>, Form(form): Form<Vec<(String, String)>>) -> Response {
+async fn create_customer(
+    State(state): State<Shared>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
     let f = fake(&state);
     let id = f.next_id("cus");
     let c = customer_json(
@@ -298,11 +314,7 @@ async fn create_customer(State(state): State<Shared>, Form(form): Form<Vec<(Stri
         param(&form, "name"),
         metadata(&form, ""),
     );
-    state
-        .lock()
-        .expect("lock")
-        .customers
-        .insert(id, c.clone());
+    state.lock().expect("lock").customers.insert(id, c.clone());
     Json(c).into_response()
 }
 
@@ -311,7 +323,9 @@ async fn create_checkout_session(
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
     let f = fake(&state);
-    if param(&form, "mode") != Some("subscription") || param(&form, "line_items[0][price]").is_none() {
+    if param(&form, "mode") != Some("subscription")
+        || param(&form, "line_items[0][price]").is_none()
+    {
         return stripe_error(
             StatusCode::BAD_REQUEST,
             "invalid_request_error",
@@ -402,7 +416,8 @@ async fn create_meter_event(
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
     let _ = (method, uri);
-    let (Some(event_name), Some(identifier)) = (param(&form, "event_name"), param(&form, "identifier"))
+    let (Some(event_name), Some(identifier)) =
+        (param(&form, "event_name"), param(&form, "identifier"))
     else {
         return stripe_error(
             StatusCode::BAD_REQUEST,
@@ -427,7 +442,9 @@ async fn create_meter_event(
         "timestamp": param(&form, "timestamp").and_then(|t| t.parse::<i64>().ok()).unwrap_or_else(now_ts),
     });
     let mut s = state.lock().expect("lock");
-    *s.meter_identifiers.entry(identifier.to_string()).or_default() += 1;
+    *s.meter_identifiers
+        .entry(identifier.to_string())
+        .or_default() += 1;
     s.meter_events.push(ev.clone());
     Json(ev).into_response()
 }
@@ -527,7 +544,12 @@ pub fn plan_price(price_id: &str) -> Value {
         PRICE_GROWTH_ANNUAL => 49_000,
         _ => 1_000,
     };
-    price_json(price_id, amount, if annual { "year" } else { "month" }, false)
+    price_json(
+        price_id,
+        amount,
+        if annual { "year" } else { "month" },
+        false,
+    )
 }
 
 /// A subscription to `plan_price_id` plus the metered overage price, in `status`, whose
@@ -558,7 +580,11 @@ pub fn subscription_json(
             "tax_rates": []
         })
     };
-    let interval = if plan_price_id.contains("annual") { "year" } else { "month" };
+    let interval = if plan_price_id.contains("annual") {
+        "year"
+    } else {
+        "month"
+    };
     json!({
         "id": id,
         "object": "subscription",

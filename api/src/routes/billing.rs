@@ -18,7 +18,10 @@ use crate::{
 /// Plan, payment status, cycle, quota and overage of this cycle, and unbilled usage.
 #[utoipa::path(get, path = "/api/v1/billing", tag = "billing",
     responses((status = 200, body = BillingOut)))]
-pub async fn overview(State(ctx): State<AppCtx>, Creator(t): Creator) -> ApiResult<Json<BillingOut>> {
+pub async fn overview(
+    State(ctx): State<AppCtx>,
+    Creator(t): Creator,
+) -> ApiResult<Json<BillingOut>> {
     Ok(Json(billing::overview(&ctx, &t).await?))
 }
 

@@ -37,8 +37,9 @@ use entity::{tenant, usage_record};
 
 use super::stripe_api::{self, Failure};
 use crate::{
-    AppCtx, audit,
+    AppCtx,
     accounts::StaffCtx,
+    audit,
     error::{Error, Result},
 };
 
@@ -155,7 +156,10 @@ async fn claim_due(ctx: &AppCtx) -> Result<Vec<(usage_record::Model, i32)>> {
         let claim = rec.attempts + 1;
         let res = usage_record::Entity::update_many()
             .col_expr(usage_record::Column::Attempts, Expr::value(claim))
-            .col_expr(usage_record::Column::NextAttemptAt, Expr::value(lease_until))
+            .col_expr(
+                usage_record::Column::NextAttemptAt,
+                Expr::value(lease_until),
+            )
             .filter(usage_record::Column::Id.eq(rec.id))
             .filter(usage_record::Column::Status.eq(PENDING))
             .filter(usage_record::Column::Attempts.eq(rec.attempts))

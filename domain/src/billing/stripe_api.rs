@@ -28,7 +28,11 @@ pub fn client(cfg: &StripeConfig) -> Result<stripe::Client> {
     stripe::ClientBuilder::new(cfg.secret_key.clone())
         .url(cfg.api_base.clone())
         .timeout(Duration::from_secs(cfg.timeout_secs))
-        .app_info("gatehouse", Some(env!("CARGO_PKG_VERSION").to_string()), None)
+        .app_info(
+            "gatehouse",
+            Some(env!("CARGO_PKG_VERSION").to_string()),
+            None,
+        )
         .build()
         .map_err(|e| Error::internal(anyhow::anyhow!("building the Stripe client: {e}")))
 }

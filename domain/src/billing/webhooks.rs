@@ -13,8 +13,7 @@
 //! the tenant back on Free with a new monthly cycle from that moment.
 use chrono::{DateTime, Months, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set, TransactionTrait,
 };
 use serde::Serialize;
 use stripe_billing::subscription::{CancelSubscription, RetrieveSubscription};
@@ -52,16 +51,12 @@ fn bad_signature() -> Error {
 
 /// Verifies, de-duplicates and applies one webhook delivery.
 pub async fn receive(ctx: &AppCtx, payload: &str, signature: Option<&str>) -> Result<WebhookOut> {
-    let secret = ctx
-        .config
-        .stripe_webhook_secret
-        .as_deref()
-        .ok_or_else(|| {
-            Error::conflict(
-                "billing_offline",
-                "Stripe webhooks are not configured (STRIPE_WEBHOOK_SECRET)",
-            )
-        })?;
+    let secret = ctx.config.stripe_webhook_secret.as_deref().ok_or_else(|| {
+        Error::conflict(
+            "billing_offline",
+            "Stripe webhooks are not configured (STRIPE_WEBHOOK_SECRET)",
+        )
+    })?;
     let signature = signature.ok_or_else(bad_signature)?;
     // The tolerance is measured against the app's clock (the same clock every other rule uses).
     let event =
@@ -71,9 +66,7 @@ pub async fn receive(ctx: &AppCtx, payload: &str, signature: Option<&str>) -> Re
                     "signature_expired",
                     "the Stripe-Signature timestamp is outside the 300 second tolerance",
                 ),
-                WebhookError::BadParse(msg) => {
-                    Error::new(ErrorKind::Invalid, "invalid_event", msg)
-                }
+                WebhookError::BadParse(msg) => Error::new(ErrorKind::Invalid, "invalid_event", msg),
                 _ => bad_signature(),
             })?;
     let event_id = event.id.to_string();
@@ -107,13 +100,20 @@ pub async fn receive(ctx: &AppCtx, payload: &str, signature: Option<&str>) -> Re
     match inserted {
         Ok(_) => {}
         // A concurrent delivery of the same event got there first.
-        Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
+        Err(e)
+            if matches!(
+                e.sql_err(),
+                Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+            ) =>
+        {
             return Ok(out(false));
         }
         Err(e) => return Err(e.into()),
     }
     if let Some(change) = change
-        && let Some(t) = tenant::Entity::find_by_id(change.tenant_id).one(&txn).await?
+        && let Some(t) = tenant::Entity::find_by_id(change.tenant_id)
+            .one(&txn)
+            .await?
     {
         if let Some(am) = change.kind.apply(t, now) {
             am.update(&txn).await?;
@@ -237,7 +237,10 @@ async fn subscription_change(
         None => tenant_by_customer(ctx, customer.unwrap_or(&facts.customer)).await?,
     };
     let Some(tenant) = tenant else {
-        tracing::warn!(subscription = subscription_id, "subscription of no known tenant");
+        tracing::warn!(
+            subscription = subscription_id,
+            "subscription of no known tenant"
+        );
         return Ok(None);
     };
     // Changing plan through a new Checkout leaves the old subscription running: end it,
@@ -251,13 +254,20 @@ async fn subscription_change(
         && let Some(old) = tenant.stripe_subscription_id.as_deref()
         && old != facts.id
     {
-        match CancelSubscription::new(old).prorate(true).send(&client).await {
+        match CancelSubscription::new(old)
+            .prorate(true)
+            .send(&client)
+            .await
+        {
             Ok(_) => {}
             Err(e) => match stripe_api::classify(&e) {
                 // Already canceled or gone: nothing left to end.
                 stripe_api::Failure::Permanent(_) => {}
                 stripe_api::Failure::Transient(_) => {
-                    return Err(stripe_api::request_failed("cancel replaced subscription", e));
+                    return Err(stripe_api::request_failed(
+                        "cancel replaced subscription",
+                        e,
+                    ));
                 }
             },
         }
@@ -284,9 +294,8 @@ fn facts_of(cfg: &crate::config::StripeConfig, sub: &Subscription) -> Subscripti
         customer: sub.customer.id().to_string(),
         status: sub.status.clone(),
         plan: plan_item.map(|(p, _)| p),
-        period: period_item.and_then(|i| {
-            Some((ts(i.current_period_start)?, ts(i.current_period_end)?))
-        }),
+        period: period_item
+            .and_then(|i| Some((ts(i.current_period_start)?, ts(i.current_period_end)?))),
     }
 }
 
