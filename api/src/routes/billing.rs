@@ -2,17 +2,21 @@
 //! webhook endpoint.
 use axum::{
     Json,
-    extract::State,
+    extract::{Path, Query, State},
     http::{HeaderMap, StatusCode},
 };
 use domain::{
     AppCtx,
-    billing::{self, BillingOut, CheckoutIn, CheckoutOut, PortalOut, WebhookOut},
+    billing::{
+        self, BillingOut, CheckoutIn, CheckoutOut, PortalOut, WebhookOut,
+        outbox::{self, UsageRecordFilter, UsageRecordOut},
+    },
 };
+use uuid::Uuid;
 
 use crate::{
     error::{ApiResult, ErrorBody},
-    extract::{ApiJson, Creator},
+    extract::{ApiJson, Creator, Staff},
 };
 
 /// Plan, payment status, cycle, quota and overage of this cycle, and unbilled usage.
@@ -59,4 +63,28 @@ pub async fn stripe_webhook(
         StatusCode::OK,
         Json(billing::receive_webhook(&ctx, &payload, signature).await?),
     ))
+}
+
+/// Usage records across tenants for staff, e.g. `?status=failed` with Stripe's reason.
+#[utoipa::path(get, path = "/api/v1/staff/billing/usage-records", tag = "staff",
+    params(UsageRecordFilter),
+    responses((status = 200, body = Vec<UsageRecordOut>), (status = 403, body = ErrorBody)))]
+pub async fn staff_usage_records(
+    State(ctx): State<AppCtx>,
+    Staff(s): Staff,
+    Query(filter): Query<UsageRecordFilter>,
+) -> ApiResult<Json<Vec<UsageRecordOut>>> {
+    Ok(Json(outbox::staff_usage_records(&ctx, &s, filter).await?))
+}
+
+/// Puts a failed usage record back in the outbox (audited).
+#[utoipa::path(post, path = "/api/v1/staff/billing/usage-records/{record_id}/requeue", tag = "staff",
+    params(("record_id" = Uuid, Path)),
+    responses((status = 200, body = UsageRecordOut), (status = 409, body = ErrorBody)))]
+pub async fn staff_requeue_usage_record(
+    State(ctx): State<AppCtx>,
+    Staff(s): Staff,
+    Path(record_id): Path<Uuid>,
+) -> ApiResult<Json<UsageRecordOut>> {
+    Ok(Json(outbox::staff_requeue(&ctx, &s, record_id).await?))
 }

@@ -114,10 +114,9 @@ pub async fn receive(ctx: &AppCtx, payload: &str, signature: Option<&str>) -> Re
         && let Some(t) = tenant::Entity::find_by_id(change.tenant_id)
             .one(&txn)
             .await?
+        && let Some(am) = change.kind.apply(t, now)
     {
-        if let Some(am) = change.kind.apply(t, now) {
-            am.update(&txn).await?;
-        }
+        am.update(&txn).await?;
     }
     txn.commit().await?;
     Ok(out(true))

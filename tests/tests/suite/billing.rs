@@ -506,6 +506,28 @@ async fn webhook_signatures_are_verified() {
 }
 
 #[tokio::test]
+async fn signed_events_are_parsed_strictly_and_unhandled_types_acknowledged() {
+    let (app, _fake) = stripe_app(Backend::Postgres).await;
+    // A known type whose object is too thin to be a real invoice: refused, not recorded.
+    let thin = fake_stripe::event_json(
+        &evt_id(),
+        "invoice.payment_failed",
+        json!({"id": "in_thin", "object": "invoice"}),
+    );
+    let r = deliver(&app, &thin).await;
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_event", None);
+    // A type Gatehouse does not act on: acknowledged so Stripe stops redelivering it.
+    let other = fake_stripe::event_json(
+        &evt_id(),
+        "customer.created",
+        fake_stripe::customer_json("cus_other", Some("x@example.com"), Some("X"), json!({})),
+    );
+    let (s, b) = deliver(&app, &other).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["event_type"], "customer.created");
+}
+
+#[tokio::test]
 async fn a_redelivered_event_is_applied_once() {
     let (app, fake) = stripe_app(Backend::Postgres).await;
     let c = app.signup().await;
@@ -1066,10 +1088,28 @@ async fn a_record_stripe_refuses_is_marked_failed_and_shown_to_staff() {
     assert_eq!(b["unbilled"]["codes"], 4);
     assert_eq!(b["unbilled"]["fee_minor"], 40);
 
-    let staff = app.staff(StaffRole::StaffReadonly).await;
-    let listed = outbox::staff_usage_records(
+    // Staff see it, with Stripe's reason; read-only staff cannot requeue it.
+    let readonly = app.staff(StaffRole::StaffReadonly).await;
+    let path = format!(
+        "/api/v1/staff/billing/usage-records?status=failed&tenant_id={}",
+        c.tenant_id
+    );
+    let (s, listed) = app
+        .call(Method::GET, &path, Some(&readonly.token), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{listed}");
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["id"], bad.to_string());
+    assert_eq!(listed[0]["status"], "failed");
+    assert!(
+        listed[0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("No active meter")
+    );
+    let direct = outbox::staff_usage_records(
         &app.ctx,
-        &staff.ctx,
+        &readonly.ctx,
         outbox::UsageRecordFilter {
             status: Some("failed".into()),
             tenant_id: Some(c.tenant_id),
@@ -1077,24 +1117,33 @@ async fn a_record_stripe_refuses_is_marked_failed_and_shown_to_staff() {
     )
     .await
     .unwrap();
-    assert_eq!(listed.len(), 1);
-    assert_eq!(listed[0].id, bad);
-    assert!(
-        listed[0]
-            .last_error
-            .as_deref()
+    assert_eq!(direct.len(), 1);
+    let requeue = format!("/api/v1/staff/billing/usage-records/{bad}/requeue");
+    let r = app
+        .call(Method::POST, &requeue, Some(&readonly.token), None)
+        .await;
+    assert_error(&r, StatusCode::FORBIDDEN, "staff_readonly", None);
+    let creator_token =
+        domain::accounts::login(&app.ctx, &c.email, gatehouse_tests::factories::PASSWORD)
+            .await
             .unwrap()
-            .contains("No active meter")
-    );
-    let err = outbox::staff_requeue(&app.ctx, &staff.ctx, bad)
-        .await
-        .unwrap_err();
-    assert_eq!(err.code, "staff_readonly");
+            .token;
+    let r = app
+        .call(Method::GET, &path, Some(&creator_token), None)
+        .await;
+    assert_error(&r, StatusCode::FORBIDDEN, "staff_only", None);
 
+    // Staff requeue it (e.g. after fixing the meter), and it is sent once.
     let staff = app.staff(StaffRole::Staff).await;
-    outbox::staff_requeue(&app.ctx, &staff.ctx, bad)
-        .await
-        .unwrap();
+    let (s, b) = app
+        .call(Method::POST, &requeue, Some(&staff.token), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["status"], "pending");
+    let r = app
+        .call(Method::POST, &requeue, Some(&staff.token), None)
+        .await;
+    assert_error(&r, StatusCode::CONFLICT, "not_failed", None);
     flush_until_settled(&app).await;
     assert_each_reported_once(&fake, &[bad, good]);
 }
