@@ -140,6 +140,14 @@ pub async fn checkout(ctx: &AppCtx, t: &TenantCtx, input: CheckoutIn) -> Result<
         ));
     }
     let cfg = stripe_api::config(ctx)?;
+    let current = tenants::load(ctx, t.tenant_id).await?;
+    if current.stripe_subscription_id.is_some() && current.billing_plan == plan.as_str() {
+        return Err(Error::conflict(
+            "already_subscribed",
+            "this workspace is already subscribed to this plan",
+        )
+        .with_field("plan"));
+    }
     let (Some(price), Some(overage)) = (price_of(cfg, plan), cfg.price_overage.as_deref()) else {
         return Err(Error::conflict(
             "plan_unavailable",

@@ -394,6 +394,119 @@ async fn checkout_refuses_free_and_unknown_plans_and_portal_needs_a_customer() {
 }
 
 #[tokio::test]
+async fn a_subscription_created_in_stripe_links_the_tenant_and_its_plan_cannot_be_bought_twice() {
+    let (app, fake) = stripe_app(Backend::Postgres).await;
+    let c = app.signup().await;
+    // The customer exists (first checkout), the subscription is announced by its own event.
+    let (s, _) = app
+        .as_creator(
+            &c,
+            Method::POST,
+            "/api/v1/billing/checkout",
+            Some(json!({"plan": "growth_annual"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let customer = load_tenant(&app, c.tenant_id)
+        .await
+        .stripe_customer_id
+        .unwrap();
+    let start = ts(app.ctx.now());
+    let end = start + 365 * 86_400;
+    let sub = format!("sub_{}", Uuid::new_v4().simple());
+    let (s, r) = subscription_event(
+        &app,
+        &fake,
+        "customer.subscription.created",
+        fake_stripe::subscription_json(
+            &sub,
+            &customer,
+            &c.tenant_id.to_string(),
+            fake_stripe::PRICE_GROWTH_ANNUAL,
+            "active",
+            start,
+            end,
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    let t = load_tenant(&app, c.tenant_id).await;
+    assert_eq!(t.billing_plan, "growth_annual");
+    assert_eq!(t.stripe_subscription_id.as_deref(), Some(sub.as_str()));
+    assert_eq!((t.cycle_start, t.cycle_end), (at(start), at(end)));
+    assert_eq!(billing_of(&app, &c).await["quota"]["limit"], 6_500);
+
+    let r = app
+        .as_creator(
+            &c,
+            Method::POST,
+            "/api/v1/billing/checkout",
+            Some(json!({"plan": "growth_annual"})),
+        )
+        .await;
+    assert_error(&r, StatusCode::CONFLICT, "already_subscribed", Some("plan"));
+
+    // A subscription whose payment fails at Stripe marks the tenant past due.
+    let (s, _) = subscription_event(
+        &app,
+        &fake,
+        "customer.subscription.updated",
+        fake_stripe::subscription_json(
+            &sub,
+            &customer,
+            &c.tenant_id.to_string(),
+            fake_stripe::PRICE_GROWTH_ANNUAL,
+            "past_due",
+            start,
+            end,
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let b = billing_of(&app, &c).await;
+    assert_eq!(b["status"], "past_due");
+    assert_eq!(b["plan"], "growth_annual");
+}
+
+#[tokio::test]
+async fn openapi_describes_the_billing_routes() {
+    let app = TestApp::spawn_sqlite().await;
+    let (s, doc) = app
+        .call(Method::GET, "/api/v1/openapi.json", None, None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    for (path, method) in [
+        ("/api/v1/billing", "get"),
+        ("/api/v1/billing/checkout", "post"),
+        ("/api/v1/billing/portal", "post"),
+        ("/webhooks/stripe", "post"),
+        ("/api/v1/staff/billing/usage-records", "get"),
+        (
+            "/api/v1/staff/billing/usage-records/{record_id}/requeue",
+            "post",
+        ),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} missing"
+        );
+    }
+    for schema in [
+        "BillingOut",
+        "CheckoutIn",
+        "CheckoutOut",
+        "PortalOut",
+        "WebhookOut",
+        "UsageRecordOut",
+    ] {
+        assert!(
+            doc["components"]["schemas"][schema].is_object(),
+            "{schema} missing"
+        );
+    }
+}
+
+#[tokio::test]
 async fn stripe_outage_during_checkout_is_a_clean_503() {
     let (app, fake) = stripe_app(Backend::Postgres).await;
     let c = app.signup().await;
@@ -1017,7 +1130,14 @@ async fn a_flusher_that_dies_mid_send_leaves_the_record_for_the_next_one() {
     fake.fail_next_on("/meter_events", 1, Fault::Hang);
     let ctx = app.ctx.clone();
     let task = tokio::spawn(async move { billing::flush_usage(&ctx).await });
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Wait until the request is at Stripe (bounded), then kill the flusher.
+    for _ in 0..100 {
+        if fake.calls_to("POST", "/v1/billing/meter_events").len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(fake.calls_to("POST", "/v1/billing/meter_events").len(), 2);
     task.abort();
     let rec = usage_record::Entity::find_by_id(id)
         .one(&app.ctx.db)
