@@ -178,26 +178,26 @@ async fn prepare(ctx: &AppCtx, object: EventObject) -> Result<Option<Change>> {
             let customer = s.customer.id().to_string();
             subscription_change(ctx, tenant_hint, Some(&customer), s.id.as_str()).await
         }
-        EventObject::InvoicePaid(i) | EventObject::InvoicePaymentFailed(i) => {
-            let failed = i.status.as_ref().map(|s| s.as_str()) != Some("paid")
-                && i.amount_paid < i.amount_due;
-            let Some(customer) = i.customer.as_ref().map(|c| c.id().to_string()) else {
-                return Ok(None);
-            };
-            let Some(t) = tenant_by_customer(ctx, &customer).await? else {
-                return Ok(None);
-            };
-            Ok(Some(Change {
-                tenant_id: t.id,
-                kind: if failed {
-                    ChangeKind::PaymentFailed
-                } else {
-                    ChangeKind::Paid
-                },
-            }))
+        EventObject::InvoicePaid(i) => invoice_change(ctx, &i, ChangeKind::Paid).await,
+        EventObject::InvoicePaymentFailed(i) => {
+            invoice_change(ctx, &i, ChangeKind::PaymentFailed).await
         }
         _ => Ok(None),
     }
+}
+
+async fn invoice_change(
+    ctx: &AppCtx,
+    invoice: &stripe_shared::Invoice,
+    kind: ChangeKind,
+) -> Result<Option<Change>> {
+    let Some(customer) = invoice.customer.as_ref().map(|c| c.id().to_string()) else {
+        return Ok(None);
+    };
+    Ok(tenant_by_customer(ctx, &customer).await?.map(|t| Change {
+        tenant_id: t.id,
+        kind,
+    }))
 }
 
 async fn tenant_by_customer(ctx: &AppCtx, customer: &str) -> Result<Option<tenant::Model>> {
@@ -344,6 +344,17 @@ fn apply_subscription(
         am.cycle_end = Set(now + Months::new(CreatorPlan::Free.cycle_months()));
         return Some(am);
     }
+    let is_current = current.as_deref() == Some(f.id.as_str());
+    let active = matches!(
+        f.status,
+        SubscriptionStatus::Active | SubscriptionStatus::Trialing
+    );
+    // Another subscription takes over only once it is active (a replaced one is canceled
+    // first, see `subscription_change`); until then (incomplete, past due, paused) it
+    // changes nothing.
+    if !is_current && !active {
+        return None;
+    }
     let customer_missing = t.stripe_customer_id.is_none();
     let past_due_since = t.past_due_since;
     let mut am = t.into_active_model();
@@ -374,7 +385,7 @@ fn apply_subscription(
             am.billing_status = Set(STATUS_PAST_DUE.into());
             am.past_due_since = Set(Some(past_due_since.unwrap_or(now)));
         }
-        // Incomplete (first payment pending), paused: linked, but the plan does not start.
+        // Incomplete (first payment pending) or paused: the plan does not change.
         _ => {}
     }
     Some(am)

@@ -902,6 +902,109 @@ async fn a_plan_change_mid_cycle_keeps_the_cycle_and_applies_the_new_quota() {
 }
 
 #[tokio::test]
+async fn a_replacing_subscription_takes_over_only_once_active_and_ends_the_old_one() {
+    let (app, fake) = stripe_app(Backend::Postgres).await;
+    let c = app.signup().await;
+    let tid = c.tenant_id.to_string();
+    let start = ts(app.ctx.now());
+    let end = start + 30 * 86_400;
+    let (customer, old) = subscribe(
+        &app,
+        &fake,
+        &c,
+        "starter_monthly",
+        fake_stripe::PRICE_STARTER_MONTHLY,
+        start,
+        end,
+    )
+    .await;
+
+    // A second Checkout's subscription is created incomplete (payment pending): nothing changes.
+    let new = format!("sub_{}", Uuid::new_v4().simple());
+    let (s, _) = subscription_event(
+        &app,
+        &fake,
+        "customer.subscription.created",
+        fake_stripe::subscription_json(
+            &new,
+            &customer,
+            &tid,
+            fake_stripe::PRICE_GROWTH_MONTHLY,
+            "incomplete",
+            start,
+            end,
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let t = load_tenant(&app, c.tenant_id).await;
+    assert_eq!(
+        (t.billing_plan.as_str(), t.stripe_subscription_id.as_deref()),
+        ("starter_monthly", Some(old.as_str()))
+    );
+    assert!(
+        fake.calls_to("DELETE", &format!("/v1/subscriptions/{old}"))
+            .is_empty()
+    );
+
+    // Paid: the new one takes over and the old one is canceled at Stripe.
+    let (s, _) = subscription_event(
+        &app,
+        &fake,
+        "customer.subscription.updated",
+        fake_stripe::subscription_json(
+            &new,
+            &customer,
+            &tid,
+            fake_stripe::PRICE_GROWTH_MONTHLY,
+            "active",
+            start,
+            end,
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let t = load_tenant(&app, c.tenant_id).await;
+    assert_eq!(
+        (t.billing_plan.as_str(), t.stripe_subscription_id.as_deref()),
+        ("growth_monthly", Some(new.as_str()))
+    );
+    assert_eq!(fake.subscription(&old).unwrap()["status"], "canceled");
+
+    // If Stripe cannot cancel the old one, the event fails (and Stripe will redeliver it).
+    let third = format!("sub_{}", Uuid::new_v4().simple());
+    fake.fail_next_on(&format!("/v1/subscriptions/{new}"), 1, Fault::ServerError);
+    let r = subscription_event(
+        &app,
+        &fake,
+        "customer.subscription.updated",
+        fake_stripe::subscription_json(
+            &third,
+            &customer,
+            &tid,
+            fake_stripe::PRICE_STARTER_ANNUAL,
+            "active",
+            start,
+            start + 365 * 86_400,
+        ),
+    )
+    .await;
+    assert_error(
+        &r,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "stripe_unavailable",
+        None,
+    );
+    assert_eq!(
+        load_tenant(&app, c.tenant_id)
+            .await
+            .stripe_subscription_id
+            .as_deref(),
+        Some(new.as_str())
+    );
+}
+
+#[tokio::test]
 async fn a_failed_payment_blocks_new_batches_after_the_grace_period() {
     let (app, fake) = stripe_app(Backend::Postgres).await;
     let c = app.signup().await;
