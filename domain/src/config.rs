@@ -257,6 +257,13 @@ mod tests {
             (&[("PUBLIC_URL", "example.com")], "PUBLIC_URL"),
             (&[("TELEGRAM_API_URL", "ftp://x")], "TELEGRAM_API_URL"),
             (&[("OVERAGE_FEE_MINOR", "-3")], "OVERAGE_FEE_MINOR"),
+            (
+                &[
+                    ("STRIPE_SECRET_KEY", "sk_test_x"),
+                    ("STRIPE_TIMEOUT_SECS", "0"),
+                ],
+                "STRIPE_TIMEOUT_SECS",
+            ),
         ];
         for (vars, var) in cases {
             let err = load(vars).unwrap_err();

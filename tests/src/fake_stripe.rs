@@ -15,7 +15,7 @@ use std::{
 use axum::{
     Form, Json, Router,
     extract::{Path, State},
-    http::{Method, StatusCode, Uri},
+    http::StatusCode,
     response::{IntoResponse, Response},
     routing::{get, post},
 };
@@ -283,22 +283,15 @@ fn param<'a>(form: &'a [(String, String)], key: &str) -> Option<&'a str> {
     form.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
-fn metadata(form: &[(String, String)], prefix: &str) -> Value {
-    let mut m = serde_json::Map::new();
-    for (k, v) in form {
-        if let Some(rest) = k.strip_prefix(prefix).and_then(|r| {
-            r.strip_prefix("[metadata][").or_else(|| {
-                if prefix.is_empty() {
-                    r.strip_prefix("metadata[")
-                } else {
-                    None
-                }
-            })
-        }) && let Some(key) = rest.strip_suffix(']')
-        {
-            m.insert(key.to_string(), json!(v));
-        }
-    }
+/// The top-level `metadata[key]=value` pairs of a form, as Stripe's `metadata` object.
+fn metadata(form: &[(String, String)]) -> Value {
+    let m = form
+        .iter()
+        .filter_map(|(k, v)| {
+            let key = k.strip_prefix("metadata[")?.strip_suffix(']')?;
+            Some((key.to_string(), json!(v)))
+        })
+        .collect();
     Value::Object(m)
 }
 
@@ -312,7 +305,7 @@ async fn create_customer(
         &id,
         param(&form, "email"),
         param(&form, "name"),
-        metadata(&form, ""),
+        metadata(&form),
     );
     state.lock().expect("lock").customers.insert(id, c.clone());
     Json(c).into_response()
@@ -345,7 +338,7 @@ async fn create_checkout_session(
     s["url"] = json!(format!("https://checkout.stripe.com/c/pay/{id}"));
     s["success_url"] = json!(param(&form, "success_url"));
     s["cancel_url"] = json!(param(&form, "cancel_url"));
-    s["metadata"] = metadata(&form, "");
+    s["metadata"] = metadata(&form);
     Json(s).into_response()
 }
 
@@ -411,11 +404,8 @@ async fn cancel_subscription(State(state): State<Shared>, Path(id): Path<String>
 
 async fn create_meter_event(
     State(state): State<Shared>,
-    method: Method,
-    uri: Uri,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    let _ = (method, uri);
     let (Some(event_name), Some(identifier)) =
         (param(&form, "event_name"), param(&form, "identifier"))
     else {

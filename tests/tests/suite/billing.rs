@@ -507,6 +507,25 @@ async fn openapi_describes_the_billing_routes() {
 }
 
 #[tokio::test]
+async fn a_plan_without_a_configured_price_cannot_be_bought() {
+    let fake = FakeStripe::start().await;
+    let mut env = fake.env();
+    env.remove("STRIPE_PRICE_GROWTH_ANNUAL");
+    let app = TestApp::spawn_on(Backend::Sqlite, env).await;
+    let c = app.signup().await;
+    let r = app
+        .as_creator(
+            &c,
+            Method::POST,
+            "/api/v1/billing/checkout",
+            Some(json!({"plan": "growth_annual"})),
+        )
+        .await;
+    assert_error(&r, StatusCode::CONFLICT, "plan_unavailable", Some("plan"));
+    assert!(fake.calls().is_empty(), "nothing reached Stripe");
+}
+
+#[tokio::test]
 async fn stripe_outage_during_checkout_is_a_clean_503() {
     let (app, fake) = stripe_app(Backend::Postgres).await;
     let c = app.signup().await;
