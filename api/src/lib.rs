@@ -73,7 +73,6 @@ pub fn api_routes() -> (Router<AppCtx>, utoipa::openapi::OpenApi) {
         .routes(routes!(billing::portal))
         .routes(routes!(billing::stripe_webhook))
         .routes(routes!(billing::staff_usage_records))
-        .routes(routes!(billing::staff_requeue_usage_record))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics_text))

@@ -2,7 +2,7 @@
 //! webhook endpoint.
 use axum::{
     Json,
-    extract::{Path, Query, State},
+    extract::{Query, State},
     http::{HeaderMap, StatusCode},
 };
 use domain::{
@@ -12,7 +12,6 @@ use domain::{
         outbox::{self, UsageRecordFilter, UsageRecordOut},
     },
 };
-use uuid::Uuid;
 
 use crate::{
     error::{ApiResult, ErrorBody},
@@ -75,16 +74,4 @@ pub async fn staff_usage_records(
     Query(filter): Query<UsageRecordFilter>,
 ) -> ApiResult<Json<Vec<UsageRecordOut>>> {
     Ok(Json(outbox::staff_usage_records(&ctx, &s, filter).await?))
-}
-
-/// Puts a failed usage record back in the outbox (audited).
-#[utoipa::path(post, path = "/api/v1/staff/billing/usage-records/{record_id}/requeue", tag = "staff",
-    params(("record_id" = Uuid, Path)),
-    responses((status = 200, body = UsageRecordOut), (status = 409, body = ErrorBody)))]
-pub async fn staff_requeue_usage_record(
-    State(ctx): State<AppCtx>,
-    Staff(s): Staff,
-    Path(record_id): Path<Uuid>,
-) -> ApiResult<Json<UsageRecordOut>> {
-    Ok(Json(outbox::staff_requeue(&ctx, &s, record_id).await?))
 }

@@ -23,20 +23,21 @@ use uuid::Uuid;
 
 async fn stripe_app(backend: Backend) -> (TestApp, FakeStripe) {
     let fake = FakeStripe::start().await;
-    let app = TestApp::spawn_on(backend, fake.env()).await;
+    let app = TestApp::spawn_full(backend, fake.env(), false).await;
     start_on_whole_second(&app);
     (app, fake)
 }
 
 /// For tests that flush the usage outbox: the flusher serves every tenant, so on PostgreSQL
-/// it gets a database of its own (SQLite apps always have their own file).
+/// it gets a database of its own (SQLite apps always have their own file). Billing apps run
+/// without the background worker: the tests drive the flusher themselves.
 async fn outbox_app(backend: Backend) -> (TestApp, FakeStripe, HashMap<String, String>) {
     let fake = FakeStripe::start().await;
     let mut env = fake.env();
     if backend == Backend::Postgres {
         env.insert("DATABASE_URL".into(), isolated_pg_database().await);
     }
-    let app = TestApp::spawn_on(backend, env.clone()).await;
+    let app = TestApp::spawn_full(backend, env.clone(), false).await;
     start_on_whole_second(&app);
     (app, fake, env)
 }
@@ -481,10 +482,6 @@ async fn openapi_describes_the_billing_routes() {
         ("/api/v1/billing/portal", "post"),
         ("/webhooks/stripe", "post"),
         ("/api/v1/staff/billing/usage-records", "get"),
-        (
-            "/api/v1/staff/billing/usage-records/{record_id}/requeue",
-            "post",
-        ),
     ] {
         assert!(
             doc["paths"][path][method].is_object(),
@@ -511,7 +508,7 @@ async fn a_plan_without_a_configured_price_cannot_be_bought() {
     let fake = FakeStripe::start().await;
     let mut env = fake.env();
     env.remove("STRIPE_PRICE_GROWTH_ANNUAL");
-    let app = TestApp::spawn_on(Backend::Sqlite, env).await;
+    let app = TestApp::spawn_full(Backend::Sqlite, env, false).await;
     let c = app.signup().await;
     let r = app
         .as_creator(
@@ -553,7 +550,7 @@ async fn stripe_outage_during_checkout_is_a_clean_503() {
 
 #[tokio::test]
 async fn without_stripe_billing_is_offline() {
-    let app = TestApp::spawn_sqlite().await;
+    let app = TestApp::spawn_full(Backend::Sqlite, HashMap::new(), false).await;
     let c = app.signup().await;
     let r = app
         .as_creator(
@@ -1270,7 +1267,7 @@ async fn a_flusher_that_dies_mid_send_leaves_the_record_for_the_next_one() {
 
     // Restart: a new process on the same database. The claim's lease keeps it off the
     // record until it runs out; then it is sent once.
-    let restarted = TestApp::spawn_on(Backend::Postgres, env).await;
+    let restarted = TestApp::spawn_full(Backend::Postgres, env, false).await;
     restarted.clock.set(app.ctx.now());
     assert_eq!(
         billing::flush_usage(&restarted.ctx).await.unwrap().claimed,
@@ -1360,11 +1357,10 @@ async fn a_record_stripe_refuses_is_marked_failed_and_shown_to_staff() {
     .await
     .unwrap();
     assert_eq!(direct.len(), 1);
-    let requeue = format!("/api/v1/staff/billing/usage-records/{bad}/requeue");
-    let r = app
-        .call(Method::POST, &requeue, Some(&readonly.token), None)
-        .await;
-    assert_error(&r, StatusCode::FORBIDDEN, "staff_readonly", None);
+    let err = outbox::staff_requeue(&app.ctx, &readonly.ctx, bad)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, "staff_readonly");
     let creator_token =
         domain::accounts::login(&app.ctx, &c.email, gatehouse_tests::factories::PASSWORD)
             .await
@@ -1375,17 +1371,16 @@ async fn a_record_stripe_refuses_is_marked_failed_and_shown_to_staff() {
         .await;
     assert_error(&r, StatusCode::FORBIDDEN, "staff_only", None);
 
-    // Staff requeue it (e.g. after fixing the meter), and it is sent once.
+    // Staff requeue it (e.g. after fixing the meter), audited, and it is sent once.
     let staff = app.staff(StaffRole::Staff).await;
-    let (s, b) = app
-        .call(Method::POST, &requeue, Some(&staff.token), None)
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
-    assert_eq!(b["status"], "pending");
-    let r = app
-        .call(Method::POST, &requeue, Some(&staff.token), None)
-        .await;
-    assert_error(&r, StatusCode::CONFLICT, "not_failed", None);
+    let rec = outbox::staff_requeue(&app.ctx, &staff.ctx, bad)
+        .await
+        .unwrap();
+    assert_eq!(rec.status, "pending");
+    let err = outbox::staff_requeue(&app.ctx, &staff.ctx, bad)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, "not_failed");
     flush_until_settled(&app).await;
     assert_each_reported_once(&fake, &[bad, good]);
 }
@@ -1393,9 +1388,10 @@ async fn a_record_stripe_refuses_is_marked_failed_and_shown_to_staff() {
 #[tokio::test]
 async fn offline_usage_waits_unbilled_and_is_sent_once_stripe_is_configured() {
     let database = isolated_pg_database().await;
-    let offline = TestApp::spawn_on(
+    let offline = TestApp::spawn_full(
         Backend::Postgres,
         HashMap::from([("DATABASE_URL".to_string(), database.clone())]),
+        false,
     )
     .await;
     let c = offline.signup().await;
@@ -1416,7 +1412,7 @@ async fn offline_usage_waits_unbilled_and_is_sent_once_stripe_is_configured() {
     let fake = FakeStripe::start().await;
     let mut env = fake.env();
     env.insert("DATABASE_URL".into(), database);
-    let app = TestApp::spawn_on(Backend::Postgres, env).await;
+    let app = TestApp::spawn_full(Backend::Postgres, env, false).await;
     // The tenant has no Stripe customer yet: its records wait, without burning attempts.
     let r = billing::flush_usage(&app.ctx).await.unwrap();
     assert_eq!(r.claimed, 0);
