@@ -89,6 +89,9 @@ pub async fn isolated_pg_database() -> String {
     migration::Migrator::up(&db, None)
         .await
         .expect("migrating the isolated database");
+    domain::jobs::setup(&db)
+        .await
+        .expect("job tables in the isolated database");
     db.close().await.ok();
     url
 }

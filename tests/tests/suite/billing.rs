@@ -1155,6 +1155,79 @@ async fn usage_reaches_stripe_once_each_through_failures() {
     assert_eq!(b["unbilled"]["records"], 0);
 }
 
+#[tokio::test]
+async fn the_overage_preview_is_what_reaches_stripe() {
+    let (app, fake, _) = outbox_app(Backend::Postgres).await;
+    let c = app.signup().await;
+    let start = ts(app.ctx.now());
+    let (customer, _) = subscribe(
+        &app,
+        &fake,
+        &c,
+        "starter_monthly",
+        fake_stripe::PRICE_STARTER_MONTHLY,
+        start,
+        start + 30 * 86_400,
+    )
+    .await;
+    let (pid, plan_id) = app.project_with_plan(&c).await;
+
+    // 180 free codes first, then a batch of 50 that crosses the 200-code quota.
+    let (s, b) = app
+        .post_batch(
+            &c,
+            &pid,
+            gatehouse_tests::factories::batch(&plan_id, 180),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    let (s, preview) = app
+        .as_creator(
+            &c,
+            Method::POST,
+            &format!("/api/v1/projects/{pid}/codes/preview"),
+            Some(json!({"plan_id": plan_id, "quantity": 50})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{preview}");
+    assert_eq!(
+        (preview["free"].as_i64(), preview["overage"].as_i64()),
+        (Some(20), Some(30))
+    );
+    assert_eq!(preview["fee_minor"], 300);
+    let (s, b) = app
+        .post_batch(
+            &c,
+            &pid,
+            gatehouse_tests::factories::batch(&plan_id, 50),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+
+    let b = billing_of(&app, &c).await;
+    assert_eq!(b["overage_codes"], preview["overage"]);
+    assert_eq!(b["overage_fee_minor"], preview["fee_minor"]);
+    assert_eq!(b["unbilled"]["codes"], preview["overage"]);
+
+    flush_until_settled(&app).await;
+    let events = fake.meter_events();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        events[0]["payload"]["value"],
+        preview["overage"].to_string()
+    );
+    assert_eq!(
+        events[0]["payload"]["stripe_customer_id"],
+        customer.as_str()
+    );
+    let recs = records_of(&app, c.tenant_id).await;
+    assert_eq!(recs.len(), 1);
+    assert_eq!(events[0]["identifier"], recs[0].id.to_string());
+    assert_eq!(json!(recs[0].fee_minor), preview["fee_minor"]);
+}
+
 #[test]
 fn backoff_doubles_up_to_an_hour() {
     assert_eq!(outbox::backoff(1), Duration::seconds(30));
