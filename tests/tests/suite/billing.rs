@@ -1237,8 +1237,21 @@ fn backoff_doubles_up_to_an_hour() {
     assert_eq!(outbox::backoff(1000), Duration::seconds(3600));
 }
 
+async fn records_due(ctx: &domain::AppCtx) -> usize {
+    usage_record::Entity::find()
+        .filter(usage_record::Column::Status.eq(outbox::PENDING))
+        .all(&ctx.db)
+        .await
+        .unwrap()
+        .len()
+}
+
+/// Two flushers as two processes would run them: two apps (each with its own connection
+/// pool) on one database, flushing at the same moment on a multi-threaded runtime.
 async fn two_flushers(backend: Backend) {
-    let (app, fake, _) = outbox_app(backend).await;
+    let (app, fake, mut env) = outbox_app(backend).await;
+    env.insert("DATABASE_URL".into(), app.ctx.config.database_url.clone());
+    let other = TestApp::spawn_full(backend, env, false).await;
     let c = app.signup().await;
     let start = ts(app.ctx.now());
     subscribe(
@@ -1252,17 +1265,26 @@ async fn two_flushers(backend: Backend) {
     )
     .await;
     let mut ids = Vec::new();
-    for n in 0..40 {
+    for n in 0..60 {
         ids.push(insert_usage(&app, c.tenant_id, 1 + n % 3).await);
     }
     fake.fail_next_on("/meter_events", 6, Fault::ServerError);
     let mut claimed = 0;
     for _ in 0..30 {
+        other.clock.set(app.ctx.now());
+        // Both start together, with warm connection pools.
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+        let run = |ctx: domain::AppCtx, barrier: std::sync::Arc<tokio::sync::Barrier>| async move {
+            records_due(&ctx).await;
+            barrier.wait().await;
+            billing::flush_usage(&ctx).await
+        };
         let (a, b) = tokio::join!(
-            billing::flush_usage(&app.ctx),
-            billing::flush_usage(&app.ctx)
+            tokio::spawn(run(app.ctx.clone(), barrier.clone())),
+            tokio::spawn(run(other.ctx.clone(), barrier))
         );
-        claimed += a.unwrap().claimed + b.unwrap().claimed;
+        let (a, b) = (a.unwrap().unwrap(), b.unwrap().unwrap());
+        claimed += a.claimed + b.claimed;
         let left = records_of(&app, c.tenant_id)
             .await
             .iter()
@@ -1273,9 +1295,9 @@ async fn two_flushers(backend: Backend) {
         }
         app.clock.advance(Duration::hours(2));
     }
-    assert!(claimed >= 40);
+    assert!(claimed >= 60);
     assert_each_reported_once(&fake, &ids);
-    assert_eq!(fake.meter_events().len(), 40);
+    assert_eq!(fake.meter_events().len(), 60);
     assert!(
         records_of(&app, c.tenant_id)
             .await
@@ -1284,12 +1306,12 @@ async fn two_flushers(backend: Backend) {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_flushers_at_once_never_send_a_record_twice_on_postgres() {
     two_flushers(Backend::Postgres).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_flushers_at_once_never_send_a_record_twice_on_sqlite() {
     two_flushers(Backend::Sqlite).await;
 }
