@@ -342,7 +342,7 @@ pub async fn overview(ctx: &AppCtx, t: &TenantCtx) -> Result<BillingOut> {
         overage_codes: usage.overage_codes,
         overage_fee_minor: usage.overage_fee_minor,
         overage_fee_per_code_minor: ctx.config.overage_fee_minor,
-        currency: "usd".into(),
+        currency: "USD".into(),
         unbilled,
     })
 }
