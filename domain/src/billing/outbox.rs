@@ -19,13 +19,15 @@
 //! backoff ([`backoff`]); any other 4xx → `failed` with `last_error`, listed for staff.
 //! Offline (no `STRIPE_SECRET_KEY`), nothing is sent and records stay pending: configuring
 //! Stripe later sends the backlog. Records of a tenant without a Stripe customer wait (not
-//! counted as attempts) until the tenant subscribes.
+//! counted as attempts) until the tenant subscribes, and a batch's record waits until its
+//! codes are generated (batch `delivering` or `done`), since a batch that fails before that
+//! counts nothing.
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 use futures::StreamExt;
 use sea_orm::{
-    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Expr, Query},
 };
 use serde::{Deserialize, Serialize};
@@ -33,13 +35,13 @@ use stripe::{IdempotencyKey, RequestStrategy, StripeRequest};
 use stripe_billing::billing_meter_event::CreateBillingMeterEvent;
 use uuid::Uuid;
 
-use entity::{tenant, usage_record};
+use entity::{code_batch, tenant, usage_record};
 
 use super::stripe_api::{self, Failure};
 use crate::{
     AppCtx,
     accounts::StaffCtx,
-    audit,
+    audit, codes,
     error::{Error, Result},
 };
 
@@ -141,10 +143,22 @@ async fn claim_due(ctx: &AppCtx) -> Result<Vec<(usage_record::Model, i32)>> {
         .from(tenant::Entity)
         .and_where(tenant::Column::StripeCustomerId.is_not_null())
         .to_owned();
+    // Overage is billed once its codes exist: a batch still queued or generating may yet
+    // fail, and a failed batch counts nothing (its pending record is removed).
+    let generated = Query::select()
+        .column(code_batch::Column::Id)
+        .from(code_batch::Entity)
+        .and_where(code_batch::Column::Status.is_in([codes::DELIVERING, codes::DONE]))
+        .to_owned();
     let due = usage_record::Entity::find()
         .filter(usage_record::Column::Status.eq(PENDING))
         .filter(usage_record::Column::NextAttemptAt.lte(now))
         .filter(usage_record::Column::TenantId.in_subquery(with_customer))
+        .filter(
+            Condition::any()
+                .add(usage_record::Column::BatchId.is_null())
+                .add(usage_record::Column::BatchId.in_subquery(generated)),
+        )
         .order_by_asc(usage_record::Column::NextAttemptAt)
         .order_by_asc(usage_record::Column::Id)
         .limit(BATCH)

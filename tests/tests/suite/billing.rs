@@ -17,7 +17,7 @@ use gatehouse_tests::{
     fake_stripe::{self, Fault, WEBHOOK_SECRET},
 };
 use reqwest::{Method, StatusCode};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -1157,7 +1157,11 @@ async fn usage_reaches_stripe_once_each_through_failures() {
 
 #[tokio::test]
 async fn the_overage_preview_is_what_reaches_stripe() {
-    let (app, fake, _) = outbox_app(Backend::Postgres).await;
+    // Production shape with the background worker, which generates the codes.
+    let fake = FakeStripe::start().await;
+    let mut env = fake.env();
+    env.insert("DATABASE_URL".into(), isolated_pg_database().await);
+    let app = TestApp::spawn_full(Backend::Postgres, env, true).await;
     let c = app.signup().await;
     let start = ts(app.ctx.now());
     let (customer, _) = subscribe(
@@ -1182,6 +1186,7 @@ async fn the_overage_preview_is_what_reaches_stripe() {
         )
         .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    let first = b["id"].as_str().unwrap().to_string();
     let (s, preview) = app
         .as_creator(
             &c,
@@ -1206,6 +1211,10 @@ async fn the_overage_preview_is_what_reaches_stripe() {
         .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{b}");
 
+    let second = b["id"].as_str().unwrap().to_string();
+    assert_eq!(app.wait_batch(&c, &pid, &first).await["status"], "done");
+    assert_eq!(app.wait_batch(&c, &pid, &second).await["status"], "done");
+
     let b = billing_of(&app, &c).await;
     assert_eq!(b["overage_codes"], preview["overage"]);
     assert_eq!(b["overage_fee_minor"], preview["fee_minor"]);
@@ -1226,6 +1235,61 @@ async fn the_overage_preview_is_what_reaches_stripe() {
     assert_eq!(recs.len(), 1);
     assert_eq!(events[0]["identifier"], recs[0].id.to_string());
     assert_eq!(json!(recs[0].fee_minor), preview["fee_minor"]);
+}
+
+#[tokio::test]
+async fn a_batch_s_overage_is_billed_once_its_codes_exist() {
+    let (app, fake, _) = outbox_app(Backend::Postgres).await;
+    let c = app.signup().await;
+    let start = ts(app.ctx.now());
+    subscribe(
+        &app,
+        &fake,
+        &c,
+        "starter_monthly",
+        fake_stripe::PRICE_STARTER_MONTHLY,
+        start,
+        start + 30 * 86_400,
+    )
+    .await;
+    insert_batch(&app, &c, at(start), 0, 12).await;
+    let batch = code_batch::Entity::find()
+        .filter(code_batch::Column::TenantId.eq(c.tenant_id))
+        .one(&app.ctx.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let set_status = |status: &'static str| {
+        let b = batch.clone();
+        let db = app.ctx.db.clone();
+        async move {
+            let mut am = b.into_active_model();
+            am.status = Set(status.into());
+            am.update(&db).await.unwrap();
+        }
+    };
+    set_status("generating").await;
+    let id = insert_usage(&app, c.tenant_id, 12).await;
+    let mut am = usage_record::Entity::find_by_id(id)
+        .one(&app.ctx.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .into_active_model();
+    am.batch_id = Set(Some(batch.id));
+    am.update(&app.ctx.db).await.unwrap();
+
+    // Still generating: it may yet fail and count nothing, so nothing is sent.
+    let r = billing::flush_usage(&app.ctx).await.unwrap();
+    assert_eq!(r.claimed, 0);
+    set_status("failed").await;
+    assert_eq!(billing::flush_usage(&app.ctx).await.unwrap().claimed, 0);
+
+    // Generated: billed once.
+    set_status("delivering").await;
+    let r = billing::flush_usage(&app.ctx).await.unwrap();
+    assert_eq!((r.claimed, r.sent), (1, 1));
+    assert_each_reported_once(&fake, &[id]);
 }
 
 #[test]
