@@ -10,7 +10,7 @@ use domain::AppCtx;
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use routes::{accounts, channels, codes, plans, projects, staff};
+use routes::{accounts, billing, channels, codes, plans, projects, staff};
 
 /// Largest JSON body the API accepts.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -68,6 +68,11 @@ pub fn api_routes() -> (Router<AppCtx>, utoipa::openapi::OpenApi) {
         .routes(routes!(staff::grant_quota))
         .routes(routes!(staff::override_plan))
         .routes(routes!(staff::list_audit))
+        .routes(routes!(billing::overview))
+        .routes(routes!(billing::checkout))
+        .routes(routes!(billing::portal))
+        .routes(routes!(billing::stripe_webhook))
+        .routes(routes!(billing::staff_usage_records))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics_text))

@@ -283,6 +283,7 @@ pub async fn preview(
     quantity(&mut errs, input.quantity);
     errs.finish()?;
     usable_plan(ctx, t, project_id, input.plan_id).await?;
+    let payment = crate::billing::ensure_can_issue(ctx, t).await.err();
     let facts = quota::cycle_facts(&ctx.db, t.tenant_id, ctx.now()).await?;
     let used = match &ctx.redis {
         Some(r) => {
@@ -301,6 +302,18 @@ pub async fn preview(
     };
     let free_left = (facts.limit - used).max(0);
     let fee = ctx.config.overage_fee_minor;
+    if let Some(e) = payment {
+        return Ok(PreviewOut {
+            quantity: input.quantity,
+            free_left,
+            free: 0,
+            overage: 0,
+            fee_minor: 0,
+            fee_currency: "USD".into(),
+            allowed: false,
+            reason: Some(e.code.to_string()),
+        });
+    }
     Ok(
         match quota::split(
             used,

@@ -47,6 +47,10 @@ pub struct StripeConfig {
     pub price_growth_annual: Option<String>,
     pub price_overage: Option<String>,
     pub meter_event_name: String,
+    /// Per-attempt timeout of one Stripe API call (`STRIPE_TIMEOUT_SECS`, default 10).
+    /// Kept well under the usage outbox's claim lease, so a claimed record is settled
+    /// before any other flusher may take it again.
+    pub timeout_secs: u64,
 }
 
 impl std::fmt::Debug for StripeConfig {
@@ -80,6 +84,7 @@ pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub const DEFAULT_TELEGRAM_API_URL: &str = "https://api.telegram.org";
 pub const DEFAULT_STRIPE_API_BASE: &str = "https://api.stripe.com";
 pub const DEFAULT_OVERAGE_FEE_MINOR: i64 = 10;
+pub const DEFAULT_STRIPE_TIMEOUT_SECS: u64 = 10;
 pub const MIN_SECRET_LEN: usize = 32;
 
 fn check_url(var: &'static str, value: &str) -> Result<String, ConfigError> {
@@ -164,7 +169,25 @@ impl Config {
             price_overage: get("STRIPE_PRICE_OVERAGE"),
             meter_event_name: get("STRIPE_METER_EVENT_NAME")
                 .unwrap_or_else(|| "gatehouse_overage_codes".into()),
+            timeout_secs: DEFAULT_STRIPE_TIMEOUT_SECS,
         });
+        let stripe = match (stripe, get("STRIPE_TIMEOUT_SECS")) {
+            (Some(mut s), Some(v)) => {
+                s.timeout_secs = v
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| (1..=60).contains(n))
+                    .ok_or_else(|| {
+                        bad(
+                            "STRIPE_TIMEOUT_SECS",
+                            format!("expected whole seconds from 1 to 60, got {v:?}"),
+                        )
+                    })?;
+                Some(s)
+            }
+            (s, _) => s,
+        };
         let overage_fee_minor = match get("OVERAGE_FEE_MINOR") {
             Some(v) => v
                 .trim()
@@ -247,6 +270,13 @@ mod tests {
             (&[("PUBLIC_URL", "example.com")], "PUBLIC_URL"),
             (&[("TELEGRAM_API_URL", "ftp://x")], "TELEGRAM_API_URL"),
             (&[("OVERAGE_FEE_MINOR", "-3")], "OVERAGE_FEE_MINOR"),
+            (
+                &[
+                    ("STRIPE_SECRET_KEY", "sk_test_x"),
+                    ("STRIPE_TIMEOUT_SECS", "0"),
+                ],
+                "STRIPE_TIMEOUT_SECS",
+            ),
         ];
         for (vars, var) in cases {
             let err = load(vars).unwrap_err();

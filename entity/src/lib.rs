@@ -16,6 +16,7 @@ pub mod plan_channel;
 pub mod project;
 pub mod quota_free;
 pub mod quota_grant;
+pub mod stripe_event;
 pub mod subscriber;
 pub mod subscription;
 pub mod tenant;

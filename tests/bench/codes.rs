@@ -79,44 +79,46 @@ async fn main() {
     big.quantity = Set(100_000);
     big.idempotency_key = Set(None);
     big.status = Set("queued".into());
-    entity::code_batch::ActiveModel::from(big)
-        .insert(&bulk.ctx.db)
-        .await
-        .unwrap();
+    big.insert(&bulk.ctx.db).await.unwrap();
     let start = Instant::now();
     domain::codes::generate(&bulk.ctx, big_id).await.unwrap();
     let ours = start.elapsed().as_secs_f64();
     let ours_rate = 100_000.0 / ours;
 
-    // The same rows with a plain multi-row INSERT (no conflict handling, no batch lock).
+    // The same rows as plain multi-row INSERT statements (literal VALUES, 2,000 rows each,
+    // no conflict handling, no batch lock): the floor our path is compared with.
     let raw_batch = Uuid::now_v7();
     let mut raw: entity::code_batch::ActiveModel = template.clone().into();
     raw.id = Set(raw_batch);
     raw.idempotency_key = Set(None);
-    entity::code_batch::ActiveModel::from(raw)
-        .insert(&bulk.ctx.db)
-        .await
-        .unwrap();
+    raw.insert(&bulk.ctx.db).await.unwrap();
+    let now = Utc::now().to_rfc3339();
+    let cycle = template.cycle_start.to_rfc3339();
+    let statements: Vec<String> = (0..50)
+        .map(|_| {
+            let values: Vec<String> = (0..2_000)
+                .map(|_| {
+                    format!(
+                        "('{}','{}','{}','{}','{}','{}',1,0,NULL,'{cycle}','{now}')",
+                        Uuid::now_v7(),
+                        template.tenant_id,
+                        template.project_id,
+                        template.plan_id,
+                        raw_batch,
+                        domain::codes::new_code()
+                    )
+                })
+                .collect();
+            format!(
+                "INSERT INTO access_codes (id, tenant_id, project_id, plan_id, batch_id, code, \
+                 max_activations, activation_count, expires_at, cycle_start, created_at) VALUES {}",
+                values.join(",")
+            )
+        })
+        .collect();
     let start = Instant::now();
-    let now = Utc::now();
-    for _ in 0..(100_000 / domain::codes::INSERT_CHUNK) {
-        let rows = (0..domain::codes::INSERT_CHUNK).map(|_| entity::access_code::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            tenant_id: Set(template.tenant_id),
-            project_id: Set(template.project_id),
-            plan_id: Set(template.plan_id),
-            batch_id: Set(Some(raw_batch)),
-            code: Set(domain::codes::new_code()),
-            max_activations: Set(1),
-            activation_count: Set(0),
-            expires_at: Set(None),
-            cycle_start: Set(template.cycle_start),
-            created_at: Set(now),
-        });
-        entity::access_code::Entity::insert_many(rows)
-            .exec_without_returning(&bulk.ctx.db)
-            .await
-            .unwrap();
+    for sql in &statements {
+        bulk.ctx.db.execute_unprepared(sql).await.unwrap();
     }
     let raw_secs = start.elapsed().as_secs_f64();
     let raw_rate = 100_000.0 / raw_secs;

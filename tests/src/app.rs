@@ -63,6 +63,39 @@ async fn pg_database() -> String {
         .clone()
 }
 
+/// A PostgreSQL database of its own, migrated, for tests that act on every tenant at once
+/// (e.g. the usage outbox flusher) and so cannot share the run's database with tests
+/// running beside them. Pass it as `DATABASE_URL` to [`TestApp::spawn_on`].
+pub async fn isolated_pg_database() -> String {
+    let admin_url = std::env::var("TEST_PG_ADMIN_URL").unwrap_or_else(|_| PG_ADMIN_URL.into());
+    let name = format!("gatehouse_iso_{}", uuid::Uuid::new_v4().simple());
+    let admin = Database::connect(&admin_url)
+        .await
+        .expect("connecting to PostgreSQL");
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("creating an isolated test database");
+    admin.close().await.ok();
+    let base = admin_url
+        .rsplit_once('/')
+        .expect("admin url has a database")
+        .0;
+    let url = format!("{base}/{name}");
+    let db = Database::connect(&url)
+        .await
+        .expect("connecting to the isolated database");
+    use migration::MigratorTrait;
+    migration::Migrator::up(&db, None)
+        .await
+        .expect("migrating the isolated database");
+    domain::jobs::setup(&db)
+        .await
+        .expect("job tables in the isolated database");
+    db.close().await.ok();
+    url
+}
+
 pub struct TestApp {
     pub base: String,
     pub ctx: AppCtx,

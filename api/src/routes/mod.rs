@@ -1,5 +1,6 @@
 //! `/api/v1` routes, one module per business area. Handlers only parse, call `domain`, map.
 pub mod accounts;
+pub mod billing;
 pub mod channels;
 pub mod codes;
 pub mod plans;

@@ -1,6 +1,7 @@
 //! The integration suite: one binary, the real app against real PostgreSQL and Redis
 //! (a subset also on SQLite), fakes only for Telegram and Stripe.
 mod accounts;
+mod billing;
 mod codes;
 mod cross_tenant;
 mod flows;
