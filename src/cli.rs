@@ -83,9 +83,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(ctx.config.bind).await?;
             tracing::info!(addr = %listener.local_addr()?, "gatehouse serving (api, dashboard, bots, worker)");
             let worker = tokio::spawn(worker::run(ctx.clone(), shutdown.clone()));
+            let pollers = tokio::spawn(bot_router::run_pollers(ctx.clone(), shutdown.clone()));
             crate::app::serve_http(ctx, listener, shutdown.clone()).await?;
             shutdown.cancel();
             worker.await??;
+            pollers.await?;
         }
         Command::Api => {
             crate::app::shutdown_on_signals(shutdown.clone());
@@ -95,7 +97,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Worker => {
             crate::app::shutdown_on_signals(shutdown.clone());
+            // Long polling for bots without a public URL runs beside the jobs.
+            let pollers = tokio::spawn(bot_router::run_pollers(ctx.clone(), shutdown.clone()));
             worker::run(ctx, shutdown).await?;
+            pollers.await?;
         }
     }
     Ok(())

@@ -10,7 +10,7 @@ use domain::AppCtx;
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use routes::{accounts, billing, channels, codes, plans, projects, staff};
+use routes::{accounts, billing, bots, channels, codes, plans, projects, staff};
 
 /// Largest JSON body the API accepts.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -73,6 +73,8 @@ pub fn api_routes() -> (Router<AppCtx>, utoipa::openapi::OpenApi) {
         .routes(routes!(billing::portal))
         .routes(routes!(billing::stripe_webhook))
         .routes(routes!(billing::staff_usage_records))
+        .routes(routes!(bots::connect, bots::get, bots::disconnect))
+        .routes(routes!(bots::create_owner_link))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics_text))

@@ -1,9 +1,83 @@
 //! Telegram side of Gatehouse: webhook updates at `POST /tg/{bot_id}`, long polling for bots
 //! without a public URL, and the subscriber and owner conversations.
-use axum::Router;
-use domain::AppCtx;
+//!
+//! Both ways in end in [`conversation::dispatch`], so a webhook bot and a polling bot behave
+//! the same. Incoming updates are read into our own small, lenient types ([`update`]) rather
+//! than teloxide's full `Update`: we need a handful of fields, and an unusual field elsewhere in
+//! an update must not make us drop it. Outgoing calls go through teloxide (via
+//! `domain::bots::sender`).
+pub mod conversation;
+pub mod polling;
+pub mod update;
 
-/// Webhook routes for connected bots (filled in by the bots issue).
+use axum::{
+    Router,
+    body::Bytes,
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode},
+    routing::post,
+};
+use domain::{AppCtx, bots};
+use uuid::Uuid;
+
+pub use polling::{run_pollers, run_pollers_every};
+
+/// The header Telegram sends the webhook's `secret_token` in.
+pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
+
+/// Webhook routes for connected bots.
 pub fn router(ctx: AppCtx) -> Router {
-    Router::new().with_state(ctx)
+    Router::new()
+        .route("/tg/{bot_id}", post(webhook))
+        .with_state(ctx)
+}
+
+/// One update from Telegram. Checks, in order: the bot exists (404), the secret header
+/// matches in constant time (401, before the body is even parsed), the body parses (if not:
+/// logged and acknowledged, since Telegram would otherwise retry it for a day), the update id
+/// is new (repeats are acknowledged and dropped). The update is then handled in the
+/// background so Telegram gets its answer at once.
+async fn webhook(
+    State(ctx): State<AppCtx>,
+    Path(bot_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let Ok(bot_id) = Uuid::parse_str(&bot_id) else {
+        return StatusCode::NOT_FOUND;
+    };
+    let h = match bots::handle(&ctx, bot_id).await {
+        Ok(Some(h)) => h,
+        Ok(None) => return StatusCode::NOT_FOUND,
+        Err(e) => {
+            tracing::error!(bot = %bot_id, error = %e, "loading bot failed");
+            return StatusCode::SERVICE_UNAVAILABLE;
+        }
+    };
+    if !bots::secret_matches(&h, headers.get(SECRET_HEADER).map(|v| v.as_bytes())) {
+        return StatusCode::UNAUTHORIZED;
+    }
+    let upd: update::Incoming = match serde_json::from_slice(&body) {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::warn!(bot = %bot_id, error = %e, bytes = body.len(), "malformed update acknowledged and dropped");
+            return StatusCode::OK;
+        }
+    };
+    match bots::first_sight(&ctx, bot_id, upd.update_id).await {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::debug!(bot = %bot_id, update_id = upd.update_id, "repeated update dropped");
+            return StatusCode::OK;
+        }
+        // Not acknowledged, so Telegram delivers it again once we can tell repeats apart.
+        Err(e) => {
+            tracing::error!(bot = %bot_id, error = %e, "update de-duplication failed");
+            return StatusCode::SERVICE_UNAVAILABLE;
+        }
+    }
+    if upd.is_handled() {
+        tokio::spawn(async move { conversation::dispatch(&ctx, &h, upd).await });
+    }
+    StatusCode::OK
 }

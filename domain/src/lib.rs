@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod billing;
+pub mod bots;
 pub mod channels;
 pub mod clock;
 pub mod codes;

@@ -7,6 +7,8 @@ pub mod activation;
 pub mod api_key;
 pub mod audit_entry;
 pub mod bot;
+pub mod bot_conversation;
+pub mod bot_update;
 pub mod channel;
 pub mod code_batch;
 pub mod login_attempt;

@@ -5,6 +5,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261121_000001_initial;
+mod m20261121_000010_bots;
 mod m20261121_000020_staff;
 mod m20261121_000030_billing;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
             Box::new(m20261121_000001_initial::Migration),
+            Box::new(m20261121_000010_bots::Migration),
             Box::new(m20261121_000020_staff::Migration),
             Box::new(m20261121_000030_billing::Migration),
         ]

@@ -1,6 +1,7 @@
 //! `/api/v1` routes, one module per business area. Handlers only parse, call `domain`, map.
 pub mod accounts;
 pub mod billing;
+pub mod bots;
 pub mod channels;
 pub mod codes;
 pub mod plans;

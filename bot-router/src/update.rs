@@ -1,0 +1,76 @@
+//! The parts of a Telegram `Update` the conversations use, read leniently: unknown fields
+//! are ignored and every part we do not need is optional.
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Incoming {
+    pub update_id: i64,
+    #[serde(default)]
+    pub message: Option<Message>,
+    #[serde(default)]
+    pub callback_query: Option<CallbackQuery>,
+    #[serde(default)]
+    pub my_chat_member: Option<ChatMemberUpdated>,
+}
+
+impl Incoming {
+    /// Whether any part of this update is something the conversations act on.
+    pub fn is_handled(&self) -> bool {
+        self.message.is_some() || self.callback_query.is_some() || self.my_chat_member.is_some()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Chat {
+    pub id: i64,
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    #[serde(default)]
+    pub title: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct User {
+    pub id: i64,
+    #[serde(default)]
+    pub is_bot: bool,
+    #[serde(default)]
+    pub first_name: String,
+    #[serde(default)]
+    pub username: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Message {
+    pub chat: Chat,
+    #[serde(default)]
+    pub from: Option<User>,
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct CallbackQuery {
+    pub id: String,
+    pub from: User,
+    #[serde(default)]
+    pub data: Option<String>,
+    #[serde(default)]
+    pub message: Option<CallbackMessage>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct CallbackMessage {
+    pub chat: Chat,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ChatMemberUpdated {
+    pub chat: Chat,
+    pub new_chat_member: ChatMember,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ChatMember {
+    pub status: String,
+}

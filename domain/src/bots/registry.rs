@@ -1,0 +1,121 @@
+//! The per-process cache of connected bots: one teloxide `Bot` per bot, all sharing one
+//! reqwest client, built on first use and reused for every update and message after that.
+//!
+//! The cache is only a cache: the database is the truth. An entry is dropped at once when
+//! this process disconnects or reconnects the bot, and is re-read from the database after
+//! [`REVALIDATE_AFTER`] so a change made by another process is picked up within that time.
+use std::{
+    collections::HashMap,
+    sync::{Arc, LazyLock, Mutex},
+    time::{Duration, Instant},
+};
+
+use dashmap::DashMap;
+use sea_orm::EntityTrait;
+use teloxide::Bot;
+use uuid::Uuid;
+
+use entity::bot;
+
+use crate::{AppCtx, bots::crypto, error::Result};
+
+/// How long a cached bot is trusted before it is re-read from the database.
+pub const REVALIDATE_AFTER: Duration = Duration::from_secs(60);
+
+/// A connected bot as the router and the sender need it. The token lives only inside `bot`.
+pub struct BotHandle {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub project_id: Uuid,
+    pub telegram_bot_id: i64,
+    pub username: String,
+    pub webhook_secret: String,
+    pub mode: String,
+    pub bot: Bot,
+    pub(crate) pace: Mutex<super::sender::Pace>,
+    loaded_at: Instant,
+}
+
+impl std::fmt::Debug for BotHandle {
+    // Hand-written so the token inside `bot` can never reach a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BotHandle")
+            .field("id", &self.id)
+            .field("project_id", &self.project_id)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+static CACHE: LazyLock<DashMap<Uuid, Arc<BotHandle>>> = LazyLock::new(DashMap::new);
+
+/// The one HTTP client every bot of this process talks to Telegram through.
+static CLIENT: LazyLock<reqwest::Client> = LazyLock::new(|| {
+    teloxide::net::default_reqwest_settings()
+        // Long polling holds a request for up to `POLL_TIMEOUT`; leave room above it.
+        .timeout(Duration::from_secs(40))
+        .pool_max_idle_per_host(64)
+        .build()
+        .expect("building the Telegram HTTP client")
+});
+
+/// A teloxide client for `token` on the shared connection pool.
+pub fn client_for(ctx: &AppCtx, token: &str) -> Result<Bot> {
+    let url = reqwest::Url::parse(&ctx.config.telegram_api_url)
+        .map_err(|e| crate::Error::internal(anyhow::anyhow!("TELEGRAM_API_URL: {e}")))?;
+    Ok(Bot::with_client(token, CLIENT.clone()).set_api_url(url))
+}
+
+fn build(ctx: &AppCtx, row: bot::Model) -> Result<Arc<BotHandle>> {
+    let token = crypto::decrypt(&ctx.keys.at_rest, row.id, &row.token_encrypted)?;
+    Ok(Arc::new(BotHandle {
+        id: row.id,
+        tenant_id: row.tenant_id,
+        project_id: row.project_id,
+        telegram_bot_id: row.telegram_bot_id,
+        username: row.username,
+        webhook_secret: row.webhook_secret,
+        mode: row.mode,
+        bot: client_for(ctx, &token)?,
+        pace: Mutex::new(super::sender::Pace::default()),
+        loaded_at: Instant::now(),
+    }))
+}
+
+/// The connected bot `id`, from the cache or the database; `None` when no such bot exists.
+pub async fn get(ctx: &AppCtx, id: Uuid) -> Result<Option<Arc<BotHandle>>> {
+    if let Some(h) = CACHE.get(&id) {
+        if h.loaded_at.elapsed() < REVALIDATE_AFTER {
+            return Ok(Some(h.clone()));
+        }
+    }
+    let Some(row) = bot::Entity::find_by_id(id).one(&ctx.db).await? else {
+        CACHE.remove(&id);
+        return Ok(None);
+    };
+    let fresh = build(ctx, row)?;
+    // Keep the pacing state of the entry being replaced, so a refresh cannot reset limits.
+    if let Some(old) = CACHE.get(&id) {
+        let carried = old.pace.lock().map(|p| p.clone()).unwrap_or_default();
+        *fresh.pace.lock().expect("fresh lock") = carried;
+    }
+    CACHE.insert(id, fresh.clone());
+    Ok(Some(fresh))
+}
+
+/// Forgets a bot this process changed or removed.
+pub fn evict(id: Uuid) {
+    CACHE.remove(&id);
+}
+
+/// How many bots this process holds clients for (for metrics and the benchmark).
+pub fn cached() -> usize {
+    CACHE.len()
+}
+
+/// Per-chat next-free instants, kept small by dropping chats whose slot has passed.
+pub(crate) fn prune(chats: &mut HashMap<i64, Instant>, now: Instant) {
+    if chats.len() > 256 {
+        chats.retain(|_, t| *t > now);
+    }
+}

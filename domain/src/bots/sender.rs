@@ -1,0 +1,212 @@
+//! The one outgoing sender: every message any part of Gatehouse sends through a project's bot
+//! goes through here, paced to Telegram's limits (about one message per second per chat and
+//! thirty per second per bot) and retried after a 429 once its `retry_after` has passed.
+//!
+//! Pacing is a reservation of time slots per bot (in its cached handle): each send takes the
+//! next free slot that is at least [`PER_BOT`] after the bot's previous one and [`PER_CHAT`]
+//! after that chat's previous one, then sleeps until it. A 429 pushes the bot's next slot past
+//! `retry_after` for every sender of that bot, then the message is sent again. The limits are
+//! per process; several processes sending through one bot share Telegram's budget, and the
+//! 429 handling is what keeps that safe.
+use std::{
+    collections::HashMap,
+    future::Future,
+    time::{Duration, Instant},
+};
+
+use teloxide::{
+    RequestError,
+    payloads::{AnswerCallbackQuerySetters, SendDocumentSetters, SendMessageSetters},
+    prelude::Requester,
+    types::{ChatId, InlineKeyboardButton, InlineKeyboardMarkup, InputFile},
+};
+use uuid::Uuid;
+
+use crate::{
+    AppCtx,
+    bots::registry::{self, BotHandle},
+    error::{Error, Result},
+};
+
+/// Spacing between two messages of one bot (30 per second).
+pub const PER_BOT: Duration = Duration::from_millis(34);
+/// Spacing between two messages to one chat (about 1 per second).
+pub const PER_CHAT: Duration = Duration::from_secs(1);
+/// How many 429s one message waits out before giving up.
+const MAX_RETRY_AFTER: u32 = 5;
+/// How many network or server failures one message retries (with backoff).
+const MAX_FAILURES: u32 = 3;
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Pace {
+    bot_next: Option<Instant>,
+    chats: HashMap<i64, Instant>,
+}
+
+/// An inline keyboard button, in our terms so callers need not know teloxide.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Button {
+    /// Sends `data` back to the bot as a callback query.
+    Callback { text: String, data: String },
+    /// Opens a URL.
+    Url { text: String, url: String },
+}
+
+/// Rows of buttons.
+pub type Keyboard = Vec<Vec<Button>>;
+
+fn markup(k: Keyboard) -> Result<InlineKeyboardMarkup> {
+    let mut rows = Vec::with_capacity(k.len());
+    for row in k {
+        let mut out = Vec::with_capacity(row.len());
+        for b in row {
+            out.push(match b {
+                Button::Callback { text, data } => InlineKeyboardButton::callback(text, data),
+                Button::Url { text, url } => InlineKeyboardButton::url(
+                    text,
+                    reqwest::Url::parse(&url).map_err(Error::internal)?,
+                ),
+            });
+        }
+        rows.push(out);
+    }
+    Ok(InlineKeyboardMarkup::new(rows))
+}
+
+async fn handle(ctx: &AppCtx, bot_id: Uuid) -> Result<std::sync::Arc<BotHandle>> {
+    registry::get(ctx, bot_id)
+        .await?
+        .ok_or_else(|| Error::not_found("bot"))
+}
+
+/// Reserves this message's slot and sleeps until it.
+async fn wait_turn(h: &BotHandle, chat: Option<i64>) {
+    let at = {
+        let mut p = h.pace.lock().expect("pace lock");
+        let now = Instant::now();
+        let mut t = p.bot_next.map_or(now, |n| n.max(now));
+        if let Some(c) = chat {
+            if let Some(n) = p.chats.get(&c) {
+                t = t.max(*n);
+            }
+            p.chats.insert(c, t + PER_CHAT);
+            registry::prune(&mut p.chats, now);
+        }
+        p.bot_next = Some(t + PER_BOT);
+        t
+    };
+    tokio::time::sleep_until(at.into()).await;
+}
+
+/// Runs one Bot API call under the bot's pacing, waiting out 429s and retrying failures.
+async fn deliver<T, F, Fut>(h: &BotHandle, chat: Option<i64>, call: F) -> Result<T>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = std::result::Result<T, RequestError>>,
+{
+    let (mut limited, mut failed) = (0u32, 0u32);
+    loop {
+        wait_turn(h, chat).await;
+        match call().await {
+            Ok(v) => return Ok(v),
+            Err(RequestError::RetryAfter(s)) if limited < MAX_RETRY_AFTER => {
+                limited += 1;
+                let until = Instant::now() + s.duration();
+                let mut p = h.pace.lock().expect("pace lock");
+                p.bot_next = Some(p.bot_next.map_or(until, |n| n.max(until)));
+                tracing::warn!(bot = %h.id, retry_after = s.seconds(), "Telegram asked to slow down");
+            }
+            Err(RequestError::Network(_) | RequestError::Io(_) | RequestError::InvalidJson { .. })
+                if failed < MAX_FAILURES =>
+            {
+                failed += 1;
+                tokio::time::sleep(Duration::from_millis(250 << failed)).await;
+            }
+            Err(e) => return Err(telegram_error(e)),
+        }
+    }
+}
+
+/// Maps a Bot API failure to the domain error; teloxide strips tokens from network errors.
+pub(crate) fn telegram_error(e: RequestError) -> Error {
+    match e {
+        RequestError::Api(api) => {
+            let mut err = Error::new(
+                crate::ErrorKind::Unavailable,
+                "telegram_rejected",
+                format!("Telegram refused the request: {api}"),
+            );
+            err.source = Some(anyhow::anyhow!("{api}"));
+            err
+        }
+        other => Error::unavailable("telegram_unavailable", anyhow::anyhow!("{other}")),
+    }
+}
+
+/// Sends a text message through the bot; returns Telegram's message id.
+pub async fn send_message(
+    ctx: &AppCtx,
+    bot_id: Uuid,
+    chat_id: i64,
+    text: &str,
+    keyboard: Option<Keyboard>,
+) -> Result<i32> {
+    let h = handle(ctx, bot_id).await?;
+    let markup = keyboard.map(markup).transpose()?;
+    let msg = deliver(&h, Some(chat_id), || {
+        let req = h.bot.send_message(ChatId(chat_id), text);
+        let req = match &markup {
+            Some(m) => req.reply_markup(m.clone()),
+            None => req,
+        };
+        async move { req.await }
+    })
+    .await?;
+    Ok(msg.id.0)
+}
+
+/// Sends a file (e.g. a CSV of codes) through the bot; returns Telegram's message id.
+pub async fn send_document(
+    ctx: &AppCtx,
+    bot_id: Uuid,
+    chat_id: i64,
+    filename: &str,
+    bytes: Vec<u8>,
+    caption: Option<&str>,
+) -> Result<i32> {
+    let h = handle(ctx, bot_id).await?;
+    let bytes = bytes::Bytes::from(bytes);
+    let filename = filename.to_string();
+    let msg = deliver(&h, Some(chat_id), || {
+        let file = InputFile::memory(bytes.clone()).file_name(filename.clone());
+        let req = h.bot.send_document(ChatId(chat_id), file);
+        let req = match caption {
+            Some(c) => req.caption(c),
+            None => req,
+        };
+        async move { req.await }
+    })
+    .await?;
+    Ok(msg.id.0)
+}
+
+/// Answers a button press (stops the client's spinner), optionally with a short notice.
+pub async fn answer_callback(
+    ctx: &AppCtx,
+    bot_id: Uuid,
+    callback_id: &str,
+    text: Option<&str>,
+) -> Result<()> {
+    let h = handle(ctx, bot_id).await?;
+    let id = teloxide::types::CallbackQueryId(callback_id.to_string());
+    deliver(&h, None, || {
+        let req = h.bot.answer_callback_query(id.clone());
+        let req = match text {
+            Some(t) => req.text(t),
+            None => req,
+        };
+        async move { req.await }
+    })
+    .await?;
+    Ok(())
+}
