@@ -3,7 +3,7 @@
 //! the replies. Conversation state lives in the database (`domain::bots::set_conversation`),
 //! so any process can carry on a conversation another one started.
 use domain::{
-    AppCtx, Error,
+    AppCtx,
     bots::{self, BotHandle, Button, ChatFacts, Conversation},
     channels::ChannelKind,
 };
@@ -17,9 +17,9 @@ pub const PAUSED: &str = "This service is paused at the moment. Please try again
 pub const ASK_FOR_CODE: &str = "Send me your access code.";
 pub const OWNER_LINK_INVALID: &str =
     "This owner link is unknown, expired or already used. Create a new one in the dashboard.";
-pub const OWNERS_ONLY: &str =
-    "This command is for the project's owners. Link your Telegram account from the dashboard first.";
-pub const SOMETHING_WENT_WRONG: &str = "Something went wrong on our side. Please try again in a minute.";
+pub const OWNERS_ONLY: &str = "This command is for the project's owners. Link your Telegram account from the dashboard first.";
+pub const SOMETHING_WENT_WRONG: &str =
+    "Something went wrong on our side. Please try again in a minute.";
 
 /// Handles one update; failures are logged (and, where a user is waiting, answered).
 pub async fn dispatch(ctx: &AppCtx, h: &BotHandle, upd: Incoming) {
@@ -175,15 +175,16 @@ async fn on_my_chat_member(
         "supergroup" => ChannelKind::Supergroup,
         _ => return Ok(()),
     };
-    let is_admin = matches!(mc.new_chat_member.status.as_str(), "administrator" | "creator");
+    let is_admin = matches!(
+        mc.new_chat_member.status.as_str(),
+        "administrator" | "creator"
+    );
     let chat = ChatFacts {
         id: mc.chat.id,
         title: mc.chat.title.unwrap_or_default(),
         kind,
     };
-    bots::bot_membership_changed(ctx, h, chat, is_admin)
-        .await
-        .map_err(|e: Error| e)
+    bots::bot_membership_changed(ctx, h, chat, is_admin).await
 }
 
 #[cfg(test)]
@@ -194,7 +195,10 @@ mod tests {
     fn commands_are_parsed_with_and_without_the_bot_name() {
         assert_eq!(command("/start", "b"), Some(("start", "")));
         assert_eq!(command("/start o_abc", "b"), Some(("start", "o_abc")));
-        assert_eq!(command("/start@MyBot c_X ", "mybot"), Some(("start", "c_X")));
+        assert_eq!(
+            command("/start@MyBot c_X ", "mybot"),
+            Some(("start", "c_X"))
+        );
         assert_eq!(command("/start@OtherBot", "mybot"), None);
         assert_eq!(command("hello", "b"), None);
     }

@@ -148,7 +148,9 @@ async fn poll_bot(ctx: AppCtx, bot_id: Uuid, shutdown: CancellationToken) {
                 backoff = Duration::from_secs(1);
                 for u in updates {
                     offset = offset.max(u.id.0 as i32 + 1);
-                    let inc = match serde_json::to_value(&u).and_then(serde_json::from_value::<Incoming>) {
+                    let inc = match serde_json::to_value(&u)
+                        .and_then(serde_json::from_value::<Incoming>)
+                    {
                         Ok(inc) => inc,
                         Err(e) => {
                             tracing::warn!(bot = %bot_id, error = %e, "unreadable polled update dropped");
@@ -158,7 +160,9 @@ async fn poll_bot(ctx: AppCtx, bot_id: Uuid, shutdown: CancellationToken) {
                     match bots::first_sight(&ctx, bot_id, inc.update_id).await {
                         Ok(true) => conversation::dispatch(&ctx, &h, inc).await,
                         Ok(false) => {}
-                        Err(e) => tracing::warn!(bot = %bot_id, error = %e, "update de-duplication failed"),
+                        Err(e) => {
+                            tracing::warn!(bot = %bot_id, error = %e, "update de-duplication failed")
+                        }
                     }
                 }
             }

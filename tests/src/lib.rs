@@ -5,6 +5,8 @@
 pub mod app;
 pub mod factories;
 pub mod fake_stripe;
+pub mod fake_telegram;
+pub mod telegram;
 
 pub use app::{Backend, TestApp};
 pub use factories::Creator;

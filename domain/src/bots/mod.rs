@@ -21,7 +21,9 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use teloxide::{RequestError, payloads::SetWebhookSetters, prelude::Requester, types::AllowedUpdate};
+use teloxide::{
+    RequestError, payloads::SetWebhookSetters, prelude::Requester, types::AllowedUpdate,
+};
 use uuid::Uuid;
 
 use entity::{access_code, bot, bot_conversation, bot_update, channel, owner_link, plan, project};
@@ -182,7 +184,12 @@ async fn find_for_project(
 /// Connects (or reconnects) the project's bot: validates the token with `getMe`, then
 /// points Telegram at our webhook (with `PUBLIC_URL`) or clears any webhook so polling works,
 /// and only then stores the bot with its token encrypted.
-pub async fn connect(ctx: &AppCtx, t: &TenantCtx, project_id: Uuid, input: BotIn) -> Result<BotOut> {
+pub async fn connect(
+    ctx: &AppCtx,
+    t: &TenantCtx,
+    project_id: Uuid,
+    input: BotIn,
+) -> Result<BotOut> {
     t.writable()?;
     let p = projects::find(&ctx.db, t, project_id).await?;
     let token = parse_token(&input.token)?;
@@ -226,7 +233,10 @@ pub async fn connect(ctx: &AppCtx, t: &TenantCtx, project_id: Uuid, input: BotIn
                 .map_err(sender::telegram_error)?;
         }
     }
-    if let Some(old) = existing.as_ref().filter(|b| b.telegram_bot_id != telegram_bot_id) {
+    if let Some(old) = existing
+        .as_ref()
+        .filter(|b| b.telegram_bot_id != telegram_bot_id)
+    {
         // The project switched to another Telegram bot: the old one stops sending us updates.
         release_webhook(ctx, old).await;
     }
@@ -271,7 +281,10 @@ async fn release_webhook(ctx: &AppCtx, b: &bot::Model) {
     let res = match crypto::decrypt(&ctx.keys.at_rest, b.id, &b.token_encrypted)
         .and_then(|token| registry::client_for(ctx, &token))
     {
-        Ok(client) => client.delete_webhook().await.map_err(sender::telegram_error),
+        Ok(client) => client
+            .delete_webhook()
+            .await
+            .map_err(sender::telegram_error),
         Err(e) => Err(e),
     };
     if let Err(e) = res {
@@ -343,7 +356,12 @@ pub async fn first_sight(ctx: &AppCtx, bot_id: Uuid, update_id: i64) -> Result<b
     .await;
     match res {
         Ok(_) => Ok(true),
-        Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
+        Err(e)
+            if matches!(
+                e.sql_err(),
+                Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+            ) =>
+        {
             Ok(false)
         }
         Err(e) => Err(e.into()),
@@ -675,7 +693,10 @@ pub async fn code_counts(ctx: &AppCtx, h: &BotHandle) -> Result<CodeCounts> {
             .filter(C::ProjectId.eq(h.project_id))
             .filter(C::TenantId.eq(h.tenant_id))
     };
-    let redeemed = base().filter(C::ActivationCount.gt(0)).count(&ctx.db).await?;
+    let redeemed = base()
+        .filter(C::ActivationCount.gt(0))
+        .count(&ctx.db)
+        .await?;
     let expired = base()
         .filter(C::ActivationCount.eq(0))
         .filter(C::ExpiresAt.lte(now))
@@ -683,7 +704,11 @@ pub async fn code_counts(ctx: &AppCtx, h: &BotHandle) -> Result<CodeCounts> {
         .await?;
     let unredeemed = base()
         .filter(C::ActivationCount.eq(0))
-        .filter(sea_orm::Condition::any().add(C::ExpiresAt.is_null()).add(C::ExpiresAt.gt(now)))
+        .filter(
+            sea_orm::Condition::any()
+                .add(C::ExpiresAt.is_null())
+                .add(C::ExpiresAt.gt(now)),
+        )
         .count(&ctx.db)
         .await?;
     Ok(CodeCounts {
@@ -772,6 +797,15 @@ pub async fn handle(ctx: &AppCtx, bot_id: Uuid) -> Result<Option<Arc<BotHandle>>
     registry::get(ctx, bot_id).await
 }
 
+/// Whether `bot_id` is still connected in polling mode (read from the database, not the cache).
+pub async fn still_polling(ctx: &AppCtx, bot_id: Uuid) -> Result<bool> {
+    Ok(bot::Entity::find_by_id(bot_id)
+        .filter(bot::Column::Mode.eq(BotMode::Polling.as_str()))
+        .count(&ctx.db)
+        .await?
+        > 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -780,7 +814,15 @@ mod tests {
     fn token_shape_is_checked_before_any_request() {
         assert!(parse_token("123456:AAbb_cc-DD").is_ok());
         assert!(parse_token(" 123456:AAbb ").is_ok());
-        for bad in ["", "abc", "123456:", ":abc", "12a:abc", "1:abc/../x", "1:a b"] {
+        for bad in [
+            "",
+            "abc",
+            "123456:",
+            ":abc",
+            "12a:abc",
+            "1:abc/../x",
+            "1:a b",
+        ] {
             assert!(parse_token(bad).is_err(), "{bad}");
         }
     }
@@ -791,13 +833,4 @@ mod tests {
         assert_eq!(format_minor(500, "JPY"), "500");
         assert_eq!(format_minor(5, "EUR"), "0.05");
     }
-}
-
-/// Whether `bot_id` is still connected in polling mode (read from the database, not the cache).
-pub async fn still_polling(ctx: &AppCtx, bot_id: Uuid) -> Result<bool> {
-    Ok(bot::Entity::find_by_id(bot_id)
-        .filter(bot::Column::Mode.eq(BotMode::Polling.as_str()))
-        .count(&ctx.db)
-        .await?
-        > 0)
 }

@@ -84,10 +84,10 @@ fn build(ctx: &AppCtx, row: bot::Model) -> Result<Arc<BotHandle>> {
 
 /// The connected bot `id`, from the cache or the database; `None` when no such bot exists.
 pub async fn get(ctx: &AppCtx, id: Uuid) -> Result<Option<Arc<BotHandle>>> {
-    if let Some(h) = CACHE.get(&id) {
-        if h.loaded_at.elapsed() < REVALIDATE_AFTER {
-            return Ok(Some(h.clone()));
-        }
+    if let Some(h) = CACHE.get(&id)
+        && h.loaded_at.elapsed() < REVALIDATE_AFTER
+    {
+        return Ok(Some(h.clone()));
     }
     let Some(row) = bot::Entity::find_by_id(id).one(&ctx.db).await? else {
         CACHE.remove(&id);

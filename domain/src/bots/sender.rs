@@ -116,14 +116,29 @@ where
                 p.bot_next = Some(p.bot_next.map_or(until, |n| n.max(until)));
                 tracing::warn!(bot = %h.id, retry_after = s.seconds(), "Telegram asked to slow down");
             }
-            Err(RequestError::Network(_) | RequestError::Io(_) | RequestError::InvalidJson { .. })
-                if failed < MAX_FAILURES =>
-            {
+            Err(e) if transient(&e) && failed < MAX_FAILURES => {
                 failed += 1;
                 tokio::time::sleep(Duration::from_millis(250 << failed)).await;
             }
             Err(e) => return Err(telegram_error(e)),
         }
+    }
+}
+
+/// Failures worth another try: the network, an unreadable answer (a proxy's HTML error page),
+/// or a server error Telegram reported as JSON.
+fn transient(e: &RequestError) -> bool {
+    match e {
+        RequestError::Network(_) | RequestError::Io(_) | RequestError::InvalidJson { .. } => true,
+        RequestError::Api(teloxide::ApiError::Unknown(d)) => [
+            "Internal Server Error",
+            "Bad Gateway",
+            "Service Unavailable",
+            "Gateway Timeout",
+        ]
+        .iter()
+        .any(|p| d.starts_with(p)),
+        _ => false,
     }
 }
 

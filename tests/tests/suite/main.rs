@@ -2,6 +2,7 @@
 //! (a subset also on SQLite), fakes only for Telegram and Stripe.
 mod accounts;
 mod billing;
+mod bots;
 mod codes;
 mod cross_tenant;
 mod flows;

@@ -1,0 +1,537 @@
+//! A fake Telegram Bot API: a local axum server speaking the real wire format
+//! (`POST /bot<token>/<method>` with JSON, form or multipart bodies; `{"ok":true,"result":…}`
+//! or `{"ok":false,"error_code":…,"description":…,"parameters":{"retry_after":…}}`).
+//! Bots are keyed by token; every call is recorded; updates can be queued for `getUpdates`;
+//! the next N calls can be made to fail with a 429 or a 5xx. Method names match
+//! case-insensitively, since teloxide sends them capitalised (`SendMessage`).
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicI64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use axum::{
+    Json, Router,
+    body::Bytes,
+    extract::{FromRequest, Multipart, Path, Request, State},
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::any,
+};
+use serde_json::{Map, Value, json};
+use tokio::sync::Notify;
+
+/// One request the fake received.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub token: String,
+    /// Lower-cased method name, e.g. `sendmessage`.
+    pub method: String,
+    /// The parameters, whatever the encoding (multipart files appear as
+    /// `{"filename":…,"size":…,"content":<utf-8 text if it is>}`).
+    pub params: Value,
+    pub at: Instant,
+    /// What the fake answered (HTTP status).
+    pub status: u16,
+}
+
+/// A way to fail the next calls.
+#[derive(Debug, Clone, Copy)]
+pub enum Fault {
+    /// 429 Too Many Requests with `parameters.retry_after`.
+    RetryAfter(u32),
+    /// A server error with this status (e.g. 500, 502).
+    Status(u16),
+}
+
+#[derive(Debug, Clone)]
+pub struct FakeBot {
+    pub token: String,
+    pub id: i64,
+    pub username: String,
+}
+
+#[derive(Default)]
+struct State_ {
+    bots: HashMap<String, FakeBot>,
+    calls: Vec<Call>,
+    updates: HashMap<String, VecDeque<Value>>,
+    /// (method filter, remaining, fault)
+    faults: VecDeque<(Option<String>, u32, Fault)>,
+    webhooks: HashMap<String, Value>,
+}
+
+#[derive(Clone)]
+pub struct FakeTelegram {
+    pub url: String,
+    inner: Arc<Mutex<State_>>,
+    changed: Arc<Notify>,
+    next_id: Arc<AtomicI64>,
+}
+
+impl FakeTelegram {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake telegram");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let fake = FakeTelegram {
+            url,
+            inner: Arc::default(),
+            changed: Arc::new(Notify::new()),
+            // Telegram bot ids are unique platform-wide and tests share one database: start each
+            // fake somewhere random so two fakes never hand out the same bot id.
+            next_id: Arc::new(AtomicI64::new(
+                1_000_000_000 + (uuid::Uuid::new_v4().as_u128() % 1_000_000_000_000) as i64 * 1_000,
+            )),
+        };
+        let app = Router::new()
+            .route("/{*path}", any(handle))
+            .with_state(fake.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        fake
+    }
+
+    /// Registers a new bot and returns it (its token is what a creator would paste).
+    pub fn add_bot(&self) -> FakeBot {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let bot = FakeBot {
+            token: format!("{id}:AAH{}", uuid::Uuid::new_v4().simple()),
+            id,
+            username: format!("gh_test_{id}_bot"),
+        };
+        self.inner
+            .lock()
+            .unwrap()
+            .bots
+            .insert(bot.token.clone(), bot.clone());
+        bot
+    }
+
+    /// Makes a token invalid from now on (as if revoked in @BotFather).
+    pub fn revoke(&self, token: &str) {
+        self.inner.lock().unwrap().bots.remove(token);
+    }
+
+    /// Queues an update for the bot's next `getUpdates`.
+    pub fn push_update(&self, token: &str, update: Value) {
+        self.inner
+            .lock()
+            .unwrap()
+            .updates
+            .entry(token.to_string())
+            .or_default()
+            .push_back(update);
+        self.changed.notify_waiters();
+    }
+
+    /// The next `n` calls (of `method` only, when given) answer with `fault`.
+    pub fn fail_next(&self, method: Option<&str>, n: u32, fault: Fault) {
+        self.inner
+            .lock()
+            .unwrap()
+            .faults
+            .push_back((method.map(str::to_lowercase), n, fault));
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.inner.lock().unwrap().calls.clone()
+    }
+
+    /// Calls of one bot to one method (case-insensitive), oldest first.
+    pub fn calls_to(&self, token: &str, method: &str) -> Vec<Call> {
+        let m = method.to_lowercase();
+        self.calls()
+            .into_iter()
+            .filter(|c| c.token == token && c.method == m)
+            .collect()
+    }
+
+    /// The webhook currently set for a bot (`setWebhook` parameters), if any.
+    pub fn webhook(&self, token: &str) -> Option<Value> {
+        self.inner.lock().unwrap().webhooks.get(token).cloned()
+    }
+
+    /// Waits until the bot has made at least `n` calls to `method` (panics after `timeout`).
+    pub async fn wait_for(
+        &self,
+        token: &str,
+        method: &str,
+        n: usize,
+        timeout: Duration,
+    ) -> Vec<Call> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let notified = self.changed.notified();
+            let got = self.calls_to(token, method);
+            if got.len() >= n {
+                return got;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "fake telegram: waited {timeout:?} for {n} {method} call(s) of bot {}, got {}: {:?}",
+                    token.split(':').next().unwrap_or(""),
+                    got.len(),
+                    got.iter().map(|c| &c.params).collect::<Vec<_>>()
+                );
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(50), notified).await;
+        }
+    }
+
+    /// Waits for the first `sendMessage` to `chat_id` whose text contains `needle`.
+    pub async fn wait_for_text(&self, token: &str, chat_id: i64, needle: &str) -> Call {
+        // teloxide itself waits 10 s after a 5xx before reporting it; leave room for one.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let notified = self.changed.notified();
+            if let Some(c) = self.calls_to(token, "sendMessage").into_iter().find(|c| {
+                c.params["chat_id"].as_i64() == Some(chat_id)
+                    && c.params["text"]
+                        .as_str()
+                        .is_some_and(|t| t.contains(needle))
+            }) {
+                return c;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "fake telegram: no message containing {needle:?} to {chat_id}; sent: {:?}",
+                    self.calls_to(token, "sendMessage")
+                        .iter()
+                        .map(|c| &c.params)
+                        .collect::<Vec<_>>()
+                );
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(50), notified).await;
+        }
+    }
+}
+
+fn ok(result: Value) -> Response {
+    (StatusCode::OK, Json(json!({"ok": true, "result": result}))).into_response()
+}
+
+fn fail(status: u16, description: &str, parameters: Option<Value>) -> Response {
+    let mut body = json!({"ok": false, "error_code": status, "description": description});
+    if let Some(p) = parameters {
+        body["parameters"] = p;
+    }
+    (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        Json(body),
+    )
+        .into_response()
+}
+
+/// Form and multipart values arrive as strings; JSON-looking ones (reply_markup,
+/// allowed_updates, numbers) are read as JSON, as Telegram does.
+fn loose(v: String) -> Value {
+    if v.starts_with('{')
+        || v.starts_with('[')
+        || v.parse::<f64>().is_ok()
+        || v == "true"
+        || v == "false"
+    {
+        serde_json::from_str(&v).unwrap_or(Value::String(v))
+    } else {
+        Value::String(v)
+    }
+}
+
+async fn params_of(req: Request) -> Value {
+    let ctype = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let query: Vec<(String, String)> = req.uri().query().map(url_decode_pairs).unwrap_or_default();
+    let mut map = Map::new();
+    for (k, v) in query {
+        map.insert(k, loose(v));
+    }
+    if ctype.starts_with("multipart/form-data") {
+        if let Ok(mut mp) = Multipart::from_request(req, &()).await {
+            while let Ok(Some(field)) = mp.next_field().await {
+                let name = field.name().unwrap_or("").to_string();
+                let filename = field.file_name().map(str::to_string);
+                let bytes = field.bytes().await.unwrap_or_default();
+                let v = match filename {
+                    Some(f) => json!({
+                        "filename": f,
+                        "size": bytes.len(),
+                        "content": String::from_utf8(bytes.to_vec()).ok(),
+                    }),
+                    None => loose(String::from_utf8_lossy(&bytes).into_owned()),
+                };
+                map.insert(name, v);
+            }
+            // `"document": "attach://<part>"` names the part holding the file; inline it.
+            let refs: Vec<(String, String)> = map
+                .iter()
+                .filter_map(|(k, v)| {
+                    v.as_str()
+                        .and_then(|s| s.strip_prefix("attach://"))
+                        .map(|part| (k.clone(), part.to_string()))
+                })
+                .collect();
+            for (k, part) in refs {
+                if let Some(file) = map.remove(&part) {
+                    map.insert(k, file);
+                }
+            }
+        }
+    } else {
+        let body: Bytes = axum::body::to_bytes(req.into_body(), 50 * 1024 * 1024)
+            .await
+            .unwrap_or_default();
+        if ctype.starts_with("application/json") {
+            if let Ok(Value::Object(o)) = serde_json::from_slice(&body) {
+                map.extend(o);
+            }
+        } else if !body.is_empty() {
+            for (k, v) in url_decode_pairs(&String::from_utf8_lossy(&body)) {
+                map.insert(k, loose(v));
+            }
+        }
+    }
+    Value::Object(map)
+}
+
+fn url_decode_pairs(s: &str) -> Vec<(String, String)> {
+    s.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn user_json(id: i64, is_bot: bool, name: &str, username: Option<&str>) -> Value {
+    let mut u = json!({"id": id, "is_bot": is_bot, "first_name": name});
+    if let Some(n) = username {
+        u["username"] = json!(n);
+    }
+    u
+}
+
+fn chat_json(id: i64) -> Value {
+    if id > 0 {
+        json!({"id": id, "type": "private", "first_name": "User"})
+    } else {
+        json!({"id": id, "type": "supergroup", "title": "Chat"})
+    }
+}
+
+async fn handle(
+    State(fake): State<FakeTelegram>,
+    Path(path): Path<String>,
+    req: Request,
+) -> Response {
+    let path = percent_decode(&path);
+    let Some((bot_part, method)) = path.trim_start_matches('/').split_once('/') else {
+        return fail(404, "Not Found", None);
+    };
+    let Some(token) = bot_part.strip_prefix("bot") else {
+        return fail(404, "Not Found", None);
+    };
+    let token = token.to_string();
+    let method = method.to_lowercase();
+    let params = params_of(req).await;
+
+    // getUpdates long-polls: wait (briefly) for queued updates before answering.
+    if method == "getupdates" {
+        let timeout = params["timeout"].as_u64().unwrap_or(0).min(1);
+        let deadline = Instant::now() + Duration::from_secs(timeout);
+        loop {
+            let notified = fake.changed.notified();
+            let has = {
+                let s = fake.inner.lock().unwrap();
+                let offset = params["offset"].as_i64().unwrap_or(0);
+                s.updates.get(&token).is_some_and(|q| {
+                    q.iter()
+                        .any(|u| u["update_id"].as_i64().unwrap_or(0) >= offset)
+                })
+            };
+            if has || Instant::now() >= deadline {
+                break;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(50), notified).await;
+        }
+    }
+    let resp = {
+        let mut s = fake.inner.lock().unwrap();
+        let resp = answer(&fake, &mut s, &token, &method, &params);
+        let status = resp.status().as_u16();
+        s.calls.push(Call {
+            token: token.clone(),
+            method: method.clone(),
+            params,
+            at: Instant::now(),
+            status,
+        });
+        resp
+    };
+    fake.changed.notify_waiters();
+    resp
+}
+
+fn take_fault(s: &mut State_, method: &str) -> Option<Fault> {
+    let idx = s
+        .faults
+        .iter()
+        .position(|(m, n, _)| *n > 0 && m.as_deref().is_none_or(|m| m == method))?;
+    let entry = &mut s.faults[idx];
+    entry.1 -= 1;
+    let fault = entry.2;
+    if entry.1 == 0 {
+        s.faults.remove(idx);
+    }
+    Some(fault)
+}
+
+fn answer(fake: &FakeTelegram, s: &mut State_, token: &str, method: &str, p: &Value) -> Response {
+    let Some(bot) = s.bots.get(token).cloned() else {
+        return fail(401, "Unauthorized", None);
+    };
+    if let Some(f) = take_fault(s, method) {
+        return match f {
+            Fault::RetryAfter(secs) => fail(
+                429,
+                &format!("Too Many Requests: retry after {secs}"),
+                Some(json!({"retry_after": secs})),
+            ),
+            Fault::Status(code) => {
+                let d = match code {
+                    502 => "Bad Gateway",
+                    503 => "Service Unavailable",
+                    504 => "Gateway Timeout",
+                    _ => "Internal Server Error",
+                };
+                fail(code, d, None)
+            }
+        };
+    }
+    let bot_user = user_json(bot.id, true, "Gatehouse Test Bot", Some(&bot.username));
+    let now = chrono::Utc::now().timestamp();
+    let message_id = fake.next_id.fetch_add(1, Ordering::Relaxed) % 1_000_000_000;
+    let chat_id = p["chat_id"].as_i64().unwrap_or(0);
+    let user_id = p["user_id"].as_i64().unwrap_or(0);
+    let invite = |revoked: bool| {
+        json!({
+            "invite_link": p["invite_link"].as_str().map(str::to_string)
+                .unwrap_or_else(|| format!("https://t.me/+fake{message_id}")),
+            "creator": bot_user,
+            "creates_join_request": p["creates_join_request"].as_bool().unwrap_or(false),
+            "is_primary": false,
+            "is_revoked": revoked,
+            "name": p["name"],
+        })
+    };
+    match method {
+        "getme" => {
+            let mut me = bot_user.clone();
+            me["can_join_groups"] = json!(true);
+            me["can_read_all_group_messages"] = json!(false);
+            me["supports_inline_queries"] = json!(false);
+            me["can_connect_to_business"] = json!(false);
+            me["has_main_web_app"] = json!(false);
+            ok(me)
+        }
+        "setwebhook" => {
+            s.webhooks.insert(token.to_string(), p.clone());
+            ok(json!(true))
+        }
+        "deletewebhook" => {
+            s.webhooks.remove(token);
+            ok(json!(true))
+        }
+        "getupdates" => {
+            if s.webhooks.contains_key(token) {
+                return fail(
+                    409,
+                    "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first",
+                    None,
+                );
+            }
+            let offset = p["offset"].as_i64().unwrap_or(0);
+            let q = s.updates.entry(token.to_string()).or_default();
+            q.retain(|u| u["update_id"].as_i64().unwrap_or(0) >= offset);
+            let limit = p["limit"].as_u64().unwrap_or(100) as usize;
+            ok(Value::Array(q.iter().take(limit).cloned().collect()))
+        }
+        "sendmessage" | "editmessagetext" => ok(json!({
+            "message_id": p["message_id"].as_i64().unwrap_or(message_id),
+            "date": now,
+            "chat": chat_json(chat_id),
+            "from": bot_user,
+            "text": p["text"],
+        })),
+        "senddocument" => ok(json!({
+            "message_id": message_id,
+            "date": now,
+            "chat": chat_json(chat_id),
+            "from": bot_user,
+            "caption": p["caption"],
+            "document": {
+                "file_id": format!("doc{message_id}"),
+                "file_unique_id": format!("u{message_id}"),
+                "file_name": p["document"]["filename"],
+                "file_size": p["document"]["size"],
+            },
+        })),
+        "answercallbackquery"
+        | "approvechatjoinrequest"
+        | "declinechatjoinrequest"
+        | "banchatmember"
+        | "unbanchatmember" => ok(json!(true)),
+        "createchatinvitelink" | "editchatinvitelink" => ok(invite(false)),
+        "revokechatinvitelink" => ok(invite(true)),
+        "getchatmember" => ok(json!({
+            "user": user_json(user_id, false, "User", None),
+            "status": "member",
+        })),
+        "getchat" => ok(json!({
+            "id": chat_id,
+            "type": if chat_id > 0 { "private" } else { "supergroup" },
+            "title": if chat_id > 0 { Value::Null } else { json!("Chat") },
+            "accent_color_id": 0,
+            "max_reaction_count": 11,
+            "accepted_gift_types": {
+                "unlimited_gifts": false, "limited_gifts": false,
+                "unique_gifts": false, "premium_subscription": false
+            },
+        })),
+        _ => fail(404, "Not Found: method not found", None),
+    }
+}
