@@ -1189,3 +1189,79 @@ async fn documents_are_uploaded_as_multipart() {
         .unwrap_err();
     assert_eq!(e.code, "not_found");
 }
+
+/// The fake answers every Bot API method the product uses in a shape teloxide reads, so other
+/// flows (invites, join requests, removals) can rely on it.
+#[tokio::test]
+async fn the_fake_bot_api_answers_every_method_in_teloxides_shapes() {
+    use teloxide::{
+        payloads::CreateChatInviteLinkSetters,
+        prelude::Requester,
+        types::{ChatId, MessageId, UserId},
+    };
+    let (app, tg) = TestApp::spawn_with_telegram(Backend::Sqlite, false).await;
+    let fb = tg.add_bot();
+    let bot = domain::bots::registry::client_for(&app.ctx, &fb.token).unwrap();
+    let chat = ChatId(-1001234);
+    let me = bot.get_me().await.unwrap();
+    assert_eq!(me.user.id.0 as i64, fb.id);
+    let link = bot
+        .create_chat_invite_link(chat)
+        .creates_join_request(true)
+        .name("sub-1")
+        .await
+        .unwrap();
+    assert!(link.creates_join_request);
+    assert!(
+        bot.revoke_chat_invite_link(chat, link.invite_link.clone())
+            .await
+            .unwrap()
+            .is_revoked
+    );
+    bot.approve_chat_join_request(chat, UserId(42))
+        .await
+        .unwrap();
+    bot.decline_chat_join_request(chat, UserId(43))
+        .await
+        .unwrap();
+    bot.ban_chat_member(chat, UserId(42)).await.unwrap();
+    bot.unban_chat_member(chat, UserId(42)).await.unwrap();
+    let member = bot.get_chat_member(chat, UserId(42)).await.unwrap();
+    assert_eq!(member.user.id, UserId(42));
+    assert_eq!(bot.get_chat(chat).await.unwrap().id, chat);
+    let sent = bot.send_message(ChatId(42), "hi").await.unwrap();
+    let edited = bot
+        .edit_message_text(ChatId(42), MessageId(sent.id.0), "edited")
+        .await
+        .unwrap();
+    assert_eq!(edited.text(), Some("edited"));
+    assert!(bot.get_updates().await.unwrap().is_empty());
+    for m in [
+        "getMe",
+        "createChatInviteLink",
+        "revokeChatInviteLink",
+        "approveChatJoinRequest",
+        "declineChatJoinRequest",
+        "banChatMember",
+        "unbanChatMember",
+        "getChatMember",
+        "getChat",
+        "sendMessage",
+        "editMessageText",
+        "getUpdates",
+    ] {
+        assert_eq!(tg.calls_to(&fb.token, m).len(), 1, "{m}");
+    }
+    assert_eq!(
+        tg.calls_to(&fb.token, "banChatMember")[0].params["user_id"],
+        42
+    );
+    // A token the fake does not know is a 401, as Telegram answers.
+    tg.revoke(&fb.token);
+    assert!(matches!(
+        bot.get_me().await,
+        Err(teloxide::RequestError::Api(
+            teloxide::ApiError::InvalidToken
+        ))
+    ));
+}
