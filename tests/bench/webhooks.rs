@@ -1,0 +1,199 @@
+//! Webhook throughput benchmark (a harness that prints figures, not a test).
+//!
+//! Starts the real app (PostgreSQL + Redis, webhook mode) beside the fake Bot API, connects
+//! `BENCH_BOTS` bots (default 10,000; rows written directly, since connecting them one by one
+//! through the API would measure setup, not routing), then posts `BENCH_UPDATES` no-op updates
+//! (default 200,000; an `edited_message`, which the bot ignores) to `POST /tg/{bot_id}` from
+//! `BENCH_CONCURRENCY` (default 64) keep-alive clients, round-robin over the bots. Each
+//! update goes through the whole path: bot lookup, constant-time secret check, parse, Redis
+//! de-duplication. Prints updates/s, p50/p90/p99/max latency (as the client saw it) and the
+//! resident memory each connected bot adds once its client is cached.
+//!
+//! Run: `cargo run --release -p gatehouse-tests --bin bench-webhooks`
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use futures::StreamExt;
+use gatehouse_tests::{Backend, TestApp};
+use sea_orm::{EntityTrait, Set};
+use serde_json::json;
+use uuid::Uuid;
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Resident set size of this process, in bytes.
+fn rss() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+struct Target {
+    id: Uuid,
+    secret: String,
+}
+
+async fn post_all(
+    app: &TestApp,
+    client: &reqwest::Client,
+    bots: &[Target],
+    count: usize,
+    concurrency: usize,
+    next_update: &AtomicU64,
+) -> Vec<Duration> {
+    futures::stream::iter(0..count)
+        .map(|i| {
+            let b = &bots[i % bots.len()];
+            let update_id = next_update.fetch_add(1, Ordering::Relaxed);
+            let body = json!({
+                "update_id": update_id,
+                "edited_message": {
+                    "message_id": 1, "date": 1_763_700_000,
+                    "chat": {"id": 42, "type": "private", "first_name": "Ann"},
+                    "from": {"id": 42, "is_bot": false, "first_name": "Ann"},
+                    "text": "edited",
+                }
+            })
+            .to_string();
+            let url = app.url(&format!("/tg/{}", b.id));
+            async move {
+                let t = Instant::now();
+                let status = client
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .header("x-telegram-bot-api-secret-token", &b.secret)
+                    .body(body)
+                    .send()
+                    .await
+                    .expect("post")
+                    .status();
+                assert_eq!(status, reqwest::StatusCode::OK);
+                t.elapsed()
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+#[tokio::main]
+async fn main() {
+    let n_bots = env("BENCH_BOTS", 10_000);
+    let n_updates = env("BENCH_UPDATES", 200_000);
+    let concurrency = env("BENCH_CONCURRENCY", 64);
+    let (app, tg) = TestApp::spawn_with_telegram(Backend::Postgres, true).await;
+    let creator = app.signup().await;
+    let now = app.ctx.now();
+
+    println!("setting up {n_bots} connected bots…");
+    let mut bots = Vec::with_capacity(n_bots);
+    for chunk in (0..n_bots).collect::<Vec<_>>().chunks(1000) {
+        let mut projects = Vec::new();
+        let mut rows = Vec::new();
+        for _ in chunk {
+            let fb = tg.add_bot();
+            let (pid, bid) = (Uuid::now_v7(), Uuid::now_v7());
+            let secret = format!("bench{}", Uuid::new_v4().simple());
+            projects.push(entity::project::ActiveModel {
+                id: Set(pid),
+                tenant_id: Set(creator.tenant_id),
+                name: Set(format!("Bench {bid}")),
+                welcome_message: Set("Welcome".into()),
+                access_codes_enabled: Set(true),
+                codes_priced: Set(false),
+                unused_code_ttl_days: Set(None),
+                created_at: Set(now),
+                updated_at: Set(now),
+            });
+            rows.push(entity::bot::ActiveModel {
+                id: Set(bid),
+                tenant_id: Set(creator.tenant_id),
+                project_id: Set(pid),
+                telegram_bot_id: Set(fb.id),
+                username: Set(fb.username.clone()),
+                token_encrypted: Set(
+                    domain::bots::crypto::encrypt(&app.ctx.keys.at_rest, bid, &fb.token).unwrap(),
+                ),
+                webhook_secret: Set(secret.clone()),
+                mode: Set("webhook".into()),
+                created_at: Set(now),
+            });
+            bots.push(Target { id: bid, secret });
+        }
+        entity::project::Entity::insert_many(projects)
+            .exec(&app.ctx.db)
+            .await
+            .unwrap();
+        entity::bot::Entity::insert_many(rows)
+            .exec(&app.ctx.db)
+            .await
+            .unwrap();
+    }
+
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()
+        .unwrap();
+    let next_update = Arc::new(AtomicU64::new(1));
+    // Warm connections, pools and allocator with one bot before measuring memory.
+    post_all(&app, &client, &bots[..1], 5_000, concurrency, &next_update).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let rss_before = rss();
+    let cached_before = domain::bots::registry::cached();
+    // One update per bot: every bot's client gets built and cached.
+    post_all(&app, &client, &bots, n_bots, concurrency, &next_update).await;
+    let rss_after = rss();
+    let cached = domain::bots::registry::cached() - cached_before;
+    let per_bot = (rss_after.saturating_sub(rss_before)) as f64 / cached.max(1) as f64;
+
+    println!("measuring {n_updates} no-op updates over {n_bots} bots, {concurrency} concurrent clients…");
+    let started = Instant::now();
+    let mut lat = post_all(&app, &client, &bots, n_updates, concurrency, &next_update).await;
+    let elapsed = started.elapsed();
+    lat.sort_unstable();
+    println!();
+    println!("bots connected (cached clients): {cached}");
+    println!("updates:        {n_updates} in {:.2} s", elapsed.as_secs_f64());
+    println!("throughput:     {:.0} updates/s", n_updates as f64 / elapsed.as_secs_f64());
+    println!(
+        "latency:        p50 {:.2} ms · p90 {:.2} ms · p99 {:.2} ms · max {:.2} ms",
+        pct(&lat, 0.50).as_secs_f64() * 1e3,
+        pct(&lat, 0.90).as_secs_f64() * 1e3,
+        pct(&lat, 0.99).as_secs_f64() * 1e3,
+        lat.last().unwrap().as_secs_f64() * 1e3
+    );
+    println!(
+        "memory:         {:.0} bytes RSS per connected bot ({:.1} MiB for {cached})",
+        per_bot,
+        (rss_after.saturating_sub(rss_before)) as f64 / (1024.0 * 1024.0)
+    );
+    println!(
+        "goals:          ≥ 10,000 updates/s: {} · p99 ≤ 5 ms: {} · ≤ 4 KiB per idle bot: {}",
+        n_updates as f64 / elapsed.as_secs_f64() >= 10_000.0,
+        pct(&lat, 0.99) <= Duration::from_millis(5),
+        per_bot <= 4096.0
+    );
+    assert!(
+        tg.calls().iter().all(|c| c.method == "getme" || c.method == "setwebhook"),
+        "no-op updates must not reach Telegram"
+    );
+}
