@@ -130,9 +130,12 @@ async fn main() {
                 project_id: Set(pid),
                 telegram_bot_id: Set(fb.id),
                 username: Set(fb.username.clone()),
-                token_encrypted: Set(
-                    domain::bots::crypto::encrypt(&app.ctx.keys.at_rest, bid, &fb.token).unwrap(),
-                ),
+                token_encrypted: Set(domain::bots::crypto::encrypt(
+                    &app.ctx.keys.at_rest,
+                    bid,
+                    &fb.token,
+                )
+                .unwrap()),
                 webhook_secret: Set(secret.clone()),
                 mode: Set("webhook".into()),
                 created_at: Set(now),
@@ -165,15 +168,23 @@ async fn main() {
     let cached = domain::bots::registry::cached() - cached_before;
     let per_bot = (rss_after.saturating_sub(rss_before)) as f64 / cached.max(1) as f64;
 
-    println!("measuring {n_updates} no-op updates over {n_bots} bots, {concurrency} concurrent clients…");
+    println!(
+        "measuring {n_updates} no-op updates over {n_bots} bots, {concurrency} concurrent clients…"
+    );
     let started = Instant::now();
     let mut lat = post_all(&app, &client, &bots, n_updates, concurrency, &next_update).await;
     let elapsed = started.elapsed();
     lat.sort_unstable();
     println!();
     println!("bots connected (cached clients): {cached}");
-    println!("updates:        {n_updates} in {:.2} s", elapsed.as_secs_f64());
-    println!("throughput:     {:.0} updates/s", n_updates as f64 / elapsed.as_secs_f64());
+    println!(
+        "updates:        {n_updates} in {:.2} s",
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "throughput:     {:.0} updates/s",
+        n_updates as f64 / elapsed.as_secs_f64()
+    );
     println!(
         "latency:        p50 {:.2} ms · p90 {:.2} ms · p99 {:.2} ms · max {:.2} ms",
         pct(&lat, 0.50).as_secs_f64() * 1e3,
@@ -193,7 +204,9 @@ async fn main() {
         per_bot <= 4096.0
     );
     assert!(
-        tg.calls().iter().all(|c| c.method == "getme" || c.method == "setwebhook"),
+        tg.calls()
+            .iter()
+            .all(|c| c.method == "getme" || c.method == "setwebhook"),
         "no-op updates must not reach Telegram"
     );
 }

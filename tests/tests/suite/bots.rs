@@ -545,7 +545,19 @@ async fn start_shows_the_welcome_public_plans_and_the_redeem_button() {
 
 #[tokio::test]
 async fn the_redeem_button_asks_for_a_code_and_keeps_the_state_in_the_database() {
-    let (app, tg) = TestApp::spawn_with_telegram(Backend::Postgres, true).await;
+    the_redeem_button_asks_for_a_code_and_keeps_the_state_in_the_database_on(Backend::Postgres)
+        .await;
+}
+
+#[tokio::test]
+async fn the_redeem_button_asks_for_a_code_and_keeps_the_state_in_the_database_on_sqlite() {
+    the_redeem_button_asks_for_a_code_and_keeps_the_state_in_the_database_on(Backend::Sqlite).await;
+}
+
+async fn the_redeem_button_asks_for_a_code_and_keeps_the_state_in_the_database_on(
+    backend: Backend,
+) {
+    let (app, tg) = TestApp::spawn_with_telegram(backend, true).await;
     let c = app.signup().await;
     let pid = app.create_project(&c).await["id"]
         .as_str()
@@ -653,7 +665,16 @@ async fn a_suspended_tenants_bot_says_the_service_is_paused() {
 
 #[tokio::test]
 async fn owner_links_bind_a_telegram_account_once() {
-    let (app, tg) = TestApp::spawn_with_telegram(Backend::Postgres, true).await;
+    owner_links_bind_a_telegram_account_once_on(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn owner_links_bind_a_telegram_account_once_on_sqlite() {
+    owner_links_bind_a_telegram_account_once_on(Backend::Sqlite).await;
+}
+
+async fn owner_links_bind_a_telegram_account_once_on(backend: Backend) {
+    let (app, tg) = TestApp::spawn_with_telegram(backend, true).await;
     let (c, other) = (app.signup().await, app.signup().await);
     let pid = app.create_project(&c).await["id"]
         .as_str()
@@ -887,7 +908,20 @@ async fn wait_channels(
 
 #[tokio::test]
 async fn the_bot_made_admin_registers_a_channel_and_removal_marks_it_unavailable() {
-    let (app, tg) = TestApp::spawn_with_telegram(Backend::Postgres, true).await;
+    the_bot_made_admin_registers_a_channel_and_removal_marks_it_unavailable_on(Backend::Postgres)
+        .await;
+}
+
+#[tokio::test]
+async fn the_bot_made_admin_registers_a_channel_and_removal_marks_it_unavailable_on_sqlite() {
+    the_bot_made_admin_registers_a_channel_and_removal_marks_it_unavailable_on(Backend::Sqlite)
+        .await;
+}
+
+async fn the_bot_made_admin_registers_a_channel_and_removal_marks_it_unavailable_on(
+    backend: Backend,
+) {
+    let (app, tg) = TestApp::spawn_with_telegram(backend, true).await;
     let c = app.signup().await;
     let pid = app.create_project(&c).await["id"]
         .as_str()
@@ -1264,4 +1298,35 @@ async fn the_fake_bot_api_answers_every_method_in_teloxides_shapes() {
             teloxide::ApiError::InvalidToken
         ))
     ));
+}
+
+/// The embedded default: SQLite, no Redis, no public URL — bots are served by polling.
+#[tokio::test]
+async fn the_embedded_default_serves_bots_by_polling() {
+    let (app, tg) = TestApp::spawn_with_telegram(Backend::Sqlite, false).await;
+    let c = app.signup().await;
+    let pid = app.create_project(&c).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bot = app.connect_bot(&c, &pid, &tg).await;
+    app.start_pollers();
+    tg.push_update(&bot.token, updates::message(900, 42, "/start"));
+    tg.push_update(&bot.token, updates::callback(901, 42, "redeem", &bot));
+    tg.wait_for_text(&bot.token, 42, "Welcome").await;
+    tg.wait_for_text(&bot.token, 42, "Send me your access code")
+        .await;
+    assert_eq!(
+        domain::bots::conversation(&app.ctx, bot.id, 42)
+            .await
+            .unwrap(),
+        Some(domain::bots::Conversation::AwaitingCode)
+    );
+    // Polled updates are recorded for de-duplication like webhook ones.
+    let seen = entity::bot_update::Entity::find()
+        .filter(entity::bot_update::Column::BotId.eq(bot.id))
+        .all(&app.ctx.db)
+        .await
+        .unwrap();
+    assert_eq!(seen.len(), 2);
 }
