@@ -1330,3 +1330,75 @@ async fn the_embedded_default_serves_bots_by_polling() {
         .unwrap();
     assert_eq!(seen.len(), 2);
 }
+
+#[tokio::test]
+async fn switching_the_project_to_another_bot_releases_the_old_one() {
+    let (app, tg) = TestApp::spawn_with_telegram(Backend::Postgres, true).await;
+    let c = app.signup().await;
+    let pid = app.create_project(&c).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let first = app.connect_bot(&c, &pid, &tg).await;
+    // Warm the cache with the first bot's secret.
+    assert_eq!(
+        app.post_update(&first, &updates::message(1, 42, "/start"))
+            .await,
+        StatusCode::OK
+    );
+    tg.wait_for(&first.token, "sendMessage", 1, WAIT).await;
+    let cached = domain::bots::handle(&app.ctx, first.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let again = domain::bots::handle(&app.ctx, first.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        std::sync::Arc::ptr_eq(&cached, &again),
+        "one client per bot, reused"
+    );
+
+    let second = app.connect_bot(&c, &pid, &tg).await;
+    assert_eq!(
+        second.id, first.id,
+        "the project's bot id and webhook URL stay"
+    );
+    assert_eq!(tg.calls_to(&first.token, "deleteWebhook").len(), 1);
+    assert!(tg.webhook(&first.token).is_none());
+    // The old secret no longer opens the endpoint; the new one does, answering as the new bot.
+    assert_eq!(
+        app.post_update(&first, &updates::message(2, 43, "/start"))
+            .await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.post_update(&second, &updates::message(3, 43, "/start"))
+            .await,
+        StatusCode::OK
+    );
+    tg.wait_for_text(&second.token, 43, "Welcome").await;
+    assert!(
+        tg.calls_to(&first.token, "sendMessage")
+            .iter()
+            .all(|c| c.params["chat_id"] != 43)
+    );
+    let fresh = domain::bots::handle(&app.ctx, first.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !std::sync::Arc::ptr_eq(&cached, &fresh),
+        "reconnecting replaced the cached client"
+    );
+    // The released Telegram bot can now go to another project.
+    let other = app.create_project(&c).await;
+    let fb = gatehouse_tests::fake_telegram::FakeBot {
+        token: first.token.clone(),
+        id: first.telegram_id,
+        username: first.username.clone(),
+    };
+    app.connect_fake_bot(&c, other["id"].as_str().unwrap(), &tg, &fb)
+        .await;
+}
