@@ -1402,3 +1402,85 @@ async fn switching_the_project_to_another_bot_releases_the_old_one() {
     app.connect_fake_bot(&c, other["id"].as_str().unwrap(), &tg, &fb)
         .await;
 }
+
+/// A writer that keeps everything logged during one test.
+#[derive(Clone, Default)]
+struct CapturedLogs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn bot_tokens_never_reach_the_logs() {
+    use tracing_subscriber::util::SubscriberInitExt;
+    // Everything runs on this test's thread (current-thread runtime), so a thread-local
+    // subscriber sees the app, the handlers and the sender alike, at debug level for all crates.
+    let logs = CapturedLogs::default();
+    let sink = logs.clone();
+    let _guard = tracing_subscriber::fmt()
+        .with_env_filter("debug")
+        .with_writer(move || sink.clone())
+        .with_ansi(false)
+        .finish()
+        .set_default();
+
+    let (app, tg) = TestApp::spawn_with_telegram(Backend::Postgres, true).await;
+    let c = app.signup().await;
+    let pid = app.create_project(&c).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let refused = tg.add_bot();
+    tg.revoke(&refused.token);
+    let r = app
+        .as_creator(
+            &c,
+            Method::PUT,
+            &format!("/api/v1/projects/{pid}/bot"),
+            Some(json!({"token": refused.token})),
+        )
+        .await;
+    assert_eq!(r.0, StatusCode::UNPROCESSABLE_ENTITY);
+    let bot = app.connect_bot(&c, &pid, &tg).await;
+    tg.fail_next(Some("sendMessage"), 1, Fault::RetryAfter(1));
+    app.post_update(&bot, &updates::message(1, 42, "/start"))
+        .await;
+    tg.wait_for(&bot.token, "sendMessage", 2, WAIT).await;
+    // Failures are logged with their causes: a revoked token, then disconnecting with it.
+    tg.revoke(&bot.token);
+    app.post_update(&bot, &updates::message(2, 42, "/start"))
+        .await;
+    tg.wait_for(&bot.token, "sendMessage", 3, WAIT).await;
+    settle().await;
+    let (s, _) = app
+        .as_creator(
+            &c,
+            Method::DELETE,
+            &format!("/api/v1/projects/{pid}/bot"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        text.contains("bot connected") && text.contains("handling update failed"),
+        "captured: {text}"
+    );
+    assert!(text.contains("Telegram asked to slow down"));
+    for token in [&bot.token, &refused.token] {
+        let secret_part = token.split_once(':').unwrap().1;
+        assert!(!text.contains(secret_part), "a bot token was logged");
+    }
+    assert!(
+        !text.contains(bot.secret.as_deref().unwrap()),
+        "a webhook secret was logged"
+    );
+}
