@@ -8,7 +8,6 @@
 //! 409 to all but one); without Redis there is a single node by definition.
 use std::{
     collections::HashMap,
-    sync::LazyLock,
     time::{Duration, Instant},
 };
 
@@ -24,10 +23,9 @@ use crate::{conversation, update::Incoming};
 pub const POLL_TIMEOUT_SECS: u32 = 25;
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 const LEASE_MS: u64 = 60_000;
+/// How often a worker that does not hold a bot's lease checks whether it became free.
+const LEASE_RETRY: Duration = Duration::from_secs(5);
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
-
-/// This process's identity for poll leases.
-static INSTANCE: LazyLock<String> = LazyLock::new(|| Uuid::new_v4().to_string());
 
 /// Runs pollers for all polling bots until `shutdown`.
 pub async fn run_pollers(ctx: AppCtx, shutdown: CancellationToken) {
@@ -36,6 +34,9 @@ pub async fn run_pollers(ctx: AppCtx, shutdown: CancellationToken) {
 
 /// [`run_pollers`] looking for newly connected bots every `discover`.
 pub async fn run_pollers_every(ctx: AppCtx, shutdown: CancellationToken, discover: Duration) {
+    // This supervisor's identity for poll leases (one per supervisor, so even two in one
+    // process never poll the same bot).
+    let instance = Uuid::new_v4().to_string();
     let mut running: HashMap<Uuid, JoinHandle<()>> = HashMap::new();
     let mut last_prune = Instant::now();
     let mut tick = tokio::time::interval(discover);
@@ -50,7 +51,12 @@ pub async fn run_pollers_every(ctx: AppCtx, shutdown: CancellationToken, discove
             Ok(ids) => {
                 for id in ids {
                     running.entry(id).or_insert_with(|| {
-                        tokio::spawn(poll_bot(ctx.clone(), id, shutdown.child_token()))
+                        tokio::spawn(poll_bot(
+                            ctx.clone(),
+                            id,
+                            instance.clone(),
+                            shutdown.child_token(),
+                        ))
                     });
                 }
             }
@@ -69,7 +75,7 @@ pub async fn run_pollers_every(ctx: AppCtx, shutdown: CancellationToken, discove
 }
 
 /// Whether this process may poll `bot_id` now (always, without Redis).
-async fn hold_lease(ctx: &AppCtx, bot_id: Uuid) -> domain::Result<bool> {
+async fn hold_lease(ctx: &AppCtx, bot_id: Uuid, instance: &str) -> domain::Result<bool> {
     let Some(r) = &ctx.redis else {
         return Ok(true);
     };
@@ -85,14 +91,34 @@ async fn hold_lease(ctx: &AppCtx, bot_id: Uuid) -> domain::Result<bool> {
     );
     let got: i64 = script
         .key(key)
-        .arg(INSTANCE.as_str())
+        .arg(instance)
         .arg(LEASE_MS)
         .invoke_async(&mut r)
         .await?;
     Ok(got == 1)
 }
 
-async fn poll_bot(ctx: AppCtx, bot_id: Uuid, shutdown: CancellationToken) {
+/// Gives the lease back when a poller stops, so another worker can take over at once.
+async fn release_lease(ctx: &AppCtx, bot_id: Uuid, instance: &str) {
+    let Some(r) = &ctx.redis else {
+        return;
+    };
+    let mut r = r.clone();
+    let script = redis::Script::new(
+        r"if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+          return 0",
+    );
+    let res: Result<i64, _> = script
+        .key(format!("gh:tg:poll:{bot_id}"))
+        .arg(instance)
+        .invoke_async(&mut r)
+        .await;
+    if let Err(e) = res {
+        tracing::warn!(bot = %bot_id, error = %e, "releasing poll lease failed");
+    }
+}
+
+async fn poll_bot(ctx: AppCtx, bot_id: Uuid, instance: String, shutdown: CancellationToken) {
     tracing::info!(bot = %bot_id, "poller started");
     let mut offset: i32 = 0;
     let mut backoff = Duration::from_secs(1);
@@ -118,13 +144,13 @@ async fn poll_bot(ctx: AppCtx, bot_id: Uuid, shutdown: CancellationToken) {
                 continue;
             }
         };
-        match hold_lease(&ctx, bot_id).await {
+        match hold_lease(&ctx, bot_id, &instance).await {
             Ok(true) => {}
             Ok(false) => {
                 // Another process polls this bot; check again later in case it stops.
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
-                    _ = tokio::time::sleep(Duration::from_millis(LEASE_MS / 2)) => continue,
+                    _ = tokio::time::sleep(LEASE_RETRY) => continue,
                 }
             }
             Err(e) => {
@@ -178,6 +204,7 @@ async fn poll_bot(ctx: AppCtx, bot_id: Uuid, shutdown: CancellationToken) {
             }
         }
     }
+    release_lease(&ctx, bot_id, &instance).await;
     tracing::info!(bot = %bot_id, "poller stopped");
 }
 

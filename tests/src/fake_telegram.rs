@@ -62,6 +62,8 @@ struct State_ {
     /// (method filter, remaining, fault)
     faults: VecDeque<(Option<String>, u32, Fault)>,
     webhooks: HashMap<String, Value>,
+    /// Tokens with a `getUpdates` in progress (Telegram allows one poller per bot).
+    polling: std::collections::HashSet<String>,
 }
 
 #[derive(Clone)]
@@ -369,8 +371,25 @@ async fn handle(
     let method = method.to_lowercase();
     let params = params_of(req).await;
 
-    // getUpdates long-polls: wait (briefly) for queued updates before answering.
+    // getUpdates long-polls: wait (briefly) for queued updates before answering. Like
+    // Telegram, a second poller of the same bot while one waits gets 409 Conflict.
     if method == "getupdates" {
+        if !fake.inner.lock().unwrap().polling.insert(token.clone()) {
+            let resp = fail(
+                409,
+                "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+                None,
+            );
+            fake.inner.lock().unwrap().calls.push(Call {
+                token,
+                method,
+                params,
+                at: Instant::now(),
+                status: 409,
+            });
+            fake.changed.notify_waiters();
+            return resp;
+        }
         let timeout = params["timeout"].as_u64().unwrap_or(0).min(1);
         let deadline = Instant::now() + Duration::from_secs(timeout);
         loop {
@@ -388,6 +407,7 @@ async fn handle(
             }
             let _ = tokio::time::timeout(Duration::from_millis(50), notified).await;
         }
+        fake.inner.lock().unwrap().polling.remove(&token);
     }
     let resp = {
         let mut s = fake.inner.lock().unwrap();

@@ -100,14 +100,18 @@ impl TestApp {
         req.send().await.expect("posting update").status()
     }
 
-    /// Starts the long-polling supervisor of this app (as `serve`/`worker` do), looking for
-    /// new polling bots every 100 ms; it stops with the app.
-    pub fn start_pollers(&self) {
+    /// Starts a long-polling supervisor for this app (as `serve`/`worker` do), looking for
+    /// new polling bots every 100 ms; it stops with the app. Calling it twice stands for two
+    /// worker processes.
+    /// Returns a token that stops just this supervisor.
+    pub fn start_pollers(&self) -> tokio_util::sync::CancellationToken {
+        let stop = self.shutdown.child_token();
         tokio::spawn(bot_router::run_pollers_every(
             self.ctx.clone(),
-            self.shutdown.child_token(),
+            stop.clone(),
             Duration::from_millis(100),
         ));
+        stop
     }
 }
 

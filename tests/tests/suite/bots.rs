@@ -1484,3 +1484,37 @@ async fn bot_tokens_never_reach_the_logs() {
         "a webhook secret was logged"
     );
 }
+
+/// Two workers against the same Redis never poll one bot at once (Telegram would answer 409
+/// to one of them, as the fake does); the second takes over when the first stops.
+#[tokio::test]
+async fn two_workers_never_poll_the_same_bot_at_once() {
+    let (app, tg) = TestApp::spawn_with_telegram(Backend::Postgres, false).await;
+    let c = app.signup().await;
+    let pid = app.create_project(&c).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bot = app.connect_bot(&c, &pid, &tg).await;
+    let first = app.start_pollers();
+    tg.wait_for(&bot.token, "getUpdates", 1, WAIT).await;
+    app.start_pollers();
+    for i in 0..3 {
+        tg.push_update(&bot.token, updates::message(700 + i, 50 + i, "/start"));
+        tg.wait_for_text(&bot.token, 50 + i, "Welcome").await;
+    }
+    // Let a few idle long polls (1 s each at the fake) go by, where two pollers would overlap.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let polls = tg.wait_for(&bot.token, "getUpdates", 5, WAIT).await;
+    assert!(
+        polls.iter().all(|p| p.status == 200),
+        "a second poller was let in: {:?}",
+        polls.iter().map(|p| p.status).collect::<Vec<_>>()
+    );
+    assert_eq!(tg.calls_to(&bot.token, "sendMessage").len(), 3);
+
+    // The first worker stops and gives its lease back; the second takes over.
+    first.cancel();
+    tg.push_update(&bot.token, updates::message(710, 60, "/start"));
+    tg.wait_for_text(&bot.token, 60, "Welcome").await;
+}
