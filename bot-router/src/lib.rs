@@ -32,6 +32,11 @@ pub fn router(ctx: AppCtx) -> Router {
         .with_state(ctx)
 }
 
+/// Counts updates by how they ended (`telegram_updates_total{outcome}` on `/metrics`).
+fn count(outcome: &'static str) {
+    metrics::counter!("telegram_updates_total", "outcome" => outcome).increment(1);
+}
+
 /// One update from Telegram. Checks, in order: the bot exists (404), the secret header
 /// matches in constant time (401, before the body is even parsed), the body parses (if not:
 /// logged and acknowledged, since Telegram would otherwise retry it for a day), the update id
@@ -44,23 +49,30 @@ async fn webhook(
     body: Bytes,
 ) -> StatusCode {
     let Ok(bot_id) = Uuid::parse_str(&bot_id) else {
+        count("unknown_bot");
         return StatusCode::NOT_FOUND;
     };
     let h = match bots::handle(&ctx, bot_id).await {
         Ok(Some(h)) => h,
-        Ok(None) => return StatusCode::NOT_FOUND,
+        Ok(None) => {
+            count("unknown_bot");
+            return StatusCode::NOT_FOUND;
+        }
         Err(e) => {
             tracing::error!(bot = %bot_id, error = %e, "loading bot failed");
+            count("error");
             return StatusCode::SERVICE_UNAVAILABLE;
         }
     };
     if !bots::secret_matches(&h, headers.get(SECRET_HEADER).map(|v| v.as_bytes())) {
+        count("bad_secret");
         return StatusCode::UNAUTHORIZED;
     }
     let upd: update::Incoming = match serde_json::from_slice(&body) {
         Ok(u) => u,
         Err(e) => {
             tracing::warn!(bot = %bot_id, error = %e, bytes = body.len(), "malformed update acknowledged and dropped");
+            count("malformed");
             return StatusCode::OK;
         }
     };
@@ -68,14 +80,17 @@ async fn webhook(
         Ok(true) => {}
         Ok(false) => {
             tracing::debug!(bot = %bot_id, update_id = upd.update_id, "repeated update dropped");
+            count("repeated");
             return StatusCode::OK;
         }
         // Not acknowledged, so Telegram delivers it again once we can tell repeats apart.
         Err(e) => {
             tracing::error!(bot = %bot_id, error = %e, "update de-duplication failed");
+            count("error");
             return StatusCode::SERVICE_UNAVAILABLE;
         }
     }
+    count("accepted");
     if upd.is_handled() {
         tokio::spawn(async move { conversation::dispatch(&ctx, &h, upd).await });
     }

@@ -439,6 +439,20 @@ async fn malformed_updates_are_acknowledged_and_dropped() {
             "{body}"
         );
     }
+    // Operators see what happened to updates.
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("telegram_updates_total{outcome=\"malformed\"}"),
+        "{metrics}"
+    );
     // Update kinds the bot does not act on are acknowledged quietly.
     let edited = json!({"update_id": 6, "edited_message": {"message_id": 1, "date": 1, "chat": {"id": 42, "type": "private"}, "text": "x"}});
     assert_eq!(app.post_update(&bot, &edited).await, StatusCode::OK);
