@@ -10,7 +10,7 @@ use domain::AppCtx;
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use routes::{accounts, billing, bots, channels, codes, plans, projects, staff};
+use routes::{accounts, billing, bots, channels, codes, members, plans, projects, staff};
 
 /// Largest JSON body the API accepts.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -61,6 +61,9 @@ pub fn api_routes() -> (Router<AppCtx>, utoipa::openapi::OpenApi) {
         .routes(routes!(codes::export_csv))
         .routes(routes!(codes::delete))
         .routes(routes!(codes::rollback))
+        .routes(routes!(members::subscribers))
+        .routes(routes!(members::list))
+        .routes(routes!(members::revoke))
         .routes(routes!(staff::list_tenants))
         .routes(routes!(staff::get_tenant))
         .routes(routes!(staff::suspend))

@@ -8,7 +8,7 @@ use domain::{
     channels::ChannelKind,
 };
 
-use crate::update::{CallbackQuery, ChatMemberUpdated, Incoming, Message};
+use crate::update::{CallbackQuery, ChatJoinRequest, ChatMemberUpdated, Incoming, Message, User};
 
 /// Callback data of the "Redeem a code" button.
 pub const REDEEM_BUTTON: &str = "redeem";
@@ -30,6 +30,8 @@ pub async fn dispatch(ctx: &AppCtx, h: &BotHandle, upd: Incoming) {
         on_callback(ctx, h, cb).await
     } else if let Some(mc) = upd.my_chat_member {
         on_my_chat_member(ctx, h, mc).await
+    } else if let Some(jr) = upd.chat_join_request {
+        on_join_request(ctx, h, jr).await
     } else {
         Ok(())
     };
@@ -75,18 +77,19 @@ async fn on_message(ctx: &AppCtx, h: &BotHandle, m: Message) -> domain::Result<(
             if let Some(token) = arg.strip_prefix("o_") {
                 return link_owner(ctx, h, token, from.id, chat).await;
             }
-            // `c_<CODE>` deep links are answered by the redemption flow once it lands; until
-            // then the user gets the welcome, which offers the code button.
             bots::clear_conversation(ctx, h.id, from.id).await?;
+            if let Some(code) = arg.strip_prefix("c_") {
+                return redeem(ctx, h, &from, chat, code).await;
+            }
             start(ctx, h, chat).await
         }
         Some(("codes", _)) => codes(ctx, h, from.id, chat).await,
+        Some(("my", _)) => my(ctx, h, from.id, chat).await,
         Some(_) => Ok(()),
         None => {
-            // Free text continues a conversation. Validating a typed code belongs to the
-            // redemption flow, which reads `Conversation::AwaitingCode` from here.
+            // Free text continues a conversation.
             match bots::conversation(ctx, h.id, from.id).await? {
-                Some(Conversation::AwaitingCode) => Ok(()),
+                Some(Conversation::AwaitingCode) => redeem(ctx, h, &from, chat, &text).await,
                 None => say(ctx, h, chat, "Send /start to see what this bot offers.").await,
             }
         }
@@ -162,6 +165,123 @@ async fn on_callback(ctx: &AppCtx, h: &BotHandle, cb: CallbackQuery) -> domain::
         // A button from an older message: just stop the spinner.
         _ => bots::answer_callback(ctx, h.id, &cb.id, None).await,
     }
+}
+
+/// Replies to redemption outcomes, one distinct message each.
+pub fn redeem_failure_reply(e: &domain::Error) -> String {
+    match e.code {
+        "code_unknown" => "❌ That code doesn't exist. Check it and send it again.".into(),
+        "code_expired" => "⌛ That code has expired.".into(),
+        "code_used_up" => "That code has already been used as many times as it allows.".into(),
+        "code_already_redeemed" => "You have already redeemed this code.".into(),
+        "plan_inactive" => "The plan this code was for is no longer available.".into(),
+        "codes_disabled" => "Access codes are not accepted here at the moment.".into(),
+        "too_many_attempts" => {
+            let mins = e.retry_after.unwrap_or(60).div_ceil(60);
+            format!("Too many failed attempts. Try again in {mins} minute(s).")
+        }
+        _ => SOMETHING_WENT_WRONG.into(),
+    }
+}
+
+fn when(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    t.map_or_else(
+        || "for life".to_string(),
+        |t| format!("until {}", t.format("%Y-%m-%d %H:%M UTC")),
+    )
+}
+
+fn links_text(links: &[domain::subscriptions::AccessLink]) -> String {
+    let mut text = String::new();
+    for l in links {
+        match &l.link {
+            Some(link) => text.push_str(&format!("\n• {}: {link}", l.channel)),
+            None if l.already_member => {
+                text.push_str(&format!("\n• {}: you are already in it", l.channel))
+            }
+            None => {}
+        }
+    }
+    text
+}
+
+async fn redeem(
+    ctx: &AppCtx,
+    h: &BotHandle,
+    from: &User,
+    chat: i64,
+    typed: &str,
+) -> domain::Result<()> {
+    let user = domain::subscriptions::TgUser {
+        id: from.id,
+        username: from.username.clone(),
+        first_name: from.first_name.clone(),
+    };
+    match domain::subscriptions::redeem(ctx, h, &user, typed).await {
+        Ok(r) => {
+            bots::clear_conversation(ctx, h.id, from.id).await?;
+            let head = if r.extended {
+                format!(
+                    "✅ Code accepted: your “{}” subscription is extended {}.",
+                    r.plan_name,
+                    when(r.ends_at)
+                )
+            } else {
+                format!("✅ Code accepted: “{}” {}.", r.plan_name, when(r.ends_at))
+            };
+            let links = links_text(&r.links);
+            let text = if links.is_empty() {
+                head
+            } else {
+                format!(
+                    "{head}\nYour personal access (ask to join; these links work for you only):{links}"
+                )
+            };
+            say(ctx, h, chat, &text).await
+        }
+        Err(e)
+            if e.kind == domain::ErrorKind::Internal
+                || e.kind == domain::ErrorKind::Unavailable =>
+        {
+            let _ = say(ctx, h, chat, SOMETHING_WENT_WRONG).await;
+            Err(e)
+        }
+        Err(e) => {
+            if e.code == "too_many_attempts" {
+                bots::clear_conversation(ctx, h.id, from.id).await?;
+            }
+            say(ctx, h, chat, &redeem_failure_reply(&e)).await
+        }
+    }
+}
+
+async fn my(ctx: &AppCtx, h: &BotHandle, user: i64, chat: i64) -> domain::Result<()> {
+    let subs = domain::subscriptions::mine(ctx, h, user).await?;
+    if subs.is_empty() {
+        return say(
+            ctx,
+            h,
+            chat,
+            "You have no subscriptions here yet. Send /start to see the plans or redeem a code.",
+        )
+        .await;
+    }
+    let mut text = String::from("Your subscriptions:");
+    for s in subs {
+        let state = match s.status.as_str() {
+            "active" => format!("active {}", when(s.ends_at)),
+            "expired" => "ended".to_string(),
+            _ => "revoked".to_string(),
+        };
+        text.push_str(&format!("\n\n“{}” — {state}", s.plan_name));
+        text.push_str(&links_text(&s.links));
+    }
+    say(ctx, h, chat, &text).await
+}
+
+async fn on_join_request(ctx: &AppCtx, h: &BotHandle, jr: ChatJoinRequest) -> domain::Result<()> {
+    domain::subscriptions::on_join_request(ctx, h, jr.chat.id, jr.from.id).await?;
+    Ok(())
 }
 
 async fn on_my_chat_member(

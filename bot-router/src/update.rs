@@ -11,12 +11,17 @@ pub struct Incoming {
     pub callback_query: Option<CallbackQuery>,
     #[serde(default)]
     pub my_chat_member: Option<ChatMemberUpdated>,
+    #[serde(default)]
+    pub chat_join_request: Option<ChatJoinRequest>,
 }
 
 impl Incoming {
     /// Whether any part of this update is something the conversations act on.
     pub fn is_handled(&self) -> bool {
-        self.message.is_some() || self.callback_query.is_some() || self.my_chat_member.is_some()
+        self.message.is_some()
+            || self.callback_query.is_some()
+            || self.my_chat_member.is_some()
+            || self.chat_join_request.is_some()
     }
 }
 
@@ -73,4 +78,11 @@ pub struct ChatMemberUpdated {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct ChatMember {
     pub status: String,
+}
+
+/// Someone asked to join a channel through a join-request link.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ChatJoinRequest {
+    pub chat: Chat,
+    pub from: User,
 }

@@ -957,6 +957,11 @@ pub struct CsvContext {
 
 pub async fn csv_context(ctx: &AppCtx, t: &TenantCtx, project_id: Uuid) -> Result<CsvContext> {
     let p = projects::find(&ctx.db, t, project_id).await?;
+    csv_context_for(ctx, &p).await
+}
+
+/// The CSV context of a project already found (the delivery job has no tenant context).
+pub async fn csv_context_for(ctx: &AppCtx, p: &project::Model) -> Result<CsvContext> {
     let bot_username = bot::Entity::find()
         .filter(bot::Column::ProjectId.eq(p.id))
         .one(&ctx.db)
@@ -964,7 +969,7 @@ pub async fn csv_context(ctx: &AppCtx, t: &TenantCtx, project_id: Uuid) -> Resul
         .map(|b| b.username);
     let plans = plan::Entity::find()
         .filter(plan::Column::ProjectId.eq(p.id))
-        .filter(plan::Column::TenantId.eq(t.tenant_id))
+        .filter(plan::Column::TenantId.eq(p.tenant_id))
         .all(&ctx.db)
         .await?
         .into_iter()
@@ -1035,6 +1040,15 @@ pub async fn rollback(
     let c = find_code(&ctx.db, t, project_id, code_id).await?;
     let now = ctx.now();
     let txn = ctx.db.begin().await?;
+    let revoked_ids: Vec<Uuid> = subscription::Entity::find()
+        .select_only()
+        .column(subscription::Column::Id)
+        .filter(subscription::Column::TenantId.eq(t.tenant_id))
+        .filter(subscription::Column::AccessCodeId.eq(c.id))
+        .filter(subscription::Column::Status.eq("active"))
+        .into_tuple()
+        .all(&txn)
+        .await?;
     let revoked = subscription::Entity::update_many()
         .col_expr(subscription::Column::Status, Expr::value("revoked"))
         .col_expr(subscription::Column::EndedAt, Expr::value(now))
@@ -1068,6 +1082,8 @@ pub async fn rollback(
     if gone == 1 && c.activation_count == 0 {
         quota::free_units(ctx, c.tenant_id, c.cycle_start, 1, "rolled_back").await?;
     }
+    // The users of the revoked subscriptions leave the plan's channels.
+    crate::subscriptions::remove_revoked(ctx, &revoked_ids).await?;
     Ok(RollbackOut {
         code: c.code,
         activations_removed: removed,

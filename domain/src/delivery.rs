@@ -37,8 +37,10 @@ pub async fn target(ctx: &AppCtx, b: &code_batch::Model) -> Result<Option<(Uuid,
         .map(|chat| (bot.id, chat)))
 }
 
-/// The `DeliverBatch` job. Sending through the bot lands with the bots service; until a
-/// bot and a linked chat exist no batch is queued for delivery (see `codes::generate`).
+/// The `DeliverBatch` job: fewer than [`MESSAGE_LIMIT`] codes go as one forwardable message
+/// per code (the code and its join link), more as one CSV file. Nothing is sent for a
+/// suspended tenant (the batch waits, and is delivered once the tenant is active again);
+/// without a linked chat the batch is done and waits for one.
 pub async fn deliver(ctx: &AppCtx, batch_id: Uuid) -> Result<()> {
     use sea_orm::{ActiveModelTrait, IntoActiveModel, Set};
     let Some(b) = code_batch::Entity::find_by_id(batch_id)
@@ -47,15 +49,87 @@ pub async fn deliver(ctx: &AppCtx, batch_id: Uuid) -> Result<()> {
     else {
         return Ok(());
     };
-    if target(ctx, &b).await?.is_none() {
+    if b.delivery == "sent" {
+        return Ok(());
+    }
+    let Some((bot_id, chat)) = target(ctx, &b).await? else {
         let mut am = b.into_active_model();
         am.status = Set(crate::codes::DONE.into());
         am.delivery = Set("waiting_for_linked_chat".into());
         am.update(&ctx.db).await?;
         return Ok(());
+    };
+    if !crate::tenants::is_active(&ctx.db, b.tenant_id).await? {
+        let mut am = b.into_active_model();
+        am.status = Set(crate::codes::DONE.into());
+        am.delivery = Set("paused_tenant_suspended".into());
+        am.update(&ctx.db).await?;
+        return Ok(());
     }
-    Err(crate::Error::unavailable(
-        "delivery_unavailable",
-        anyhow::anyhow!("bot delivery is not wired yet"),
-    ))
+    let codes = entity::access_code::Entity::find()
+        .filter(entity::access_code::Column::BatchId.eq(b.id))
+        .order_by_asc(entity::access_code::Column::Id)
+        .all(&ctx.db)
+        .await?;
+    let project = entity::project::Entity::find_by_id(b.project_id)
+        .one(&ctx.db)
+        .await?
+        .ok_or_else(|| crate::Error::not_found("project"))?;
+    let cx = crate::codes::csv_context_for(ctx, &project).await?;
+    let plan_name = cx
+        .plans
+        .get(&b.plan_id)
+        .map(|p| p.name.clone())
+        .unwrap_or_default();
+    if b.quantity < MESSAGE_LIMIT {
+        for c in &codes {
+            let link = cx
+                .bot_username
+                .as_deref()
+                .map(|u| crate::export::join_link(u, &c.code))
+                .unwrap_or_default();
+            let text = format!("Access code for “{plan_name}”: {}\nRedeem: {link}", c.code);
+            crate::bots::send_message(ctx, bot_id, chat, &text, None).await?;
+        }
+    } else {
+        let mut bytes = crate::export::header_bytes();
+        bytes.extend(crate::export::rows_bytes(&codes, &cx));
+        let caption = format!("{} access codes for “{plan_name}”", codes.len());
+        crate::bots::send_document(
+            ctx,
+            bot_id,
+            chat,
+            &format!("codes-{}.csv", b.id),
+            bytes,
+            Some(&caption),
+        )
+        .await?;
+    }
+    let mut am = b.into_active_model();
+    am.status = Set(crate::codes::DONE.into());
+    am.delivery = Set("sent".into());
+    am.update(&ctx.db).await?;
+    Ok(())
+}
+
+/// Queues delivery of the creator's batches that waited for a linked chat (called when an
+/// owner links their Telegram account, and when a tenant is unsuspended).
+pub async fn resume_waiting(ctx: &AppCtx, project_id: Uuid) -> Result<u64> {
+    let waiting = code_batch::Entity::find()
+        .filter(code_batch::Column::ProjectId.eq(project_id))
+        .filter(
+            code_batch::Column::Delivery
+                .is_in(["waiting_for_linked_chat", "paused_tenant_suspended"]),
+        )
+        .filter(code_batch::Column::Status.eq(crate::codes::DONE))
+        .all(&ctx.db)
+        .await?;
+    let mut n = 0;
+    for b in waiting {
+        if target(ctx, &b).await?.is_some() {
+            crate::jobs::push(ctx, crate::jobs::DeliverBatch { batch_id: b.id }).await?;
+            n += 1;
+        }
+    }
+    Ok(n)
 }

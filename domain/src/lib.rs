@@ -20,6 +20,7 @@ pub mod plans;
 pub mod projects;
 pub mod quota;
 pub mod staff;
+pub mod subscriptions;
 pub mod tenants;
 pub mod validate;
 

@@ -475,7 +475,17 @@ pub async fn unsuspend(
 ) -> Result<TenantOut> {
     s.can_act()?;
     let why = optional_reason(Some(why))?;
-    set_status(ctx, s, tenant_id, TenantStatus::Active, why).await
+    let out = set_status(ctx, s, tenant_id, TenantStatus::Active, why).await?;
+    // Deliveries held back while suspended go out now.
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    for p in entity::project::Entity::find()
+        .filter(entity::project::Column::TenantId.eq(tenant_id))
+        .all(&ctx.db)
+        .await?
+    {
+        crate::delivery::resume_waiting(ctx, p.id).await?;
+    }
+    Ok(out)
 }
 
 async fn set_status(

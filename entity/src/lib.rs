@@ -18,6 +18,7 @@ pub mod plan_channel;
 pub mod project;
 pub mod quota_free;
 pub mod quota_grant;
+pub mod redeem_failure;
 pub mod stripe_event;
 pub mod subscriber;
 pub mod subscription;

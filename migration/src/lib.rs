@@ -8,6 +8,7 @@ mod m20261121_000001_initial;
 mod m20261121_000010_bots;
 mod m20261121_000020_staff;
 mod m20261121_000030_billing;
+mod m20261121_000040_subscriptions;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000010_bots::Migration),
             Box::new(m20261121_000020_staff::Migration),
             Box::new(m20261121_000030_billing::Migration),
+            Box::new(m20261121_000040_subscriptions::Migration),
         ]
     }
 }

@@ -64,6 +64,8 @@ struct State_ {
     webhooks: HashMap<String, Value>,
     /// Tokens with a `getUpdates` in progress (Telegram allows one poller per bot).
     polling: std::collections::HashSet<String>,
+    /// `getChatMember` answers: (chat, user) → status; anyone else has `left`.
+    members: HashMap<(i64, i64), String>,
 }
 
 #[derive(Clone)]
@@ -139,6 +141,15 @@ impl FakeTelegram {
             .unwrap()
             .faults
             .push_back((method.map(str::to_lowercase), n, fault));
+    }
+
+    /// What `getChatMember` says of a user in a chat (`member`, `administrator`, `kicked`, …).
+    pub fn set_member_status(&self, chat_id: i64, user_id: i64, status: &str) {
+        self.inner
+            .lock()
+            .unwrap()
+            .members
+            .insert((chat_id, user_id), status.to_string());
     }
 
     pub fn calls(&self) -> Vec<Call> {
@@ -537,10 +548,21 @@ fn answer(fake: &FakeTelegram, s: &mut State_, token: &str, method: &str, p: &Va
         | "unbanchatmember" => ok(json!(true)),
         "createchatinvitelink" | "editchatinvitelink" => ok(invite(false)),
         "revokechatinvitelink" => ok(invite(true)),
-        "getchatmember" => ok(json!({
-            "user": user_json(user_id, false, "User", None),
-            "status": "member",
-        })),
+        "getchatmember" => {
+            let status = s
+                .members
+                .get(&(chat_id, user_id))
+                .cloned()
+                .unwrap_or_else(|| "left".to_string());
+            let mut m = json!({"user": user_json(user_id, false, "User", None), "status": status});
+            if status == "kicked" {
+                m["until_date"] = json!(0);
+            }
+            if status == "restricted" {
+                m = json!({"user": user_json(user_id, false, "User", None), "status": "left"});
+            }
+            ok(m)
+        }
         "getchat" => ok(json!({
             "id": chat_id,
             "type": if chat_id > 0 { "private" } else { "supergroup" },

@@ -53,6 +53,17 @@ fn poll_often() -> Strategy {
     Strategy::new().interval(std::time::Duration::from_millis(50))
 }
 
+/// Every minute: renewal reminders one day ahead, then subscriptions that ended (each is
+/// claimed by a conditional update, so two workers never send or remove twice).
+async fn subscription_sweeps(_tick: Tick, ctx: Data<AppCtx>) -> Result<(), BoxDynError> {
+    let reminded = domain::subscriptions::send_reminders(&ctx).await?;
+    let ended = domain::subscriptions::expire_due(&ctx).await?;
+    if reminded + ended > 0 {
+        tracing::info!(reminded, ended, "subscription sweeps");
+    }
+    Ok(())
+}
+
 async fn until(shutdown: CancellationToken) -> Result<(), std::io::Error> {
     shutdown.cancelled().await;
     Ok(())
@@ -70,6 +81,20 @@ pub async fn run(ctx: AppCtx, shutdown: CancellationToken) -> anyhow::Result<()>
         .backend(CronScheduler::new(schedule))
         .data(ctx.clone())
         .build(expire_codes);
+    let sweeps = WorkerBuilder::new(name("subscription-sweeps"))
+        .backend(CronScheduler::new(
+            cron::Schedule::from_str("30 * * * * *").expect("static schedule"),
+        ))
+        .data(ctx.clone())
+        .build(subscription_sweeps);
+    let sweeps_shutdown = shutdown.clone();
+    let sweeps = async move {
+        if schedules {
+            sweeps.run_until(until(sweeps_shutdown)).await
+        } else {
+            Ok(())
+        }
+    };
     let expire_shutdown = shutdown.clone();
     let expire = async move {
         if schedules {
@@ -107,7 +132,10 @@ pub async fn run(ctx: AppCtx, shutdown: CancellationToken) -> anyhow::Result<()>
             .data(ctx.clone())
             .build(deliver_batch)
             .run_until(until(shutdown.clone()));
-        tokio::join!(generate, deliver, expire)
+        tokio::join!(generate, deliver, async {
+            let (a, b) = tokio::join!(expire, sweeps);
+            a.and(b)
+        })
     } else {
         let pool = ctx.db.get_sqlite_connection_pool();
         let generate = WorkerBuilder::new(name("generate-codes"))
@@ -134,7 +162,10 @@ pub async fn run(ctx: AppCtx, shutdown: CancellationToken) -> anyhow::Result<()>
             .data(ctx.clone())
             .build(deliver_batch)
             .run_until(until(shutdown.clone()));
-        tokio::join!(generate, deliver, expire)
+        tokio::join!(generate, deliver, async {
+            let (a, b) = tokio::join!(expire, sweeps);
+            a.and(b)
+        })
     };
     for r in [a, b, c] {
         if let Err(e) = r {

@@ -4,6 +4,7 @@ pub mod billing;
 pub mod bots;
 pub mod channels;
 pub mod codes;
+pub mod members;
 pub mod plans;
 pub mod projects;
 pub mod staff;

@@ -646,6 +646,8 @@ pub async fn redeem_owner_link(
     if won != 1 {
         return Err(invalid());
     }
+    // Batches that waited for a linked chat go out now.
+    crate::delivery::resume_waiting(ctx, h.project_id).await?;
     Ok(project_of(ctx, h).await?.name)
 }
 

@@ -225,3 +225,88 @@ pub async fn answer_callback(
     .await?;
     Ok(())
 }
+
+// --- channel access (the subscription service's calls) --------------------------------------
+//
+// Channel administration is not a chat message, so it is paced per bot only.
+
+/// A personal invite link that creates a join request (the bot approves only the subscriber),
+/// named for the subscription so the creator can tell links apart in Telegram.
+pub async fn create_join_request_link(
+    ctx: &AppCtx,
+    bot_id: Uuid,
+    chat_id: i64,
+    name: &str,
+) -> Result<String> {
+    use teloxide::payloads::CreateChatInviteLinkSetters;
+    let h = handle(ctx, bot_id).await?;
+    let link = deliver(&h, None, || {
+        let req = h
+            .bot
+            .create_chat_invite_link(ChatId(chat_id))
+            .creates_join_request(true)
+            .name(name.to_string());
+        async move { req.await }
+    })
+    .await?;
+    Ok(link.invite_link)
+}
+
+/// Whether the user is in the chat now (member, admin or owner).
+pub async fn is_member(ctx: &AppCtx, bot_id: Uuid, chat_id: i64, user_id: i64) -> Result<bool> {
+    let h = handle(ctx, bot_id).await?;
+    let m = deliver(&h, None, || {
+        let req = h
+            .bot
+            .get_chat_member(ChatId(chat_id), teloxide::types::UserId(user_id as u64));
+        async move { req.await }
+    })
+    .await?;
+    Ok(m.kind.is_present())
+}
+
+pub async fn approve_join(ctx: &AppCtx, bot_id: Uuid, chat_id: i64, user_id: i64) -> Result<()> {
+    let h = handle(ctx, bot_id).await?;
+    deliver(&h, None, || {
+        let req = h
+            .bot
+            .approve_chat_join_request(ChatId(chat_id), teloxide::types::UserId(user_id as u64));
+        async move { req.await }
+    })
+    .await?;
+    Ok(())
+}
+
+pub async fn decline_join(ctx: &AppCtx, bot_id: Uuid, chat_id: i64, user_id: i64) -> Result<()> {
+    let h = handle(ctx, bot_id).await?;
+    deliver(&h, None, || {
+        let req = h
+            .bot
+            .decline_chat_join_request(ChatId(chat_id), teloxide::types::UserId(user_id as u64));
+        async move { req.await }
+    })
+    .await?;
+    Ok(())
+}
+
+/// Removes a user from a chat so they can come back later: ban (which removes them), then
+/// unban only if banned (which lifts the ban without adding them back).
+pub async fn remove_member(ctx: &AppCtx, bot_id: Uuid, chat_id: i64, user_id: i64) -> Result<()> {
+    use teloxide::payloads::UnbanChatMemberSetters;
+    let h = handle(ctx, bot_id).await?;
+    let user = teloxide::types::UserId(user_id as u64);
+    deliver(&h, None, || {
+        let req = h.bot.ban_chat_member(ChatId(chat_id), user);
+        async move { req.await }
+    })
+    .await?;
+    deliver(&h, None, || {
+        let req = h
+            .bot
+            .unban_chat_member(ChatId(chat_id), user)
+            .only_if_banned(true);
+        async move { req.await }
+    })
+    .await?;
+    Ok(())
+}

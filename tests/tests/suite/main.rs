@@ -9,4 +9,5 @@ mod flows;
 mod operations;
 mod process;
 mod projects;
+mod redemption;
 mod staff;

@@ -1,0 +1,51 @@
+//! Subscribers and subscriptions of a project, and revocation.
+use axum::{
+    Json,
+    extract::{Path, State},
+};
+use domain::{
+    AppCtx,
+    subscriptions::{self, SubscriberOut, SubscriptionOut},
+};
+use uuid::Uuid;
+
+use crate::{
+    error::{ApiResult, ErrorBody},
+    extract::Creator,
+};
+
+#[utoipa::path(get, path = "/api/v1/projects/{project_id}/subscribers", tag = "members",
+    params(("project_id" = Uuid, Path)), responses((status = 200, body = Vec<SubscriberOut>), (status = 404, body = ErrorBody)))]
+pub async fn subscribers(
+    State(ctx): State<AppCtx>,
+    Creator(t): Creator,
+    Path(project_id): Path<Uuid>,
+) -> ApiResult<Json<Vec<SubscriberOut>>> {
+    Ok(Json(
+        subscriptions::list_subscribers(&ctx, &t, project_id).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/projects/{project_id}/subscriptions", tag = "members",
+    params(("project_id" = Uuid, Path)), responses((status = 200, body = Vec<SubscriptionOut>), (status = 404, body = ErrorBody)))]
+pub async fn list(
+    State(ctx): State<AppCtx>,
+    Creator(t): Creator,
+    Path(project_id): Path<Uuid>,
+) -> ApiResult<Json<Vec<SubscriptionOut>>> {
+    Ok(Json(subscriptions::list(&ctx, &t, project_id).await?))
+}
+
+/// Revokes a subscription: the user leaves the plan's channels and is told.
+#[utoipa::path(post, path = "/api/v1/projects/{project_id}/subscriptions/{subscription_id}/revoke", tag = "members",
+    params(("project_id" = Uuid, Path), ("subscription_id" = Uuid, Path)),
+    responses((status = 200, body = SubscriptionOut), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn revoke(
+    State(ctx): State<AppCtx>,
+    Creator(t): Creator,
+    Path((project_id, subscription_id)): Path<(Uuid, Uuid)>,
+) -> ApiResult<Json<SubscriptionOut>> {
+    Ok(Json(
+        subscriptions::revoke(&ctx, &t, project_id, subscription_id).await?,
+    ))
+}

@@ -1,0 +1,684 @@
+//! Redemption and subscriptions through the bot: deep links and typed codes, distinct
+//! replies, the attempt limit, extension, join requests (forwarded links declined), owner
+//! notifications, reminders and expiry with a walking clock, revocation, `/my`, and delivery
+//! of generated batches to the creator's linked chat.
+use std::time::Duration as StdDuration;
+
+use chrono::Duration;
+use gatehouse_tests::{
+    Backend, Creator, TestApp,
+    app::assert_error,
+    factories::batch,
+    fake_telegram::FakeTelegram,
+    telegram::{ConnectedBot, updates},
+};
+use reqwest::{Method, StatusCode};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+const CHANNEL: i64 = -1_001_234_567_890;
+
+struct Setup {
+    app: TestApp,
+    tg: FakeTelegram,
+    c: Creator,
+    pid: String,
+    plan: String,
+    bot: ConnectedBot,
+}
+
+async fn setup(backend: Backend, plan_body: Value) -> Setup {
+    let (app, tg) = TestApp::spawn_with_telegram(backend, true).await;
+    let c = app.signup().await;
+    app.set_billing_plan(c.tenant_id, "growth_monthly").await;
+    let pid = app.create_project(&c).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let channel = app.create_channel(&c, &pid, CHANNEL).await;
+    let mut body = plan_body;
+    body["channel_ids"] = json!([channel["id"]]);
+    let plan = app.create_plan(&c, &pid, body).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bot = app.connect_bot(&c, &pid, &tg).await;
+    Setup {
+        app,
+        tg,
+        c,
+        pid,
+        plan,
+        bot,
+    }
+}
+
+fn monthly() -> Value {
+    json!({"name": "Gold", "price_minor": 1500, "currency": "USD", "duration_days": 30})
+}
+
+impl Setup {
+    async fn codes(&self, n: i64, extra: Value) -> Vec<String> {
+        let mut body = batch(&self.plan, n);
+        if let Value::Object(m) = extra {
+            for (k, v) in m {
+                body[k] = v;
+            }
+        }
+        // A fresh session: tests walk the clock past the old one's expiry.
+        let c = self.app.relogin(&self.c).await;
+        let (s, b) = self.app.post_batch(&c, &self.pid, body, None).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+        let id = b["id"].as_str().unwrap();
+        self.app.wait_batch(&c, &self.pid, id).await;
+        self.app
+            .all_codes(&c, &self.pid, &format!("&batch_id={id}"))
+            .await
+            .iter()
+            .map(|c| c["code"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    async fn say(&self, update_id: i64, user: i64, text: &str) {
+        let s = self
+            .app
+            .post_update(&self.bot, &updates::message(update_id, user, text))
+            .await;
+        assert_eq!(s, StatusCode::OK);
+    }
+
+    async fn reply(&self, user: i64, needle: &str) -> String {
+        self.tg
+            .wait_for_text(&self.bot.token, user, needle)
+            .await
+            .params["text"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    async fn join_request(&self, update_id: i64, user: i64) -> StatusCode {
+        let upd = json!({
+            "update_id": update_id,
+            "chat_join_request": {
+                "chat": {"id": CHANNEL, "title": "VIP channel", "type": "channel"},
+                "from": updates::user(user),
+                "user_chat_id": user,
+                "date": 1_763_700_000,
+                "invite_link": {"invite_link": "https://t.me/+forwarded", "creator": {"id": self.bot.telegram_id, "is_bot": true, "first_name": "Bot"},
+                    "creates_join_request": true, "is_primary": false, "is_revoked": false},
+            }
+        });
+        self.app.post_update(&self.bot, &upd).await
+    }
+
+    async fn subscriptions(&self) -> Vec<Value> {
+        let c = self.app.relogin(&self.c).await;
+        let (s, b) = self
+            .app
+            .as_creator(
+                &c,
+                Method::GET,
+                &format!("/api/v1/projects/{}/subscriptions", self.pid),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        b.as_array().unwrap().clone()
+    }
+
+    async fn link_owner(&self, owner_user: i64) {
+        let (s, b) = self
+            .app
+            .as_creator(
+                &self.c,
+                Method::POST,
+                &format!("/api/v1/projects/{}/owner-link", self.pid),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        let payload = b["link"]
+            .as_str()
+            .unwrap()
+            .split("?start=")
+            .nth(1)
+            .unwrap()
+            .to_string();
+        self.say(
+            900_000 + owner_user,
+            owner_user,
+            &format!("/start {payload}"),
+        )
+        .await;
+        self.reply(owner_user, "now an owner").await;
+    }
+}
+
+#[tokio::test]
+async fn a_deep_link_redeems_at_once_and_grants_an_unshareable_join_link() {
+    let s = setup(Backend::Postgres, monthly()).await;
+    s.link_owner(4242).await;
+    let code = s.codes(1, json!({})).await.remove(0);
+    s.say(1, 777, &format!("/start c_{code}")).await;
+    let text = s.reply(777, "Code accepted").await;
+    assert!(text.contains("“Gold”"), "{text}");
+    assert!(text.contains("https://t.me/+"), "a personal link: {text}");
+    let links = s.tg.calls_to(&s.bot.token, "createChatInviteLink");
+    assert_eq!(links.len(), 1);
+    assert_eq!(links[0].params["chat_id"].as_i64(), Some(CHANNEL));
+    assert_eq!(
+        links[0].params["creates_join_request"], true,
+        "links create join requests"
+    );
+    assert!(links[0].params.get("member_limit").is_none());
+    // The owner hears of it: who, which code, which plan.
+    let note = s.reply(4242, "New activation").await;
+    assert!(
+        note.contains(&code) && note.contains("Gold") && note.contains("ann777"),
+        "{note}"
+    );
+
+    let subs = s.subscriptions().await;
+    assert_eq!(subs.len(), 1);
+    assert_eq!(subs[0]["status"], "active");
+    assert_eq!(subs[0]["source"], "access_code");
+    assert_eq!(
+        subs[0]["price_minor"], 0,
+        "code orders are zero-priced unless the project prices them"
+    );
+
+    // The subscriber's join request is approved; a forwarded link used by someone else is declined.
+    assert_eq!(s.join_request(2, 777).await, StatusCode::OK);
+    s.tg.wait_for(
+        &s.bot.token,
+        "approveChatJoinRequest",
+        1,
+        StdDuration::from_secs(10),
+    )
+    .await;
+    assert_eq!(s.join_request(3, 888).await, StatusCode::OK);
+    let declined =
+        s.tg.wait_for(
+            &s.bot.token,
+            "declineChatJoinRequest",
+            1,
+            StdDuration::from_secs(10),
+        )
+        .await;
+    assert_eq!(declined[0].params["user_id"].as_i64(), Some(888));
+    assert_eq!(
+        s.tg.calls_to(&s.bot.token, "approveChatJoinRequest").len(),
+        1
+    );
+    assert_eq!(
+        s.tg.calls_to(&s.bot.token, "approveChatJoinRequest")[0].params["user_id"].as_i64(),
+        Some(777)
+    );
+}
+
+#[tokio::test]
+async fn the_button_asks_for_a_code_and_validates_what_is_typed() {
+    let s = setup(Backend::Sqlite, monthly()).await;
+    let code = s.codes(1, json!({})).await.remove(0);
+    s.app
+        .post_update(&s.bot, &updates::callback(1, 501, "redeem", &s.bot))
+        .await;
+    s.reply(501, "Send me your access code").await;
+    s.say(2, 501, "not a code").await;
+    s.reply(501, "doesn't exist").await;
+    // Typed the way people type: lower case, dashes, O for 0 and l for 1.
+    let typed: String = code
+        .chars()
+        .enumerate()
+        .map(|(i, ch)| {
+            let ch = match ch {
+                '0' => 'O',
+                '1' => 'l',
+                c => c.to_ascii_lowercase(),
+            };
+            if i == 4 || i == 8 {
+                format!("-{ch}")
+            } else {
+                ch.to_string()
+            }
+        })
+        .collect();
+    s.say(3, 501, &typed).await;
+    s.reply(501, "Code accepted").await;
+}
+
+#[tokio::test]
+async fn every_failure_has_its_own_reply_and_failures_are_limited() {
+    let s = setup(Backend::Postgres, monthly()).await;
+    let codes = s.codes(4, json!({"expiry": {"preset": "1d"}})).await;
+    // Used up (max 1): a second user.
+    s.say(1, 601, &format!("/start c_{}", codes[0])).await;
+    s.reply(601, "Code accepted").await;
+    s.say(2, 602, &format!("/start c_{}", codes[0])).await;
+    s.reply(602, "used as many times").await;
+    // Already redeemed by the same user (a code with room left).
+    let multi = s.codes(1, json!({"max_activations": 5})).await.remove(0);
+    s.say(3, 603, &format!("/start c_{multi}")).await;
+    s.reply(603, "Code accepted").await;
+    s.say(4, 603, &format!("/start c_{multi}")).await;
+    s.reply(603, "already redeemed").await;
+    // Plan no longer active.
+    s.app
+        .as_creator(
+            &s.c,
+            Method::PATCH,
+            &format!("/api/v1/projects/{}/plans/{}", s.pid, s.plan),
+            Some(json!({"active": false})),
+        )
+        .await;
+    s.say(5, 604, &format!("/start c_{}", codes[1])).await;
+    s.reply(604, "no longer available").await;
+    s.app
+        .as_creator(
+            &s.c,
+            Method::PATCH,
+            &format!("/api/v1/projects/{}/plans/{}", s.pid, s.plan),
+            Some(json!({"active": true})),
+        )
+        .await;
+    // Codes disabled for the project.
+    s.app
+        .as_creator(
+            &s.c,
+            Method::PATCH,
+            &format!("/api/v1/projects/{}", s.pid),
+            Some(json!({"access_codes_enabled": false})),
+        )
+        .await;
+    s.say(6, 605, &format!("/start c_{}", codes[1])).await;
+    s.reply(605, "not accepted here").await;
+    s.app
+        .as_creator(
+            &s.c,
+            Method::PATCH,
+            &format!("/api/v1/projects/{}", s.pid),
+            Some(json!({"access_codes_enabled": true})),
+        )
+        .await;
+    // Expired.
+    s.app.clock.advance(Duration::days(2));
+    s.say(7, 606, &format!("/start c_{}", codes[2])).await;
+    s.reply(606, "has expired").await;
+    // Unknown, five times: then the limit answers, even for a good code.
+    for i in 0..5 {
+        s.say(10 + i, 607, "/start c_ZZZZZZZZZZZZ").await;
+    }
+    s.tg.wait_for(&s.bot.token, "sendMessage", 1, StdDuration::from_secs(5))
+        .await;
+    let good = s.codes(1, json!({})).await;
+    // (the clock moved: a fresh session for the creator is not needed by the bot path)
+    s.say(20, 607, &format!("/start c_{}", good[0])).await;
+    let text = s.reply(607, "Too many failed attempts").await;
+    assert!(text.contains("minute"), "{text}");
+    // After the window the good code works.
+    s.app.clock.advance(Duration::minutes(16));
+    s.say(21, 607, &format!("/start c_{}", good[0])).await;
+    s.reply(607, "Code accepted").await;
+}
+
+#[tokio::test]
+async fn redeeming_again_for_the_same_plan_extends_the_subscription() {
+    let s = setup(Backend::Postgres, monthly()).await;
+    let codes = s.codes(2, json!({})).await;
+    s.say(1, 700, &format!("/start c_{}", codes[0])).await;
+    s.reply(700, "Code accepted").await;
+    let first = s.subscriptions().await.remove(0);
+    s.say(2, 700, &format!("/start c_{}", codes[1])).await;
+    s.reply(700, "extended").await;
+    let subs = s.subscriptions().await;
+    assert_eq!(subs.len(), 1, "extended, not a second subscription");
+    let end = |v: &Value| {
+        v["ends_at"]
+            .as_str()
+            .unwrap()
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap()
+    };
+    assert_eq!(end(&subs[0]) - end(&first), Duration::days(30));
+    let activations = entity::activation::Entity::find()
+        .filter(
+            entity::activation::Column::SubscriptionId.eq(first["id"]
+                .as_str()
+                .unwrap()
+                .parse::<Uuid>()
+                .unwrap()),
+        )
+        .count(&s.app.ctx.db)
+        .await
+        .unwrap();
+    assert_eq!(activations, 2);
+}
+
+#[tokio::test]
+async fn a_user_already_in_the_channel_is_told_so() {
+    let s = setup(Backend::Postgres, monthly()).await;
+    s.tg.set_member_status(CHANNEL, 710, "member");
+    let code = s.codes(1, json!({})).await.remove(0);
+    s.say(1, 710, &format!("/start c_{code}")).await;
+    let text = s.reply(710, "Code accepted").await;
+    assert!(text.contains("already in it"), "{text}");
+    assert!(
+        s.tg.calls_to(&s.bot.token, "createChatInviteLink")
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_hundred_parallel_redemptions_of_a_three_use_code_make_exactly_three() {
+    let s = setup(Backend::Postgres, monthly()).await;
+    let code = s.codes(1, json!({"max_activations": 3})).await.remove(0);
+    let h = domain::bots::handle(&s.app.ctx, s.bot.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let results = futures::future::join_all((0..100).map(|i| {
+        let (ctx, h, code) = (s.app.ctx.clone(), h.clone(), code.clone());
+        async move {
+            let user = domain::subscriptions::TgUser {
+                id: 10_000 + i,
+                username: None,
+                first_name: "P".into(),
+            };
+            domain::subscriptions::redeem(&ctx, &h, &user, &code).await
+        }
+    }))
+    .await;
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(ok, 3);
+    assert!(
+        results
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .all(|e| e.code == "code_used_up"),
+        "the rest are told it is used up"
+    );
+    let c = entity::access_code::Entity::find()
+        .filter(entity::access_code::Column::Code.eq(&code))
+        .one(&s.app.ctx.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.activation_count, 3);
+    let activations = entity::activation::Entity::find()
+        .filter(entity::activation::Column::AccessCodeId.eq(c.id))
+        .count(&s.app.ctx.db)
+        .await
+        .unwrap();
+    assert_eq!(activations, 3);
+    assert_eq!(s.subscriptions().await.len(), 3);
+}
+
+#[tokio::test]
+async fn reminders_and_expiry_happen_once_even_with_two_workers() {
+    let s = setup(
+        Backend::Postgres,
+        json!({"name": "Week", "price_minor": 0, "currency": "USD", "duration_days": 7}),
+    )
+    .await;
+    let codes = s.codes(1, json!({})).await;
+    s.say(1, 800, &format!("/start c_{}", codes[0])).await;
+    s.reply(800, "Code accepted").await;
+    // A second app on the same database stands for a second worker process.
+    let ctx2 = s.app.ctx.clone();
+
+    s.app.clock.advance(Duration::days(5));
+    let (a, b) = tokio::join!(
+        domain::subscriptions::send_reminders(&s.app.ctx),
+        domain::subscriptions::send_reminders(&ctx2)
+    );
+    assert_eq!(a.unwrap() + b.unwrap(), 0, "not yet: more than a day left");
+    s.app.clock.advance(Duration::days(1) + Duration::hours(1));
+    let (a, b) = tokio::join!(
+        domain::subscriptions::send_reminders(&s.app.ctx),
+        domain::subscriptions::send_reminders(&ctx2)
+    );
+    a.unwrap();
+    b.unwrap();
+    s.reply(800, "ends on").await;
+    domain::subscriptions::send_reminders(&s.app.ctx)
+        .await
+        .unwrap();
+    let reminders =
+        s.tg.calls_to(&s.bot.token, "sendMessage")
+            .into_iter()
+            .filter(|c| c.params["text"].as_str().unwrap_or("").contains("ends on"))
+            .count();
+    assert_eq!(reminders, 1, "one reminder, never twice");
+
+    s.app.clock.advance(Duration::days(1));
+    let (a, b) = tokio::join!(
+        domain::subscriptions::expire_due(&s.app.ctx),
+        domain::subscriptions::expire_due(&ctx2)
+    );
+    a.unwrap();
+    b.unwrap();
+    s.reply(800, "has ended").await;
+    assert_eq!(
+        s.tg.calls_to(&s.bot.token, "banChatMember").len(),
+        1,
+        "removed once"
+    );
+    let unban = s.tg.calls_to(&s.bot.token, "unbanChatMember");
+    assert_eq!(unban.len(), 1);
+    assert_eq!(
+        unban[0].params["only_if_banned"], true,
+        "unban only if banned, so they can come back"
+    );
+    assert_eq!(s.subscriptions().await[0]["status"], "expired");
+    // A join request now is declined.
+    s.join_request(50, 800).await;
+    s.tg.wait_for(
+        &s.bot.token,
+        "declineChatJoinRequest",
+        1,
+        StdDuration::from_secs(10),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn lifetime_subscriptions_never_expire() {
+    let s = setup(
+        Backend::Sqlite,
+        json!({"name": "Forever", "price_minor": 0, "currency": "USD", "lifetime": true}),
+    )
+    .await;
+    let code = s.codes(1, json!({})).await.remove(0);
+    s.say(1, 810, &format!("/start c_{code}")).await;
+    let text = s.reply(810, "Code accepted").await;
+    assert!(text.contains("for life"), "{text}");
+    s.app.clock.advance(Duration::days(365 * 50));
+    assert_eq!(
+        domain::subscriptions::send_reminders(&s.app.ctx)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        domain::subscriptions::expire_due(&s.app.ctx).await.unwrap(),
+        0
+    );
+    let c = s.app.relogin(&s.c).await;
+    let (_, subs) = s
+        .app
+        .as_creator(
+            &c,
+            Method::GET,
+            &format!("/api/v1/projects/{}/subscriptions", s.pid),
+            None,
+        )
+        .await;
+    assert_eq!(subs[0]["status"], "active");
+    assert!(subs[0]["ends_at"].is_null());
+}
+
+#[tokio::test]
+async fn revocation_and_rollback_remove_the_user_from_the_channels() {
+    let s = setup(Backend::Postgres, monthly()).await;
+    let codes = s.codes(2, json!({})).await;
+    s.say(1, 820, &format!("/start c_{}", codes[0])).await;
+    s.reply(820, "Code accepted").await;
+    s.say(2, 821, &format!("/start c_{}", codes[1])).await;
+    s.reply(821, "Code accepted").await;
+    let subs = s.subscriptions().await;
+    let subscriber = entity::subscriber::Entity::find()
+        .filter(entity::subscriber::Column::TelegramUserId.eq(820))
+        .one(&s.app.ctx.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let sid = subs
+        .iter()
+        .find(|x| x["subscriber_id"] == subscriber.id.to_string())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let other = s.app.signup().await;
+    let r = s
+        .app
+        .as_creator(
+            &other,
+            Method::POST,
+            &format!("/api/v1/projects/{}/subscriptions/{sid}/revoke", s.pid),
+            None,
+        )
+        .await;
+    assert_error(&r, StatusCode::NOT_FOUND, "not_found", None);
+    let (st, b) = s
+        .app
+        .as_creator(
+            &s.c,
+            Method::POST,
+            &format!("/api/v1/projects/{}/subscriptions/{sid}/revoke", s.pid),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert_eq!(b["status"], "revoked");
+    let bans = s.tg.calls_to(&s.bot.token, "banChatMember");
+    assert_eq!(bans.len(), 1);
+    assert_eq!(bans[0].params["user_id"].as_i64(), Some(820));
+    s.reply(820, "revoked").await;
+    let r = s
+        .app
+        .as_creator(
+            &s.c,
+            Method::POST,
+            &format!("/api/v1/projects/{}/subscriptions/{sid}/revoke", s.pid),
+            None,
+        )
+        .await;
+    assert_error(&r, StatusCode::CONFLICT, "subscription_not_active", None);
+
+    // Rolling back the other code removes its user the same way.
+    let code_id = s
+        .app
+        .all_codes(&s.c, &s.pid, &format!("&q={}", codes[1]))
+        .await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (st, b) = s
+        .app
+        .as_creator(
+            &s.c,
+            Method::POST,
+            &format!("/api/v1/projects/{}/codes/{code_id}/rollback", s.pid),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    let bans = s.tg.calls_to(&s.bot.token, "banChatMember");
+    assert_eq!(bans.len(), 2);
+    assert_eq!(bans[1].params["user_id"].as_i64(), Some(821));
+    let actions = super::accounts::audit_actions(&s.app, s.c.tenant_id).await;
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "subscription.revoked")
+            .count(),
+        1
+    );
+    assert_eq!(
+        actions.iter().filter(|a| *a == "code.rolled_back").count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn my_lists_subscriptions_with_end_dates_and_fresh_links() {
+    let s = setup(Backend::Postgres, monthly()).await;
+    s.say(1, 830, "/my").await;
+    s.reply(830, "no subscriptions").await;
+    let code = s.codes(1, json!({})).await.remove(0);
+    s.say(2, 830, &format!("/start c_{code}")).await;
+    s.reply(830, "Code accepted").await;
+    s.say(3, 830, "/my").await;
+    let text = s.reply(830, "Your subscriptions").await;
+    assert!(text.contains("“Gold” — active until"), "{text}");
+    assert!(text.contains("https://t.me/+"), "{text}");
+    assert_eq!(
+        s.tg.calls_to(&s.bot.token, "createChatInviteLink").len(),
+        2,
+        "a fresh link for /my"
+    );
+}
+
+#[tokio::test]
+async fn batches_go_to_the_linked_chat_as_messages_or_one_csv() {
+    let s = setup(Backend::Postgres, monthly()).await;
+    // No linked chat yet: the batch is done and waits.
+    let (_, b) = s
+        .app
+        .post_batch(&s.c, &s.pid, batch(&s.plan, 3), None)
+        .await;
+    let done = s
+        .app
+        .wait_batch(&s.c, &s.pid, b["id"].as_str().unwrap())
+        .await;
+    assert_eq!(done["delivery"], "waiting_for_linked_chat");
+    // Linking the owner's chat delivers it: one forwardable message per code with its link.
+    s.link_owner(950).await;
+    for c in s.app.all_codes(&s.c, &s.pid, "").await {
+        let code = c["code"].as_str().unwrap();
+        let text = s.reply(950, code).await;
+        assert!(
+            text.contains(&format!("https://t.me/{}?start=c_{code}", s.bot.username)),
+            "{text}"
+        );
+    }
+    // 25 or more: one CSV file.
+    let (_, b) = s
+        .app
+        .post_batch(&s.c, &s.pid, batch(&s.plan, 25), None)
+        .await;
+    let id = b["id"].as_str().unwrap().to_string();
+    let docs =
+        s.tg.wait_for(&s.bot.token, "sendDocument", 1, StdDuration::from_secs(20))
+            .await;
+    assert_eq!(docs[0].params["chat_id"].as_i64(), Some(950));
+    for _ in 0..200 {
+        let (_, got) = s
+            .app
+            .as_creator(
+                &s.c,
+                Method::GET,
+                &format!("/api/v1/projects/{}/code-batches/{id}", s.pid),
+                None,
+            )
+            .await;
+        if got["delivery"] == "sent" {
+            return;
+        }
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+    panic!("the CSV batch was not marked sent");
+}
