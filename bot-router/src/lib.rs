@@ -76,7 +76,7 @@ async fn webhook(
             return StatusCode::OK;
         }
     };
-    match bots::first_sight(&ctx, bot_id, upd.update_id).await {
+    match bots::first_sight(&ctx, &h, upd.update_id).await {
         Ok(true) => {}
         Ok(false) => {
             tracing::debug!(bot = %bot_id, update_id = upd.update_id, "repeated update dropped");

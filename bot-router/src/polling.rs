@@ -183,7 +183,7 @@ async fn poll_bot(ctx: AppCtx, bot_id: Uuid, instance: String, shutdown: Cancell
                             continue;
                         }
                     };
-                    match bots::first_sight(&ctx, bot_id, inc.update_id).await {
+                    match bots::first_sight(&ctx, &h, inc.update_id).await {
                         Ok(true) => conversation::dispatch(&ctx, &h, inc).await,
                         Ok(false) => {}
                         Err(e) => {

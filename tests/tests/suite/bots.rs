@@ -1347,7 +1347,16 @@ async fn the_embedded_default_serves_bots_by_polling() {
 
 #[tokio::test]
 async fn switching_the_project_to_another_bot_releases_the_old_one() {
-    let (app, tg) = TestApp::spawn_with_telegram(Backend::Postgres, true).await;
+    switching_the_project_to_another_bot_releases_the_old_one_on(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn switching_the_project_to_another_bot_releases_the_old_one_on_sqlite() {
+    switching_the_project_to_another_bot_releases_the_old_one_on(Backend::Sqlite).await;
+}
+
+async fn switching_the_project_to_another_bot_releases_the_old_one_on(backend: Backend) {
+    let (app, tg) = TestApp::spawn_with_telegram(backend, true).await;
     let c = app.signup().await;
     let pid = app.create_project(&c).await["id"]
         .as_str()
