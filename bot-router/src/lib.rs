@@ -20,7 +20,7 @@ use axum::{
 use domain::{AppCtx, bots};
 use uuid::Uuid;
 
-pub use polling::{run_pollers, run_pollers_every};
+pub use polling::{run_pollers, run_pollers_with};
 
 /// The header Telegram sends the webhook's `secret_token` in.
 pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";

@@ -380,15 +380,14 @@ pub async fn prune_seen_updates(ctx: &AppCtx) -> Result<u64> {
         .rows_affected)
 }
 
-/// Bots served by long polling (no public URL when they were connected).
-pub async fn polling_bots(ctx: &AppCtx) -> Result<Vec<Uuid>> {
-    Ok(bot::Entity::find()
-        .filter(bot::Column::Mode.eq(BotMode::Polling.as_str()))
-        .all(&ctx.db)
-        .await?
-        .into_iter()
-        .map(|b| b.id)
-        .collect())
+/// Bots served by long polling (no public URL when they were connected), of every tenant or
+/// of one (test suites share a database between apps with different Telegram endpoints).
+pub async fn polling_bots(ctx: &AppCtx, only_tenant: Option<Uuid>) -> Result<Vec<Uuid>> {
+    let mut q = bot::Entity::find().filter(bot::Column::Mode.eq(BotMode::Polling.as_str()));
+    if let Some(t) = only_tenant {
+        q = q.filter(bot::Column::TenantId.eq(t));
+    }
+    Ok(q.all(&ctx.db).await?.into_iter().map(|b| b.id).collect())
 }
 
 // --- conversation state -------------------------------------------------------------
