@@ -20,7 +20,7 @@ use axum::{
 use domain::{AppCtx, bots};
 use uuid::Uuid;
 
-pub use polling::{run_pollers, run_pollers_every};
+pub use polling::{run_pollers, run_pollers_with};
 
 /// The header Telegram sends the webhook's `secret_token` in.
 pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
@@ -76,7 +76,7 @@ async fn webhook(
             return StatusCode::OK;
         }
     };
-    match bots::first_sight(&ctx, bot_id, upd.update_id).await {
+    match bots::first_sight(&ctx, &h, upd.update_id).await {
         Ok(true) => {}
         Ok(false) => {
             tracing::debug!(bot = %bot_id, update_id = upd.update_id, "repeated update dropped");

@@ -29,11 +29,18 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Runs pollers for all polling bots until `shutdown`.
 pub async fn run_pollers(ctx: AppCtx, shutdown: CancellationToken) {
-    run_pollers_every(ctx, shutdown, Duration::from_secs(3)).await
+    run_pollers_with(ctx, shutdown, Duration::from_secs(3), None).await
 }
 
-/// [`run_pollers`] looking for newly connected bots every `discover`.
-pub async fn run_pollers_every(ctx: AppCtx, shutdown: CancellationToken, discover: Duration) {
+/// [`run_pollers`] looking for newly connected bots every `discover`, for every tenant or only
+/// `only_tenant` (the test suite runs many apps, each with its own fake Telegram, against one
+/// database).
+pub async fn run_pollers_with(
+    ctx: AppCtx,
+    shutdown: CancellationToken,
+    discover: Duration,
+    only_tenant: Option<Uuid>,
+) {
     // This supervisor's identity for poll leases (one per supervisor, so even two in one
     // process never poll the same bot).
     let instance = Uuid::new_v4().to_string();
@@ -47,7 +54,7 @@ pub async fn run_pollers_every(ctx: AppCtx, shutdown: CancellationToken, discove
             _ = tick.tick() => {}
         }
         running.retain(|_, j| !j.is_finished());
-        match bots::polling_bots(&ctx).await {
+        match bots::polling_bots(&ctx, only_tenant).await {
             Ok(ids) => {
                 for id in ids {
                     running.entry(id).or_insert_with(|| {
@@ -183,7 +190,7 @@ async fn poll_bot(ctx: AppCtx, bot_id: Uuid, instance: String, shutdown: Cancell
                             continue;
                         }
                     };
-                    match bots::first_sight(&ctx, bot_id, inc.update_id).await {
+                    match bots::first_sight(&ctx, &h, inc.update_id).await {
                         Ok(true) => conversation::dispatch(&ctx, &h, inc).await,
                         Ok(false) => {}
                         Err(e) => {

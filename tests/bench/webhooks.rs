@@ -44,6 +44,7 @@ fn rss() -> u64 {
 
 struct Target {
     id: Uuid,
+    telegram_id: i64,
     secret: String,
 }
 
@@ -54,11 +55,13 @@ async fn post_all(
     count: usize,
     concurrency: usize,
     next_update: &AtomicU64,
+    seen: &std::sync::Mutex<Vec<(i64, u64)>>,
 ) -> Vec<Duration> {
     futures::stream::iter(0..count)
         .map(|i| {
             let b = &bots[i % bots.len()];
             let update_id = next_update.fetch_add(1, Ordering::Relaxed);
+            seen.lock().unwrap().push((b.telegram_id, update_id));
             let body = json!({
                 "update_id": update_id,
                 "edited_message": {
@@ -140,7 +143,11 @@ async fn main() {
                 mode: Set("webhook".into()),
                 created_at: Set(now),
             });
-            bots.push(Target { id: bid, secret });
+            bots.push(Target {
+                id: bid,
+                telegram_id: fb.id,
+                secret,
+            });
         }
         entity::project::Entity::insert_many(projects)
             .exec(&app.ctx.db)
@@ -157,13 +164,33 @@ async fn main() {
         .build()
         .unwrap();
     let next_update = Arc::new(AtomicU64::new(1));
+    // Every de-duplication key the run writes, so they can be removed from Redis at the end.
+    let seen = std::sync::Mutex::new(Vec::with_capacity(n_updates + n_bots + 5_000));
     // Warm connections, pools and allocator with one bot before measuring memory.
-    post_all(&app, &client, &bots[..1], 5_000, concurrency, &next_update).await;
+    post_all(
+        &app,
+        &client,
+        &bots[..1],
+        5_000,
+        concurrency,
+        &next_update,
+        &seen,
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let rss_before = rss();
     let cached_before = domain::bots::registry::cached();
     // One update per bot: every bot's client gets built and cached.
-    post_all(&app, &client, &bots, n_bots, concurrency, &next_update).await;
+    post_all(
+        &app,
+        &client,
+        &bots,
+        n_bots,
+        concurrency,
+        &next_update,
+        &seen,
+    )
+    .await;
     let rss_after = rss();
     let cached = domain::bots::registry::cached() - cached_before;
     let per_bot = (rss_after.saturating_sub(rss_before)) as f64 / cached.max(1) as f64;
@@ -172,7 +199,16 @@ async fn main() {
         "measuring {n_updates} no-op updates over {n_bots} bots, {concurrency} concurrent clients…"
     );
     let started = Instant::now();
-    let mut lat = post_all(&app, &client, &bots, n_updates, concurrency, &next_update).await;
+    let mut lat = post_all(
+        &app,
+        &client,
+        &bots,
+        n_updates,
+        concurrency,
+        &next_update,
+        &seen,
+    )
+    .await;
     let elapsed = started.elapsed();
     lat.sort_unstable();
     println!();
@@ -208,5 +244,27 @@ async fn main() {
             .iter()
             .all(|c| c.method == "getme" || c.method == "setwebhook"),
         "no-op updates must not reach Telegram"
+    );
+    // Leave the shared Redis as it was (the keys would otherwise live for 24 hours).
+    let mut redis = app.ctx.redis.clone().expect("bench runs with Redis");
+    let keys: Vec<String> = seen
+        .into_inner()
+        .unwrap()
+        .into_iter()
+        .map(|(tg_id, update)| format!("gh:tg:seen:{tg_id}:{update}"))
+        .collect();
+    let mut removed = 0;
+    for chunk in keys.chunks(5_000) {
+        let n: i64 = redis::cmd("DEL")
+            .arg(chunk)
+            .query_async(&mut redis)
+            .await
+            .expect("cleaning up");
+        removed += n;
+    }
+    assert_eq!(
+        removed as usize,
+        keys.len(),
+        "every update left one de-duplication key"
     );
 }

@@ -43,7 +43,7 @@ pub struct Call {
 pub enum Fault {
     /// 429 Too Many Requests with `parameters.retry_after`.
     RetryAfter(u32),
-    /// A server error with this status (e.g. 500, 502).
+    /// An error with this status and Telegram's wording (e.g. 409, 500, 502).
     Status(u16),
 }
 
@@ -200,7 +200,7 @@ impl FakeTelegram {
     /// Waits for the first `sendMessage` to `chat_id` whose text contains `needle`.
     pub async fn wait_for_text(&self, token: &str, chat_id: i64, needle: &str) -> Call {
         // teloxide itself waits 10 s after a 5xx before reporting it; leave room for one.
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let notified = self.changed.notified();
             if let Some(c) = self.calls_to(token, "sendMessage").into_iter().find(|c| {
@@ -464,6 +464,9 @@ fn answer(fake: &FakeTelegram, s: &mut State_, token: &str, method: &str, p: &Va
             ),
             Fault::Status(code) => {
                 let d = match code {
+                    409 => {
+                        "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
+                    }
                     502 => "Bad Gateway",
                     503 => "Service Unavailable",
                     504 => "Gateway Timeout",

@@ -102,14 +102,16 @@ impl TestApp {
 
     /// Starts a long-polling supervisor for this app (as `serve`/`worker` do), looking for
     /// new polling bots every 100 ms; it stops with the app. Calling it twice stands for two
-    /// worker processes.
-    /// Returns a token that stops just this supervisor.
-    pub fn start_pollers(&self) -> tokio_util::sync::CancellationToken {
+    /// worker processes. It serves only `c`'s bots: every app of the suite shares one database
+    /// but talks to its own fake Telegram, so a supervisor must not pick up another test's
+    /// bots. Returns a token that stops just this supervisor.
+    pub fn start_pollers(&self, c: &Creator) -> tokio_util::sync::CancellationToken {
         let stop = self.shutdown.child_token();
-        tokio::spawn(bot_router::run_pollers_every(
+        tokio::spawn(bot_router::run_pollers_with(
             self.ctx.clone(),
             stop.clone(),
             Duration::from_millis(100),
+            Some(c.tenant_id),
         ));
         stop
     }

@@ -333,12 +333,14 @@ pub fn secret_matches(h: &BotHandle, header: Option<&[u8]>) -> bool {
 }
 
 /// True the first time this bot sees `update_id`, false for every repeat (Redis `SET NX`
-/// with a 24-hour TTL; the `bot_updates` table in single-node mode).
-pub async fn first_sight(ctx: &AppCtx, bot_id: Uuid, update_id: i64) -> Result<bool> {
+/// with a 24-hour TTL; the `bot_updates` table in single-node mode). Update ids are Telegram's
+/// per-bot sequence, so the Redis key names the Telegram bot (a project that switches to
+/// another bot keeps its `bots.id`); the table is cleared on such a switch.
+pub async fn first_sight(ctx: &AppCtx, h: &BotHandle, update_id: i64) -> Result<bool> {
     if let Some(r) = &ctx.redis {
         let mut r = r.clone();
         let set: Option<String> = redis::cmd("SET")
-            .arg(format!("gh:tg:seen:{bot_id}:{update_id}"))
+            .arg(format!("gh:tg:seen:{}:{update_id}", h.telegram_bot_id))
             .arg(1)
             .arg("NX")
             .arg("EX")
@@ -348,7 +350,7 @@ pub async fn first_sight(ctx: &AppCtx, bot_id: Uuid, update_id: i64) -> Result<b
         return Ok(set.is_some());
     }
     let res = bot_update::ActiveModel {
-        bot_id: Set(bot_id),
+        bot_id: Set(h.id),
         update_id: Set(update_id),
         seen_at: Set(ctx.now()),
     }
@@ -378,15 +380,14 @@ pub async fn prune_seen_updates(ctx: &AppCtx) -> Result<u64> {
         .rows_affected)
 }
 
-/// Bots served by long polling (no public URL when they were connected).
-pub async fn polling_bots(ctx: &AppCtx) -> Result<Vec<Uuid>> {
-    Ok(bot::Entity::find()
-        .filter(bot::Column::Mode.eq(BotMode::Polling.as_str()))
-        .all(&ctx.db)
-        .await?
-        .into_iter()
-        .map(|b| b.id)
-        .collect())
+/// Bots served by long polling (no public URL when they were connected), of every tenant or
+/// of one (test suites share a database between apps with different Telegram endpoints).
+pub async fn polling_bots(ctx: &AppCtx, only_tenant: Option<Uuid>) -> Result<Vec<Uuid>> {
+    let mut q = bot::Entity::find().filter(bot::Column::Mode.eq(BotMode::Polling.as_str()));
+    if let Some(t) = only_tenant {
+        q = q.filter(bot::Column::TenantId.eq(t));
+    }
+    Ok(q.all(&ctx.db).await?.into_iter().map(|b| b.id).collect())
 }
 
 // --- conversation state -------------------------------------------------------------

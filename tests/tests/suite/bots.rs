@@ -1036,18 +1036,26 @@ async fn without_a_public_url_bots_are_served_by_long_polling() {
     assert!(tg.calls_to(&bot.token, "setWebhook").is_empty());
     assert_eq!(tg.calls_to(&bot.token, "deleteWebhook").len(), 1);
 
-    // The poller backs off over a server error (teloxide itself holds a 5xx for 10 s) and
-    // then delivers what was queued.
-    tg.fail_next(Some("getUpdates"), 1, Fault::Status(502));
-    app.start_pollers();
+    // The poller backs off over errors (here Telegram's 409 for a competing poller; a 5xx
+    // would add teloxide's own 10 s wait) and then delivers what was queued.
+    tg.fail_next(Some("getUpdates"), 2, Fault::Status(409));
+    app.start_pollers(&c);
     tg.push_update(&bot.token, updates::message(500, 42, "/start"));
     tg.wait_for_text(&bot.token, 42, "Welcome").await;
     let polls = tg.calls_to(&bot.token, "getUpdates");
-    assert!(polls.len() >= 2, "a failure then a success");
-    assert_eq!((polls[0].status, polls[1].status), (502, 200));
+    assert!(polls.len() >= 3, "two failures then a success");
+    assert_eq!(
+        (polls[0].status, polls[1].status, polls[2].status),
+        (409, 409, 200)
+    );
+    let (first_wait, second_wait) = (
+        polls[1].at.duration_since(polls[0].at),
+        polls[2].at.duration_since(polls[1].at),
+    );
+    assert!(first_wait >= Duration::from_millis(900), "backed off");
     assert!(
-        polls[1].at.duration_since(polls[0].at) >= Duration::from_secs(1),
-        "backed off"
+        second_wait >= Duration::from_millis(1800),
+        "backed off longer"
     );
     // The next poll confirms the update (offset past it), so it is not delivered twice.
     tg.push_update(&bot.token, updates::message(501, 43, "/start"));
@@ -1324,7 +1332,7 @@ async fn the_embedded_default_serves_bots_by_polling() {
         .unwrap()
         .to_string();
     let bot = app.connect_bot(&c, &pid, &tg).await;
-    app.start_pollers();
+    app.start_pollers(&c);
     tg.push_update(&bot.token, updates::message(900, 42, "/start"));
     tg.push_update(&bot.token, updates::callback(901, 42, "redeem", &bot));
     tg.wait_for_text(&bot.token, 42, "Welcome").await;
@@ -1347,7 +1355,16 @@ async fn the_embedded_default_serves_bots_by_polling() {
 
 #[tokio::test]
 async fn switching_the_project_to_another_bot_releases_the_old_one() {
-    let (app, tg) = TestApp::spawn_with_telegram(Backend::Postgres, true).await;
+    switching_the_project_to_another_bot_releases_the_old_one_on(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn switching_the_project_to_another_bot_releases_the_old_one_on_sqlite() {
+    switching_the_project_to_another_bot_releases_the_old_one_on(Backend::Sqlite).await;
+}
+
+async fn switching_the_project_to_another_bot_releases_the_old_one_on(backend: Backend) {
+    let (app, tg) = TestApp::spawn_with_telegram(backend, true).await;
     let c = app.signup().await;
     let pid = app.create_project(&c).await["id"]
         .as_str()
@@ -1510,9 +1527,9 @@ async fn two_workers_never_poll_the_same_bot_at_once() {
         .unwrap()
         .to_string();
     let bot = app.connect_bot(&c, &pid, &tg).await;
-    let first = app.start_pollers();
+    let first = app.start_pollers(&c);
     tg.wait_for(&bot.token, "getUpdates", 1, WAIT).await;
-    app.start_pollers();
+    app.start_pollers(&c);
     for i in 0..3 {
         tg.push_update(&bot.token, updates::message(700 + i, 50 + i, "/start"));
         tg.wait_for_text(&bot.token, 50 + i, "Welcome").await;
