@@ -3,6 +3,7 @@
 mod accounts;
 mod billing;
 mod bots;
+mod browser;
 mod codes;
 mod cross_tenant;
 mod flows;
@@ -10,3 +11,4 @@ mod operations;
 mod process;
 mod projects;
 mod staff;
+mod web;
