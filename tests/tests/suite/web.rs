@@ -724,3 +724,143 @@ async fn web_staff_console_roles_suspension_and_the_creator_banner() {
         page.body
     );
 }
+
+#[tokio::test]
+async fn web_code_list_pages_with_a_cursor_and_custom_dates_expire_at_day_end() {
+    let app = TestApp::spawn().await;
+    let c = app.signup().await;
+    app.set_billing_plan(c.tenant_id, "starter_monthly").await;
+    let (pid, plan_id) = app.project_with_plan(&c).await;
+    let mut w = app.web_login(&c.email).await;
+    let date = (app.ctx.now() + chrono::Duration::days(20))
+        .format("%Y-%m-%d")
+        .to_string();
+    let fields = [
+        ("plan_id", plan_id.as_str()),
+        ("quantity", "60"),
+        ("expiry", "date"),
+        ("expiry_date", date.as_str()),
+        ("max_activations", "2"),
+        ("consent", "1"),
+        ("idempotency_key", "web-paging"),
+    ];
+    let r = w
+        .post_form(&format!("/projects/{pid}/batches"), &fields)
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let batch_id = r.location.unwrap().rsplit('/').next().unwrap().to_string();
+    let b = app.wait_batch(&c, &pid, &batch_id).await;
+    assert_eq!(b["codes_expire_at"], format!("{date}T23:59:59Z"), "{b}");
+    assert_eq!(b["max_activations"], 2);
+
+    let first = w
+        .get(&format!("/projects/{pid}/codes?plan_id={plan_id}"))
+        .await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(first.body.matches("<td class=\"code\">").count(), 50);
+    let marker = "id=\"next-page\"";
+    assert!(first.body.contains(marker), "{}", first.body);
+    let href_start = first.body.find("Next page").unwrap();
+    let before = &first.body[..href_start];
+    let h = before.rfind("href=\"").unwrap() + 6;
+    let next = before[h..h + before[h..].find('"').unwrap()]
+        .replace("&#38;", "&")
+        .replace("&amp;", "&");
+    assert!(
+        next.contains(&format!("plan_id={plan_id}")),
+        "filters kept: {next}"
+    );
+    let second = w.get(&next).await;
+    assert_eq!(second.body.matches("<td class=\"code\">").count(), 10);
+    assert!(!second.body.contains(marker));
+    assert!(second.body.contains("First page"));
+    // Expiry-window filter on the list: the day before the date has none, the day has all.
+    let none = w
+        .get(&format!(
+            "/projects/{pid}/codes?expires_before={}",
+            (app.ctx.now() + chrono::Duration::days(19)).format("%Y-%m-%d")
+        ))
+        .await;
+    assert!(none.body.contains("No codes match"), "{}", none.body);
+    let csv = w
+        .get(&format!(
+            "/projects/{pid}/codes/export.csv?expires_after={date}&expires_before={date}"
+        ))
+        .await;
+    assert_eq!(csv.body.trim_start_matches('\u{feff}').lines().count(), 61);
+}
+
+#[tokio::test]
+async fn web_batch_page_refreshes_itself_until_the_batch_is_done() {
+    // No worker: the batch stays queued.
+    let app = TestApp::spawn_without_worker(Backend::Postgres).await;
+    let c = app.signup().await;
+    let (pid, plan_id) = app.project_with_plan(&c).await;
+    let (s, b) = app
+        .post_batch(
+            &c,
+            &pid,
+            gatehouse_tests::factories::batch(&plan_id, 2),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    let mut w = app.web_login(&c.email).await;
+    let page = w
+        .get(&format!(
+            "/projects/{pid}/batches/{}",
+            b["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("http-equiv=\"refresh\""),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("data-status=\"queued\""),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("id=\"download-csv\""));
+}
+
+#[tokio::test]
+async fn web_billing_upgrade_goes_to_stripe_checkout() {
+    let fake = gatehouse_tests::FakeStripe::start().await;
+    let app = TestApp::spawn_full(Backend::Sqlite, fake.env(), false).await;
+    let c = app.signup().await;
+    let mut w = app.web_login(&c.email).await;
+    let page = w.get("/billing").await;
+    assert!(
+        !page.body.contains("id=\"billing-offline\""),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("Upgrade to Growth (monthly)"),
+        "{}",
+        page.body
+    );
+    let r = w
+        .post_form("/billing/checkout", &[("plan", "growth_monthly")])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert!(
+        r.location
+            .as_deref()
+            .is_some_and(|l| l.starts_with("https://checkout.stripe.com/")),
+        "{r:?}"
+    );
+    assert_eq!(fake.calls_to("POST", "/v1/checkout/sessions").len(), 1);
+    // Checkout created the Stripe customer, so the portal opens for it.
+    let r = w.post_form("/billing/portal", &[]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert!(
+        r.location
+            .as_deref()
+            .is_some_and(|l| l.starts_with("https://billing.stripe.com/")),
+        "{r:?}"
+    );
+}
