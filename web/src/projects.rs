@@ -110,6 +110,8 @@ struct OverviewPage {
     p: ProjectOut,
     plans: Vec<PlanView>,
     channels: Vec<ChannelOut>,
+    /// `@username (mode)` of the connected bot, read-only here.
+    bot: Option<String>,
     ttl: String,
     welcome: String,
     errors: FormErrors,
@@ -131,6 +133,11 @@ async fn overview_page(
         .iter()
         .map(|pl| PlanView::new(pl, &channels))
         .collect();
+    let bot = match domain::bots::get(ctx, &s.t, project_id).await {
+        Ok(b) => Some(format!("@{} ({})", b.username, b.mode.as_str())),
+        Err(e) if e.kind == domain::ErrorKind::NotFound => None,
+        Err(e) => return Err(e.into()),
+    };
     let (ttl, welcome) = match form {
         Some(f) => (f.get("unused_code_ttl_days"), f.get("welcome_message")),
         None => (
@@ -147,6 +154,7 @@ async fn overview_page(
             p,
             plans,
             channels,
+            bot,
             ttl,
             welcome,
             errors,

@@ -316,6 +316,11 @@ async fn web_projects_plans_and_channels_are_managed_from_the_pages() {
         "bot placeholder: {}",
         overview.body
     );
+    assert!(
+        overview.body.contains("No bot connected yet."),
+        "{}",
+        overview.body
+    );
     assert!(overview.body.contains("No plans yet"), "{}", overview.body);
 
     let r = w
@@ -862,5 +867,36 @@ async fn web_billing_upgrade_goes_to_stripe_checkout() {
             .as_deref()
             .is_some_and(|l| l.starts_with("https://billing.stripe.com/")),
         "{r:?}"
+    );
+}
+
+#[tokio::test]
+async fn web_project_and_staff_pages_show_the_connected_bot() {
+    let (app, tg) = TestApp::spawn_with_telegram(Backend::Postgres, true).await;
+    let c = app.signup().await;
+    let (pid, _) = app.project_with_plan(&c).await;
+    let bot = app.connect_bot(&c, &pid, &tg).await;
+    let mut w = app.web_login(&c.email).await;
+    let page = w.get(&format!("/projects/{pid}")).await;
+    assert!(
+        page.body.contains(&format!(
+            "Connected: <strong>@{} (webhook)</strong>",
+            bot.username
+        )),
+        "{}",
+        page.body
+    );
+    let boss = app.staff(StaffRole::Staff).await;
+    let mut staff = app.web_login(&boss.ctx.email).await;
+    let t = staff.get(&format!("/staff/tenants/{}", c.tenant_id)).await;
+    assert!(t.body.contains(&format!("@{}", bot.username)), "{}", t.body);
+    // Staff find the tenant by the bot's username too.
+    let found = staff.get(&format!("/staff?q=@{}", bot.username)).await;
+    assert!(
+        found
+            .body
+            .contains(&format!("/staff/tenants/{}", c.tenant_id)),
+        "{}",
+        found.body
     );
 }
