@@ -1,6 +1,6 @@
 //! Headless Chromium for end-to-end tests, driven through chromedriver with fantoccini.
 //!
-//! Each test starts its own chromedriver on a free port, waits until the port accepts
+//! Each test (one at a time) starts its own chromedriver on a free port, waits until the port accepts
 //! connections, and always ends the WebDriver session (which quits Chromium) — also when the
 //! test body panics — and then kills chromedriver. Chromium's and chromedriver's output go to
 //! /dev/null so a stray browser can never hold the test's output pipe open.
@@ -12,6 +12,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
+/// One Chromium at a time: it is the heaviest thing in the suite, and on a 2-core machine two
+/// at once starve the timing-sensitive tests running beside them.
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 fn free_port() -> u16 {
@@ -48,6 +51,7 @@ where
         std::path::Path::new(CHROMEDRIVER).exists() && std::path::Path::new(CHROMIUM).exists(),
         "browser tests need {CHROMIUM} and {CHROMEDRIVER} (./scripts/test installs chromium chromium-driver)"
     );
+    let _turn = ONE_BROWSER.lock().await;
     let port = free_port();
     let mut driver = tokio::process::Command::new(CHROMEDRIVER)
         .arg(format!("--port={port}"))
