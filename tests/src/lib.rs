@@ -3,10 +3,12 @@
 //! for the embedded default), a fresh tenant per test, and factories. Fakes of Telegram and
 //! Stripe live beside it as local HTTP servers speaking the real wire format.
 pub mod app;
+pub mod browser;
 pub mod factories;
 pub mod fake_stripe;
 pub mod fake_telegram;
 pub mod telegram;
+pub mod web;
 
 pub use app::{Backend, TestApp};
 pub use factories::Creator;

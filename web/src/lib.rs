@@ -1,14 +1,98 @@
-//! The web dashboard for creators and the staff console (server-rendered pages). Pages call
-//! the same `domain` services as the API.
-use axum::{Router, response::Html, routing::get};
+//! The web dashboard for creators and the staff console: server-rendered pages (askama
+//! templates checked at compile time, plain HTML forms). Pages call the same `domain`
+//! services as the API; this crate only parses forms, calls `domain` and renders.
+//!
+//! Sessions are a cookie carrying the session JWT (`HttpOnly`, `SameSite=Lax`, `Secure` when
+//! `PUBLIC_URL` is https). Every `POST` is checked against a CSRF token (see [`session`]).
+use axum::{
+    Router, middleware,
+    routing::{get, post},
+};
 use domain::AppCtx;
 
-/// The dashboard routes. Until the dashboard issue lands this serves the front page that
-/// tells a visitor where the API and its documentation are.
-pub fn router(ctx: AppCtx) -> Router {
-    Router::new().route("/", get(front_page)).with_state(ctx)
-}
+mod assets;
+mod auth;
+mod billing;
+mod codes;
+mod form;
+mod page;
+mod projects;
+mod session;
+mod staff;
 
-async fn front_page() -> Html<&'static str> {
-    Html(include_str!("front_page.html"))
+/// The dashboard and staff console routes.
+pub fn router(ctx: AppCtx) -> Router {
+    Router::new()
+        .route("/", get(auth::front_page))
+        .route("/signup", get(auth::signup_page).post(auth::signup))
+        .route("/login", get(auth::login_page).post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route("/projects", get(projects::list_page).post(projects::create))
+        .route("/projects/{project_id}", get(projects::overview))
+        .route(
+            "/projects/{project_id}/settings",
+            post(projects::update_settings),
+        )
+        .route(
+            "/projects/{project_id}/channels",
+            get(projects::channels_page).post(projects::create_channel),
+        )
+        .route(
+            "/projects/{project_id}/plans",
+            get(projects::plans_page).post(projects::create_plan),
+        )
+        .route(
+            "/projects/{project_id}/plans/{plan_id}",
+            get(projects::plan_edit_page).post(projects::update_plan),
+        )
+        .route(
+            "/projects/{project_id}/plans/{plan_id}/active",
+            post(projects::set_plan_active),
+        )
+        .route("/projects/{project_id}/codes", get(codes::list_page))
+        .route("/projects/{project_id}/codes/new", get(codes::new_page))
+        .route("/projects/{project_id}/codes/preview", post(codes::preview))
+        .route(
+            "/projects/{project_id}/codes/export.csv",
+            get(codes::export_csv),
+        )
+        .route(
+            "/projects/{project_id}/codes/{code_id}/delete",
+            get(codes::delete_page).post(codes::delete),
+        )
+        .route(
+            "/projects/{project_id}/codes/{code_id}/rollback",
+            get(codes::rollback_page).post(codes::rollback),
+        )
+        .route("/projects/{project_id}/batches", post(codes::create_batch))
+        .route(
+            "/projects/{project_id}/batches/{batch_id}",
+            get(codes::batch_page),
+        )
+        .route(
+            "/projects/{project_id}/batches/{batch_id}/codes.csv",
+            get(codes::batch_csv),
+        )
+        .route("/billing", get(billing::page))
+        .route("/billing/checkout", post(billing::checkout))
+        .route("/billing/portal", post(billing::portal))
+        .route("/staff", get(staff::tenants_page))
+        .route("/staff/tenants/{tenant_id}", get(staff::tenant_page))
+        .route("/staff/tenants/{tenant_id}/suspend", post(staff::suspend))
+        .route(
+            "/staff/tenants/{tenant_id}/unsuspend",
+            post(staff::unsuspend),
+        )
+        .route(
+            "/staff/tenants/{tenant_id}/quota-grants",
+            post(staff::grant_quota),
+        )
+        .route(
+            "/staff/tenants/{tenant_id}/plan",
+            post(staff::override_plan),
+        )
+        .route("/staff/audit", get(staff::audit_page))
+        .route("/static/app.css", get(assets::css))
+        .layer(middleware::from_fn_with_state(ctx.clone(), session::csrf))
+        .with_state(ctx)
 }

@@ -3,6 +3,7 @@
 mod accounts;
 mod billing;
 mod bots;
+mod browser;
 mod codes;
 mod cross_tenant;
 mod flows;
@@ -11,3 +12,4 @@ mod process;
 mod projects;
 mod redemption;
 mod staff;
+mod web;
