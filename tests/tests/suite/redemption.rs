@@ -682,3 +682,89 @@ async fn batches_go_to_the_linked_chat_as_messages_or_one_csv() {
     }
     panic!("the CSV batch was not marked sent");
 }
+
+#[tokio::test]
+async fn workers_deliver_nothing_for_a_suspended_tenant_and_resume_after() {
+    // The worker is driven by hand here, so it is not started with the app.
+    let fake = FakeTelegram::start().await;
+    let env = std::collections::HashMap::from([
+        ("TELEGRAM_API_URL".to_string(), fake.url.clone()),
+        (
+            "PUBLIC_URL".to_string(),
+            gatehouse_tests::telegram::PUBLIC_URL.to_string(),
+        ),
+    ]);
+    let app = TestApp::spawn_full(Backend::Postgres, env, false).await;
+    let c = app.signup().await;
+    let pid = app.create_project(&c).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let plan = app.create_plan(&c, &pid, monthly()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bot = app.connect_bot(&c, &pid, &fake).await;
+    let s = Setup {
+        app,
+        tg: fake,
+        c,
+        pid,
+        plan,
+        bot,
+    };
+    s.link_owner(960).await;
+    let (st, b) = s
+        .app
+        .post_batch(&s.c, &s.pid, batch(&s.plan, 2), None)
+        .await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{b}");
+    let id: Uuid = b["id"].as_str().unwrap().parse().unwrap();
+    domain::codes::generate(&s.app.ctx, id).await.unwrap();
+
+    let staff = s.app.staff(domain::accounts::StaffRole::Staff).await;
+    domain::staff::suspend(&s.app.ctx, &staff.ctx, s.c.tenant_id, "review")
+        .await
+        .unwrap();
+    domain::delivery::deliver(&s.app.ctx, id).await.unwrap();
+    let sent_codes = |tg: &FakeTelegram| {
+        tg.calls_to(&s.bot.token, "sendMessage")
+            .iter()
+            .filter(|c| {
+                c.params["chat_id"].as_i64() == Some(960)
+                    && c.params["text"]
+                        .as_str()
+                        .unwrap_or("")
+                        .starts_with("Access code")
+            })
+            .count()
+    };
+    assert_eq!(sent_codes(&s.tg), 0, "nothing delivered while suspended");
+    let (_, got) = s
+        .app
+        .as_creator(
+            &s.c,
+            Method::GET,
+            &format!("/api/v1/projects/{}/code-batches/{id}", s.pid),
+            None,
+        )
+        .await;
+    assert_eq!(got["delivery"], "paused_tenant_suspended");
+
+    // Unsuspending queues the held delivery; the worker's job then sends it.
+    domain::staff::unsuspend(&s.app.ctx, &staff.ctx, s.c.tenant_id, "resolved")
+        .await
+        .unwrap();
+    domain::delivery::deliver(&s.app.ctx, id).await.unwrap();
+    assert_eq!(sent_codes(&s.tg), 2);
+    let (_, got) = s
+        .app
+        .as_creator(
+            &s.c,
+            Method::GET,
+            &format!("/api/v1/projects/{}/code-batches/{id}", s.pid),
+            None,
+        )
+        .await;
+    assert_eq!(got["delivery"], "sent");
+}
