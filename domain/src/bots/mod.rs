@@ -836,7 +836,11 @@ pub async fn code_plans(ctx: &AppCtx, h: &BotHandle) -> Result<Vec<PublicPlan>> 
 }
 
 /// The plan by id if it belongs to the bot's project (active or not).
-pub async fn project_plan(ctx: &AppCtx, h: &BotHandle, plan_id: Uuid) -> Result<Option<PublicPlan>> {
+pub async fn project_plan(
+    ctx: &AppCtx,
+    h: &BotHandle,
+    plan_id: Uuid,
+) -> Result<Option<PublicPlan>> {
     Ok(plan::Entity::find_by_id(plan_id)
         .filter(plan::Column::ProjectId.eq(h.project_id))
         .filter(plan::Column::TenantId.eq(h.tenant_id))
