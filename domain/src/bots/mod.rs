@@ -393,25 +393,117 @@ pub async fn polling_bots(ctx: &AppCtx, only_tenant: Option<Uuid>) -> Result<Vec
 // --- conversation state -------------------------------------------------------------
 
 /// Where a user stands in a multi-step conversation, kept in the database so whichever
-/// process receives the next update can continue it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// process receives the next update can continue it. The step's name is the row's `state`;
+/// what was chosen so far is its `data`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
 pub enum Conversation {
     /// The user pressed "Redeem a code"; the next text they send is a code.
     AwaitingCode,
+    /// `/newcode`: the owner picks a plan (a button).
+    NewCodePlan,
+    /// `/newcode`: the owner types how many codes.
+    NewCodeQuantity { plan_id: Uuid },
+    /// `/newcode`: the owner picks (or types, in days) when the codes expire.
+    NewCodeExpiry { plan_id: Uuid, quantity: i64 },
+    /// `/newcode`: the preview is shown; Confirm generates. `nonce` names this request: the
+    /// Confirm button carries it and the batch's idempotency key is derived from it, so a
+    /// double tap (or a retried update) makes one batch.
+    NewCodeConfirm {
+        plan_id: Uuid,
+        quantity: i64,
+        expiry: NewCodeExpiry,
+        nonce: Uuid,
+    },
 }
 
-impl Conversation {
-    fn as_str(self) -> &'static str {
+/// The codes' expiry as chosen in `/newcode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NewCodeExpiry {
+    /// `none`, `1d`, `1w`, `1m` or `1y` (see [`crate::codes::ExpiryIn`]).
+    Preset(ExpiryPreset),
+    Days(i64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExpiryPreset {
+    #[serde(rename = "none")]
+    Never,
+    #[serde(rename = "1d")]
+    Day,
+    #[serde(rename = "1w")]
+    Week,
+    #[serde(rename = "1m")]
+    Month,
+    #[serde(rename = "1y")]
+    Year,
+}
+
+impl ExpiryPreset {
+    pub const ALL: [ExpiryPreset; 5] = [
+        ExpiryPreset::Never,
+        ExpiryPreset::Day,
+        ExpiryPreset::Week,
+        ExpiryPreset::Month,
+        ExpiryPreset::Year,
+    ];
+
+    pub fn as_str(self) -> &'static str {
         match self {
-            Conversation::AwaitingCode => "awaiting_code",
+            ExpiryPreset::Never => "none",
+            ExpiryPreset::Day => "1d",
+            ExpiryPreset::Week => "1w",
+            ExpiryPreset::Month => "1m",
+            ExpiryPreset::Year => "1y",
         }
     }
 
-    fn parse(s: &str) -> Option<Self> {
-        match s {
-            "awaiting_code" => Some(Conversation::AwaitingCode),
-            _ => None,
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+impl NewCodeExpiry {
+    /// Days typed by the owner, checked with the API's own rule.
+    pub fn days(typed: &str) -> Option<Self> {
+        let d: i64 = typed.trim().parse().ok()?;
+        (1..=crate::codes::MAX_CUSTOM_DAYS)
+            .contains(&d)
+            .then_some(NewCodeExpiry::Days(d))
+    }
+
+    pub fn to_input(self) -> crate::codes::ExpiryIn {
+        match self {
+            NewCodeExpiry::Preset(p) => crate::codes::ExpiryIn {
+                preset: Some(p.as_str().into()),
+                ..Default::default()
+            },
+            NewCodeExpiry::Days(d) => crate::codes::ExpiryIn {
+                days: Some(d),
+                ..Default::default()
+            },
         }
+    }
+}
+
+impl Conversation {
+    fn step(&self) -> &'static str {
+        match self {
+            Conversation::AwaitingCode => "awaiting_code",
+            Conversation::NewCodePlan => "new_code_plan",
+            Conversation::NewCodeQuantity { .. } => "new_code_quantity",
+            Conversation::NewCodeExpiry { .. } => "new_code_expiry",
+            Conversation::NewCodeConfirm { .. } => "new_code_confirm",
+        }
+    }
+
+    fn parse(state: &str, data: &serde_json::Value) -> Option<Self> {
+        if state == "awaiting_code" {
+            return Some(Conversation::AwaitingCode);
+        }
+        let c: Conversation = serde_json::from_value(data.clone()).ok()?;
+        (c.step() == state).then_some(c)
     }
 }
 
@@ -422,11 +514,12 @@ pub async fn set_conversation(
     state: Conversation,
 ) -> Result<()> {
     use bot_conversation::Column as C;
+    let data = serde_json::to_value(&state).map_err(Error::internal)?;
     bot_conversation::Entity::insert(bot_conversation::ActiveModel {
         bot_id: Set(bot_id),
         telegram_user_id: Set(telegram_user_id),
-        state: Set(state.as_str().into()),
-        data: Set(serde_json::json!({})),
+        state: Set(state.step().into()),
+        data: Set(data),
         expires_at: Set(ctx.now() + Duration::minutes(CONVERSATION_TTL_MINUTES)),
     })
     .on_conflict(
@@ -450,7 +543,7 @@ pub async fn conversation(
         .await?;
     Ok(row
         .filter(|r| r.expires_at > ctx.now())
-        .and_then(|r| Conversation::parse(&r.state)))
+        .and_then(|r| Conversation::parse(&r.state, &r.data)))
 }
 
 pub async fn clear_conversation(ctx: &AppCtx, bot_id: Uuid, telegram_user_id: i64) -> Result<()> {
@@ -679,6 +772,93 @@ pub async fn owner_chat_ids(ctx: &AppCtx, project_id: Uuid) -> Result<Vec<i64>> 
 }
 
 // --- owner commands -----------------------------------------------------------------
+
+/// The creator a linked owner acts as: the dashboard user who made the owner link, so quota,
+/// suspension, billing and audit rules apply exactly as in the API. None when this Telegram
+/// account is not a linked owner of the bot's project.
+pub async fn owner_tenant_ctx(
+    ctx: &AppCtx,
+    h: &BotHandle,
+    telegram_user_id: i64,
+) -> Result<Option<TenantCtx>> {
+    let link = owner_link::Entity::find()
+        .filter(owner_link::Column::ProjectId.eq(h.project_id))
+        .filter(owner_link::Column::TenantId.eq(h.tenant_id))
+        .filter(owner_link::Column::TelegramUserId.eq(telegram_user_id))
+        .filter(owner_link::Column::LinkedAt.is_not_null())
+        .order_by_desc(owner_link::Column::LinkedAt)
+        .one(&ctx.db)
+        .await?;
+    let Some(link) = link else {
+        return Ok(None);
+    };
+    if let Some(user_id) = link.user_id
+        && let Ok(crate::accounts::Principal::Creator(t)) =
+            crate::accounts::principal_for_user(ctx, user_id).await
+        && t.tenant_id == h.tenant_id
+    {
+        return Ok(Some(t));
+    }
+    // The link was made by an API key, or its creator is gone: act as the tenant, labelled
+    // with the Telegram account.
+    let tenant = tenants::load(ctx, h.tenant_id).await?;
+    Ok(Some(TenantCtx {
+        tenant_id: h.tenant_id,
+        role: tenants::Role::Member,
+        status: TenantStatus::parse(&tenant.status),
+        actor: tenants::Actor {
+            user_id: None,
+            label: format!("telegram:{telegram_user_id}"),
+        },
+    }))
+}
+
+/// The plans an owner can generate codes for: the project's active plans (codes-only ones
+/// included), cheapest first.
+pub async fn code_plans(ctx: &AppCtx, h: &BotHandle) -> Result<Vec<PublicPlan>> {
+    Ok(plan::Entity::find()
+        .filter(plan::Column::ProjectId.eq(h.project_id))
+        .filter(plan::Column::TenantId.eq(h.tenant_id))
+        .filter(plan::Column::Active.eq(true))
+        .order_by_asc(plan::Column::PriceMinor)
+        .order_by_asc(plan::Column::CreatedAt)
+        .all(&ctx.db)
+        .await?
+        .into_iter()
+        .map(|pl| PublicPlan {
+            id: pl.id,
+            name: pl.name,
+            price_minor: pl.price_minor,
+            currency: pl.currency,
+            duration_days: pl.duration_days,
+        })
+        .collect())
+}
+
+/// The plan by id if it belongs to the bot's project (active or not).
+pub async fn project_plan(
+    ctx: &AppCtx,
+    h: &BotHandle,
+    plan_id: Uuid,
+) -> Result<Option<PublicPlan>> {
+    Ok(plan::Entity::find_by_id(plan_id)
+        .filter(plan::Column::ProjectId.eq(h.project_id))
+        .filter(plan::Column::TenantId.eq(h.tenant_id))
+        .one(&ctx.db)
+        .await?
+        .map(|pl| PublicPlan {
+            id: pl.id,
+            name: pl.name,
+            price_minor: pl.price_minor,
+            currency: pl.currency,
+            duration_days: pl.duration_days,
+        }))
+}
+
+/// The idempotency key of a `/newcode` confirmation (one batch per confirmed preview).
+pub fn newcode_idempotency_key(h: &BotHandle, telegram_user_id: i64, nonce: Uuid) -> String {
+    format!("tg-newcode:{}:{telegram_user_id}:{nonce}", h.id)
+}
 
 /// `/codes`: the project's access codes by status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -7,6 +7,7 @@ mod browser;
 mod codes;
 mod cross_tenant;
 mod flows;
+mod newcode;
 mod operations;
 mod process;
 mod projects;
