@@ -5,7 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, TransactionTrait,
     sea_query::{Expr, ExprTrait},
 };
 use serde::Serialize;
@@ -725,6 +725,75 @@ pub async fn list(ctx: &AppCtx, t: &TenantCtx, project_id: Uuid) -> Result<Vec<S
         .into_iter()
         .map(Into::into)
         .collect())
+}
+
+/// One subscription of the project (another tenant's or project's is not found).
+pub async fn get(
+    ctx: &AppCtx,
+    t: &TenantCtx,
+    project_id: Uuid,
+    subscription_id: Uuid,
+) -> Result<SubscriptionOut> {
+    let p = projects::find(&ctx.db, t, project_id).await?;
+    Ok(subscription::Entity::find_by_id(subscription_id)
+        .filter(subscription::Column::TenantId.eq(t.tenant_id))
+        .filter(subscription::Column::ProjectId.eq(p.id))
+        .one(&ctx.db)
+        .await?
+        .ok_or_else(|| Error::not_found("subscription"))?
+        .into())
+}
+
+/// Redemptions on one UTC day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct DayCount {
+    pub day: chrono::NaiveDate,
+    pub count: i64,
+}
+
+/// Redemptions (activations) of the project's codes per UTC day over the last `days` days,
+/// today included, oldest first; days without any are there with zero.
+pub async fn redemptions_per_day(
+    ctx: &AppCtx,
+    t: &TenantCtx,
+    project_id: Uuid,
+    days: u32,
+) -> Result<Vec<DayCount>> {
+    let p = projects::find(&ctx.db, t, project_id).await?;
+    let days = days.clamp(1, 366);
+    let today = ctx.now().date_naive();
+    let first = today - Duration::days(i64::from(days) - 1);
+    let since = first.and_time(chrono::NaiveTime::MIN).and_utc();
+    let codes = access_code::Entity::find()
+        .select_only()
+        .column(access_code::Column::Id)
+        .filter(access_code::Column::TenantId.eq(t.tenant_id))
+        .filter(access_code::Column::ProjectId.eq(p.id))
+        .into_query();
+    // Bucketed here rather than with SQL date functions, which differ between PostgreSQL
+    // and SQLite; the window bounds the rows read.
+    let times: Vec<DateTime<Utc>> = activation::Entity::find()
+        .select_only()
+        .column(activation::Column::At)
+        .filter(activation::Column::TenantId.eq(t.tenant_id))
+        .filter(activation::Column::At.gte(since))
+        .filter(activation::Column::AccessCodeId.in_subquery(codes))
+        .into_tuple()
+        .all(&ctx.db)
+        .await?;
+    let mut out: Vec<DayCount> = (0..i64::from(days))
+        .map(|i| DayCount {
+            day: first + Duration::days(i),
+            count: 0,
+        })
+        .collect();
+    for at in times {
+        let i = (at.date_naive() - first).num_days();
+        if let Some(d) = usize::try_from(i).ok().and_then(|i| out.get_mut(i)) {
+            d.count += 1;
+        }
+    }
+    Ok(out)
 }
 
 /// Revokes a subscription: status revoked, the user removed from the plan's channels and

@@ -13,8 +13,11 @@ use domain::AppCtx;
 mod assets;
 mod auth;
 mod billing;
+mod bots;
+mod chart;
 mod codes;
 mod form;
+mod members;
 mod page;
 mod projects;
 mod session;
@@ -32,6 +35,20 @@ pub fn router(ctx: AppCtx) -> Router {
         .route(
             "/projects/{project_id}/settings",
             post(projects::update_settings),
+        )
+        .route("/projects/{project_id}/bot", post(bots::connect))
+        .route(
+            "/projects/{project_id}/bot/disconnect",
+            get(bots::disconnect_page).post(bots::disconnect),
+        )
+        .route(
+            "/projects/{project_id}/bot/owner-link",
+            post(bots::owner_link),
+        )
+        .route("/projects/{project_id}/members", get(members::page))
+        .route(
+            "/projects/{project_id}/members/{subscription_id}/revoke",
+            get(members::revoke_page).post(members::revoke),
         )
         .route(
             "/projects/{project_id}/channels",

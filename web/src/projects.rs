@@ -7,6 +7,7 @@ use axum::{
 };
 use domain::{
     AppCtx,
+    bots::{self, BotOut, OwnerLinkOut},
     channels::{self, ChannelIn, ChannelKind, ChannelOut},
     plans::{self, PlanIn, PlanOut, PlanPatch},
     projects::{self, ProjectIn, ProjectOut, ProjectPatch},
@@ -14,6 +15,7 @@ use domain::{
 use uuid::Uuid;
 
 use crate::{
+    chart,
     form::FormData,
     page::{self, FormErrors, Layout, WebResult},
     session::CreatorSession,
@@ -110,21 +112,39 @@ struct OverviewPage {
     p: ProjectOut,
     plans: Vec<PlanView>,
     channels: Vec<ChannelOut>,
-    /// `@username (mode)` of the connected bot, read-only here.
-    bot: Option<String>,
+    bot: Option<BotOut>,
+    /// Whether the signed-in creator's Telegram is linked to the project's bot.
+    owner_linked: bool,
+    /// A one-time owner link just made (shown once; only its hash is stored).
+    owner_link: Option<OwnerLinkOut>,
+    /// Errors of the connect-a-bot form (`token`).
+    bot_errors: FormErrors,
+    chart: chart::Chart,
     ttl: String,
     welcome: String,
     errors: FormErrors,
     saved: bool,
 }
 
-async fn overview_page(
+/// What the overview shows besides the project itself: a settings form being corrected,
+/// the bot form's errors, a fresh owner link.
+#[derive(Default)]
+pub struct OverviewState<'a> {
+    pub form: Option<&'a FormData>,
+    pub errors: FormErrors,
+    pub saved: bool,
+    pub bot_errors: FormErrors,
+    pub owner_link: Option<OwnerLinkOut>,
+}
+
+/// How many days the redemptions chart covers.
+const CHART_DAYS: u32 = 30;
+
+pub async fn overview_page(
     ctx: &AppCtx,
     s: &CreatorSession,
     project_id: Uuid,
-    form: Option<&FormData>,
-    errors: FormErrors,
-    saved: bool,
+    st: OverviewState<'_>,
 ) -> WebResult {
     let p = projects::get(ctx, &s.t, project_id).await?;
     let channels = channels::list(ctx, &s.t, project_id).await?;
@@ -133,12 +153,15 @@ async fn overview_page(
         .iter()
         .map(|pl| PlanView::new(pl, &channels))
         .collect();
-    let bot = match domain::bots::get(ctx, &s.t, project_id).await {
-        Ok(b) => Some(format!("@{} ({})", b.username, b.mode.as_str())),
+    let bot = match bots::get(ctx, &s.t, project_id).await {
+        Ok(b) => Some(b),
         Err(e) if e.kind == domain::ErrorKind::NotFound => None,
         Err(e) => return Err(e.into()),
     };
-    let (ttl, welcome) = match form {
+    let owner_linked = bot.is_some() && bots::owner_linked(ctx, &s.t, project_id).await?;
+    let days =
+        domain::subscriptions::redemptions_per_day(ctx, &s.t, project_id, CHART_DAYS).await?;
+    let (ttl, welcome) = match st.form {
         Some(f) => (f.get("unused_code_ttl_days"), f.get("welcome_message")),
         None => (
             p.unused_code_ttl_days
@@ -147,18 +170,27 @@ async fn overview_page(
             p.welcome_message.clone(),
         ),
     };
+    let status = if st.bot_errors.status.is_some() {
+        st.bot_errors.status()
+    } else {
+        st.errors.status()
+    };
     Ok(page::render(
-        errors.status(),
+        status,
         &OverviewPage {
             l: Layout::creator(p.name.clone(), s),
             p,
             plans,
             channels,
             bot,
+            owner_linked,
+            owner_link: st.owner_link,
+            bot_errors: st.bot_errors,
+            chart: chart::Chart::new(&days),
             ttl,
             welcome,
-            errors,
-            saved,
+            errors: st.errors,
+            saved: st.saved,
         },
     ))
 }
@@ -170,7 +202,11 @@ pub async fn overview(
     axum::extract::Query(q): axum::extract::Query<Vec<(String, String)>>,
 ) -> WebResult {
     let saved = q.iter().any(|(k, v)| k == "saved" && v == "1");
-    overview_page(&ctx, &s, project_id, None, FormErrors::default(), saved).await
+    let st = OverviewState {
+        saved,
+        ..Default::default()
+    };
+    overview_page(&ctx, &s, project_id, st).await
 }
 
 pub async fn update_settings(
@@ -183,7 +219,12 @@ pub async fn update_settings(
     let ttl = form.int("unused_code_ttl_days", &mut errors);
     if !errors.fields.is_empty() {
         errors.status = Some(axum::http::StatusCode::UNPROCESSABLE_ENTITY);
-        return overview_page(&ctx, &s, project_id, Some(&form), errors, false).await;
+        let st = OverviewState {
+            form: Some(&form),
+            errors,
+            ..Default::default()
+        };
+        return overview_page(&ctx, &s, project_id, st).await;
     }
     let patch = ProjectPatch {
         name: Some(form.get("name")),
@@ -197,7 +238,12 @@ pub async fn update_settings(
         Ok(_) => Ok(page::see_other(format!("/projects/{project_id}?saved=1"))),
         Err(e) => {
             let errors = FormErrors::from_error(e)?;
-            overview_page(&ctx, &s, project_id, Some(&form), errors, false).await
+            let st = OverviewState {
+                form: Some(&form),
+                errors,
+                ..Default::default()
+            };
+            overview_page(&ctx, &s, project_id, st).await
         }
     }
 }

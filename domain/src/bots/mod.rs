@@ -756,6 +756,23 @@ pub async fn is_owner(ctx: &AppCtx, h: &BotHandle, telegram_user_id: i64) -> Res
         > 0)
 }
 
+/// Whether the signed-in creator has linked a Telegram account to the project's bot (through
+/// an owner link they created). False for API keys, which have no user.
+pub async fn owner_linked(ctx: &AppCtx, t: &TenantCtx, project_id: Uuid) -> Result<bool> {
+    let p = projects::find(&ctx.db, t, project_id).await?;
+    let Some(user_id) = t.actor.user_id else {
+        return Ok(false);
+    };
+    Ok(owner_link::Entity::find()
+        .filter(owner_link::Column::TenantId.eq(t.tenant_id))
+        .filter(owner_link::Column::ProjectId.eq(p.id))
+        .filter(owner_link::Column::UserId.eq(user_id))
+        .filter(owner_link::Column::LinkedAt.is_not_null())
+        .count(&ctx.db)
+        .await?
+        > 0)
+}
+
 /// The private chats of the project's linked owners (for notifications and code delivery).
 pub async fn owner_chat_ids(ctx: &AppCtx, project_id: Uuid) -> Result<Vec<i64>> {
     let mut ids: Vec<i64> = owner_link::Entity::find()

@@ -1,13 +1,14 @@
-//! End to end in headless Chromium: a creator signs up, creates a project and a plan,
-//! generates 30 codes, watches the batch finish and exports the CSV; staff find a tenant and
+//! End to end in headless Chromium: a creator signs up, creates a project, connects a bot
+//! (fake Telegram), creates a plan, generates 30 codes, watches the batch finish and exports the CSV; staff find a tenant and
 //! suspend it, and the creator sees the suspension. Screenshots of each main page go to
 //! `target/screenshots/`.
 use domain::accounts::{self, Principal, StaffRole};
 use fantoccini::{Client, Locator};
 use gatehouse_tests::{
-    TestApp,
+    Backend, TestApp,
     browser::{click, fill, html, screenshot, wait_for, with_browser},
     factories::{PASSWORD, unique_email},
+    telegram::{ConnectedBot, updates},
 };
 use reqwest::StatusCode;
 
@@ -56,7 +57,7 @@ async fn login(c: &Client, app: &TestApp, email: &str) {
 
 #[tokio::test]
 async fn browser_creator_generates_30_codes_and_exports_them() {
-    let app = TestApp::spawn().await;
+    let (app, tg) = TestApp::spawn_with_telegram(Backend::Postgres, true).await;
     let email = unique_email("browser");
     with_browser(|c| async move {
         // Sign up.
@@ -76,6 +77,51 @@ async fn browser_creator_generates_30_codes_and_exports_them() {
         wait_for(&c, "#bot").await;
         let project_url = c.current_url().await.expect("url").to_string();
         let pid = project_url.rsplit('/').next().unwrap().to_string();
+
+        // Connect a bot (fake Telegram): a wrong token is refused next to the field first.
+        fill(&c, "#token", "123:wrong").await;
+        click(&c, "#bot form button[type=submit]").await;
+        let err = wait_for(&c, "#token-error").await.text().await.unwrap();
+        assert!(
+            err.contains("Telegram does not accept this bot token"),
+            "{err}"
+        );
+        screenshot(&c, "05a-bot-token-error").await;
+        let fb = tg.add_bot();
+        fill(&c, "#token", &fb.token).await;
+        click(&c, "#bot form button[type=submit]").await;
+        wait_for(&c, "#owner-status").await;
+        let status = c
+            .find(Locator::Css("#bot-status"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(status, format!("Connected: @{} (webhook)", fb.username));
+        click(&c, "form[action$='/bot/owner-link'] button").await;
+        let link = wait_for(&c, "#owner-link").await.text().await.unwrap();
+        assert!(
+            link.contains(&format!("https://t.me/{}?start=o_", fb.username)),
+            "{link}"
+        );
+        screenshot(&c, "05b-bot-connected-owner-link").await;
+        let hook = tg.webhook(&fb.token).expect("webhook set");
+        let bot = ConnectedBot {
+            id: hook["url"]
+                .as_str()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap(),
+            project_id: pid.clone(),
+            token: fb.token.clone(),
+            telegram_id: fb.id,
+            username: fb.username.clone(),
+            secret: hook["secret_token"].as_str().map(str::to_string),
+        };
 
         // A channel, then a plan that grants it.
         c.goto(&app.url(&format!("/projects/{pid}/channels")))
@@ -178,6 +224,39 @@ async fn browser_creator_generates_30_codes_and_exports_them() {
         );
         assert_eq!(lines.len(), 31, "header and 30 rows");
         assert!(lines[1..].iter().all(|l| l.contains(",Monthly,")));
+
+        // A subscriber redeems the first code in the bot; members and the chart show it.
+        let code = lines[1].split(',').next().unwrap();
+        let s = app
+            .post_update(
+                &bot,
+                &updates::message(1, 9_001, &format!("/start c_{code}")),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        tg.wait_for_text(&fb.token, 9_001, "Code accepted").await;
+        c.goto(&app.url(&format!("/projects/{pid}/members")))
+            .await
+            .unwrap();
+        wait_for(&c, "#members-table").await;
+        assert!(html(&c).await.contains("(@ann9001)"));
+        screenshot(&c, "08a-members").await;
+        click(&c, "#members-table a[href$='/revoke']").await;
+        wait_for(&c, "button.danger").await;
+        screenshot(&c, "08b-revoke-confirm").await;
+        c.goto(&project_url).await.unwrap();
+        let total = wait_for(&c, "#redemptions-total")
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(total, "1");
+        screenshot(&c, "08c-project-overview-chart").await;
+        c.goto(&app.url(&format!("/projects/{pid}/bot/disconnect")))
+            .await
+            .unwrap();
+        wait_for(&c, "button.danger").await;
+        screenshot(&c, "08d-bot-disconnect-confirm").await;
 
         // The code list and its export link.
         c.goto(&app.url(&format!("/projects/{pid}/codes")))

@@ -14,3 +14,4 @@ mod projects;
 mod redemption;
 mod staff;
 mod web;
+mod web_bot_members;
