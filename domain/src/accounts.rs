@@ -244,23 +244,15 @@ pub async fn authenticate(ctx: &AppCtx, bearer: &str) -> Result<Principal> {
             .await?
             .ok_or_else(unauthenticated)?;
         let now = ctx.now();
+        let label = format!("api_key:{}", key.prefix);
+        // Touch `last_used_at` at most once a minute, not on every request.
         if key
             .last_used_at
             .is_none_or(|t| now - t > Duration::minutes(1))
         {
-            let label = key.prefix.clone();
             let mut am = key.into_active_model();
             am.last_used_at = Set(Some(now));
             am.update(&ctx.db).await?;
-            return Ok(Principal::Creator(TenantCtx {
-                tenant_id: t.id,
-                role: Role::Admin,
-                status: TenantStatus::parse(&t.status),
-                actor: Actor {
-                    user_id: None,
-                    label: format!("api_key:{label}"),
-                },
-            }));
         }
         return Ok(Principal::Creator(TenantCtx {
             tenant_id: t.id,
@@ -268,7 +260,7 @@ pub async fn authenticate(ctx: &AppCtx, bearer: &str) -> Result<Principal> {
             status: TenantStatus::parse(&t.status),
             actor: Actor {
                 user_id: None,
-                label: format!("api_key:{}", key.prefix),
+                label,
             },
         }));
     }
