@@ -1,0 +1,340 @@
+//! `/newcode`: plan → quantity → expiry → preview → confirm. Each step is stored in the
+//! database; the rules (quota, plan, suspension, billing) are `domain::codes`'.
+use domain::{
+    AppCtx,
+    bots::{self, BotHandle, Button, Conversation, ExpiryPreset, NewCodeExpiry},
+    codes::{self, BatchIn, PreviewIn},
+    tenants::TenantCtx,
+};
+use uuid::Uuid;
+
+use super::{OWNERS_ONLY, SOMETHING_WENT_WRONG, say};
+
+pub const PREFIX: &str = "nc:";
+pub const ASK_QUANTITY: &str = "How many codes? Send a number from 1 to 1000.";
+pub const BAD_QUANTITY: &str =
+    "That is not a number from 1 to 1000. Send how many codes to generate (or /cancel).";
+pub const BAD_DAYS: &str =
+    "Pick an expiry with the buttons, or send a number of days from 1 to 36500 (or /cancel).";
+pub const PICK_BUTTON: &str = "Please use the buttons above (or /cancel).";
+pub const GENERATING: &str =
+    "✅ Confirmed: the codes are being generated and will be sent to this chat.";
+
+async fn owner(ctx: &AppCtx, h: &BotHandle, user: i64) -> domain::Result<Option<TenantCtx>> {
+    bots::owner_tenant_ctx(ctx, h, user).await
+}
+
+pub async fn start(ctx: &AppCtx, h: &BotHandle, user: i64, chat: i64) -> domain::Result<()> {
+    if owner(ctx, h, user).await?.is_none() {
+        return say(ctx, h, chat, OWNERS_ONLY).await;
+    }
+    let plans = bots::code_plans(ctx, h).await?;
+    if plans.is_empty() {
+        bots::clear_conversation(ctx, h.id, user).await?;
+        return say(
+            ctx,
+            h,
+            chat,
+            "This project has no active plans. Create one in the dashboard first.",
+        )
+        .await;
+    }
+    bots::set_conversation(ctx, h.id, user, Conversation::NewCodePlan).await?;
+    let keyboard = plans
+        .iter()
+        .map(|p| {
+            vec![Button::Callback {
+                text: p.describe(),
+                data: format!("{PREFIX}plan:{}", p.id),
+            }]
+        })
+        .collect();
+    bots::send_message(
+        ctx,
+        h.id,
+        chat,
+        "New access codes: which plan? (/cancel to stop)",
+        Some(keyboard),
+    )
+    .await?;
+    Ok(())
+}
+
+fn expiry_label(e: NewCodeExpiry) -> String {
+    match e {
+        NewCodeExpiry::Preset(ExpiryPreset::Never) => "never".into(),
+        NewCodeExpiry::Preset(ExpiryPreset::Day) => "after 1 day".into(),
+        NewCodeExpiry::Preset(ExpiryPreset::Week) => "after 1 week".into(),
+        NewCodeExpiry::Preset(ExpiryPreset::Month) => "after 1 month".into(),
+        NewCodeExpiry::Preset(ExpiryPreset::Year) => "after 1 year".into(),
+        NewCodeExpiry::Days(1) => "after 1 day".into(),
+        NewCodeExpiry::Days(d) => format!("after {d} days"),
+    }
+}
+
+/// Free text continues the step the owner is at.
+pub async fn on_text(
+    ctx: &AppCtx,
+    h: &BotHandle,
+    user: i64,
+    chat: i64,
+    state: Conversation,
+    text: &str,
+) -> domain::Result<()> {
+    if owner(ctx, h, user).await?.is_none() {
+        bots::clear_conversation(ctx, h.id, user).await?;
+        return say(ctx, h, chat, OWNERS_ONLY).await;
+    }
+    match state {
+        Conversation::NewCodeQuantity { plan_id } => {
+            let q = text
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|q| (1..=codes::MAX_BATCH).contains(q));
+            let Some(quantity) = q else {
+                return say(ctx, h, chat, BAD_QUANTITY).await;
+            };
+            bots::set_conversation(
+                ctx,
+                h.id,
+                user,
+                Conversation::NewCodeExpiry { plan_id, quantity },
+            )
+            .await?;
+            let keyboard = vec![
+                vec![
+                    btn("No expiry", "exp:none"),
+                    btn("1 day", "exp:1d"),
+                    btn("1 week", "exp:1w"),
+                ],
+                vec![btn("1 month", "exp:1m"), btn("1 year", "exp:1y")],
+            ];
+            bots::send_message(
+                ctx,
+                h.id,
+                chat,
+                "When should unused codes expire? Pick one, or send a number of days.",
+                Some(keyboard),
+            )
+            .await?;
+            Ok(())
+        }
+        Conversation::NewCodeExpiry { plan_id, quantity } => match NewCodeExpiry::days(text) {
+            Some(e) => preview(ctx, h, user, chat, plan_id, quantity, e).await,
+            None => say(ctx, h, chat, BAD_DAYS).await,
+        },
+        _ => say(ctx, h, chat, PICK_BUTTON).await,
+    }
+}
+
+fn btn(text: &str, data: &str) -> Button {
+    Button::Callback {
+        text: text.into(),
+        data: format!("{PREFIX}{data}"),
+    }
+}
+
+pub async fn on_button(
+    ctx: &AppCtx,
+    h: &BotHandle,
+    cb_id: &str,
+    user: i64,
+    chat: i64,
+    data: &str,
+) -> domain::Result<()> {
+    if owner(ctx, h, user).await?.is_none() {
+        return bots::answer_callback(ctx, h.id, cb_id, Some(OWNERS_ONLY)).await;
+    }
+    bots::answer_callback(ctx, h.id, cb_id, None).await?;
+    let action = &data[PREFIX.len()..];
+    let state = bots::conversation(ctx, h.id, user).await?;
+    match (action.split_once(':'), state) {
+        (Some(("plan", id)), Some(Conversation::NewCodePlan)) => {
+            let Some(plan) = Uuid::parse_str(id).ok() else {
+                return Ok(());
+            };
+            let Some(p) = bots::project_plan(ctx, h, plan).await? else {
+                return Ok(());
+            };
+            bots::set_conversation(
+                ctx,
+                h.id,
+                user,
+                Conversation::NewCodeQuantity { plan_id: p.id },
+            )
+            .await?;
+            say(ctx, h, chat, &format!("Plan: {}\n{ASK_QUANTITY}", p.name)).await
+        }
+        (Some(("exp", preset)), Some(Conversation::NewCodeExpiry { plan_id, quantity })) => {
+            let Some(p) = ExpiryPreset::parse(preset) else {
+                return Ok(());
+            };
+            preview(
+                ctx,
+                h,
+                user,
+                chat,
+                plan_id,
+                quantity,
+                NewCodeExpiry::Preset(p),
+            )
+            .await
+        }
+        (
+            Some(("ok", nonce)),
+            Some(Conversation::NewCodeConfirm {
+                plan_id,
+                quantity,
+                expiry,
+                nonce: n,
+            }),
+        ) if nonce == n.to_string() => {
+            confirm(ctx, h, user, chat, plan_id, quantity, expiry, n).await
+        }
+        (None, Some(Conversation::NewCodeConfirm { .. })) if action == "no" => {
+            bots::clear_conversation(ctx, h.id, user).await?;
+            say(ctx, h, chat, super::CANCELLED).await
+        }
+        // A button of a finished or replaced step (e.g. a second tap on Confirm).
+        _ => Ok(()),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn preview(
+    ctx: &AppCtx,
+    h: &BotHandle,
+    user: i64,
+    chat: i64,
+    plan_id: Uuid,
+    quantity: i64,
+    expiry: NewCodeExpiry,
+) -> domain::Result<()> {
+    let Some(t) = owner(ctx, h, user).await? else {
+        return say(ctx, h, chat, OWNERS_ONLY).await;
+    };
+    let plan_name = bots::project_plan(ctx, h, plan_id)
+        .await?
+        .map(|p| p.name)
+        .unwrap_or_default();
+    let pv = match codes::preview(ctx, &t, h.project_id, PreviewIn { plan_id, quantity }).await {
+        Ok(pv) => pv,
+        Err(e) => return refused(ctx, h, user, chat, &e, None).await,
+    };
+    if !pv.allowed {
+        bots::clear_conversation(ctx, h.id, user).await?;
+        let code = pv.reason.as_deref().unwrap_or("");
+        return say(ctx, h, chat, &refusal(code, Some(pv.free_left))).await;
+    }
+    let nonce = Uuid::now_v7();
+    bots::set_conversation(
+        ctx,
+        h.id,
+        user,
+        Conversation::NewCodeConfirm {
+            plan_id,
+            quantity,
+            expiry,
+            nonce,
+        },
+    )
+    .await?;
+    let fee = if pv.fee_minor > 0 {
+        format!(
+            "{} {}",
+            bots::format_minor(pv.fee_minor, &pv.fee_currency),
+            pv.fee_currency
+        )
+    } else {
+        "none".into()
+    };
+    let text = format!(
+        "Preview\nPlan: {plan_name}\nCodes: {quantity}\nExpiry: {}\nFree codes left this cycle: {}\nFree: {} · Overage: {}\nFee: {fee}\n\nGenerate these codes?",
+        expiry_label(expiry),
+        pv.free_left,
+        pv.free,
+        pv.overage,
+    );
+    let keyboard = vec![vec![
+        btn("✅ Confirm", &format!("ok:{nonce}")),
+        btn("Cancel", "no"),
+    ]];
+    bots::send_message(ctx, h.id, chat, &text, Some(keyboard)).await?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn confirm(
+    ctx: &AppCtx,
+    h: &BotHandle,
+    user: i64,
+    chat: i64,
+    plan_id: Uuid,
+    quantity: i64,
+    expiry: NewCodeExpiry,
+    nonce: Uuid,
+) -> domain::Result<()> {
+    let Some(t) = owner(ctx, h, user).await? else {
+        return say(ctx, h, chat, OWNERS_ONLY).await;
+    };
+    let input = BatchIn {
+        plan_id,
+        quantity,
+        expiry: expiry.to_input(),
+        max_activations: None,
+        consent: true,
+    };
+    let key = bots::newcode_idempotency_key(h, user, nonce);
+    match codes::create_batch(ctx, &t, h.project_id, input, Some(key)).await {
+        Ok((_, created)) => {
+            bots::clear_conversation(ctx, h.id, user).await?;
+            if created {
+                say(ctx, h, chat, GENERATING).await
+            } else {
+                Ok(())
+            }
+        }
+        Err(e) => {
+            let left = e.details.as_ref().and_then(|d| d["left"].as_i64());
+            refused(ctx, h, user, chat, &e, left).await
+        }
+    }
+}
+
+async fn refused(
+    ctx: &AppCtx,
+    h: &BotHandle,
+    user: i64,
+    chat: i64,
+    e: &domain::Error,
+    left: Option<i64>,
+) -> domain::Result<()> {
+    bots::clear_conversation(ctx, h.id, user).await?;
+    let text = refusal(e.code, left);
+    say(ctx, h, chat, &text).await?;
+    if text == SOMETHING_WENT_WRONG {
+        tracing::error!(bot = %h.id, error = %e, "/newcode failed");
+    }
+    Ok(())
+}
+
+/// The reply to a refused preview or batch.
+pub fn refusal(code: &str, left: Option<i64>) -> String {
+    match code {
+        "quota_exceeded" => format!(
+            "❌ Not generated: the Free plan has {} free code(s) left this cycle. Send /newcode with a smaller quantity, or upgrade in the dashboard.",
+            left.unwrap_or(0)
+        ),
+        "plan_inactive" => "❌ Not generated: that plan is no longer active.".into(),
+        "tenant_suspended" => "❌ Not generated: this account is suspended.".into(),
+        "payment_past_due" => {
+            "❌ Not generated: a payment is past due. Update your payment method in the dashboard."
+                .into()
+        }
+        "access_codes_disabled" => {
+            "❌ Not generated: access codes are turned off for this project.".into()
+        }
+        _ => SOMETHING_WENT_WRONG.into(),
+    }
+}
