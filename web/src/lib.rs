@@ -14,11 +14,13 @@ mod assets;
 mod auth;
 mod billing;
 mod bots;
+mod channels;
 mod chart;
 mod codes;
 mod form;
 mod members;
 mod page;
+mod plans;
 mod projects;
 mod session;
 mod staff;
@@ -52,19 +54,19 @@ pub fn router(ctx: AppCtx) -> Router {
         )
         .route(
             "/projects/{project_id}/channels",
-            get(projects::channels_page).post(projects::create_channel),
+            get(channels::page).post(channels::create),
         )
         .route(
             "/projects/{project_id}/plans",
-            get(projects::plans_page).post(projects::create_plan),
+            get(plans::page).post(plans::create),
         )
         .route(
             "/projects/{project_id}/plans/{plan_id}",
-            get(projects::plan_edit_page).post(projects::update_plan),
+            get(plans::edit_page).post(plans::update),
         )
         .route(
             "/projects/{project_id}/plans/{plan_id}/active",
-            post(projects::set_plan_active),
+            post(plans::set_active),
         )
         .route("/projects/{project_id}/codes", get(codes::list_page))
         .route("/projects/{project_id}/codes/new", get(codes::new_page))
