@@ -105,6 +105,49 @@ pub fn rows_bytes(codes: &[access_code::Model], cx: &CsvContext) -> Vec<u8> {
     w.into_inner().expect("writing to memory")
 }
 
+/// Codes fetched per page while streaming the CSV.
+const STREAM_PAGE: u64 = 1_000;
+
+/// The filtered codes of a project as a CSV byte stream: the BOM and header, then the rows
+/// page by page as the reader pulls, so memory stays flat however many codes there are.
+/// The project is checked (and the CSV context read) before the stream is returned, so a
+/// missing or foreign project is a `NotFound` error before any byte; a failure mid-stream
+/// is logged and ends the stream with an I/O error.
+pub async fn csv_stream(
+    ctx: &crate::AppCtx,
+    t: &crate::tenants::TenantCtx,
+    project_id: uuid::Uuid,
+    f: crate::codes::CodeFilter,
+) -> crate::Result<
+    impl futures::Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static + use<>,
+> {
+    use futures::StreamExt as _;
+
+    let cx = std::sync::Arc::new(crate::codes::csv_context(ctx, t, project_id).await?);
+    let header = futures::stream::once(async { Ok(bytes::Bytes::from(header_bytes())) });
+    let (ctx, t) = (ctx.clone(), t.clone());
+    let pages = futures::stream::unfold(Some(None::<uuid::Uuid>), move |after| {
+        let (ctx, t, f, cx) = (ctx.clone(), t.clone(), f.clone(), cx.clone());
+        async move {
+            let after = after?;
+            match crate::codes::export_page(&ctx, &t, project_id, &f, after, STREAM_PAGE).await {
+                Ok(rows) if rows.is_empty() => None,
+                Ok(rows) => {
+                    // A short page is the last one.
+                    let next =
+                        ((rows.len() as u64) == STREAM_PAGE).then(|| rows.last().map(|r| r.id));
+                    Some((Ok(bytes::Bytes::from(rows_bytes(&rows, &cx))), next))
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "export failed mid-stream");
+                    Some((Err(std::io::Error::other("export failed")), None))
+                }
+            }
+        }
+    });
+    Ok(header.chain(pages))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

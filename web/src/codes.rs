@@ -19,7 +19,6 @@ use domain::{
     projects::{self, ProjectOut},
     tenants::TenantCtx,
 };
-use futures::StreamExt;
 use uuid::Uuid;
 
 use crate::{
@@ -602,9 +601,7 @@ pub async fn export_csv(
     csv_response(ctx, s.t, project_id, filter, "codes.csv".into()).await
 }
 
-const EXPORT_PAGE: u64 = 1_000;
-
-/// Streams the CSV page by page, so memory stays flat however many codes there are.
+/// The CSV as an attachment; `domain::export::csv_stream` checks the project before any byte.
 async fn csv_response(
     ctx: AppCtx,
     t: TenantCtx,
@@ -612,27 +609,7 @@ async fn csv_response(
     f: CodeFilter,
     filename: String,
 ) -> WebResult {
-    let cx = std::sync::Arc::new(codes::csv_context(&ctx, &t, project_id).await?);
-    let header_chunk =
-        futures::stream::once(async { Ok::<_, std::io::Error>(export::header_bytes()) });
-    let pages = futures::stream::unfold(Some(None::<Uuid>), move |after| {
-        let (ctx, t, f, cx) = (ctx.clone(), t.clone(), f.clone(), cx.clone());
-        async move {
-            let after = after?;
-            match codes::export_page(&ctx, &t, project_id, &f, after, EXPORT_PAGE).await {
-                Ok(rows) if rows.is_empty() => None,
-                Ok(rows) => {
-                    let next =
-                        ((rows.len() as u64) == EXPORT_PAGE).then(|| rows.last().map(|r| r.id));
-                    Some((Ok(export::rows_bytes(&rows, &cx)), next))
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "export failed mid-stream");
-                    Some((Err(std::io::Error::other("export failed")), None))
-                }
-            }
-        }
-    });
+    let stream = export::csv_stream(&ctx, &t, project_id, f).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
@@ -641,7 +618,7 @@ async fn csv_response(
                 format!("attachment; filename=\"{filename}\""),
             ),
         ],
-        Body::from_stream(header_chunk.chain(pages)),
+        Body::from_stream(stream),
     )
         .into_response())
 }

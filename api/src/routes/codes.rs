@@ -12,7 +12,6 @@ use domain::{
     export,
     tenants::TenantCtx,
 };
-use futures::StreamExt;
 use uuid::Uuid;
 
 use crate::{
@@ -105,8 +104,7 @@ pub async fn export_csv(
     csv_response(ctx, t, project_id, f, "codes.csv".into()).await
 }
 
-const EXPORT_PAGE: u64 = 1_000;
-
+/// The CSV as an attachment; `domain::export::csv_stream` checks the project before any byte.
 async fn csv_response(
     ctx: AppCtx,
     t: TenantCtx,
@@ -114,33 +112,7 @@ async fn csv_response(
     f: CodeFilter,
     filename: String,
 ) -> ApiResult<Response> {
-    let cx = std::sync::Arc::new(codes::csv_context(&ctx, &t, project_id).await?);
-    let header_chunk =
-        futures::stream::once(async { Ok::<_, std::io::Error>(export::header_bytes()) });
-    // Pages are fetched as the client reads, so memory stays flat however many codes there are.
-    let pages = futures::stream::unfold(Some(None::<Uuid>), move |after| {
-        let (ctx, t, f, cx) = (ctx.clone(), t.clone(), f.clone(), cx.clone());
-        async move {
-            let after = after?;
-            match codes::export_page(&ctx, &t, project_id, &f, after, EXPORT_PAGE).await {
-                Ok(rows) if rows.is_empty() => None,
-                Ok(rows) => {
-                    let last = rows.last().map(|r| r.id);
-                    let next = if (rows.len() as u64) < EXPORT_PAGE {
-                        None
-                    } else {
-                        Some(last)
-                    };
-                    Some((Ok(export::rows_bytes(&rows, &cx)), next))
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "export failed mid-stream");
-                    Some((Err(std::io::Error::other("export failed")), None))
-                }
-            }
-        }
-    });
-    let body = Body::from_stream(header_chunk.chain(pages));
+    let stream = export::csv_stream(&ctx, &t, project_id, f).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
@@ -149,7 +121,7 @@ async fn csv_response(
                 format!("attachment; filename=\"{filename}\""),
             ),
         ],
-        body,
+        Body::from_stream(stream),
     )
         .into_response())
 }
