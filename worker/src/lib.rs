@@ -13,29 +13,90 @@ use domain::{
 };
 use tokio_util::sync::CancellationToken;
 
+/// A job stored in the application database's queue, with what running it does.
+trait QueuedJob:
+    serde::Serialize + serde::de::DeserializeOwned + Clone + Send + Sync + Unpin + 'static
+{
+    /// The worker's name (before the process' instance suffix).
+    const WORKER: &'static str;
+
+    fn run(
+        self,
+        ctx: &AppCtx,
+        attempt: &Attempt,
+    ) -> impl Future<Output = Result<(), BoxDynError>> + Send;
+}
+
 /// Writes a batch's codes; on the last attempt a failing batch is marked failed and its
 /// quota released.
-async fn generate_codes(
-    job: GenerateCodes,
-    ctx: Data<AppCtx>,
-    attempt: Attempt,
-) -> Result<(), BoxDynError> {
-    match domain::codes::generate(&ctx, job.batch_id).await {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            tracing::warn!(batch = %job.batch_id, error = %e, source = ?e.source, "code generation failed");
-            if attempt.current() + 1 >= domain::jobs::MAX_ATTEMPTS {
-                domain::codes::give_up(&ctx, job.batch_id, &e.to_string()).await?;
+impl QueuedJob for GenerateCodes {
+    const WORKER: &'static str = "generate-codes";
+
+    async fn run(self, ctx: &AppCtx, attempt: &Attempt) -> Result<(), BoxDynError> {
+        match domain::codes::generate(ctx, self.batch_id).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                tracing::warn!(batch = %self.batch_id, error = %e, source = ?e.source, "code generation failed");
+                if attempt.current() + 1 >= domain::jobs::MAX_ATTEMPTS {
+                    domain::codes::give_up(ctx, self.batch_id, &e.to_string()).await?;
+                }
+                Err(Box::new(e))
             }
-            Err(Box::new(e))
         }
     }
 }
 
-async fn deliver_batch(job: DeliverBatch, ctx: Data<AppCtx>) -> Result<(), BoxDynError> {
-    domain::delivery::deliver(&ctx, job.batch_id)
-        .await
-        .map_err(|e| Box::new(e) as BoxDynError)
+impl QueuedJob for DeliverBatch {
+    const WORKER: &'static str = "deliver-batch";
+
+    async fn run(self, ctx: &AppCtx, _attempt: &Attempt) -> Result<(), BoxDynError> {
+        domain::delivery::deliver(ctx, self.batch_id)
+            .await
+            .map_err(|e| Box::new(e) as BoxDynError)
+    }
+}
+
+async fn handle<J: QueuedJob>(
+    job: J,
+    ctx: Data<AppCtx>,
+    attempt: Attempt,
+) -> Result<(), BoxDynError> {
+    job.run(&ctx, &attempt).await
+}
+
+/// Runs one job type's worker on the application database until `shutdown`: each job
+/// type is registered once, and the backend (PostgreSQL or SQLite) is chosen here.
+async fn run_queue<J: QueuedJob>(
+    ctx: &AppCtx,
+    name: String,
+    shutdown: CancellationToken,
+) -> Result<(), WorkerError> {
+    // The worker is the same on both backends; only the storage differs.
+    macro_rules! work_on {
+        ($storage:expr) => {
+            WorkerBuilder::new(name)
+                .backend($storage)
+                .retry(RetryPolicy::retries(domain::jobs::MAX_ATTEMPTS))
+                .data(ctx.clone())
+                .build(handle::<J>)
+                .run_until(until(shutdown))
+                .await
+        };
+    }
+    let queue = queue_name::<J>(ctx);
+    if ctx.config.is_postgres() {
+        work_on!(
+            apalis_postgres::PostgresStorage::<J>::new(ctx.db.get_postgres_connection_pool())
+                .with_config(apalis_postgres::Config::default().queue(queue))
+                .with_pubsub()
+        )
+    } else {
+        work_on!(
+            apalis_sqlite::SqliteStorage::<J>::new(ctx.db.get_sqlite_connection_pool())
+                .with_config(apalis_sqlite::Config::default().queue(queue))
+                .poll_with_strategy(poll_often())
+        )
+    }
 }
 
 /// Every minute: expired and auto-deleted codes.
@@ -103,70 +164,14 @@ pub async fn run(ctx: AppCtx, shutdown: CancellationToken) -> anyhow::Result<()>
             Ok(())
         }
     };
-    let retry = || RetryPolicy::retries(domain::jobs::MAX_ATTEMPTS);
-    let (a, b, c) = if ctx.config.is_postgres() {
-        let pool = ctx.db.get_postgres_connection_pool();
-        let generate = WorkerBuilder::new(name("generate-codes"))
-            .backend(
-                apalis_postgres::PostgresStorage::<GenerateCodes>::new(pool)
-                    .with_config(apalis_postgres::Config::default().queue(queue_name::<
-                        GenerateCodes,
-                    >(
-                        &ctx
-                    )))
-                    .with_pubsub(),
-            )
-            .retry(retry())
-            .data(ctx.clone())
-            .build(generate_codes)
-            .run_until(until(shutdown.clone()));
-        let deliver = WorkerBuilder::new(name("deliver-batch"))
-            .backend(
-                apalis_postgres::PostgresStorage::<DeliverBatch>::new(pool)
-                    .with_config(
-                        apalis_postgres::Config::default().queue(queue_name::<DeliverBatch>(&ctx)),
-                    )
-                    .with_pubsub(),
-            )
-            .retry(retry())
-            .data(ctx.clone())
-            .build(deliver_batch)
-            .run_until(until(shutdown.clone()));
-        tokio::join!(generate, deliver, async {
+    let (a, b, c) = tokio::join!(
+        run_queue::<GenerateCodes>(&ctx, name(GenerateCodes::WORKER), shutdown.clone()),
+        run_queue::<DeliverBatch>(&ctx, name(DeliverBatch::WORKER), shutdown.clone()),
+        async {
             let (a, b) = tokio::join!(expire, sweeps);
             a.and(b)
-        })
-    } else {
-        let pool = ctx.db.get_sqlite_connection_pool();
-        let generate = WorkerBuilder::new(name("generate-codes"))
-            .backend(
-                apalis_sqlite::SqliteStorage::<GenerateCodes>::new(pool)
-                    .with_config(
-                        apalis_sqlite::Config::default().queue(queue_name::<GenerateCodes>(&ctx)),
-                    )
-                    .poll_with_strategy(poll_often()),
-            )
-            .retry(retry())
-            .data(ctx.clone())
-            .build(generate_codes)
-            .run_until(until(shutdown.clone()));
-        let deliver = WorkerBuilder::new(name("deliver-batch"))
-            .backend(
-                apalis_sqlite::SqliteStorage::<DeliverBatch>::new(pool)
-                    .with_config(
-                        apalis_sqlite::Config::default().queue(queue_name::<DeliverBatch>(&ctx)),
-                    )
-                    .poll_with_strategy(poll_often()),
-            )
-            .retry(retry())
-            .data(ctx.clone())
-            .build(deliver_batch)
-            .run_until(until(shutdown.clone()));
-        tokio::join!(generate, deliver, async {
-            let (a, b) = tokio::join!(expire, sweeps);
-            a.and(b)
-        })
-    };
+        }
+    );
     for r in [a, b, c] {
         if let Err(e) = r {
             tracing::warn!(error = %e, "a worker stopped with an error");
