@@ -24,9 +24,31 @@ async fn owner(ctx: &AppCtx, h: &BotHandle, user: i64) -> domain::Result<Option<
     bots::owner_tenant_ctx(ctx, h, user).await
 }
 
+/// The owner's tenant context, or `None` once a non-owner has been told it is for owners.
+async fn owner_or_refuse(
+    ctx: &AppCtx,
+    h: &BotHandle,
+    user: i64,
+    chat: i64,
+) -> domain::Result<Option<TenantCtx>> {
+    let t = owner(ctx, h, user).await?;
+    if t.is_none() {
+        say(ctx, h, chat, OWNERS_ONLY).await?;
+    }
+    Ok(t)
+}
+
+/// What the owner has chosen so far: the plan, how many codes, when unused ones expire.
+#[derive(Clone, Copy)]
+struct Order {
+    plan_id: Uuid,
+    quantity: i64,
+    expiry: NewCodeExpiry,
+}
+
 pub async fn start(ctx: &AppCtx, h: &BotHandle, user: i64, chat: i64) -> domain::Result<()> {
-    if owner(ctx, h, user).await?.is_none() {
-        return say(ctx, h, chat, OWNERS_ONLY).await;
+    if owner_or_refuse(ctx, h, user, chat).await?.is_none() {
+        return Ok(());
     }
     let plans = bots::code_plans(ctx, h).await?;
     if plans.is_empty() {
@@ -121,7 +143,14 @@ pub async fn on_text(
             Ok(())
         }
         Conversation::NewCodeExpiry { plan_id, quantity } => match NewCodeExpiry::days(text) {
-            Some(e) => preview(ctx, h, user, chat, plan_id, quantity, e).await,
+            Some(expiry) => {
+                let order = Order {
+                    plan_id,
+                    quantity,
+                    expiry,
+                };
+                preview(ctx, h, user, chat, order).await
+            }
             None => say(ctx, h, chat, BAD_DAYS).await,
         },
         _ => say(ctx, h, chat, PICK_BUTTON).await,
@@ -170,16 +199,12 @@ pub async fn on_button(
             let Some(p) = ExpiryPreset::parse(preset) else {
                 return Ok(());
             };
-            preview(
-                ctx,
-                h,
-                user,
-                chat,
+            let order = Order {
                 plan_id,
                 quantity,
-                NewCodeExpiry::Preset(p),
-            )
-            .await
+                expiry: NewCodeExpiry::Preset(p),
+            };
+            preview(ctx, h, user, chat, order).await
         }
         (
             Some(("ok", nonce)),
@@ -190,7 +215,12 @@ pub async fn on_button(
                 nonce: n,
             }),
         ) if nonce == n.to_string() => {
-            confirm(ctx, h, user, chat, plan_id, quantity, expiry, n).await
+            let order = Order {
+                plan_id,
+                quantity,
+                expiry,
+            };
+            confirm(ctx, h, user, chat, order, n).await
         }
         (None, Some(Conversation::NewCodeConfirm { .. })) if action == "no" => {
             bots::clear_conversation(ctx, h.id, user).await?;
@@ -201,19 +231,21 @@ pub async fn on_button(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn preview(
     ctx: &AppCtx,
     h: &BotHandle,
     user: i64,
     chat: i64,
-    plan_id: Uuid,
-    quantity: i64,
-    expiry: NewCodeExpiry,
+    order: Order,
 ) -> domain::Result<()> {
-    let Some(t) = owner(ctx, h, user).await? else {
-        return say(ctx, h, chat, OWNERS_ONLY).await;
+    let Some(t) = owner_or_refuse(ctx, h, user, chat).await? else {
+        return Ok(());
     };
+    let Order {
+        plan_id,
+        quantity,
+        expiry,
+    } = order;
     let plan_name = bots::project_plan(ctx, h, plan_id)
         .await?
         .map(|p| p.name)
@@ -264,24 +296,21 @@ async fn preview(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn confirm(
     ctx: &AppCtx,
     h: &BotHandle,
     user: i64,
     chat: i64,
-    plan_id: Uuid,
-    quantity: i64,
-    expiry: NewCodeExpiry,
+    order: Order,
     nonce: Uuid,
 ) -> domain::Result<()> {
-    let Some(t) = owner(ctx, h, user).await? else {
-        return say(ctx, h, chat, OWNERS_ONLY).await;
+    let Some(t) = owner_or_refuse(ctx, h, user, chat).await? else {
+        return Ok(());
     };
     let input = BatchIn {
-        plan_id,
-        quantity,
-        expiry: expiry.to_input(),
+        plan_id: order.plan_id,
+        quantity: order.quantity,
+        expiry: order.expiry.to_input(),
         max_activations: None,
         consent: true,
     };
