@@ -4,8 +4,10 @@
 //! so any process can carry on a conversation another one started.
 use domain::{
     AppCtx,
-    bots::{self, BotHandle, Button, ChatFacts, Conversation},
+    bots::{self, BotHandle, ChatFacts, Conversation},
     channels::ChannelKind,
+    subscriptions::SubscriptionStatus,
+    telegram::{self, Button},
 };
 
 use crate::update::{CallbackQuery, ChatJoinRequest, ChatMemberUpdated, Incoming, Message, User};
@@ -57,7 +59,7 @@ fn command<'a>(text: &'a str, bot_username: &str) -> Option<(&'a str, &'a str)> 
 }
 
 async fn say(ctx: &AppCtx, h: &BotHandle, chat: i64, text: &str) -> domain::Result<()> {
-    bots::send_message(ctx, h.id, chat, text, None).await?;
+    telegram::send_message(ctx, h.id, chat, text, None).await?;
     Ok(())
 }
 
@@ -119,7 +121,7 @@ async fn start(ctx: &AppCtx, h: &BotHandle, chat: i64) -> domain::Result<()> {
             data: REDEEM_BUTTON.into(),
         }]]
     });
-    bots::send_message(ctx, h.id, chat, &text, keyboard).await?;
+    telegram::send_message(ctx, h.id, chat, &text, keyboard).await?;
     Ok(())
 }
 
@@ -160,20 +162,20 @@ async fn codes(ctx: &AppCtx, h: &BotHandle, user: i64, chat: i64) -> domain::Res
 async fn on_callback(ctx: &AppCtx, h: &BotHandle, cb: CallbackQuery) -> domain::Result<()> {
     let chat = cb.message.as_ref().map_or(cb.from.id, |m| m.chat.id);
     if !bots::tenant_active(ctx, h).await? {
-        bots::answer_callback(ctx, h.id, &cb.id, Some(PAUSED)).await?;
+        telegram::answer_callback(ctx, h.id, &cb.id, Some(PAUSED)).await?;
         return Ok(());
     }
     match cb.data.as_deref() {
         Some(REDEEM_BUTTON) => {
             bots::set_conversation(ctx, h.id, cb.from.id, Conversation::AwaitingCode).await?;
-            bots::answer_callback(ctx, h.id, &cb.id, None).await?;
+            telegram::answer_callback(ctx, h.id, &cb.id, None).await?;
             say(ctx, h, chat, ASK_FOR_CODE).await
         }
         Some(data) if data.starts_with(newcode::PREFIX) => {
             newcode::on_button(ctx, h, &cb.id, cb.from.id, chat, data).await
         }
         // A button from an older message: just stop the spinner.
-        _ => bots::answer_callback(ctx, h.id, &cb.id, None).await,
+        _ => telegram::answer_callback(ctx, h.id, &cb.id, None).await,
     }
 }
 
@@ -227,7 +229,7 @@ async fn redeem(
         username: from.username.clone(),
         first_name: from.first_name.clone(),
     };
-    match domain::subscriptions::redeem(ctx, h, &user, typed).await {
+    match domain::redemption::redeem(ctx, h, &user, typed).await {
         Ok(r) => {
             bots::clear_conversation(ctx, h.id, from.id).await?;
             let head = if r.extended {
@@ -278,10 +280,10 @@ async fn my(ctx: &AppCtx, h: &BotHandle, user: i64, chat: i64) -> domain::Result
     }
     let mut text = String::from("Your subscriptions:");
     for s in subs {
-        let state = match s.status.as_str() {
-            "active" => format!("active {}", when(s.ends_at)),
-            "expired" => "ended".to_string(),
-            _ => "revoked".to_string(),
+        let state = match s.status {
+            SubscriptionStatus::Active => format!("active {}", when(s.ends_at)),
+            SubscriptionStatus::Expired => "ended".to_string(),
+            SubscriptionStatus::Revoked => "revoked".to_string(),
         };
         text.push_str(&format!("\n\n“{}” — {state}", s.plan_name));
         text.push_str(&links_text(&s.links));
@@ -322,8 +324,9 @@ async fn on_my_chat_member(
 mod newcode {
     use domain::{
         AppCtx,
-        bots::{self, BotHandle, Button, Conversation, ExpiryPreset, NewCodeExpiry},
-        codes::{self, BatchIn, PreviewIn},
+        batches::{self, BatchIn, PreviewIn},
+        bots::{self, BotHandle, Conversation, ExpiryPreset, NewCodeExpiry},
+        telegram::{self, Button},
         tenants::TenantCtx,
     };
     use uuid::Uuid;
@@ -369,7 +372,7 @@ mod newcode {
                 }]
             })
             .collect();
-        bots::send_message(
+        telegram::send_message(
             ctx,
             h.id,
             chat,
@@ -411,7 +414,7 @@ mod newcode {
                     .trim()
                     .parse::<i64>()
                     .ok()
-                    .filter(|q| (1..=codes::MAX_BATCH).contains(q));
+                    .filter(|q| (1..=batches::MAX_BATCH).contains(q));
                 let Some(quantity) = q else {
                     return say(ctx, h, chat, BAD_QUANTITY).await;
                 };
@@ -430,7 +433,7 @@ mod newcode {
                     ],
                     vec![btn("1 month", "exp:1m"), btn("1 year", "exp:1y")],
                 ];
-                bots::send_message(
+                telegram::send_message(
                     ctx,
                     h.id,
                     chat,
@@ -464,9 +467,9 @@ mod newcode {
         data: &str,
     ) -> domain::Result<()> {
         if owner(ctx, h, user).await?.is_none() {
-            return bots::answer_callback(ctx, h.id, cb_id, Some(OWNERS_ONLY)).await;
+            return telegram::answer_callback(ctx, h.id, cb_id, Some(OWNERS_ONLY)).await;
         }
-        bots::answer_callback(ctx, h.id, cb_id, None).await?;
+        telegram::answer_callback(ctx, h.id, cb_id, None).await?;
         let action = &data[PREFIX.len()..];
         let state = bots::conversation(ctx, h.id, user).await?;
         match (action.split_once(':'), state) {
@@ -538,11 +541,11 @@ mod newcode {
             .await?
             .map(|p| p.name)
             .unwrap_or_default();
-        let pv = match codes::preview(ctx, &t, h.project_id, PreviewIn { plan_id, quantity }).await
-        {
-            Ok(pv) => pv,
-            Err(e) => return refused(ctx, h, user, chat, &e, None).await,
-        };
+        let pv =
+            match batches::preview(ctx, &t, h.project_id, PreviewIn { plan_id, quantity }).await {
+                Ok(pv) => pv,
+                Err(e) => return refused(ctx, h, user, chat, &e, None).await,
+            };
         if !pv.allowed {
             bots::clear_conversation(ctx, h.id, user).await?;
             let code = pv.reason.as_deref().unwrap_or("");
@@ -581,7 +584,7 @@ mod newcode {
             btn("✅ Confirm", &format!("ok:{nonce}")),
             btn("Cancel", "no"),
         ]];
-        bots::send_message(ctx, h.id, chat, &text, Some(keyboard)).await?;
+        telegram::send_message(ctx, h.id, chat, &text, Some(keyboard)).await?;
         Ok(())
     }
 
@@ -607,7 +610,7 @@ mod newcode {
             consent: true,
         };
         let key = bots::newcode_idempotency_key(h, user, nonce);
-        match codes::create_batch(ctx, &t, h.project_id, input, Some(key)).await {
+        match batches::create(ctx, &t, h.project_id, input, Some(key)).await {
             Ok((_, created)) => {
                 bots::clear_conversation(ctx, h.id, user).await?;
                 if created {

@@ -3,10 +3,12 @@
 //! spreadsheets open it cleanly; timestamps ISO 8601 UTC; cells a spreadsheet would run as a
 //! formula are neutralised with a leading apostrophe.
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use uuid::Uuid;
 
-use entity::access_code;
+use entity::{access_code, bot, plan, project};
 
-use crate::codes::CsvContext;
+use crate::{AppCtx, error::Result, projects, tenancy::TenantCtx};
 
 pub const HEADER: [&str; 8] = [
     "Access Code",
@@ -103,6 +105,40 @@ pub fn rows_bytes(codes: &[access_code::Model], cx: &CsvContext) -> Vec<u8> {
         w.write_record(row(c, cx)).expect("writing to memory");
     }
     w.into_inner().expect("writing to memory")
+}
+
+/// What the CSV rows need besides the codes: plan names, prices, the bot's username.
+pub struct CsvContext {
+    pub bot_username: Option<String>,
+    pub codes_priced: bool,
+    pub plans: std::collections::HashMap<Uuid, plan::Model>,
+}
+
+pub async fn csv_context(ctx: &AppCtx, t: &TenantCtx, project_id: Uuid) -> Result<CsvContext> {
+    let p = projects::find(&ctx.db, t, project_id).await?;
+    csv_context_for(ctx, &p).await
+}
+
+/// The CSV context of a project already found (the delivery job has no tenant context).
+pub async fn csv_context_for(ctx: &AppCtx, p: &project::Model) -> Result<CsvContext> {
+    let bot_username = bot::Entity::find()
+        .filter(bot::Column::ProjectId.eq(p.id))
+        .one(&ctx.db)
+        .await?
+        .map(|b| b.username);
+    let plans = plan::Entity::find()
+        .filter(plan::Column::ProjectId.eq(p.id))
+        .filter(plan::Column::TenantId.eq(p.tenant_id))
+        .all(&ctx.db)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p))
+        .collect();
+    Ok(CsvContext {
+        bot_username,
+        codes_priced: p.codes_priced,
+        plans,
+    })
 }
 
 #[cfg(test)]

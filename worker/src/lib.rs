@@ -20,12 +20,12 @@ async fn generate_codes(
     ctx: Data<AppCtx>,
     attempt: Attempt,
 ) -> Result<(), BoxDynError> {
-    match domain::codes::generate(&ctx, job.batch_id).await {
+    match domain::batches::generate(&ctx, job.batch_id).await {
         Ok(_) => Ok(()),
         Err(e) => {
             tracing::warn!(batch = %job.batch_id, error = %e, source = ?e.source, "code generation failed");
             if attempt.current() + 1 >= domain::jobs::MAX_ATTEMPTS {
-                domain::codes::give_up(&ctx, job.batch_id, &e.to_string()).await?;
+                domain::batches::give_up(&ctx, job.batch_id, &e.to_string()).await?;
             }
             Err(Box::new(e))
         }
@@ -33,7 +33,7 @@ async fn generate_codes(
 }
 
 async fn deliver_batch(job: DeliverBatch, ctx: Data<AppCtx>) -> Result<(), BoxDynError> {
-    domain::delivery::deliver(&ctx, job.batch_id)
+    domain::batches::deliver(&ctx, job.batch_id)
         .await
         .map_err(|e| Box::new(e) as BoxDynError)
 }
