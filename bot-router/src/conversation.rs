@@ -4,8 +4,11 @@
 //! so any process can carry on a conversation another one started.
 use domain::{
     AppCtx,
-    bots::{self, BotHandle, Button, ChatFacts, Conversation},
+    bots::{self, BotHandle, ChatFacts, Conversation},
     channels::ChannelKind,
+    redemption,
+    subscriptions::SubscriptionStatus,
+    telegram::{self, Button},
 };
 
 use crate::update::{CallbackQuery, ChatJoinRequest, ChatMemberUpdated, Incoming, Message, User};
@@ -57,7 +60,7 @@ fn command<'a>(text: &'a str, bot_username: &str) -> Option<(&'a str, &'a str)> 
 }
 
 async fn say(ctx: &AppCtx, h: &BotHandle, chat: i64, text: &str) -> domain::Result<()> {
-    bots::send_message(ctx, h.id, chat, text, None).await?;
+    telegram::send_message(ctx, h.id, chat, text, None).await?;
     Ok(())
 }
 
@@ -119,7 +122,7 @@ async fn start(ctx: &AppCtx, h: &BotHandle, chat: i64) -> domain::Result<()> {
             data: REDEEM_BUTTON.into(),
         }]]
     });
-    bots::send_message(ctx, h.id, chat, &text, keyboard).await?;
+    telegram::send_message(ctx, h.id, chat, &text, keyboard).await?;
     Ok(())
 }
 
@@ -137,7 +140,7 @@ async fn link_owner(
             );
             say(ctx, h, chat, &text).await
         }
-        Err(e) if e.code == "owner_link_invalid" => say(ctx, h, chat, OWNER_LINK_INVALID).await,
+        Err(e) if e.code == bots::OWNER_LINK_INVALID => say(ctx, h, chat, OWNER_LINK_INVALID).await,
         Err(e) => {
             let _ = say(ctx, h, chat, SOMETHING_WENT_WRONG).await;
             Err(e)
@@ -160,33 +163,37 @@ async fn codes(ctx: &AppCtx, h: &BotHandle, user: i64, chat: i64) -> domain::Res
 async fn on_callback(ctx: &AppCtx, h: &BotHandle, cb: CallbackQuery) -> domain::Result<()> {
     let chat = cb.message.as_ref().map_or(cb.from.id, |m| m.chat.id);
     if !bots::tenant_active(ctx, h).await? {
-        bots::answer_callback(ctx, h.id, &cb.id, Some(PAUSED)).await?;
+        telegram::answer_callback(ctx, h.id, &cb.id, Some(PAUSED)).await?;
         return Ok(());
     }
     match cb.data.as_deref() {
         Some(REDEEM_BUTTON) => {
             bots::set_conversation(ctx, h.id, cb.from.id, Conversation::AwaitingCode).await?;
-            bots::answer_callback(ctx, h.id, &cb.id, None).await?;
+            telegram::answer_callback(ctx, h.id, &cb.id, None).await?;
             say(ctx, h, chat, ASK_FOR_CODE).await
         }
         Some(data) if data.starts_with(newcode::PREFIX) => {
             newcode::on_button(ctx, h, &cb.id, cb.from.id, chat, data).await
         }
         // A button from an older message: just stop the spinner.
-        _ => bots::answer_callback(ctx, h.id, &cb.id, None).await,
+        _ => telegram::answer_callback(ctx, h.id, &cb.id, None).await,
     }
 }
 
 /// Replies to redemption outcomes, one distinct message each.
 pub fn redeem_failure_reply(e: &domain::Error) -> String {
     match e.code {
-        "code_unknown" => "❌ That code doesn't exist. Check it and send it again.".into(),
-        "code_expired" => "⌛ That code has expired.".into(),
-        "code_used_up" => "That code has already been used as many times as it allows.".into(),
-        "code_already_redeemed" => "You have already redeemed this code.".into(),
-        "plan_inactive" => "The plan this code was for is no longer available.".into(),
-        "codes_disabled" => "Access codes are not accepted here at the moment.".into(),
-        "too_many_attempts" => {
+        redemption::CODE_UNKNOWN => {
+            "❌ That code doesn't exist. Check it and send it again.".into()
+        }
+        redemption::CODE_EXPIRED => "⌛ That code has expired.".into(),
+        redemption::CODE_USED_UP => {
+            "That code has already been used as many times as it allows.".into()
+        }
+        redemption::CODE_ALREADY_REDEEMED => "You have already redeemed this code.".into(),
+        redemption::PLAN_INACTIVE => "The plan this code was for is no longer available.".into(),
+        redemption::CODES_DISABLED => "Access codes are not accepted here at the moment.".into(),
+        redemption::TOO_MANY_ATTEMPTS => {
             let mins = e.retry_after.unwrap_or(60).div_ceil(60);
             format!("Too many failed attempts. Try again in {mins} minute(s).")
         }
@@ -227,7 +234,7 @@ async fn redeem(
         username: from.username.clone(),
         first_name: from.first_name.clone(),
     };
-    match domain::subscriptions::redeem(ctx, h, &user, typed).await {
+    match redemption::redeem(ctx, h, &user, typed).await {
         Ok(r) => {
             bots::clear_conversation(ctx, h.id, from.id).await?;
             let head = if r.extended {
@@ -257,7 +264,7 @@ async fn redeem(
             Err(e)
         }
         Err(e) => {
-            if e.code == "too_many_attempts" {
+            if e.code == redemption::TOO_MANY_ATTEMPTS {
                 bots::clear_conversation(ctx, h.id, from.id).await?;
             }
             say(ctx, h, chat, &redeem_failure_reply(&e)).await
@@ -278,10 +285,10 @@ async fn my(ctx: &AppCtx, h: &BotHandle, user: i64, chat: i64) -> domain::Result
     }
     let mut text = String::from("Your subscriptions:");
     for s in subs {
-        let state = match s.status.as_str() {
-            "active" => format!("active {}", when(s.ends_at)),
-            "expired" => "ended".to_string(),
-            _ => "revoked".to_string(),
+        let state = match s.status {
+            SubscriptionStatus::Active => format!("active {}", when(s.ends_at)),
+            SubscriptionStatus::Expired => "ended".to_string(),
+            SubscriptionStatus::Revoked => "revoked".to_string(),
         };
         text.push_str(&format!("\n\n“{}” — {state}", s.plan_name));
         text.push_str(&links_text(&s.links));

@@ -15,10 +15,11 @@ use uuid::Uuid;
 
 use entity::{api_key, login_attempt, tenant, user};
 
+pub use crate::tenancy::{Principal, StaffCtx, StaffRole};
 use crate::{
     AppCtx, audit,
     error::{Error, Result},
-    tenants::{Actor, Role, TenantCtx, TenantStatus},
+    tenancy::{Actor, Role, TenantCtx},
     validate,
 };
 
@@ -27,66 +28,6 @@ pub const SESSION_TTL_HOURS: i64 = 12;
 pub const LOGIN_MAX_FAILURES: u64 = 5;
 pub const LOGIN_WINDOW_MINUTES: i64 = 15;
 pub const API_KEY_PREFIX: &str = "gh_";
-
-/// Platform staff role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum StaffRole {
-    Staff,
-    StaffReadonly,
-}
-
-impl StaffRole {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StaffRole::Staff => "staff",
-            StaffRole::StaffReadonly => "staff_readonly",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "staff" => Some(StaffRole::Staff),
-            "staff_readonly" => Some(StaffRole::StaffReadonly),
-            _ => None,
-        }
-    }
-}
-
-/// A staff member acting on the platform.
-#[derive(Debug, Clone)]
-pub struct StaffCtx {
-    pub user_id: Uuid,
-    pub email: String,
-    pub role: StaffRole,
-}
-
-impl StaffCtx {
-    /// `staff_readonly` may look but not act.
-    pub fn can_act(&self) -> Result<()> {
-        match self.role {
-            StaffRole::Staff => Ok(()),
-            StaffRole::StaffReadonly => Err(Error::forbidden(
-                "staff_readonly",
-                "read-only staff cannot change anything",
-            )),
-        }
-    }
-
-    pub fn actor(&self) -> Actor {
-        Actor {
-            user_id: Some(self.user_id),
-            label: format!("staff:{}", self.email),
-        }
-    }
-}
-
-/// Who a request acts as.
-#[derive(Debug, Clone)]
-pub enum Principal {
-    Creator(TenantCtx),
-    Staff(StaffCtx),
-}
 
 /// A session token for the API and the dashboard.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -257,7 +198,7 @@ pub async fn authenticate(ctx: &AppCtx, bearer: &str) -> Result<Principal> {
         return Ok(Principal::Creator(TenantCtx {
             tenant_id: t.id,
             role: Role::Admin,
-            status: TenantStatus::parse(&t.status),
+            status: t.status,
             actor: Actor {
                 user_id: None,
                 label,
@@ -283,7 +224,7 @@ pub async fn principal_for_user(ctx: &AppCtx, user_id: Uuid) -> Result<Principal
         .one(&ctx.db)
         .await?
         .ok_or_else(unauthenticated)?;
-    if let Some(role) = StaffRole::parse(&u.role) {
+    if let Some(role) = StaffRole::of(u.role) {
         return Ok(Principal::Staff(StaffCtx {
             user_id: u.id,
             email: u.email,
@@ -297,39 +238,13 @@ pub async fn principal_for_user(ctx: &AppCtx, user_id: Uuid) -> Result<Principal
         .ok_or_else(unauthenticated)?;
     Ok(Principal::Creator(TenantCtx {
         tenant_id,
-        role: Role::parse(&u.role).unwrap_or(Role::Member),
-        status: TenantStatus::parse(&t.status),
+        role: Role::of(u.role).unwrap_or(Role::Member),
+        status: t.status,
         actor: Actor {
             user_id: Some(u.id),
             label: u.email,
         },
     }))
-}
-
-/// The signed-in creator as `GET /me` shows them.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct MeOut {
-    pub user_id: Option<Uuid>,
-    pub email: Option<String>,
-    pub role: Role,
-    pub tenant: crate::tenants::TenantOut,
-}
-
-pub async fn me(ctx: &AppCtx, t: &TenantCtx) -> Result<MeOut> {
-    let tenant = crate::tenants::load(ctx, t.tenant_id).await?;
-    let email = match t.actor.user_id {
-        Some(id) => user::Entity::find_by_id(id)
-            .one(&ctx.db)
-            .await?
-            .map(|u| u.email),
-        None => None,
-    };
-    Ok(MeOut {
-        user_id: t.actor.user_id,
-        email,
-        role: t.role,
-        tenant: tenant.into(),
-    })
 }
 
 // --- API keys -------------------------------------------------------------------------------
@@ -484,7 +399,7 @@ pub async fn create_staff(
         tenant_id: Set(None),
         email: Set(email.clone()),
         password_hash: Set(hash_password(password).await?),
-        role: Set(role.as_str().into()),
+        role: Set(role.stored()),
         created_at: Set(now),
     }
     .insert(&ctx.db)

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use entity::audit_entry;
 
-use crate::{error::Result, tenants::TenantCtx};
+use crate::{error::Result, tenancy::TenantCtx};
 
 pub struct Entry {
     pub actor_user_id: Option<Uuid>,

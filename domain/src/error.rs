@@ -183,6 +183,25 @@ impl From<sea_orm::TransactionError<Error>> for Error {
     }
 }
 
+impl From<crate::tenancy::Denied> for Error {
+    fn from(d: crate::tenancy::Denied) -> Self {
+        use crate::tenancy::Denied;
+        match d {
+            Denied::TenantSuspended => Error::forbidden(
+                TENANT_SUSPENDED,
+                "this workspace is suspended; it can be read but not changed",
+            ),
+            Denied::AdminsOnly => Error::forbidden("forbidden", "owners and admins only"),
+            Denied::StaffReadonly => {
+                Error::forbidden("staff_readonly", "read-only staff cannot change anything")
+            }
+        }
+    }
+}
+
+/// The code of every write refused because the tenant is suspended (HTTP 403).
+pub const TENANT_SUSPENDED: &str = "tenant_suspended";
+
 impl From<redis::RedisError> for Error {
     fn from(e: redis::RedisError) -> Self {
         Error::unavailable("redis_unavailable", e)

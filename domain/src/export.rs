@@ -3,10 +3,18 @@
 //! spreadsheets open it cleanly; timestamps ISO 8601 UTC; cells a spreadsheet would run as a
 //! formula are neutralised with a leading apostrophe.
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use uuid::Uuid;
 
-use entity::access_code;
+use entity::{access_code, bot, plan, project};
 
-use crate::codes::CsvContext;
+use crate::{
+    AppCtx,
+    codes::{self, CodeFilter},
+    error::Result,
+    projects,
+    tenancy::TenantCtx,
+};
 
 pub const HEADER: [&str; 8] = [
     "Access Code",
@@ -105,6 +113,40 @@ pub fn rows_bytes(codes: &[access_code::Model], cx: &CsvContext) -> Vec<u8> {
     w.into_inner().expect("writing to memory")
 }
 
+/// What the CSV rows need besides the codes: plan names, prices, the bot's username.
+pub struct CsvContext {
+    pub bot_username: Option<String>,
+    pub codes_priced: bool,
+    pub plans: std::collections::HashMap<Uuid, plan::Model>,
+}
+
+pub async fn csv_context(ctx: &AppCtx, t: &TenantCtx, project_id: Uuid) -> Result<CsvContext> {
+    let p = projects::find(&ctx.db, t, project_id).await?;
+    csv_context_for(ctx, &p).await
+}
+
+/// The CSV context of a project already found (the delivery job has no tenant context).
+pub async fn csv_context_for(ctx: &AppCtx, p: &project::Model) -> Result<CsvContext> {
+    let bot_username = bot::Entity::find()
+        .filter(bot::Column::ProjectId.eq(p.id))
+        .one(&ctx.db)
+        .await?
+        .map(|b| b.username);
+    let plans = plan::Entity::find()
+        .filter(plan::Column::ProjectId.eq(p.id))
+        .filter(plan::Column::TenantId.eq(p.tenant_id))
+        .all(&ctx.db)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p))
+        .collect();
+    Ok(CsvContext {
+        bot_username,
+        codes_priced: p.codes_priced,
+        plans,
+    })
+}
+
 /// Codes fetched per page while streaming the CSV.
 const STREAM_PAGE: u64 = 1_000;
 
@@ -114,23 +156,21 @@ const STREAM_PAGE: u64 = 1_000;
 /// missing or foreign project is a `NotFound` error before any byte; a failure mid-stream
 /// is logged and ends the stream with an I/O error.
 pub async fn csv_stream(
-    ctx: &crate::AppCtx,
-    t: &crate::tenants::TenantCtx,
-    project_id: uuid::Uuid,
-    f: crate::codes::CodeFilter,
-) -> crate::Result<
-    impl futures::Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static + use<>,
-> {
+    ctx: &AppCtx,
+    t: &TenantCtx,
+    project_id: Uuid,
+    f: CodeFilter,
+) -> Result<impl futures::Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static + use<>> {
     use futures::StreamExt as _;
 
-    let cx = std::sync::Arc::new(crate::codes::csv_context(ctx, t, project_id).await?);
+    let cx = std::sync::Arc::new(csv_context(ctx, t, project_id).await?);
     let header = futures::stream::once(async { Ok(bytes::Bytes::from(header_bytes())) });
     let (ctx, t) = (ctx.clone(), t.clone());
-    let pages = futures::stream::unfold(Some(None::<uuid::Uuid>), move |after| {
+    let pages = futures::stream::unfold(Some(None::<Uuid>), move |after| {
         let (ctx, t, f, cx) = (ctx.clone(), t.clone(), f.clone(), cx.clone());
         async move {
             let after = after?;
-            match crate::codes::export_page(&ctx, &t, project_id, &f, after, STREAM_PAGE).await {
+            match codes::export_page(&ctx, &t, project_id, &f, after, STREAM_PAGE).await {
                 Ok(rows) if rows.is_empty() => None,
                 Ok(rows) => {
                     // A short page is the last one.

@@ -1,10 +1,11 @@
 //! The service layer of Gatehouse: every business rule, once. The API, the dashboard, the
 //! bot router and the worker all call these services; none of them holds a rule of its own.
 //!
-//! Organised by business area. Every tenant-scoped method takes a [`tenants::TenantCtx`]
-//! first and filters by its tenant, so another tenant's object is simply not found.
+//! Organised by business area. Every tenant-scoped method takes a [`tenancy::TenantCtx`]
+//! first ([`tenancy::TenantCtx`]) and filters by its tenant, so another tenant's object is simply not found.
 pub mod accounts;
 pub mod audit;
+pub mod batches;
 pub mod billing;
 pub mod bots;
 pub mod channels;
@@ -12,16 +13,20 @@ pub mod clock;
 pub mod codes;
 pub mod config;
 pub mod ctx;
-pub mod delivery;
 pub mod error;
 pub mod export;
 pub mod jobs;
 pub mod plans;
 pub mod projects;
 pub mod quota;
+pub mod redemption;
+pub mod scoped;
 pub mod staff;
 pub mod subscriptions;
+pub mod telegram;
+pub mod tenancy;
 pub mod tenants;
+pub mod tiers;
 pub mod validate;
 
 pub use ctx::AppCtx;

@@ -11,16 +11,16 @@ use sea_orm::{
 use serde::Serialize;
 use uuid::Uuid;
 
-use entity::{code_batch, quota_free, quota_grant, tenant};
+use entity::{code_batch, code_batch::BatchStatus, quota_free, quota_grant, tenant};
 
 use crate::{
     AppCtx,
-    billing::CreatorPlan,
     error::{Error, Result},
+    tiers::CreatorPlan,
 };
 
-/// Batch statuses whose codes count against the quota (everything but `failed`).
-pub const FAILED: &str = "failed";
+/// The code of a batch refused because the Free plan's quota is used up (HTTP 402).
+pub const QUOTA_EXCEEDED: &str = "quota_exceeded";
 
 /// The cycle a tenant is in at `now`. Cycles Gatehouse keeps (Free, offline billing) roll
 /// forward here, lazily, whenever anything asks; Stripe-managed cycles follow webhooks and
@@ -94,7 +94,7 @@ pub async fn issued(
         .column(code_batch::Column::OverageCount)
         .filter(code_batch::Column::TenantId.eq(tenant_id))
         .filter(code_batch::Column::CycleStart.eq(cycle_start))
-        .filter(code_batch::Column::Status.ne(FAILED))
+        .filter(code_batch::Column::Status.ne(BatchStatus::Failed))
         .into_tuple()
         .all(db)
         .await?;
@@ -120,29 +120,92 @@ pub async fn freed(
     Ok(rows.into_iter().map(i64::from).sum())
 }
 
-/// The tenant's usage this cycle, from the database (the truth).
+/// The tenant's usage this cycle, from the database (the truth): what billing and staff show,
+/// from the same [`used`] the preview reads.
 pub async fn usage(ctx: &AppCtx, tenant_id: Uuid) -> Result<QuotaUsage> {
-    let t = tenant::Entity::find_by_id(tenant_id)
-        .one(&ctx.db)
-        .await?
-        .ok_or_else(|| Error::not_found("tenant"))?;
-    let t = current_cycle(&ctx.db, t, ctx.now()).await?;
-    let plan = CreatorPlan::parse(&t.billing_plan).unwrap_or(CreatorPlan::Free);
-    let bonus = bonus(&ctx.db, t.id, t.cycle_start).await?;
-    let (issued, overage) = issued(&ctx.db, t.id, t.cycle_start).await?;
-    let used = (issued - freed(&ctx.db, t.id, t.cycle_start).await?).max(0);
-    let limit = plan.free_quota() + bonus;
+    let facts = cycle_facts(&ctx.db, tenant_id, ctx.now()).await?;
+    let t = &facts.tenant;
+    let bonus = facts.limit - facts.plan.free_quota();
+    let (_, overage) = issued(&ctx.db, t.id, t.cycle_start).await?;
+    let used = used(&ctx.db, &facts).await?;
     Ok(QuotaUsage {
-        plan,
+        plan: facts.plan,
         cycle_start: t.cycle_start,
         cycle_end: t.cycle_end,
         used,
-        limit,
+        limit: facts.limit,
         bonus,
-        free_left: (limit - used).max(0),
+        free_left: (facts.limit - used).max(0),
         overage_codes: overage,
         overage_fee_minor: overage * ctx.config.overage_fee_minor,
     })
+}
+
+/// Codes counted in the tenant's current cycle: issued by batches that did not fail, minus
+/// units given back. The one figure the preview, billing and staff read.
+pub async fn used(db: &impl ConnectionTrait, facts: &CycleFacts) -> Result<i64> {
+    used_in_db(db, facts.tenant.id, facts.tenant.cycle_start).await
+}
+
+/// Reserves a batch's quantity against the cycle and answers its free/overage split, or
+/// `quota_exceeded`. The batch row is already in the database (status `reserving`). With
+/// Redis the Lua script reserves atomically (see [`reserve_redis`]); without it the same
+/// rule runs in one database transaction that locks the tenant row and writes the split onto
+/// the batch. Reserving again for the same batch answers the same split.
+pub async fn reserve(
+    ctx: &AppCtx,
+    facts: &CycleFacts,
+    batch_id: Uuid,
+    quantity: i64,
+) -> Result<Split> {
+    match &ctx.redis {
+        Some(redis) => reserve_redis(ctx, redis, facts, batch_id, quantity).await,
+        None => reserve_in_db(ctx, facts, batch_id, quantity).await,
+    }
+}
+
+/// After the batch recorded `split`: the split that counts. With Redis the live key is asked
+/// again — if it was lost and rebuilt in between, the rebuild placed this batch itself, and
+/// that placement is the one that counts. The database path's split is already the truth.
+pub async fn confirm(
+    ctx: &AppCtx,
+    facts: &CycleFacts,
+    batch_id: Uuid,
+    quantity: i64,
+    split: Split,
+) -> Result<Split> {
+    match &ctx.redis {
+        Some(redis) => reserve_redis(ctx, redis, facts, batch_id, quantity).await,
+        None => Ok(split),
+    }
+}
+
+async fn reserve_in_db(
+    ctx: &AppCtx,
+    facts: &CycleFacts,
+    batch_id: Uuid,
+    quantity: i64,
+) -> Result<Split> {
+    use sea_orm::TransactionTrait;
+    let txn = ctx.db.begin().await?;
+    lock_tenant(&txn, facts.tenant.id).await?;
+    let used = used_in_db(&txn, facts.tenant.id, facts.tenant.cycle_start).await?;
+    let split =
+        split(used, quantity, facts.limit, facts.plan.allows_overage()).map_err(quota_exceeded)?;
+    code_batch::Entity::update_many()
+        .col_expr(
+            code_batch::Column::FreeCount,
+            sea_orm::sea_query::Expr::value(split.free as i32),
+        )
+        .col_expr(
+            code_batch::Column::OverageCount,
+            sea_orm::sea_query::Expr::value(split.overage as i32),
+        )
+        .filter(code_batch::Column::Id.eq(batch_id))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(split)
 }
 
 // --- reservations ---------------------------------------------------------------------------
@@ -181,7 +244,7 @@ pub fn split(
 pub fn quota_exceeded(left: i64) -> Error {
     let mut e = Error::new(
         crate::ErrorKind::PaymentRequired,
-        "quota_exceeded",
+        QUOTA_EXCEEDED,
         format!("the Free plan allows no more codes this cycle: {left} left; upgrade for more"),
     )
     .with_details(serde_json::json!({ "left": left }));
@@ -339,7 +402,7 @@ pub async fn cycle_facts(
 /// status `reserving`, so a rebuild after a lost key counts it. Calling it again for the same
 /// batch answers the split the key holds for it (this is how a batch confirms its
 /// reservation survived after recording it).
-pub async fn reserve_redis(
+async fn reserve_redis(
     ctx: &AppCtx,
     redis: &redis::aio::ConnectionManager,
     facts: &CycleFacts,
@@ -402,9 +465,6 @@ pub async fn reserve_redis(
     ))
 }
 
-/// Status of a batch whose quota reservation is in flight (Redis mode only).
-pub const RESERVING: &str = "reserving";
-
 /// What the database says a rebuilt key must hold: units given back this cycle, and every
 /// non-failed batch oldest first — committed ones with their split, reserving ones with
 /// their quantity (to be placed in order).
@@ -413,7 +473,7 @@ async fn truth_for_rebuild(
     facts: &CycleFacts,
 ) -> Result<(i64, Vec<(Uuid, &'static str, i64, i64)>)> {
     let t = &facts.tenant;
-    let mut rows: Vec<(Uuid, String, i32, i32, i32)> = code_batch::Entity::find()
+    let mut rows: Vec<(Uuid, BatchStatus, i32, i32, i32)> = code_batch::Entity::find()
         .select_only()
         .column(code_batch::Column::Id)
         .column(code_batch::Column::Status)
@@ -422,26 +482,28 @@ async fn truth_for_rebuild(
         .column(code_batch::Column::OverageCount)
         .filter(code_batch::Column::TenantId.eq(t.id))
         .filter(code_batch::Column::CycleStart.eq(t.cycle_start))
-        .filter(code_batch::Column::Status.ne(FAILED))
+        .filter(code_batch::Column::Status.ne(BatchStatus::Failed))
         .into_tuple()
         .all(db)
         .await?;
     rows.sort_by_key(|r| r.0);
     let batches = rows
         .into_iter()
-        .map(|(id, status, q, f, o)| {
-            if status == RESERVING {
-                (id, "p", i64::from(q), 0)
-            } else {
-                (id, "c", i64::from(f), i64::from(o))
-            }
+        .map(|(id, status, q, f, o)| match status {
+            BatchStatus::Reserving => (id, "p", i64::from(q), 0),
+            BatchStatus::Queued
+            | BatchStatus::Generating
+            | BatchStatus::Delivering
+            | BatchStatus::Done
+            | BatchStatus::Failed => (id, "c", i64::from(f), i64::from(o)),
         })
         .collect();
     Ok((freed(db, t.id, t.cycle_start).await?, batches))
 }
 
-/// Gives a failed batch's units back to the live counter.
-pub async fn release_redis(
+/// Gives a failed (or forgotten) batch's units back to the live counter; the database's
+/// truth already leaves out failed batches.
+pub async fn release(
     ctx: &AppCtx,
     tenant_id: Uuid,
     cycle_start: DateTime<Utc>,
@@ -500,7 +562,7 @@ pub async fn free_units(
 /// In single-node mode the same rule runs in the database: the tenant row is locked first
 /// (a no-op update, which also takes SQLite's write lock up front), then usage is read and
 /// the batch written, all in the caller's transaction.
-pub async fn lock_tenant(db: &impl ConnectionTrait, tenant_id: Uuid) -> Result<()> {
+async fn lock_tenant(db: &impl ConnectionTrait, tenant_id: Uuid) -> Result<()> {
     tenant::Entity::update_many()
         .col_expr(
             tenant::Column::Status,
@@ -513,11 +575,42 @@ pub async fn lock_tenant(db: &impl ConnectionTrait, tenant_id: Uuid) -> Result<(
 }
 
 /// Usage of the cycle as the database knows it, for the single-node path (inside the lock).
-pub async fn used_in_db(
+async fn used_in_db(
     db: &impl ConnectionTrait,
     tenant_id: Uuid,
     cycle_start: DateTime<Utc>,
 ) -> Result<i64> {
     let (issued, _) = issued(db, tenant_id, cycle_start).await?;
     Ok((issued - freed(db, tenant_id, cycle_start).await?).max(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_takes_free_first_then_overage_or_refuses() {
+        assert_eq!(
+            split(0, 3, 5, false),
+            Ok(Split {
+                free: 3,
+                overage: 0
+            })
+        );
+        assert_eq!(split(4, 3, 5, false), Err(1));
+        assert_eq!(
+            split(4, 3, 5, true),
+            Ok(Split {
+                free: 1,
+                overage: 2
+            })
+        );
+        assert_eq!(
+            split(9, 3, 5, true),
+            Ok(Split {
+                free: 0,
+                overage: 3
+            })
+        );
+    }
 }

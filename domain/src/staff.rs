@@ -24,16 +24,19 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use entity::{audit_entry, bot, project, quota_grant, subscriber, subscription, tenant, user};
+use entity::{
+    audit_entry, bot, project, quota_grant, subscriber, subscription,
+    subscription::SubscriptionStatus, tenant, tenant::BillingStatus, user,
+};
 
 use crate::{
     AppCtx,
     accounts::StaffCtx,
     audit,
-    billing::CreatorPlan,
     error::{Error, FieldErrors, Result},
     quota::{self, QuotaUsage},
     tenants::{Role, TenantOut, TenantStatus},
+    tiers::CreatorPlan,
 };
 
 pub const REASON_MAX: usize = 500;
@@ -232,7 +235,7 @@ pub async fn list_tenants(
         .column(user::Column::TenantId)
         .column(user::Column::Email)
         .filter(user::Column::TenantId.is_in(ids))
-        .filter(user::Column::Role.eq(Role::Owner.as_str()))
+        .filter(user::Column::Role.eq(Role::Owner.stored()))
         .order_by_asc(user::Column::CreatedAt)
         .into_tuple()
         .all(&ctx.db)
@@ -249,7 +252,7 @@ pub async fn list_tenants(
             .map(|t| TenantSummaryOut {
                 owner_email: owner_of(t.id),
                 id: t.id,
-                status: TenantStatus::parse(&t.status),
+                status: t.status,
                 name: t.name,
                 suspended_reason: t.suspended_reason,
                 billing_plan: t.billing_plan,
@@ -298,7 +301,7 @@ fn search_condition(q: &str) -> Condition {
 pub struct TenantUserOut {
     pub id: Uuid,
     pub email: String,
-    pub role: String,
+    pub role: Role,
     pub created_at: DateTime<Utc>,
 }
 
@@ -334,7 +337,7 @@ pub struct TenantDetailOut {
     pub status: TenantStatus,
     pub suspended_reason: Option<String>,
     pub billing_plan: String,
-    pub billing_status: String,
+    pub billing_status: BillingStatus,
     pub stripe_customer_id: Option<String>,
     pub stripe_subscription_id: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -385,7 +388,7 @@ pub async fn tenant_detail(
         .column(subscription::Column::ProjectId)
         .column_as(Expr::col(subscription::Column::Id).count(), "n")
         .filter(subscription::Column::TenantId.eq(tenant_id))
-        .filter(subscription::Column::Status.eq("active"))
+        .filter(subscription::Column::Status.eq(SubscriptionStatus::Active))
         .filter(
             Condition::any()
                 .add(subscription::Column::EndsAt.is_null())
@@ -419,7 +422,7 @@ pub async fn tenant_detail(
         .collect();
     Ok(TenantDetailOut {
         id: t.id,
-        status: TenantStatus::parse(&t.status),
+        status: t.status,
         name: t.name,
         suspended_reason: t.suspended_reason,
         billing_plan: t.billing_plan,
@@ -429,14 +432,14 @@ pub async fn tenant_detail(
         created_at: t.created_at,
         owner_email: users
             .iter()
-            .find(|u| u.role == Role::Owner.as_str())
+            .find(|u| u.role == Role::Owner.stored())
             .map(|u| u.email.clone()),
         users: users
             .into_iter()
             .map(|u| TenantUserOut {
                 id: u.id,
                 email: u.email,
-                role: u.role,
+                role: Role::of(u.role).unwrap_or(Role::Member),
                 created_at: u.created_at,
             })
             .collect(),
@@ -483,7 +486,7 @@ pub async fn unsuspend(
         .all(&ctx.db)
         .await?
     {
-        crate::delivery::resume_waiting(ctx, p.id).await?;
+        crate::batches::resume_waiting(ctx, p.id).await?;
     }
     Ok(out)
 }
@@ -505,13 +508,13 @@ async fn set_status(
     let txn = ctx.db.begin().await?;
     // A conditional update, so two staff members acting at once make one change, not two.
     let changed = tenant::Entity::update_many()
-        .col_expr(tenant::Column::Status, Expr::value(to.as_str()))
+        .col_expr(tenant::Column::Status, Expr::value(to))
         .col_expr(
             tenant::Column::SuspendedReason,
             Expr::value(if suspending { why.clone() } else { None }),
         )
         .filter(tenant::Column::Id.eq(tenant_id))
-        .filter(tenant::Column::Status.eq(from.as_str()))
+        .filter(tenant::Column::Status.eq(from))
         .exec(&txn)
         .await?
         .rows_affected;

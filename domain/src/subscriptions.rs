@@ -1,37 +1,28 @@
-//! Subscriptions: redeeming an access code (one transaction; the activation count never
-//! passes max activations), unshareable channel access (join-request links approved only for
-//! a subscriber whose active subscription covers the channel), renewal reminders, expiry and
-//! revocation (removal from the plan's channels), and the members pages of the API.
+//! Subscriptions, the one owner of a subscription and its states: granting a plan (new or
+//! extended: one rule, whatever the source), unshareable channel access (join-request links
+//! approved only for a subscriber whose active subscription covers the channel), renewal
+//! reminders, expiry and revocation (removal from the plan's channels), and the members pages.
+//! Redeeming a code is `redemption`.
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, TransactionTrait,
-    sea_query::{Expr, ExprTrait},
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, sea_query::Expr,
 };
 use serde::Serialize;
 use uuid::Uuid;
 
-use entity::{
-    access_code, activation, bot, channel, plan, plan_channel, project, redeem_failure, subscriber,
-    subscription,
-};
+use entity::{access_code, activation, bot, channel, plan, plan_channel, subscriber, subscription};
 
 use crate::{
     AppCtx, audit,
-    bots::{self, BotHandle},
-    codes,
-    error::{Error, ErrorKind, Result},
+    error::{Error, Result},
     projects,
-    tenants::TenantCtx,
+    telegram::{self, BotHandle},
+    tenancy::TenantCtx,
+    tenants,
 };
 
-/// Failed code attempts allowed per user per bot within [`FAILURE_WINDOW_MINUTES`].
-pub const MAX_FAILURES: u64 = 5;
-pub const FAILURE_WINDOW_MINUTES: i64 = 15;
-
-pub const ACTIVE: &str = "active";
-pub const EXPIRED: &str = "expired";
-pub const REVOKED: &str = "revoked";
+pub use entity::subscription::{SubscriptionSource, SubscriptionStatus};
 
 /// The Telegram user redeeming.
 #[derive(Debug, Clone)]
@@ -50,71 +41,76 @@ pub struct AccessLink {
     pub already_member: bool,
 }
 
-#[derive(Debug, Clone)]
-pub struct Redeemed {
-    pub plan_name: String,
-    pub ends_at: Option<DateTime<Utc>>,
-    /// True when an active subscription to the same plan was extended.
-    pub extended: bool,
-    pub links: Vec<AccessLink>,
+/// What a grant of a plan is made of (a redeemed code today; a payment later).
+pub struct Grant<'a> {
+    pub tenant_id: Uuid,
+    pub project_id: Uuid,
+    pub subscriber_id: Uuid,
+    pub plan: &'a plan::Model,
+    pub source: SubscriptionSource,
+    pub access_code_id: Option<Uuid>,
+    pub price_minor: i64,
 }
 
-fn failure(code: &'static str, message: &str) -> Error {
-    Error::new(ErrorKind::Conflict, code, message)
-}
-
-async fn recent_failures(ctx: &AppCtx, bot_id: Uuid, user: i64) -> Result<Vec<DateTime<Utc>>> {
-    let since = ctx.now() - Duration::minutes(FAILURE_WINDOW_MINUTES);
-    Ok(redeem_failure::Entity::find()
-        .select_only()
-        .column(redeem_failure::Column::At)
-        .filter(redeem_failure::Column::BotId.eq(bot_id))
-        .filter(redeem_failure::Column::TelegramUserId.eq(user))
-        .filter(redeem_failure::Column::At.gt(since))
-        .order_by_asc(redeem_failure::Column::At)
-        .into_tuple()
-        .all(&ctx.db)
-        .await?)
-}
-
-async fn record_failure(ctx: &AppCtx, bot_id: Uuid, user: i64) -> Result<()> {
-    redeem_failure::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        bot_id: Set(bot_id),
-        telegram_user_id: Set(user),
-        at: Set(ctx.now()),
-    }
-    .insert(&ctx.db)
-    .await?;
-    Ok(())
-}
-
-/// Redeems what a user typed (or a `c_<CODE>` deep link) through a project's bot.
-/// Failures have distinct codes — `code_unknown`, `code_expired`, `code_used_up`,
-/// `code_already_redeemed`, `plan_inactive`, `codes_disabled` — and count towards the
-/// per-user limit (`too_many_attempts`, with `retry_after`).
-pub async fn redeem(ctx: &AppCtx, h: &BotHandle, user: &TgUser, typed: &str) -> Result<Redeemed> {
-    let fails = recent_failures(ctx, h.id, user.id).await?;
-    if fails.len() as u64 >= MAX_FAILURES {
-        let retry =
-            (fails[0] + Duration::minutes(FAILURE_WINDOW_MINUTES) - ctx.now()).num_seconds();
-        return Err(Error::rate_limited(
-            "too_many_attempts",
-            "too many failed attempts",
-            Ord::max(retry, 1) as u64,
-        ));
-    }
-    match activate(ctx, h, user, typed).await {
-        Ok(r) => Ok(r),
-        Err(e) if e.kind == ErrorKind::Conflict => {
-            record_failure(ctx, h.id, user.id).await?;
-            Err(e)
+/// The one rule for giving a subscriber a plan, inside the caller's transaction: the active
+/// subscription to the same plan is extended by the plan's duration from its current end (or
+/// from now, if that is later), otherwise a new one starts now. Answers the subscription and
+/// whether it was extended.
+pub async fn grant(
+    txn: &impl ConnectionTrait,
+    g: Grant<'_>,
+    now: DateTime<Utc>,
+) -> Result<(subscription::Model, bool)> {
+    let pl = g.plan;
+    let existing = subscription::Entity::find()
+        .filter(subscription::Column::SubscriberId.eq(g.subscriber_id))
+        .filter(subscription::Column::PlanId.eq(pl.id))
+        .filter(subscription::Column::Status.eq(SubscriptionStatus::Active))
+        .one(txn)
+        .await?;
+    let length = pl.duration_days.map(|d| Duration::days(i64::from(d)));
+    let (subscription, extended) = match existing {
+        Some(s) => {
+            let ends_at = match (s.ends_at, length) {
+                (Some(end), Some(len)) => Some(Ord::max(end, now) + len),
+                _ => None,
+            };
+            let mut am = s.into_active_model();
+            am.ends_at = Set(ends_at);
+            // A new end deserves a new reminder.
+            am.reminder_sent_at = Set(None);
+            am.updated_at = Set(now);
+            (am.update(txn).await?, true)
         }
-        Err(e) => Err(e),
-    }
+        None => {
+            let s = subscription::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                tenant_id: Set(g.tenant_id),
+                project_id: Set(g.project_id),
+                subscriber_id: Set(g.subscriber_id),
+                plan_id: Set(pl.id),
+                source: Set(g.source),
+                access_code_id: Set(g.access_code_id),
+                price_minor: Set(g.price_minor),
+                currency: Set(pl.currency.clone()),
+                starts_at: Set(now),
+                ends_at: Set(length.map(|l| now + l)),
+                status: Set(SubscriptionStatus::Active),
+                reminder_sent_at: Set(None),
+                ended_at: Set(None),
+                created_at: Set(now),
+                updated_at: Set(now),
+            }
+            .insert(txn)
+            .await?;
+            (s, false)
+        }
+    };
+    Ok((subscription, extended))
 }
 
-async fn find_or_create_subscriber(
+/// The project's subscriber for a Telegram user, created on first contact.
+pub(crate) async fn subscriber_for(
     ctx: &AppCtx,
     h: &BotHandle,
     user: &TgUser,
@@ -145,186 +141,6 @@ async fn find_or_create_subscriber(
         Err(_) => find()
             .await?
             .ok_or_else(|| Error::internal(anyhow::anyhow!("subscriber vanished"))),
-    }
-}
-
-async fn activate(ctx: &AppCtx, h: &BotHandle, user: &TgUser, typed: &str) -> Result<Redeemed> {
-    let unknown = || failure("code_unknown", "no such code");
-    let code = codes::normalize(typed).ok_or_else(unknown)?;
-    let project = project::Entity::find_by_id(h.project_id)
-        .one(&ctx.db)
-        .await?
-        .ok_or_else(|| Error::not_found("project"))?;
-    if !project.access_codes_enabled {
-        return Err(failure(
-            "codes_disabled",
-            "access codes are turned off for this project",
-        ));
-    }
-    let c = access_code::Entity::find()
-        .filter(access_code::Column::ProjectId.eq(h.project_id))
-        .filter(access_code::Column::Code.eq(&code))
-        .one(&ctx.db)
-        .await?
-        .ok_or_else(unknown)?;
-    let now = ctx.now();
-    let pl = plan::Entity::find_by_id(c.plan_id)
-        .one(&ctx.db)
-        .await?
-        .ok_or_else(|| Error::not_found("plan"))?;
-    let sub = find_or_create_subscriber(ctx, h, user).await?;
-    let already = activation::Entity::find()
-        .filter(activation::Column::AccessCodeId.eq(c.id))
-        .filter(activation::Column::SubscriberId.eq(sub.id))
-        .count(&ctx.db)
-        .await?;
-    if already > 0 {
-        return Err(failure(
-            "code_already_redeemed",
-            "you have already redeemed this code",
-        ));
-    }
-    if c.expires_at.is_some_and(|e| e <= now) {
-        return Err(failure("code_expired", "this code has expired"));
-    }
-    if c.activation_count >= c.max_activations {
-        return Err(failure("code_used_up", "this code has been used up"));
-    }
-    if !pl.active {
-        return Err(failure(
-            "plan_inactive",
-            "the plan of this code is no longer offered",
-        ));
-    }
-
-    let txn = ctx.db.begin().await?;
-    // The conditional update is the guard: concurrent redemptions serialise on the row and
-    // only those that still find room succeed.
-    let took = access_code::Entity::update_many()
-        .col_expr(
-            access_code::Column::ActivationCount,
-            Expr::col(access_code::Column::ActivationCount).add(1),
-        )
-        .filter(access_code::Column::Id.eq(c.id))
-        .filter(
-            Expr::col(access_code::Column::ActivationCount)
-                .lt(Expr::col(access_code::Column::MaxActivations)),
-        )
-        .filter(
-            sea_orm::Condition::any()
-                .add(access_code::Column::ExpiresAt.is_null())
-                .add(access_code::Column::ExpiresAt.gt(now)),
-        )
-        .exec(&txn)
-        .await?
-        .rows_affected;
-    if took == 0 {
-        txn.rollback().await?;
-        return Err(failure("code_used_up", "this code has been used up"));
-    }
-    let activation_id = Uuid::now_v7();
-    let inserted = activation::ActiveModel {
-        id: Set(activation_id),
-        tenant_id: Set(h.tenant_id),
-        access_code_id: Set(c.id),
-        subscriber_id: Set(sub.id),
-        subscription_id: Set(None),
-        at: Set(now),
-    }
-    .insert(&txn)
-    .await;
-    if inserted.is_err() {
-        txn.rollback().await?;
-        return Err(failure(
-            "code_already_redeemed",
-            "you have already redeemed this code",
-        ));
-    }
-    let existing = subscription::Entity::find()
-        .filter(subscription::Column::SubscriberId.eq(sub.id))
-        .filter(subscription::Column::PlanId.eq(pl.id))
-        .filter(subscription::Column::Status.eq(ACTIVE))
-        .one(&txn)
-        .await?;
-    let length = pl.duration_days.map(|d| Duration::days(i64::from(d)));
-    let (subscription, extended) = match existing {
-        Some(s) => {
-            let ends_at = match (s.ends_at, length) {
-                (Some(end), Some(len)) => Some(Ord::max(end, now) + len),
-                _ => None,
-            };
-            let mut am = s.into_active_model();
-            am.ends_at = Set(ends_at);
-            // A new end deserves a new reminder.
-            am.reminder_sent_at = Set(None);
-            am.updated_at = Set(now);
-            (am.update(&txn).await?, true)
-        }
-        None => {
-            let s = subscription::ActiveModel {
-                id: Set(Uuid::now_v7()),
-                tenant_id: Set(h.tenant_id),
-                project_id: Set(h.project_id),
-                subscriber_id: Set(sub.id),
-                plan_id: Set(pl.id),
-                source: Set("access_code".into()),
-                access_code_id: Set(Some(c.id)),
-                price_minor: Set(if project.codes_priced {
-                    pl.price_minor
-                } else {
-                    0
-                }),
-                currency: Set(pl.currency.clone()),
-                starts_at: Set(now),
-                ends_at: Set(length.map(|l| now + l)),
-                status: Set(ACTIVE.into()),
-                reminder_sent_at: Set(None),
-                ended_at: Set(None),
-                created_at: Set(now),
-                updated_at: Set(now),
-            }
-            .insert(&txn)
-            .await?;
-            (s, false)
-        }
-    };
-    activation::Entity::update_many()
-        .col_expr(
-            activation::Column::SubscriptionId,
-            Expr::value(subscription.id),
-        )
-        .filter(activation::Column::Id.eq(activation_id))
-        .exec(&txn)
-        .await?;
-    txn.commit().await?;
-
-    notify_owners(ctx, h, user, &code, &pl.name).await;
-    let links = access_links(ctx, h, &subscription, user.id).await?;
-    Ok(Redeemed {
-        plan_name: pl.name,
-        ends_at: subscription.ends_at,
-        extended,
-        links,
-    })
-}
-
-/// Tells the project's linked owners who redeemed which code for which plan. A failed
-/// notification never undoes the redemption.
-async fn notify_owners(ctx: &AppCtx, h: &BotHandle, user: &TgUser, code: &str, plan_name: &str) {
-    let who = match &user.username {
-        Some(u) => format!("@{u} ({})", user.first_name),
-        None => format!("{} (id {})", user.first_name, user.id),
-    };
-    let text = format!("New activation: {who} redeemed code {code} for “{plan_name}”.");
-    match bots::owner_chat_ids(ctx, h.project_id).await {
-        Ok(chats) => {
-            for chat in chats {
-                if let Err(e) = bots::send_message(ctx, h.id, chat, &text, None).await {
-                    tracing::warn!(error = %e, "owner notification failed");
-                }
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, "owner chats unavailable"),
     }
 }
 
@@ -359,7 +175,7 @@ pub async fn access_links(
         if !ch.available {
             continue;
         }
-        if bots::sender::is_member(ctx, h.id, ch.telegram_chat_id, user_id)
+        if telegram::sender::is_member(ctx, h.id, ch.telegram_chat_id, user_id)
             .await
             .unwrap_or(false)
         {
@@ -372,7 +188,8 @@ pub async fn access_links(
         }
         let name = format!("sub {}", &s.id.simple().to_string()[..12]);
         let link =
-            bots::sender::create_join_request_link(ctx, h.id, ch.telegram_chat_id, &name).await?;
+            telegram::sender::create_join_request_link(ctx, h.id, ch.telegram_chat_id, &name)
+                .await?;
         out.push(AccessLink {
             channel: ch.title,
             link: Some(link),
@@ -401,9 +218,9 @@ pub async fn on_join_request(
         None => false,
     };
     if allowed {
-        bots::sender::approve_join(ctx, h.id, chat_id, user_id).await?;
+        telegram::sender::approve_join(ctx, h.id, chat_id, user_id).await?;
     } else {
-        bots::sender::decline_join(ctx, h.id, chat_id, user_id).await?;
+        telegram::sender::decline_join(ctx, h.id, chat_id, user_id).await?;
     }
     Ok(allowed)
 }
@@ -422,7 +239,7 @@ async fn covers(ctx: &AppCtx, project_id: Uuid, channel_id: Uuid, user_id: i64) 
         .select_only()
         .column(subscription::Column::PlanId)
         .filter(subscription::Column::SubscriberId.eq(sub.id))
-        .filter(subscription::Column::Status.eq(ACTIVE))
+        .filter(subscription::Column::Status.eq(SubscriptionStatus::Active))
         .filter(
             sea_orm::Condition::any()
                 .add(subscription::Column::EndsAt.is_null())
@@ -445,7 +262,7 @@ async fn covers(ctx: &AppCtx, project_id: Uuid, channel_id: Uuid, user_id: i64) 
 /// The user's subscriptions in this project, with fresh access links for the active ones.
 pub struct MySubscription {
     pub plan_name: String,
-    pub status: String,
+    pub status: SubscriptionStatus,
     pub ends_at: Option<DateTime<Utc>>,
     pub links: Vec<AccessLink>,
 }
@@ -471,7 +288,7 @@ pub async fn mine(ctx: &AppCtx, h: &BotHandle, user_id: i64) -> Result<Vec<MySub
             .await?
             .map(|p| p.name)
             .unwrap_or_default();
-        let links = if s.status == ACTIVE {
+        let links = if s.status == SubscriptionStatus::Active {
             access_links(ctx, h, &s, user_id).await?
         } else {
             vec![]
@@ -508,7 +325,7 @@ async fn telegram_user(ctx: &AppCtx, subscriber_id: Uuid) -> Result<Option<i64>>
 pub async fn send_reminders(ctx: &AppCtx) -> Result<u64> {
     let now = ctx.now();
     let due = subscription::Entity::find()
-        .filter(subscription::Column::Status.eq(ACTIVE))
+        .filter(subscription::Column::Status.eq(SubscriptionStatus::Active))
         .filter(subscription::Column::ReminderSentAt.is_null())
         .filter(subscription::Column::EndsAt.is_not_null())
         .filter(subscription::Column::EndsAt.gt(now))
@@ -518,7 +335,7 @@ pub async fn send_reminders(ctx: &AppCtx) -> Result<u64> {
         .await?;
     let mut sent = 0;
     for s in due {
-        if !crate::tenants::is_active(&ctx.db, s.tenant_id).await? {
+        if !tenants::is_active(&ctx.db, s.tenant_id).await? {
             continue;
         }
         let claimed = subscription::Entity::update_many()
@@ -548,7 +365,7 @@ pub async fn send_reminders(ctx: &AppCtx) -> Result<u64> {
                 .map(|e| e.format("%Y-%m-%d %H:%M UTC").to_string())
                 .unwrap_or_default()
         );
-        if let Err(e) = bots::send_message(ctx, b.id, user, &text, None).await {
+        if let Err(e) = telegram::send_message(ctx, b.id, user, &text, None).await {
             tracing::warn!(error = %e, subscription = %s.id, "reminder not delivered");
         }
         sent += 1;
@@ -562,7 +379,7 @@ pub async fn send_reminders(ctx: &AppCtx) -> Result<u64> {
 pub async fn expire_due(ctx: &AppCtx) -> Result<u64> {
     let now = ctx.now();
     let due = subscription::Entity::find()
-        .filter(subscription::Column::Status.eq(ACTIVE))
+        .filter(subscription::Column::Status.eq(SubscriptionStatus::Active))
         .filter(subscription::Column::EndsAt.is_not_null())
         .filter(subscription::Column::EndsAt.lte(now))
         .limit(1_000)
@@ -570,7 +387,7 @@ pub async fn expire_due(ctx: &AppCtx) -> Result<u64> {
         .await?;
     let mut ended = 0;
     for s in due {
-        if end(ctx, &s, EXPIRED).await? {
+        if end(ctx, &s, SubscriptionStatus::Expired).await? {
             ended += 1;
             let text = "Your subscription has ended and your access was removed. Redeem a new code any time to come back.";
             remove_access(ctx, &s, Some(text)).await;
@@ -580,14 +397,14 @@ pub async fn expire_due(ctx: &AppCtx) -> Result<u64> {
 }
 
 /// Claims the end of an active subscription; false when someone else ended it first.
-async fn end(ctx: &AppCtx, s: &subscription::Model, status: &str) -> Result<bool> {
+async fn end(ctx: &AppCtx, s: &subscription::Model, status: SubscriptionStatus) -> Result<bool> {
     let now = ctx.now();
     Ok(subscription::Entity::update_many()
         .col_expr(subscription::Column::Status, Expr::value(status))
         .col_expr(subscription::Column::EndedAt, Expr::value(now))
         .col_expr(subscription::Column::UpdatedAt, Expr::value(now))
         .filter(subscription::Column::Id.eq(s.id))
-        .filter(subscription::Column::Status.eq(ACTIVE))
+        .filter(subscription::Column::Status.eq(SubscriptionStatus::Active))
         .exec(&ctx.db)
         .await?
         .rows_affected
@@ -608,13 +425,14 @@ async fn remove_access(ctx: &AppCtx, s: &subscription::Model, message: Option<&s
             if covers(ctx, s.project_id, ch.id, user).await? {
                 continue;
             }
-            if let Err(e) = bots::sender::remove_member(ctx, b.id, ch.telegram_chat_id, user).await
+            if let Err(e) =
+                telegram::sender::remove_member(ctx, b.id, ch.telegram_chat_id, user).await
             {
                 tracing::warn!(error = %e, channel = %ch.id, "removing a member failed");
             }
         }
         if let Some(text) = message
-            && let Err(e) = bots::send_message(ctx, b.id, user, text, None).await
+            && let Err(e) = telegram::send_message(ctx, b.id, user, text, None).await
         {
             tracing::warn!(error = %e, "end-of-subscription message not delivered");
         }
@@ -658,14 +476,14 @@ pub struct SubscriptionOut {
     pub id: Uuid,
     pub subscriber_id: Uuid,
     pub plan_id: Uuid,
-    pub source: String,
+    pub source: SubscriptionSource,
     pub access_code_id: Option<Uuid>,
     pub price_minor: i64,
     pub currency: String,
     pub starts_at: DateTime<Utc>,
     /// Null for lifetime.
     pub ends_at: Option<DateTime<Utc>>,
-    pub status: String,
+    pub status: SubscriptionStatus,
     pub reminder_sent_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
 }
@@ -812,13 +630,13 @@ pub async fn revoke(
         .one(&ctx.db)
         .await?
         .ok_or_else(|| Error::not_found("subscription"))?;
-    if s.status != ACTIVE {
+    if s.status != SubscriptionStatus::Active {
         return Err(Error::conflict(
             "subscription_not_active",
             "only an active subscription can be revoked",
         ));
     }
-    if !end(ctx, &s, REVOKED).await? {
+    if !end(ctx, &s, SubscriptionStatus::Revoked).await? {
         return Err(Error::conflict(
             "subscription_not_active",
             "only an active subscription can be revoked",

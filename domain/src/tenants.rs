@@ -1,5 +1,5 @@
-//! Tenants: signup creates one (on the Free plan) with its owner; the tenant context every
-//! tenant-scoped service method takes first; suspension as a write guard.
+//! Tenants: signup creates one (on the Free plan) with its owner; loading a tenant; whether
+//! it is active (suspension as a write guard). The tenant context itself is in `tenancy`.
 use chrono::{DateTime, Utc};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, QuerySelect, Set, TransactionTrait};
 use serde::Serialize;
@@ -7,100 +7,15 @@ use uuid::Uuid;
 
 use entity::{tenant, user};
 
+pub use crate::tenancy::{Actor, Role, TenantCtx, TenantStatus};
 use crate::{
     AppCtx,
     accounts::{self, Session},
-    billing::CreatorPlan,
     error::{Error, FieldErrors, Result},
+    tenancy::Denied,
+    tiers::CreatorPlan,
     validate,
 };
-
-/// Creator role within a tenant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Owner,
-    Admin,
-    Member,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Owner => "owner",
-            Role::Admin => "admin",
-            Role::Member => "member",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "owner" => Some(Role::Owner),
-            "admin" => Some(Role::Admin),
-            "member" => Some(Role::Member),
-            _ => None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum TenantStatus {
-    Active,
-    Suspended,
-}
-
-impl TenantStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TenantStatus::Active => "active",
-            TenantStatus::Suspended => "suspended",
-        }
-    }
-
-    pub fn parse(s: &str) -> Self {
-        if s == "suspended" {
-            TenantStatus::Suspended
-        } else {
-            TenantStatus::Active
-        }
-    }
-}
-
-/// Who is acting, for the audit log.
-#[derive(Debug, Clone)]
-pub struct Actor {
-    pub user_id: Option<Uuid>,
-    pub label: String,
-}
-
-/// The tenant a request acts for, resolved once per request by the edge's authentication.
-/// Every tenant-scoped service method takes it first and filters by `tenant_id`.
-#[derive(Debug, Clone)]
-pub struct TenantCtx {
-    pub tenant_id: Uuid,
-    pub role: Role,
-    pub status: TenantStatus,
-    pub actor: Actor,
-}
-
-impl TenantCtx {
-    /// Reads are always allowed; every write calls this first.
-    pub fn writable(&self) -> Result<()> {
-        if self.status == TenantStatus::Suspended {
-            return Err(suspended());
-        }
-        Ok(())
-    }
-
-    /// Managing credentials is for owners and admins.
-    pub fn admin(&self) -> Result<()> {
-        match self.role {
-            Role::Owner | Role::Admin => Ok(()),
-            Role::Member => Err(Error::forbidden("forbidden", "owners and admins only")),
-        }
-    }
-}
 
 /// What signup returns: the new tenant, its owner and a session for them.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -140,7 +55,7 @@ pub async fn signup(ctx: &AppCtx, input: SignupIn) -> Result<SignupOut> {
         tenant_id: Set(Some(tenant_id)),
         email: Set(email),
         password_hash: Set(hash),
-        role: Set(Role::Owner.as_str().into()),
+        role: Set(Role::Owner.stored()),
         created_at: Set(now),
     }
     .insert(&txn)
@@ -167,10 +82,10 @@ fn new_tenant(id: Uuid, name: &str, now: DateTime<Utc>) -> tenant::ActiveModel {
     tenant::ActiveModel {
         id: Set(id),
         name: Set(name.to_string()),
-        status: Set(TenantStatus::Active.as_str().into()),
+        status: Set(TenantStatus::Active),
         suspended_reason: Set(None),
         billing_plan: Set(plan.as_str().into()),
-        billing_status: Set("active".into()),
+        billing_status: Set(entity::tenant::BillingStatus::Active),
         past_due_since: Set(None),
         stripe_customer_id: Set(None),
         stripe_subscription_id: Set(None),
@@ -204,7 +119,7 @@ impl From<tenant::Model> for TenantOut {
     fn from(t: tenant::Model) -> Self {
         TenantOut {
             id: t.id,
-            status: TenantStatus::parse(&t.status),
+            status: t.status,
             name: t.name,
             suspended_reason: t.suspended_reason,
             billing_plan: t.billing_plan,
@@ -214,12 +129,35 @@ impl From<tenant::Model> for TenantOut {
     }
 }
 
+/// The signed-in creator as `GET /me` shows them.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct MeOut {
+    pub user_id: Option<Uuid>,
+    pub email: Option<String>,
+    pub role: Role,
+    pub tenant: TenantOut,
+}
+
+pub async fn me(ctx: &AppCtx, t: &TenantCtx) -> Result<MeOut> {
+    let tenant = load(ctx, t.tenant_id).await?;
+    let email = match t.actor.user_id {
+        Some(id) => user::Entity::find_by_id(id)
+            .one(&ctx.db)
+            .await?
+            .map(|u| u.email),
+        None => None,
+    };
+    Ok(MeOut {
+        user_id: t.actor.user_id,
+        email,
+        role: t.role,
+        tenant: tenant.into(),
+    })
+}
+
 /// The error every edge shows for a suspended tenant's write (HTTP 403 `tenant_suspended`).
 pub fn suspended() -> Error {
-    Error::forbidden(
-        "tenant_suspended",
-        "this workspace is suspended; it can be read but not changed",
-    )
+    Denied::TenantSuspended.into()
 }
 
 /// Whether the tenant is active right now, read from the database (not from a context resolved
@@ -227,13 +165,13 @@ pub fn suspended() -> Error {
 /// says the service is paused and grants nothing new) and workers call it before delivering
 /// anything for a tenant. A tenant that no longer exists is not active.
 pub async fn is_active(db: &impl ConnectionTrait, tenant_id: Uuid) -> Result<bool> {
-    let status: Option<String> = tenant::Entity::find_by_id(tenant_id)
+    let status: Option<TenantStatus> = tenant::Entity::find_by_id(tenant_id)
         .select_only()
         .column(tenant::Column::Status)
         .into_tuple()
         .one(db)
         .await?;
-    Ok(status.is_some_and(|s| TenantStatus::parse(&s) == TenantStatus::Active))
+    Ok(status == Some(TenantStatus::Active))
 }
 
 /// [`is_active`] as a guard: `Err(tenant_suspended)` unless the tenant is active.

@@ -16,12 +16,12 @@ pub struct Model {
     pub expiry_days: Option<i32>,
     pub codes_expire_at: Option<DateTimeUtc>,
     pub max_activations: i32,
-    pub status: String,
+    pub status: BatchStatus,
     pub free_count: i32,
     pub overage_count: i32,
     pub cycle_start: DateTimeUtc,
     pub idempotency_key: Option<String>,
-    pub delivery: String,
+    pub delivery: DeliveryState,
     #[sea_orm(column_type = "Text", nullable)]
     pub error: Option<String>,
     pub created_at: DateTimeUtc,
@@ -32,3 +32,91 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    EnumIter,
+    DeriveActiveEnum,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+/// Where a batch is in its lifecycle (written only by `domain::batches`):
+/// `reserving` (Redis mode: the quota reservation is in flight) → `queued` → `generating` →
+/// `delivering` → `done`, or `failed` (counts nothing against the quota).
+pub enum BatchStatus {
+    Reserving,
+    Queued,
+    Generating,
+    Delivering,
+    Done,
+    Failed,
+}
+
+impl BatchStatus {
+    /// Whether the batch's codes count against the quota.
+    pub fn counts(self) -> bool {
+        match self {
+            BatchStatus::Failed => false,
+            BatchStatus::Reserving
+            | BatchStatus::Queued
+            | BatchStatus::Generating
+            | BatchStatus::Delivering
+            | BatchStatus::Done => true,
+        }
+    }
+
+    /// All its codes are written (they can be downloaded).
+    pub fn codes_written(self) -> bool {
+        match self {
+            BatchStatus::Delivering | BatchStatus::Done => true,
+            BatchStatus::Reserving
+            | BatchStatus::Queued
+            | BatchStatus::Generating
+            | BatchStatus::Failed => false,
+        }
+    }
+
+    /// No more work will happen on the batch.
+    pub fn finished(self) -> bool {
+        match self {
+            BatchStatus::Done | BatchStatus::Failed => true,
+            BatchStatus::Reserving
+            | BatchStatus::Queued
+            | BatchStatus::Generating
+            | BatchStatus::Delivering => false,
+        }
+    }
+}
+
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    EnumIter,
+    DeriveActiveEnum,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+/// Where a batch's codes stand on their way to the creator's linked Telegram chat.
+pub enum DeliveryState {
+    Pending,
+    /// No linked owner chat yet: delivered once one is linked.
+    WaitingForLinkedChat,
+    /// The tenant was suspended when delivery came due: delivered on unsuspension.
+    PausedTenantSuspended,
+    Sent,
+}

@@ -25,3 +25,25 @@ pub mod subscription;
 pub mod tenant;
 pub mod usage_record;
 pub mod user;
+
+/// States stored as text show as the text they are stored as (`active`, `past_due`, …).
+macro_rules! shown_as_stored {
+    ($($t:ty),* $(,)?) => {
+        $(impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&sea_orm::ActiveEnum::to_value(self))
+            }
+        })*
+    };
+}
+
+shown_as_stored!(
+    code_batch::BatchStatus,
+    code_batch::DeliveryState,
+    subscription::SubscriptionStatus,
+    subscription::SubscriptionSource,
+    usage_record::UsageStatus,
+    tenant::TenantStatus,
+    tenant::BillingStatus,
+    user::UserRole,
+);

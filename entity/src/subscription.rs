@@ -11,13 +11,13 @@ pub struct Model {
     pub project_id: Uuid,
     pub subscriber_id: Uuid,
     pub plan_id: Uuid,
-    pub source: String,
+    pub source: SubscriptionSource,
     pub access_code_id: Option<Uuid>,
     pub price_minor: i64,
     pub currency: String,
     pub starts_at: DateTimeUtc,
     pub ends_at: Option<DateTimeUtc>,
-    pub status: String,
+    pub status: SubscriptionStatus,
     pub reminder_sent_at: Option<DateTimeUtc>,
     pub ended_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
@@ -28,3 +28,45 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    EnumIter,
+    DeriveActiveEnum,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+/// `active` until it ends (`expired`) or is taken away (`revoked`).
+pub enum SubscriptionStatus {
+    Active,
+    Expired,
+    Revoked,
+}
+
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    EnumIter,
+    DeriveActiveEnum,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+/// How the subscription came about.
+pub enum SubscriptionSource {
+    AccessCode,
+}

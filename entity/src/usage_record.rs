@@ -12,7 +12,7 @@ pub struct Model {
     pub overage_count: i32,
     pub fee_minor: i64,
     pub identifier: String,
-    pub status: String,
+    pub status: UsageStatus,
     pub attempts: i32,
     pub next_attempt_at: DateTimeUtc,
     #[sea_orm(column_type = "Text", nullable)]
@@ -25,3 +25,26 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    EnumIter,
+    DeriveActiveEnum,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+/// An overage record on its way to Stripe: `pending` (to send, or retrying), `sent`, or
+/// `failed` after its last attempt (staff can retry it).
+pub enum UsageStatus {
+    Pending,
+    Sent,
+    Failed,
+}

@@ -10,7 +10,7 @@ pub struct Model {
     pub tenant_id: Option<Uuid>,
     pub email: String,
     pub password_hash: String,
-    pub role: String,
+    pub role: UserRole,
     pub created_at: DateTimeUtc,
 }
 
@@ -18,3 +18,27 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    EnumIter,
+    DeriveActiveEnum,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+/// A creator's role in their tenant, or a staff role (staff have no tenant).
+pub enum UserRole {
+    Owner,
+    Admin,
+    Member,
+    Staff,
+    StaffReadonly,
+}

@@ -3,7 +3,7 @@
 //! 1. `POST …/code-batches` → batch `done` for 1,000 codes, through the API and the apalis
 //!    worker on PostgreSQL + Redis (median of 10; delivery excluded: no linked chat).
 //! 2. codes/s for one 100,000-code batch through the same bulk writer
-//!    (`domain::codes::generate`), beside a raw multi-row INSERT of the same shape.
+//!    (`domain::batches::generate`), beside a raw multi-row INSERT of the same shape.
 //! 3. quota reservations/s (the Lua script, 32 concurrent callers) beside
 //!    `redis-benchmark -t incr` run in the same process tree.
 //!
@@ -78,10 +78,10 @@ async fn main() {
     big.id = Set(big_id);
     big.quantity = Set(100_000);
     big.idempotency_key = Set(None);
-    big.status = Set("queued".into());
+    big.status = Set(entity::code_batch::BatchStatus::Queued);
     big.insert(&bulk.ctx.db).await.unwrap();
     let start = Instant::now();
-    domain::codes::generate(&bulk.ctx, big_id).await.unwrap();
+    domain::batches::generate(&bulk.ctx, big_id).await.unwrap();
     let ours = start.elapsed().as_secs_f64();
     let ours_rate = 100_000.0 / ours;
 
@@ -142,10 +142,10 @@ async fn main() {
     let start = Instant::now();
     let tasks: Vec<_> = (0..32)
         .map(|_| {
-            let (ctx, redis, facts) = (bulk.ctx.clone(), redis.clone(), facts.clone());
+            let (ctx, facts) = (bulk.ctx.clone(), facts.clone());
             tokio::spawn(async move {
                 for _ in 0..n / 32 {
-                    domain::quota::reserve_redis(&ctx, &redis, &facts, Uuid::now_v7(), 1)
+                    domain::quota::reserve(&ctx, &facts, Uuid::now_v7(), 1)
                         .await
                         .unwrap();
                 }

@@ -133,7 +133,7 @@ async fn main() {
                 project_id: Set(pid),
                 telegram_bot_id: Set(fb.id),
                 username: Set(fb.username.clone()),
-                token_encrypted: Set(domain::bots::crypto::encrypt(
+                token_encrypted: Set(domain::telegram::crypto::encrypt(
                     &app.ctx.keys.at_rest,
                     bid,
                     &fb.token,
@@ -179,7 +179,7 @@ async fn main() {
     .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let rss_before = rss();
-    let cached_before = domain::bots::registry::cached();
+    let cached_before = domain::telegram::registry::cached();
     // One update per bot: every bot's client gets built and cached.
     post_all(
         &app,
@@ -192,7 +192,7 @@ async fn main() {
     )
     .await;
     let rss_after = rss();
-    let cached = domain::bots::registry::cached() - cached_before;
+    let cached = domain::telegram::registry::cached() - cached_before;
     let per_bot = (rss_after.saturating_sub(rss_before)) as f64 / cached.max(1) as f64;
 
     println!(

@@ -13,7 +13,8 @@ use axum::{
 use chrono::{NaiveDate, TimeZone, Utc};
 use domain::{
     AppCtx,
-    codes::{self, BatchIn, BatchOut, CodeFilter, CodeStatus, ExpiryIn, PreviewIn, RollbackOut},
+    batches::{self, BatchIn, BatchOut, DeliveryState, PreviewIn},
+    codes::{self, CodeFilter, CodeStatus, ExpiryIn, RollbackOut},
     export,
     plans::{self, PlanOut},
     projects::{self, ProjectOut},
@@ -246,7 +247,7 @@ async fn preview_view(
         Ok(p) => p,
         Err(errors) => return new_view(ctx, s, project_id, f, errors).await,
     };
-    let preview = codes::preview(
+    let preview = batches::preview(
         ctx,
         &s.t,
         project_id,
@@ -327,7 +328,7 @@ pub async fn create_batch(
         consent: form.checked("consent"),
     };
     let key = (!key.is_empty()).then_some(key);
-    match codes::create_batch(&ctx, &s.t, project_id, input, key.clone()).await {
+    match batches::create(&ctx, &s.t, project_id, input, key.clone()).await {
         Ok((b, _)) => Ok(page::see_other(format!(
             "/projects/{project_id}/batches/{}",
             b.id
@@ -364,13 +365,13 @@ pub async fn batch_page(
     Path((project_id, batch_id)): Path<(Uuid, Uuid)>,
 ) -> WebResult {
     let p = projects::get(&ctx, &s.t, project_id).await?;
-    let b = codes::get_batch(&ctx, &s.t, project_id, batch_id).await?;
+    let b = batches::get(&ctx, &s.t, project_id, batch_id).await?;
     let plan_name = plans::get(&ctx, &s.t, project_id, b.plan_id)
         .await
         .map(|pl| pl.name)
         .unwrap_or_default();
-    let finished = b.status == "done" || b.status == "failed";
-    let downloadable = b.status == "done" || b.status == "delivering";
+    let finished = b.status.finished();
+    let downloadable = b.status.codes_written();
     let fee = page::money(b.fee_minor, "USD");
     Ok(page::ok(&BatchPage {
         l: Layout::creator("Code batch", &s),
@@ -388,7 +389,7 @@ pub async fn batch_csv(
     s: CreatorSession,
     Path((project_id, batch_id)): Path<(Uuid, Uuid)>,
 ) -> WebResult {
-    let b = codes::find_batch(&ctx.db, &s.t, project_id, batch_id).await?;
+    let b = batches::get(&ctx, &s.t, project_id, batch_id).await?;
     let filter = CodeFilter {
         batch_id: Some(b.id),
         ..Default::default()

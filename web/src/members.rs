@@ -5,7 +5,7 @@ use axum::extract::{Path, Query, State};
 use domain::{
     AppCtx, plans, projects,
     projects::ProjectOut,
-    subscriptions::{self, SubscriptionOut},
+    subscriptions::{self, SubscriptionOut, SubscriptionSource, SubscriptionStatus},
 };
 use uuid::Uuid;
 
@@ -20,8 +20,8 @@ pub struct MemberRow {
     pub who: String,
     pub telegram_user_id: i64,
     pub plan: String,
-    pub source: String,
-    pub status: String,
+    pub source: SubscriptionSource,
+    pub status: SubscriptionStatus,
     pub starts: String,
     pub ends: String,
     pub active: bool,
@@ -70,10 +70,10 @@ pub async fn page(
                     .find(|pl| pl.id == sub.plan_id)
                     .map(|pl| pl.name.clone())
                     .unwrap_or_default(),
-                source: sub.source.clone(),
+                source: sub.source,
                 starts: page::when(&sub.starts_at),
                 ends: page::when_or(&sub.ends_at, "never (lifetime)"),
-                active: sub.status == subscriptions::ACTIVE,
+                active: sub.status == SubscriptionStatus::Active,
                 status: sub.status,
             }
         })

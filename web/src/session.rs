@@ -17,8 +17,9 @@ use axum::{
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use domain::{
     AppCtx,
-    accounts::{self, MeOut, Principal, StaffCtx},
+    accounts::{self, Principal, StaffCtx},
     tenants::TenantCtx,
+    tenants::{self, MeOut},
 };
 use rand::RngCore;
 use subtle::ConstantTimeEq;
@@ -187,7 +188,7 @@ impl FromRequestParts<AppCtx> for CreatorSession {
             .0;
         match principal(parts, ctx).await {
             Some(Principal::Creator(t)) => {
-                let me = accounts::me(ctx, &t)
+                let me = tenants::me(ctx, &t)
                     .await
                     .map_err(|e| WebError(e).into_response())?;
                 Ok(CreatorSession { t, me, csrf })

@@ -209,7 +209,7 @@ pub async fn grant_quota(
 ) -> WebResult {
     // Refuse read-only staff before reading the form, like the API.
     if let Err(e) = s.s.can_act() {
-        return Err(e.into());
+        return Err(domain::Error::from(e).into());
     }
     let mut errors = FormErrors::default();
     let codes = form.int("codes", &mut errors);

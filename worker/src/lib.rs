@@ -33,12 +33,12 @@ impl QueuedJob for GenerateCodes {
     const WORKER: &'static str = "generate-codes";
 
     async fn run(self, ctx: &AppCtx, attempt: &Attempt) -> Result<(), BoxDynError> {
-        match domain::codes::generate(ctx, self.batch_id).await {
+        match domain::batches::generate(ctx, self.batch_id).await {
             Ok(_) => Ok(()),
             Err(e) => {
                 tracing::warn!(batch = %self.batch_id, error = %e, source = ?e.source, "code generation failed");
                 if attempt.current() + 1 >= domain::jobs::MAX_ATTEMPTS {
-                    domain::codes::give_up(ctx, self.batch_id, &e.to_string()).await?;
+                    domain::batches::give_up(ctx, self.batch_id, &e.to_string()).await?;
                 }
                 Err(Box::new(e))
             }
@@ -50,7 +50,7 @@ impl QueuedJob for DeliverBatch {
     const WORKER: &'static str = "deliver-batch";
 
     async fn run(self, ctx: &AppCtx, _attempt: &Attempt) -> Result<(), BoxDynError> {
-        domain::delivery::deliver(ctx, self.batch_id)
+        domain::batches::deliver(ctx, self.batch_id)
             .await
             .map_err(|e| Box::new(e) as BoxDynError)
     }

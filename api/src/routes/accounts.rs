@@ -6,8 +6,8 @@ use axum::{
 };
 use domain::{
     AppCtx,
-    accounts::{self, ApiKeyCreatedOut, ApiKeyOut, MeOut, Session},
-    tenants::{self, SignupIn, SignupOut},
+    accounts::{self, ApiKeyCreatedOut, ApiKeyOut, Session},
+    tenants::{self, MeOut, SignupIn, SignupOut},
 };
 use serde::Deserialize;
 use uuid::Uuid;
@@ -68,7 +68,7 @@ pub async fn login(
 /// The signed-in creator and their workspace.
 #[utoipa::path(get, path = "/api/v1/me", tag = "accounts", responses((status = 200, body = MeOut)))]
 pub async fn me(State(ctx): State<AppCtx>, Creator(t): Creator) -> ApiResult<Json<MeOut>> {
-    Ok(Json(accounts::me(&ctx, &t).await?))
+    Ok(Json(tenants::me(&ctx, &t).await?))
 }
 
 /// Creates an API key; its secret is shown in this answer only.

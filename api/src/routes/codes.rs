@@ -8,7 +8,8 @@ use axum::{
 };
 use domain::{
     AppCtx,
-    codes::{self, BatchIn, BatchOut, CodeFilter, CodePage, PreviewIn, PreviewOut, RollbackOut},
+    batches::{self, BatchIn, BatchOut, PreviewIn, PreviewOut},
+    codes::{self, CodeFilter, CodePage, RollbackOut},
     export,
     tenants::TenantCtx,
 };
@@ -28,7 +29,7 @@ pub async fn preview(
     Path(project_id): Path<Uuid>,
     ApiJson(b): ApiJson<PreviewIn>,
 ) -> ApiResult<Json<PreviewOut>> {
-    Ok(Json(codes::preview(&ctx, &t, project_id, b).await?))
+    Ok(Json(batches::preview(&ctx, &t, project_id, b).await?))
 }
 
 /// Accepts a batch (202) and generates it in the background. Send an `Idempotency-Key`
@@ -46,8 +47,8 @@ pub async fn create_batch(
     let key = headers
         .get("idempotency-key")
         .map(|v| v.to_str().map(str::to_string).unwrap_or_default());
-    let (batch, _created) = codes::create_batch(&ctx, &t, project_id, b, key).await?;
-    let batch = codes::with_progress(&ctx, batch).await?;
+    let (batch, _created) = batches::create(&ctx, &t, project_id, b, key).await?;
+    let batch = batches::with_progress(&ctx, batch).await?;
     Ok((StatusCode::ACCEPTED, Json(batch)))
 }
 
@@ -59,9 +60,7 @@ pub async fn get_batch(
     Creator(t): Creator,
     Path((project_id, batch_id)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<Json<BatchOut>> {
-    Ok(Json(
-        codes::get_batch(&ctx, &t, project_id, batch_id).await?,
-    ))
+    Ok(Json(batches::get(&ctx, &t, project_id, batch_id).await?))
 }
 
 /// The batch's codes as CSV.
@@ -72,7 +71,7 @@ pub async fn batch_csv(
     Creator(t): Creator,
     Path((project_id, batch_id)): Path<(Uuid, Uuid)>,
 ) -> ApiResult<Response> {
-    let b = codes::find_batch(&ctx.db, &t, project_id, batch_id).await?;
+    let b = batches::get(&ctx, &t, project_id, batch_id).await?;
     let filter = CodeFilter {
         batch_id: Some(b.id),
         ..Default::default()

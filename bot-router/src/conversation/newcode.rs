@@ -2,8 +2,12 @@
 //! database; the rules (quota, plan, suspension, billing) are `domain::codes`'.
 use domain::{
     AppCtx,
-    bots::{self, BotHandle, Button, Conversation, ExpiryPreset, NewCodeExpiry},
-    codes::{self, BatchIn, PreviewIn},
+    batches::{self, BatchIn, PreviewIn},
+    billing::PAYMENT_PAST_DUE,
+    bots::{self, BotHandle, Conversation, ExpiryPreset, NewCodeExpiry},
+    error::TENANT_SUSPENDED,
+    quota::QUOTA_EXCEEDED,
+    telegram::{self, Button},
     tenants::TenantCtx,
 };
 use uuid::Uuid;
@@ -71,7 +75,7 @@ pub async fn start(ctx: &AppCtx, h: &BotHandle, user: i64, chat: i64) -> domain:
             }]
         })
         .collect();
-    bots::send_message(
+    telegram::send_message(
         ctx,
         h.id,
         chat,
@@ -113,7 +117,7 @@ pub async fn on_text(
                 .trim()
                 .parse::<i64>()
                 .ok()
-                .filter(|q| (1..=codes::MAX_BATCH).contains(q));
+                .filter(|q| (1..=batches::MAX_BATCH).contains(q));
             let Some(quantity) = q else {
                 return say(ctx, h, chat, BAD_QUANTITY).await;
             };
@@ -132,7 +136,7 @@ pub async fn on_text(
                 ],
                 vec![btn("1 month", "exp:1m"), btn("1 year", "exp:1y")],
             ];
-            bots::send_message(
+            telegram::send_message(
                 ctx,
                 h.id,
                 chat,
@@ -173,9 +177,9 @@ pub async fn on_button(
     data: &str,
 ) -> domain::Result<()> {
     if owner(ctx, h, user).await?.is_none() {
-        return bots::answer_callback(ctx, h.id, cb_id, Some(OWNERS_ONLY)).await;
+        return telegram::answer_callback(ctx, h.id, cb_id, Some(OWNERS_ONLY)).await;
     }
-    bots::answer_callback(ctx, h.id, cb_id, None).await?;
+    telegram::answer_callback(ctx, h.id, cb_id, None).await?;
     let action = &data[PREFIX.len()..];
     let state = bots::conversation(ctx, h.id, user).await?;
     match (action.split_once(':'), state) {
@@ -250,7 +254,7 @@ async fn preview(
         .await?
         .map(|p| p.name)
         .unwrap_or_default();
-    let pv = match codes::preview(ctx, &t, h.project_id, PreviewIn { plan_id, quantity }).await {
+    let pv = match batches::preview(ctx, &t, h.project_id, PreviewIn { plan_id, quantity }).await {
         Ok(pv) => pv,
         Err(e) => return refused(ctx, h, user, chat, &e, None).await,
     };
@@ -292,7 +296,7 @@ async fn preview(
         btn("✅ Confirm", &format!("ok:{nonce}")),
         btn("Cancel", "no"),
     ]];
-    bots::send_message(ctx, h.id, chat, &text, Some(keyboard)).await?;
+    telegram::send_message(ctx, h.id, chat, &text, Some(keyboard)).await?;
     Ok(())
 }
 
@@ -315,7 +319,7 @@ async fn confirm(
         consent: true,
     };
     let key = bots::newcode_idempotency_key(h, user, nonce);
-    match codes::create_batch(ctx, &t, h.project_id, input, Some(key)).await {
+    match batches::create(ctx, &t, h.project_id, input, Some(key)).await {
         Ok((_, created)) => {
             bots::clear_conversation(ctx, h.id, user).await?;
             if created {
@@ -351,17 +355,17 @@ async fn refused(
 /// The reply to a refused preview or batch.
 pub fn refusal(code: &str, left: Option<i64>) -> String {
     match code {
-        "quota_exceeded" => format!(
+        QUOTA_EXCEEDED => format!(
             "❌ Not generated: the Free plan has {} free code(s) left this cycle. Send /newcode with a smaller quantity, or upgrade in the dashboard.",
             left.unwrap_or(0)
         ),
-        "plan_inactive" => "❌ Not generated: that plan is no longer active.".into(),
-        "tenant_suspended" => "❌ Not generated: this account is suspended.".into(),
-        "payment_past_due" => {
+        batches::PLAN_INACTIVE => "❌ Not generated: that plan is no longer active.".into(),
+        TENANT_SUSPENDED => "❌ Not generated: this account is suspended.".into(),
+        PAYMENT_PAST_DUE => {
             "❌ Not generated: a payment is past due. Update your payment method in the dashboard."
                 .into()
         }
-        "access_codes_disabled" => {
+        batches::ACCESS_CODES_DISABLED => {
             "❌ Not generated: access codes are turned off for this project.".into()
         }
         _ => SOMETHING_WENT_WRONG.into(),

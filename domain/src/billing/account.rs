@@ -20,7 +20,8 @@ use crate::{
     AppCtx,
     error::{Error, ErrorKind, Result},
     quota,
-    tenants::{self, TenantCtx},
+    tenancy::{Role, TenantCtx},
+    tenants,
 };
 
 /// How long a tenant whose payment failed may keep issuing codes before new batches are
@@ -29,26 +30,11 @@ use crate::{
 /// subscriptions are never affected.
 pub const PAST_DUE_GRACE_DAYS: i64 = 7;
 
-pub const STATUS_ACTIVE: &str = "active";
-pub const STATUS_PAST_DUE: &str = "past_due";
-
 /// Where the tenant stands with its payments.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum BillingStatus {
-    Active,
-    PastDue,
-}
+pub use entity::tenant::BillingStatus;
 
-impl BillingStatus {
-    pub fn parse(s: &str) -> Self {
-        if s == STATUS_PAST_DUE {
-            BillingStatus::PastDue
-        } else {
-            BillingStatus::Active
-        }
-    }
-}
+/// The code of a batch refused after the past-due grace period (HTTP 402).
+pub const PAYMENT_PAST_DUE: &str = "payment_past_due";
 
 /// The Stripe price of a paid creator plan, from `STRIPE_PRICE_*`.
 pub fn price_of(cfg: &crate::config::StripeConfig, plan: CreatorPlan) -> Option<&str> {
@@ -70,7 +56,7 @@ pub fn plan_of_price(cfg: &crate::config::StripeConfig, price_id: &str) -> Optio
 
 /// When the grace period of a past-due tenant ends (None while payments are in order).
 pub fn grace_ends_at(t: &tenant::Model) -> Option<DateTime<Utc>> {
-    if BillingStatus::parse(&t.billing_status) != BillingStatus::PastDue {
+    if t.billing_status != BillingStatus::PastDue {
         return None;
     }
     t.past_due_since
@@ -84,7 +70,7 @@ pub async fn ensure_can_issue(ctx: &AppCtx, t: &TenantCtx) -> Result<()> {
     match grace_ends_at(&tenant) {
         Some(ends) if ctx.now() >= ends => Err(Error::new(
             ErrorKind::PaymentRequired,
-            "payment_past_due",
+            PAYMENT_PAST_DUE,
             "the last payment for this workspace failed and the grace period is over: update the payment method in the billing portal to issue codes again",
         )
         .with_details(serde_json::json!({
@@ -124,7 +110,7 @@ fn return_base(ctx: &AppCtx) -> String {
 
 fn billing_admin(t: &TenantCtx) -> Result<()> {
     t.writable()?;
-    t.admin()
+    Ok(t.admin()?)
 }
 
 /// A Checkout session subscribing the tenant to a paid plan: the plan's price plus the
@@ -226,7 +212,7 @@ async fn ensure_customer(ctx: &AppCtx, client: &stripe::Client, tenant_id: Uuid)
         .select_only()
         .column(user::Column::Email)
         .filter(user::Column::TenantId.eq(tenant_id))
-        .filter(user::Column::Role.eq(tenants::Role::Owner.as_str()))
+        .filter(user::Column::Role.eq(Role::Owner.stored()))
         .order_by_asc(user::Column::CreatedAt)
         .into_tuple()
         .one(&ctx.db)
@@ -308,13 +294,13 @@ pub struct BillingOut {
 pub async fn overview(ctx: &AppCtx, t: &TenantCtx) -> Result<BillingOut> {
     let usage = quota::usage(ctx, t.tenant_id).await?;
     let tenant = tenants::load(ctx, t.tenant_id).await?;
-    let rows: Vec<(String, i32, i64)> = usage_record::Entity::find()
+    let rows: Vec<(outbox::UsageStatus, i32, i64)> = usage_record::Entity::find()
         .select_only()
         .column(usage_record::Column::Status)
         .column(usage_record::Column::OverageCount)
         .column(usage_record::Column::FeeMinor)
         .filter(usage_record::Column::TenantId.eq(t.tenant_id))
-        .filter(usage_record::Column::Status.ne(outbox::SENT))
+        .filter(usage_record::Column::Status.ne(outbox::UsageStatus::Sent))
         .into_tuple()
         .all(&ctx.db)
         .await?;
@@ -322,11 +308,14 @@ pub async fn overview(ctx: &AppCtx, t: &TenantCtx) -> Result<BillingOut> {
         records: rows.len() as i64,
         codes: rows.iter().map(|r| i64::from(r.1)).sum(),
         fee_minor: rows.iter().map(|r| r.2).sum(),
-        failed_records: rows.iter().filter(|r| r.0 == outbox::FAILED).count() as i64,
+        failed_records: rows
+            .iter()
+            .filter(|r| r.0 == outbox::UsageStatus::Failed)
+            .count() as i64,
     };
     Ok(BillingOut {
         plan: usage.plan,
-        status: BillingStatus::parse(&tenant.billing_status),
+        status: tenant.billing_status,
         past_due_since: tenant.past_due_since,
         grace_ends_at: grace_ends_at(&tenant),
         stripe_enabled: ctx.config.stripe.is_some(),

@@ -35,19 +35,17 @@ use stripe::{IdempotencyKey, RequestStrategy, StripeRequest};
 use stripe_billing::billing_meter_event::CreateBillingMeterEvent;
 use uuid::Uuid;
 
-use entity::{code_batch, tenant, usage_record};
+use entity::{code_batch, code_batch::BatchStatus, tenant, usage_record};
 
 use super::stripe_api::{self, Failure};
 use crate::{
     AppCtx,
     accounts::StaffCtx,
-    audit, codes,
+    audit,
     error::{Error, Result},
 };
 
-pub const PENDING: &str = "pending";
-pub const SENT: &str = "sent";
-pub const FAILED: &str = "failed";
+pub use entity::usage_record::UsageStatus;
 
 /// How long a claim keeps other flushers off a record.
 pub const CLAIM_LEASE_SECS: i64 = 300;
@@ -148,10 +146,10 @@ async fn claim_due(ctx: &AppCtx) -> Result<Vec<(usage_record::Model, i32)>> {
     let generated = Query::select()
         .column(code_batch::Column::Id)
         .from(code_batch::Entity)
-        .and_where(code_batch::Column::Status.is_in([codes::DELIVERING, codes::DONE]))
+        .and_where(code_batch::Column::Status.is_in([BatchStatus::Delivering, BatchStatus::Done]))
         .to_owned();
     let due = usage_record::Entity::find()
-        .filter(usage_record::Column::Status.eq(PENDING))
+        .filter(usage_record::Column::Status.eq(UsageStatus::Pending))
         .filter(usage_record::Column::NextAttemptAt.lte(now))
         .filter(usage_record::Column::TenantId.in_subquery(with_customer))
         .filter(
@@ -175,7 +173,7 @@ async fn claim_due(ctx: &AppCtx) -> Result<Vec<(usage_record::Model, i32)>> {
                 Expr::value(lease_until),
             )
             .filter(usage_record::Column::Id.eq(rec.id))
-            .filter(usage_record::Column::Status.eq(PENDING))
+            .filter(usage_record::Column::Status.eq(UsageStatus::Pending))
             .filter(usage_record::Column::Attempts.eq(rec.attempts))
             .filter(usage_record::Column::NextAttemptAt.lte(now))
             .exec(&ctx.db)
@@ -256,12 +254,12 @@ async fn settle(
     let now = ctx.now();
     let update = usage_record::Entity::update_many()
         .filter(usage_record::Column::Id.eq(rec.id))
-        .filter(usage_record::Column::Status.eq(PENDING))
+        .filter(usage_record::Column::Status.eq(UsageStatus::Pending))
         .filter(usage_record::Column::Attempts.eq(claim));
     let (update, outcome) = match result {
         Ok(()) => (
             update
-                .col_expr(usage_record::Column::Status, Expr::value(SENT))
+                .col_expr(usage_record::Column::Status, Expr::value(UsageStatus::Sent))
                 .col_expr(usage_record::Column::SentAt, Expr::value(Some(now)))
                 .col_expr(
                     usage_record::Column::LastError,
@@ -285,7 +283,10 @@ async fn settle(
             tracing::error!(record = %rec.id, error = %msg, "Stripe refused a usage record");
             (
                 update
-                    .col_expr(usage_record::Column::Status, Expr::value(FAILED))
+                    .col_expr(
+                        usage_record::Column::Status,
+                        Expr::value(UsageStatus::Failed),
+                    )
                     .col_expr(usage_record::Column::LastError, Expr::value(Some(msg))),
                 Outcome::Failed,
             )
@@ -307,7 +308,7 @@ pub struct UsageRecordOut {
     pub batch_id: Option<Uuid>,
     pub overage_count: i32,
     pub fee_minor: i64,
-    pub status: String,
+    pub status: UsageStatus,
     pub attempts: i32,
     pub next_attempt_at: DateTime<Utc>,
     pub last_error: Option<String>,
@@ -347,14 +348,15 @@ pub async fn staff_usage_records(
     filter: UsageRecordFilter,
 ) -> Result<Vec<UsageRecordOut>> {
     let mut q = usage_record::Entity::find();
-    if let Some(status) = filter.status.as_deref() {
-        if ![PENDING, SENT, FAILED].contains(&status) {
-            return Err(Error::field(
-                "status",
-                "invalid_status",
-                "expected pending, sent or failed",
-            ));
-        }
+    if let Some(status) = filter.status {
+        let status =
+            <UsageStatus as sea_orm::ActiveEnum>::try_from_value(&status).map_err(|_| {
+                Error::field(
+                    "status",
+                    "invalid_status",
+                    "expected pending, sent or failed",
+                )
+            })?;
         q = q.filter(usage_record::Column::Status.eq(status));
     }
     if let Some(t) = filter.tenant_id {
@@ -374,10 +376,13 @@ pub async fn staff_requeue(ctx: &AppCtx, s: &StaffCtx, record_id: Uuid) -> Resul
     s.can_act()?;
     let now = ctx.now();
     let res = usage_record::Entity::update_many()
-        .col_expr(usage_record::Column::Status, Expr::value(PENDING))
+        .col_expr(
+            usage_record::Column::Status,
+            Expr::value(UsageStatus::Pending),
+        )
         .col_expr(usage_record::Column::NextAttemptAt, Expr::value(now))
         .filter(usage_record::Column::Id.eq(record_id))
-        .filter(usage_record::Column::Status.eq(FAILED))
+        .filter(usage_record::Column::Status.eq(UsageStatus::Failed))
         .exec(&ctx.db)
         .await?;
     let rec = usage_record::Entity::find_by_id(record_id)

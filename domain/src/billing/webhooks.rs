@@ -25,7 +25,7 @@ use entity::{stripe_event, tenant};
 
 use super::{
     CreatorPlan,
-    account::{STATUS_ACTIVE, STATUS_PAST_DUE, plan_of_price},
+    account::{BillingStatus, plan_of_price},
     stripe_api,
 };
 use crate::{
@@ -305,16 +305,16 @@ impl ChangeKind {
             ChangeKind::PaymentFailed => {
                 let since = t.past_due_since.unwrap_or(now);
                 let mut am = t.into_active_model();
-                am.billing_status = Set(STATUS_PAST_DUE.into());
+                am.billing_status = Set(BillingStatus::PastDue);
                 am.past_due_since = Set(Some(since));
                 Some(am)
             }
             ChangeKind::Paid => {
-                if t.billing_status == STATUS_ACTIVE && t.past_due_since.is_none() {
+                if t.billing_status == BillingStatus::Active && t.past_due_since.is_none() {
                     return None;
                 }
                 let mut am = t.into_active_model();
-                am.billing_status = Set(STATUS_ACTIVE.into());
+                am.billing_status = Set(BillingStatus::Active);
                 am.past_due_since = Set(None);
                 Some(am)
             }
@@ -338,7 +338,7 @@ fn apply_subscription(
         let mut am = t.into_active_model();
         am.billing_plan = Set(CreatorPlan::Free.as_str().into());
         am.stripe_subscription_id = Set(None);
-        am.billing_status = Set(STATUS_ACTIVE.into());
+        am.billing_status = Set(BillingStatus::Active);
         am.past_due_since = Set(None);
         am.cycle_start = Set(now);
         am.cycle_end = Set(now + Months::new(CreatorPlan::Free.cycle_months()));
@@ -371,7 +371,7 @@ fn apply_subscription(
                 am.cycle_start = Set(start);
                 am.cycle_end = Set(end);
             }
-            am.billing_status = Set(STATUS_ACTIVE.into());
+            am.billing_status = Set(BillingStatus::Active);
             am.past_due_since = Set(None);
         }
         SubscriptionStatus::PastDue | SubscriptionStatus::Unpaid => {
@@ -382,7 +382,7 @@ fn apply_subscription(
                 am.cycle_start = Set(start);
                 am.cycle_end = Set(end);
             }
-            am.billing_status = Set(STATUS_PAST_DUE.into());
+            am.billing_status = Set(BillingStatus::PastDue);
             am.past_due_since = Set(Some(past_due_since.unwrap_or(now)));
         }
         // Incomplete (first payment pending) or paused: the plan does not change.

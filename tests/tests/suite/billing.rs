@@ -189,7 +189,7 @@ async fn insert_usage(app: &TestApp, tenant_id: Uuid, overage: i32) -> Uuid {
         overage_count: Set(overage),
         fee_minor: Set(i64::from(overage) * app.ctx.config.overage_fee_minor),
         identifier: Set(id.to_string()),
-        status: Set(outbox::PENDING.into()),
+        status: Set(outbox::UsageStatus::Pending),
         attempts: Set(0),
         next_attempt_at: Set(now),
         last_error: Set(None),
@@ -233,12 +233,12 @@ async fn insert_batch(
         expiry_days: Set(None),
         codes_expire_at: Set(None),
         max_activations: Set(1),
-        status: Set("done".into()),
+        status: Set(entity::code_batch::BatchStatus::Done),
         free_count: Set(free),
         overage_count: Set(over),
         cycle_start: Set(cycle_start),
         idempotency_key: Set(None),
-        delivery: Set("message".into()),
+        delivery: Set(entity::code_batch::DeliveryState::Sent),
         error: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
@@ -253,7 +253,7 @@ async fn flush_until_settled(app: &TestApp) {
     for _ in 0..30 {
         billing::flush_usage(&app.ctx).await.unwrap();
         let pending = usage_record::Entity::find()
-            .filter(usage_record::Column::Status.eq(outbox::PENDING))
+            .filter(usage_record::Column::Status.eq(outbox::UsageStatus::Pending))
             .all(&app.ctx.db)
             .await
             .unwrap();
@@ -618,7 +618,7 @@ async fn webhook_signatures_are_verified() {
 
     assert_eq!(
         load_tenant(&app, c.tenant_id).await.billing_status,
-        "active",
+        entity::tenant::BillingStatus::Active,
         "nothing rejected was applied"
     );
 
@@ -630,7 +630,7 @@ async fn webhook_signatures_are_verified() {
     assert_eq!(b["event_type"], "invoice.payment_failed");
     assert_eq!(
         load_tenant(&app, c.tenant_id).await.billing_status,
-        "past_due"
+        entity::tenant::BillingStatus::PastDue
     );
 }
 
@@ -693,7 +693,7 @@ async fn a_redelivered_event_is_applied_once() {
     );
     assert_eq!(
         load_tenant(&app, c.tenant_id).await.billing_status,
-        "past_due"
+        entity::tenant::BillingStatus::PastDue
     );
 
     let paid = fake_stripe::event_json(
@@ -705,7 +705,7 @@ async fn a_redelivered_event_is_applied_once() {
     assert_eq!((s, r["applied"].clone()), (StatusCode::OK, json!(true)));
     assert_eq!(
         load_tenant(&app, c.tenant_id).await.billing_status,
-        "active"
+        entity::tenant::BillingStatus::Active
     );
 
     // Stripe redelivers the old failure later: acknowledged, not applied again.
@@ -714,7 +714,7 @@ async fn a_redelivered_event_is_applied_once() {
     assert_eq!(s, StatusCode::OK, "{r}");
     assert_eq!(r["applied"], false);
     let t = load_tenant(&app, c.tenant_id).await;
-    assert_eq!(t.billing_status, "active");
+    assert_eq!(t.billing_status, entity::tenant::BillingStatus::Active);
     assert_eq!(t.past_due_since, None);
 }
 
@@ -1125,7 +1125,9 @@ async fn usage_reaches_stripe_once_each_through_failures() {
     let recs = records_of(&app, c.tenant_id).await;
     assert!(
         recs.iter()
-            .all(|r| r.status == "pending" && r.attempts == 1 && r.last_error.is_some())
+            .all(|r| r.status == entity::usage_record::UsageStatus::Pending
+                && r.attempts == 1
+                && r.last_error.is_some())
     );
     assert!(
         recs.iter()
@@ -1144,7 +1146,7 @@ async fn usage_reaches_stripe_once_each_through_failures() {
         .map(|e| (e["identifier"].as_str().unwrap().to_string(), e))
         .collect();
     for r in records_of(&app, c.tenant_id).await {
-        assert_eq!(r.status, "sent");
+        assert_eq!(r.status.to_string(), "sent");
         assert!(r.sent_at.is_some());
         assert_eq!(
             by_id[&r.id.to_string()]["payload"]["value"],
@@ -1264,7 +1266,7 @@ async fn a_batch_s_overage_is_billed_once_its_codes_exist() {
         let db = app.ctx.db.clone();
         async move {
             let mut am = b.into_active_model();
-            am.status = Set(status.into());
+            am.status = Set(sea_orm::ActiveEnum::try_from_value(&status.to_string()).unwrap());
             am.update(&db).await.unwrap();
         }
     };
@@ -1303,7 +1305,7 @@ fn backoff_doubles_up_to_an_hour() {
 
 async fn records_due(ctx: &domain::AppCtx) -> usize {
     usage_record::Entity::find()
-        .filter(usage_record::Column::Status.eq(outbox::PENDING))
+        .filter(usage_record::Column::Status.eq(outbox::UsageStatus::Pending))
         .all(&ctx.db)
         .await
         .unwrap()
@@ -1352,7 +1354,7 @@ async fn two_flushers(backend: Backend) {
         let left = records_of(&app, c.tenant_id)
             .await
             .iter()
-            .filter(|r| r.status != "sent")
+            .filter(|r| r.status != entity::usage_record::UsageStatus::Sent)
             .count();
         if left == 0 {
             break;
@@ -1366,7 +1368,7 @@ async fn two_flushers(backend: Backend) {
         records_of(&app, c.tenant_id)
             .await
             .iter()
-            .all(|r| r.status == "sent")
+            .all(|r| r.status == entity::usage_record::UsageStatus::Sent)
     );
 }
 
@@ -1422,7 +1424,11 @@ async fn a_flusher_that_dies_mid_send_leaves_the_record_for_the_next_one() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(rec.status, "pending", "a claimed record is never lost");
+    assert_eq!(
+        rec.status.to_string(),
+        "pending",
+        "a claimed record is never lost"
+    );
 
     // Restart: a new process on the same database. The claim's lease keeps it off the
     // record until it runs out; then it is sent once.
@@ -1473,7 +1479,7 @@ async fn a_record_stripe_refuses_is_marked_failed_and_shown_to_staff() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(rec.status, "failed");
+    assert_eq!(rec.status.to_string(), "failed");
     let err = rec.last_error.unwrap();
     assert!(
         err.contains("400") && err.contains("No active meter"),
@@ -1535,7 +1541,7 @@ async fn a_record_stripe_refuses_is_marked_failed_and_shown_to_staff() {
     let rec = outbox::staff_requeue(&app.ctx, &staff.ctx, bad)
         .await
         .unwrap();
-    assert_eq!(rec.status, "pending");
+    assert_eq!(rec.status.to_string(), "pending");
     let err = outbox::staff_requeue(&app.ctx, &staff.ctx, bad)
         .await
         .unwrap_err();

@@ -124,7 +124,8 @@ async fn connecting_validates_the_token_encrypts_it_and_sets_the_webhook() {
             .contains(&fb.token[fb.token.find(':').unwrap() + 1..])
     );
     assert_eq!(
-        domain::bots::crypto::decrypt(&app.ctx.keys.at_rest, row.id, &row.token_encrypted).unwrap(),
+        domain::telegram::crypto::decrypt(&app.ctx.keys.at_rest, row.id, &row.token_encrypted)
+            .unwrap(),
         fb.token
     );
     assert_eq!(row.webhook_secret, secret);
@@ -1154,7 +1155,7 @@ async fn the_sender_waits_out_a_429_and_then_delivers() {
         .to_string();
     let bot = app.connect_bot(&c, &pid, &tg).await;
     tg.fail_next(Some("sendMessage"), 1, Fault::RetryAfter(1));
-    let id = domain::bots::send_message(&app.ctx, bot.id, 42, "hello", None)
+    let id = domain::telegram::send_message(&app.ctx, bot.id, 42, "hello", None)
         .await
         .expect("delivered after the 429");
     assert!(id > 0);
@@ -1174,11 +1175,11 @@ async fn the_sender_waits_out_a_429_and_then_delivers() {
 
     // A transient server error is retried; a refusal is reported as the domain error.
     tg.fail_next(Some("sendMessage"), 1, Fault::Status(500));
-    domain::bots::send_message(&app.ctx, bot.id, 44, "again", None)
+    domain::telegram::send_message(&app.ctx, bot.id, 44, "again", None)
         .await
         .unwrap();
     tg.revoke(&bot.token);
-    let e = domain::bots::send_message(&app.ctx, bot.id, 45, "lost", None)
+    let e = domain::telegram::send_message(&app.ctx, bot.id, 45, "lost", None)
         .await
         .unwrap_err();
     assert_eq!(e.code, "telegram_rejected");
@@ -1196,7 +1197,7 @@ async fn the_sender_paces_messages_per_chat_and_per_bot() {
     let ctx = &app.ctx;
     // Three messages to one chat at once go out about a second apart, in order of reservation.
     let sends = (0..3).map(|i| async move {
-        domain::bots::send_message(ctx, bot.id, 42, &format!("m{i}"), None)
+        domain::telegram::send_message(ctx, bot.id, 42, &format!("m{i}"), None)
             .await
             .unwrap()
     });
@@ -1209,7 +1210,7 @@ async fn the_sender_paces_messages_per_chat_and_per_bot() {
     // Thirty-one messages to different chats take at least a second (30 per second per bot).
     let start = std::time::Instant::now();
     let sends = (0..31).map(|i| async move {
-        domain::bots::send_message(ctx, bot.id, 1000 + i, "hi", None)
+        domain::telegram::send_message(ctx, bot.id, 1000 + i, "hi", None)
             .await
             .unwrap()
     });
@@ -1228,7 +1229,7 @@ async fn documents_are_uploaded_as_multipart() {
         .to_string();
     let bot = app.connect_bot(&c, &pid, &tg).await;
     let csv = b"Access Code,Plan Name\nABCD,Monthly\n".to_vec();
-    domain::bots::send_document(&app.ctx, bot.id, 42, "codes.csv", csv, Some("Your codes"))
+    domain::telegram::send_document(&app.ctx, bot.id, 42, "codes.csv", csv, Some("Your codes"))
         .await
         .unwrap();
     let call = &tg.calls_to(&bot.token, "sendDocument")[0];
@@ -1240,7 +1241,7 @@ async fn documents_are_uploaded_as_multipart() {
         "Access Code,Plan Name\nABCD,Monthly\n"
     );
     // Unknown bots are a not-found, not a panic.
-    let e = domain::bots::send_message(&app.ctx, Uuid::now_v7(), 42, "x", None)
+    let e = domain::telegram::send_message(&app.ctx, Uuid::now_v7(), 42, "x", None)
         .await
         .unwrap_err();
     assert_eq!(e.code, "not_found");
@@ -1257,7 +1258,7 @@ async fn the_fake_bot_api_answers_every_method_in_teloxides_shapes() {
     };
     let (app, tg) = TestApp::spawn_with_telegram(Backend::Sqlite, false).await;
     let fb = tg.add_bot();
-    let bot = domain::bots::registry::client_for(&app.ctx, &fb.token).unwrap();
+    let bot = domain::telegram::registry::client_for(&app.ctx, &fb.token).unwrap();
     let chat = ChatId(-1001234);
     let me = bot.get_me().await.unwrap();
     assert_eq!(me.user.id.0 as i64, fb.id);

@@ -532,7 +532,7 @@ async fn paid_plans_split_into_free_and_overage_matching_the_preview() {
     assert_eq!(records[0].overage_count, 50);
     assert_eq!(records[0].fee_minor, p["fee_minor"].as_i64().unwrap());
     assert_eq!(records[0].identifier, records[0].id.to_string());
-    assert_eq!(records[0].status, "pending");
+    assert_eq!(records[0].status.to_string(), "pending");
     let u = domain::quota::usage(&app.ctx, c.tenant_id).await.unwrap();
     assert_eq!(
         (u.used, u.overage_codes, u.overage_fee_minor),
@@ -691,12 +691,12 @@ async fn a_retried_job_after_a_partial_write_ends_with_exactly_the_asked_count()
             .unwrap();
         // The retry, twice at once (a retried job racing a slow first copy).
         let (a, b2) = tokio::join!(
-            domain::codes::generate(&app.ctx, batch_id),
-            domain::codes::generate(&app.ctx, batch_id)
+            domain::batches::generate(&app.ctx, batch_id),
+            domain::batches::generate(&app.ctx, batch_id)
         );
         a.unwrap();
         b2.unwrap();
-        domain::codes::generate(&app.ctx, batch_id).await.unwrap();
+        domain::batches::generate(&app.ctx, batch_id).await.unwrap();
         let n = entity::access_code::Entity::find()
             .filter(entity::access_code::Column::BatchId.eq(batch_id))
             .count(&app.ctx.db)
@@ -708,7 +708,7 @@ async fn a_retried_job_after_a_partial_write_ends_with_exactly_the_asked_count()
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(b.status, "done");
+        assert_eq!(b.status.to_string(), "done");
     }
 }
 
@@ -725,7 +725,7 @@ async fn a_failed_batch_releases_its_reservation() {
             .used,
         4
     );
-    domain::codes::give_up(
+    domain::batches::give_up(
         &app.ctx,
         b["id"].as_str().unwrap().parse().unwrap(),
         "test: worker gave up",
@@ -1055,13 +1055,13 @@ async fn rollback_removes_the_code_and_its_activations_and_revokes_subscriptions
         project_id: Set(project_id),
         subscriber_id: Set(subscriber.id),
         plan_id: Set(plan_id),
-        source: Set("access_code".into()),
+        source: Set(sea_orm::ActiveEnum::try_from_value(&"access_code".to_string()).unwrap()),
         access_code_id: Set(Some(code_id)),
         price_minor: Set(0),
         currency: Set("USD".into()),
         starts_at: Set(now),
         ends_at: Set(Some(now + Duration::days(30))),
-        status: Set("active".into()),
+        status: Set(sea_orm::ActiveEnum::try_from_value(&"active".to_string()).unwrap()),
         reminder_sent_at: Set(None),
         ended_at: Set(None),
         created_at: Set(now),
@@ -1130,7 +1130,7 @@ async fn rollback_removes_the_code_and_its_activations_and_revokes_subscriptions
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(sub.status, "revoked");
+    assert_eq!(sub.status.to_string(), "revoked");
     assert!(sub.ended_at.is_some());
     let actions = super::accounts::audit_actions(&app, c.tenant_id).await;
     assert_eq!(
@@ -1157,7 +1157,7 @@ async fn the_expiry_sweep_deletes_expired_and_stale_unredeemed_codes_only() {
     let (_, b1) = app.post_batch(&c, &pid, short, None).await;
     let (_, b2) = app.post_batch(&c, &pid, batch(&plan, 4), None).await;
     for b in [&b1, &b2] {
-        domain::codes::generate(&app.ctx, b["id"].as_str().unwrap().parse().unwrap())
+        domain::batches::generate(&app.ctx, b["id"].as_str().unwrap().parse().unwrap())
             .await
             .unwrap();
     }

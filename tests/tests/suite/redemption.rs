@@ -386,7 +386,7 @@ async fn a_hundred_parallel_redemptions_of_a_three_use_code_make_exactly_three()
                 username: None,
                 first_name: "P".into(),
             };
-            domain::subscriptions::redeem(&ctx, &h, &user, &code).await
+            domain::redemption::redeem(&ctx, &h, &user, &code).await
         }
     }))
     .await;
@@ -720,13 +720,13 @@ async fn workers_deliver_nothing_for_a_suspended_tenant_and_resume_after() {
         .await;
     assert_eq!(st, StatusCode::ACCEPTED, "{b}");
     let id: Uuid = b["id"].as_str().unwrap().parse().unwrap();
-    domain::codes::generate(&s.app.ctx, id).await.unwrap();
+    domain::batches::generate(&s.app.ctx, id).await.unwrap();
 
     let staff = s.app.staff(domain::accounts::StaffRole::Staff).await;
     domain::staff::suspend(&s.app.ctx, &staff.ctx, s.c.tenant_id, "review")
         .await
         .unwrap();
-    domain::delivery::deliver(&s.app.ctx, id).await.unwrap();
+    domain::batches::deliver(&s.app.ctx, id).await.unwrap();
     let sent_codes = |tg: &FakeTelegram| {
         tg.calls_to(&s.bot.token, "sendMessage")
             .iter()
@@ -755,7 +755,7 @@ async fn workers_deliver_nothing_for_a_suspended_tenant_and_resume_after() {
     domain::staff::unsuspend(&s.app.ctx, &staff.ctx, s.c.tenant_id, "resolved")
         .await
         .unwrap();
-    domain::delivery::deliver(&s.app.ctx, id).await.unwrap();
+    domain::batches::deliver(&s.app.ctx, id).await.unwrap();
     assert_eq!(sent_codes(&s.tg), 2);
     let (_, got) = s
         .app

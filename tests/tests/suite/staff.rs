@@ -81,12 +81,12 @@ async fn insert_batch(
         expiry_days: Set(None),
         codes_expire_at: Set(None),
         max_activations: Set(1),
-        status: Set("done".into()),
+        status: Set(entity::code_batch::BatchStatus::Done),
         free_count: Set(free),
         overage_count: Set(overage),
         cycle_start: Set(cycle_start),
         idempotency_key: Set(None),
-        delivery: Set("messages".into()),
+        delivery: Set(entity::code_batch::DeliveryState::Sent),
         error: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
@@ -124,13 +124,13 @@ async fn insert_subscriber(
             project_id: Set(project_id.parse().unwrap()),
             subscriber_id: Set(id),
             plan_id: Set(plan_id.parse().unwrap()),
-            source: Set("manual".into()),
+            source: Set(entity::subscription::SubscriptionSource::AccessCode),
             access_code_id: Set(None),
             price_minor: Set(0),
             currency: Set("USD".into()),
             starts_at: Set(now - Duration::days(1)),
             ends_at: Set(ends_at),
-            status: Set(status.into()),
+            status: Set(sea_orm::ActiveEnum::try_from_value(&status.to_string()).unwrap()),
             reminder_sent_at: Set(None),
             ended_at: Set(None),
             created_at: Set(now),
@@ -1010,7 +1010,7 @@ async fn a_plan_override_changes_the_limit_mid_cycle_keeping_cycle_and_used() {
     assert_eq!(out["previous_plan"], "free");
     assert_eq!(out["tenant"]["billing_plan"], "growth_monthly");
     let after = usage(&app, c.tenant_id).await;
-    assert_eq!(after.plan, domain::billing::CreatorPlan::GrowthMonthly);
+    assert_eq!(after.plan, domain::tiers::CreatorPlan::GrowthMonthly);
     assert_eq!(
         (after.cycle_start, after.cycle_end),
         (before.cycle_start, before.cycle_end)

@@ -24,8 +24,8 @@ use uuid::Uuid;
 
 use crate::{
     AppCtx,
-    bots::registry::{self, BotHandle},
     error::{Error, Result},
+    telegram::registry::{self, BotHandle},
 };
 
 /// Spacing between two messages of one bot (30 per second).

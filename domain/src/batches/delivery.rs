@@ -1,12 +1,19 @@
 //! Where a finished batch goes: the requesting creator's linked Telegram chat, through the
 //! project's bot. Fewer than [`MESSAGE_LIMIT`] codes go as one forwardable message per code,
 //! more as one CSV file.
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
+};
 use uuid::Uuid;
 
-use entity::{bot, code_batch, owner_link};
+use entity::{access_code, bot, code_batch, owner_link, project};
 
-use crate::{AppCtx, error::Result};
+use super::{BatchStatus, DeliveryState};
+use crate::{
+    AppCtx,
+    error::{Error, Result},
+    export, jobs, telegram, tenants,
+};
 
 /// Batches smaller than this are sent as one message per code.
 pub const MESSAGE_LIMIT: i32 = 25;
@@ -42,40 +49,42 @@ pub async fn target(ctx: &AppCtx, b: &code_batch::Model) -> Result<Option<(Uuid,
 /// suspended tenant (the batch waits, and is delivered once the tenant is active again);
 /// without a linked chat the batch is done and waits for one.
 pub async fn deliver(ctx: &AppCtx, batch_id: Uuid) -> Result<()> {
-    use sea_orm::{ActiveModelTrait, IntoActiveModel, Set};
     let Some(b) = code_batch::Entity::find_by_id(batch_id)
         .one(&ctx.db)
         .await?
     else {
         return Ok(());
     };
-    if b.delivery == "sent" {
-        return Ok(());
+    match b.delivery {
+        DeliveryState::Sent => return Ok(()),
+        DeliveryState::Pending
+        | DeliveryState::WaitingForLinkedChat
+        | DeliveryState::PausedTenantSuspended => {}
     }
     let Some((bot_id, chat)) = target(ctx, &b).await? else {
         let mut am = b.into_active_model();
-        am.status = Set(crate::codes::DONE.into());
-        am.delivery = Set("waiting_for_linked_chat".into());
+        am.status = Set(BatchStatus::Done);
+        am.delivery = Set(DeliveryState::WaitingForLinkedChat);
         am.update(&ctx.db).await?;
         return Ok(());
     };
-    if !crate::tenants::is_active(&ctx.db, b.tenant_id).await? {
+    if !tenants::is_active(&ctx.db, b.tenant_id).await? {
         let mut am = b.into_active_model();
-        am.status = Set(crate::codes::DONE.into());
-        am.delivery = Set("paused_tenant_suspended".into());
+        am.status = Set(BatchStatus::Done);
+        am.delivery = Set(DeliveryState::PausedTenantSuspended);
         am.update(&ctx.db).await?;
         return Ok(());
     }
-    let codes = entity::access_code::Entity::find()
-        .filter(entity::access_code::Column::BatchId.eq(b.id))
-        .order_by_asc(entity::access_code::Column::Id)
+    let codes = access_code::Entity::find()
+        .filter(access_code::Column::BatchId.eq(b.id))
+        .order_by_asc(access_code::Column::Id)
         .all(&ctx.db)
         .await?;
-    let project = entity::project::Entity::find_by_id(b.project_id)
+    let project = project::Entity::find_by_id(b.project_id)
         .one(&ctx.db)
         .await?
-        .ok_or_else(|| crate::Error::not_found("project"))?;
-    let cx = crate::codes::csv_context_for(ctx, &project).await?;
+        .ok_or_else(|| Error::not_found("project"))?;
+    let cx = export::csv_context_for(ctx, &project).await?;
     let plan_name = cx
         .plans
         .get(&b.plan_id)
@@ -86,16 +95,16 @@ pub async fn deliver(ctx: &AppCtx, batch_id: Uuid) -> Result<()> {
             let link = cx
                 .bot_username
                 .as_deref()
-                .map(|u| crate::export::join_link(u, &c.code))
+                .map(|u| export::join_link(u, &c.code))
                 .unwrap_or_default();
             let text = format!("Access code for “{plan_name}”: {}\nRedeem: {link}", c.code);
-            crate::bots::send_message(ctx, bot_id, chat, &text, None).await?;
+            telegram::send_message(ctx, bot_id, chat, &text, None).await?;
         }
     } else {
-        let mut bytes = crate::export::header_bytes();
-        bytes.extend(crate::export::rows_bytes(&codes, &cx));
+        let mut bytes = export::header_bytes();
+        bytes.extend(export::rows_bytes(&codes, &cx));
         let caption = format!("{} access codes for “{plan_name}”", codes.len());
-        crate::bots::send_document(
+        telegram::send_document(
             ctx,
             bot_id,
             chat,
@@ -106,8 +115,8 @@ pub async fn deliver(ctx: &AppCtx, batch_id: Uuid) -> Result<()> {
         .await?;
     }
     let mut am = b.into_active_model();
-    am.status = Set(crate::codes::DONE.into());
-    am.delivery = Set("sent".into());
+    am.status = Set(BatchStatus::Done);
+    am.delivery = Set(DeliveryState::Sent);
     am.update(&ctx.db).await?;
     Ok(())
 }
@@ -117,17 +126,17 @@ pub async fn deliver(ctx: &AppCtx, batch_id: Uuid) -> Result<()> {
 pub async fn resume_waiting(ctx: &AppCtx, project_id: Uuid) -> Result<u64> {
     let waiting = code_batch::Entity::find()
         .filter(code_batch::Column::ProjectId.eq(project_id))
-        .filter(
-            code_batch::Column::Delivery
-                .is_in(["waiting_for_linked_chat", "paused_tenant_suspended"]),
-        )
-        .filter(code_batch::Column::Status.eq(crate::codes::DONE))
+        .filter(code_batch::Column::Delivery.is_in([
+            DeliveryState::WaitingForLinkedChat,
+            DeliveryState::PausedTenantSuspended,
+        ]))
+        .filter(code_batch::Column::Status.eq(BatchStatus::Done))
         .all(&ctx.db)
         .await?;
     let mut n = 0;
     for b in waiting {
         if target(ctx, &b).await?.is_some() {
-            crate::jobs::push(ctx, crate::jobs::DeliverBatch { batch_id: b.id }).await?;
+            jobs::push(ctx, jobs::DeliverBatch { batch_id: b.id }).await?;
             n += 1;
         }
     }

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use entity::bot;
 
-use crate::{AppCtx, bots::crypto, error::Result};
+use crate::{AppCtx, error::Result, telegram::crypto};
 
 /// How long a cached bot is trusted before it is re-read from the database.
 pub const REVALIDATE_AFTER: Duration = Duration::from_secs(60);

@@ -1,0 +1,254 @@
+//! Redeeming an access code through a project's bot: what was typed (or a `c_<CODE>` deep
+//! link) is normalised, failed attempts are limited per user and bot, and activation is one
+//! transaction — a conditional update keeps the activation count within max activations —
+//! that grants the plan through `subscriptions` (the one rule for new and extended time).
+//! The project's linked owners are told of each activation.
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait,
+    sea_query::{Expr, ExprTrait},
+};
+use uuid::Uuid;
+
+use entity::{access_code, activation, plan, project, redeem_failure};
+
+use crate::{
+    AppCtx, bots, codes,
+    error::{Error, ErrorKind, Result},
+    subscriptions::{self, AccessLink, SubscriptionSource, TgUser},
+    telegram::{self, BotHandle},
+};
+
+/// The typed text is no code of this project.
+pub const CODE_UNKNOWN: &str = "code_unknown";
+/// The code is past its expiry.
+pub const CODE_EXPIRED: &str = "code_expired";
+/// The code has no activations left.
+pub const CODE_USED_UP: &str = "code_used_up";
+/// This user redeemed this code before.
+pub const CODE_ALREADY_REDEEMED: &str = "code_already_redeemed";
+/// The code's plan is switched off.
+pub const PLAN_INACTIVE: &str = "plan_inactive";
+/// The project does not accept access codes.
+pub const CODES_DISABLED: &str = "codes_disabled";
+/// Too many failed attempts; `retry_after` says when to try again.
+pub const TOO_MANY_ATTEMPTS: &str = "too_many_attempts";
+
+/// Failed code attempts allowed per user per bot within [`FAILURE_WINDOW_MINUTES`].
+pub const MAX_FAILURES: u64 = 5;
+pub const FAILURE_WINDOW_MINUTES: i64 = 15;
+
+#[derive(Debug, Clone)]
+pub struct Redeemed {
+    pub plan_name: String,
+    pub ends_at: Option<DateTime<Utc>>,
+    /// True when an active subscription to the same plan was extended.
+    pub extended: bool,
+    pub links: Vec<AccessLink>,
+}
+
+fn failure(code: &'static str, message: &str) -> Error {
+    Error::new(ErrorKind::Conflict, code, message)
+}
+
+async fn recent_failures(ctx: &AppCtx, bot_id: Uuid, user: i64) -> Result<Vec<DateTime<Utc>>> {
+    let since = ctx.now() - Duration::minutes(FAILURE_WINDOW_MINUTES);
+    Ok(redeem_failure::Entity::find()
+        .select_only()
+        .column(redeem_failure::Column::At)
+        .filter(redeem_failure::Column::BotId.eq(bot_id))
+        .filter(redeem_failure::Column::TelegramUserId.eq(user))
+        .filter(redeem_failure::Column::At.gt(since))
+        .order_by_asc(redeem_failure::Column::At)
+        .into_tuple()
+        .all(&ctx.db)
+        .await?)
+}
+
+async fn record_failure(ctx: &AppCtx, bot_id: Uuid, user: i64) -> Result<()> {
+    redeem_failure::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        bot_id: Set(bot_id),
+        telegram_user_id: Set(user),
+        at: Set(ctx.now()),
+    }
+    .insert(&ctx.db)
+    .await?;
+    Ok(())
+}
+
+/// Redeems what a user typed (or a `c_<CODE>` deep link) through a project's bot.
+/// Failures have distinct codes — `code_unknown`, `code_expired`, `code_used_up`,
+/// `code_already_redeemed`, `plan_inactive`, `codes_disabled` — and count towards the
+/// per-user limit (`too_many_attempts`, with `retry_after`).
+pub async fn redeem(ctx: &AppCtx, h: &BotHandle, user: &TgUser, typed: &str) -> Result<Redeemed> {
+    let fails = recent_failures(ctx, h.id, user.id).await?;
+    if fails.len() as u64 >= MAX_FAILURES {
+        let retry =
+            (fails[0] + Duration::minutes(FAILURE_WINDOW_MINUTES) - ctx.now()).num_seconds();
+        return Err(Error::rate_limited(
+            TOO_MANY_ATTEMPTS,
+            "too many failed attempts",
+            Ord::max(retry, 1) as u64,
+        ));
+    }
+    match activate(ctx, h, user, typed).await {
+        Ok(r) => Ok(r),
+        Err(e) if e.kind == ErrorKind::Conflict => {
+            record_failure(ctx, h.id, user.id).await?;
+            Err(e)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn activate(ctx: &AppCtx, h: &BotHandle, user: &TgUser, typed: &str) -> Result<Redeemed> {
+    let unknown = || failure(CODE_UNKNOWN, "no such code");
+    let code = codes::normalize(typed).ok_or_else(unknown)?;
+    let project = project::Entity::find_by_id(h.project_id)
+        .one(&ctx.db)
+        .await?
+        .ok_or_else(|| Error::not_found("project"))?;
+    if !project.access_codes_enabled {
+        return Err(failure(
+            CODES_DISABLED,
+            "access codes are turned off for this project",
+        ));
+    }
+    let c = access_code::Entity::find()
+        .filter(access_code::Column::ProjectId.eq(h.project_id))
+        .filter(access_code::Column::Code.eq(&code))
+        .one(&ctx.db)
+        .await?
+        .ok_or_else(unknown)?;
+    let now = ctx.now();
+    let pl = plan::Entity::find_by_id(c.plan_id)
+        .one(&ctx.db)
+        .await?
+        .ok_or_else(|| Error::not_found("plan"))?;
+    let sub = subscriptions::subscriber_for(ctx, h, user).await?;
+    let already = activation::Entity::find()
+        .filter(activation::Column::AccessCodeId.eq(c.id))
+        .filter(activation::Column::SubscriberId.eq(sub.id))
+        .count(&ctx.db)
+        .await?;
+    if already > 0 {
+        return Err(failure(
+            CODE_ALREADY_REDEEMED,
+            "you have already redeemed this code",
+        ));
+    }
+    if c.expires_at.is_some_and(|e| e <= now) {
+        return Err(failure(CODE_EXPIRED, "this code has expired"));
+    }
+    if c.activation_count >= c.max_activations {
+        return Err(failure(CODE_USED_UP, "this code has been used up"));
+    }
+    if !pl.active {
+        return Err(failure(
+            PLAN_INACTIVE,
+            "the plan of this code is no longer offered",
+        ));
+    }
+
+    let txn = ctx.db.begin().await?;
+    // The conditional update is the guard: concurrent redemptions serialise on the row and
+    // only those that still find room succeed.
+    let took = access_code::Entity::update_many()
+        .col_expr(
+            access_code::Column::ActivationCount,
+            Expr::col(access_code::Column::ActivationCount).add(1),
+        )
+        .filter(access_code::Column::Id.eq(c.id))
+        .filter(
+            Expr::col(access_code::Column::ActivationCount)
+                .lt(Expr::col(access_code::Column::MaxActivations)),
+        )
+        .filter(
+            sea_orm::Condition::any()
+                .add(access_code::Column::ExpiresAt.is_null())
+                .add(access_code::Column::ExpiresAt.gt(now)),
+        )
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    if took == 0 {
+        txn.rollback().await?;
+        return Err(failure(CODE_USED_UP, "this code has been used up"));
+    }
+    let activation_id = Uuid::now_v7();
+    let inserted = activation::ActiveModel {
+        id: Set(activation_id),
+        tenant_id: Set(h.tenant_id),
+        access_code_id: Set(c.id),
+        subscriber_id: Set(sub.id),
+        subscription_id: Set(None),
+        at: Set(now),
+    }
+    .insert(&txn)
+    .await;
+    if inserted.is_err() {
+        txn.rollback().await?;
+        return Err(failure(
+            CODE_ALREADY_REDEEMED,
+            "you have already redeemed this code",
+        ));
+    }
+    let (subscription, extended) = subscriptions::grant(
+        &txn,
+        subscriptions::Grant {
+            tenant_id: h.tenant_id,
+            project_id: h.project_id,
+            subscriber_id: sub.id,
+            plan: &pl,
+            source: SubscriptionSource::AccessCode,
+            access_code_id: Some(c.id),
+            price_minor: if project.codes_priced {
+                pl.price_minor
+            } else {
+                0
+            },
+        },
+        now,
+    )
+    .await?;
+    activation::Entity::update_many()
+        .col_expr(
+            activation::Column::SubscriptionId,
+            Expr::value(subscription.id),
+        )
+        .filter(activation::Column::Id.eq(activation_id))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+
+    notify_owners(ctx, h, user, &code, &pl.name).await;
+    let links = subscriptions::access_links(ctx, h, &subscription, user.id).await?;
+    Ok(Redeemed {
+        plan_name: pl.name,
+        ends_at: subscription.ends_at,
+        extended,
+        links,
+    })
+}
+
+/// Tells the project's linked owners who redeemed which code for which plan. A failed
+/// notification never undoes the redemption.
+async fn notify_owners(ctx: &AppCtx, h: &BotHandle, user: &TgUser, code: &str, plan_name: &str) {
+    let who = match &user.username {
+        Some(u) => format!("@{u} ({})", user.first_name),
+        None => format!("{} (id {})", user.first_name, user.id),
+    };
+    let text = format!("New activation: {who} redeemed code {code} for “{plan_name}”.");
+    match bots::owner_chat_ids(ctx, h.project_id).await {
+        Ok(chats) => {
+            for chat in chats {
+                if let Err(e) = telegram::send_message(ctx, h.id, chat, &text, None).await {
+                    tracing::warn!(error = %e, "owner notification failed");
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "owner chats unavailable"),
+    }
+}
