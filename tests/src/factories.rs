@@ -31,9 +31,11 @@ impl TestApp {
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
+        let tenant_id = body["tenant_id"].as_str().unwrap().parse().unwrap();
+        self.tenants.lock().expect("tenants").push(tenant_id);
         Creator {
             email,
-            tenant_id: body["tenant_id"].as_str().unwrap().parse().unwrap(),
+            tenant_id,
             token: body["token"].as_str().unwrap().to_string(),
         }
     }

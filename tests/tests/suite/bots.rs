@@ -17,11 +17,6 @@ use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(10);
 
-/// Gives spawned handlers a moment, for asserting that something did *not* happen.
-async fn settle() {
-    tokio::time::sleep(Duration::from_millis(400)).await;
-}
-
 #[tokio::test]
 async fn connecting_validates_the_token_encrypts_it_and_sets_the_webhook() {
     let (app, tg) = TestApp::spawn_with_telegram(Backend::Postgres, true).await;
@@ -345,7 +340,7 @@ async fn webhook_checks_the_secret_before_anything_else() {
             .await,
         StatusCode::UNAUTHORIZED
     );
-    settle().await;
+    app.wait_idle().await;
     assert!(tg.calls_to(&bot.token, "sendMessage").is_empty());
     // The rejected update id was not remembered: the genuine delivery is processed.
     assert_eq!(
@@ -386,7 +381,7 @@ async fn repeated_updates_are_processed_once_on(backend: Backend) {
         assert_eq!(app.post_update(&bot, &start).await, StatusCode::OK);
     }
     tg.wait_for(&bot.token, "sendMessage", 1, WAIT).await;
-    settle().await;
+    app.wait_idle().await;
     assert_eq!(tg.calls_to(&bot.token, "sendMessage").len(), 1);
     // A new id is processed; ids are per bot, so another bot's 77 is new too.
     assert_eq!(
@@ -456,7 +451,7 @@ async fn malformed_updates_are_acknowledged_and_dropped() {
     // Update kinds the bot does not act on are acknowledged quietly.
     let edited = json!({"update_id": 6, "edited_message": {"message_id": 1, "date": 1, "chat": {"id": 42, "type": "private"}, "text": "x"}});
     assert_eq!(app.post_update(&bot, &edited).await, StatusCode::OK);
-    settle().await;
+    app.wait_idle().await;
     let sent: Vec<_> = tg
         .calls()
         .into_iter()
@@ -1009,7 +1004,7 @@ async fn the_bot_made_admin_registers_a_channel_and_removal_marks_it_unavailable
     .await;
     let member = updates::my_chat_member(5, &bot, -1005555, "group", "Plain", "left", "member");
     app.post_update(&bot, &member).await;
-    settle().await;
+    app.wait_idle().await;
     let list = wait_channels(&app, &c, &pid, Box::new(|_| true)).await;
     assert_eq!(list.as_array().unwrap().len(), 2);
 }
@@ -1076,6 +1071,9 @@ async fn without_a_public_url_bots_are_served_by_long_polling() {
         )
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
+    // Timing, not idleness: a poller runs outside jobs and update tasks, and a long poll at
+    // the fake lasts 1 s, so a poll under way when we disconnected ends within 1.5 s, and a
+    // poller still alive would poll again within the next 1.5 s.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let after = tg.calls_to(&bot.token, "getUpdates").len();
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -1489,7 +1487,7 @@ async fn bot_tokens_never_reach_the_logs() {
     app.post_update(&bot, &updates::message(2, 42, "/start"))
         .await;
     tg.wait_for(&bot.token, "sendMessage", 3, WAIT).await;
-    settle().await;
+    app.wait_idle().await;
     let (s, _) = app
         .as_creator(
             &c,
@@ -1535,6 +1533,7 @@ async fn two_workers_never_poll_the_same_bot_at_once() {
         tg.wait_for_text(&bot.token, 50 + i, "Welcome").await;
     }
     // Let a few idle long polls (1 s each at the fake) go by, where two pollers would overlap.
+    // Timing, not idleness: what is awaited is the passing of poll periods.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let polls = tg.wait_for(&bot.token, "getUpdates", 5, WAIT).await;
     assert!(

@@ -215,7 +215,7 @@ async fn an_owner_generates_codes_that_reach_the_linked_chat_and_a_double_confir
     for c in codes {
         s.reply(OWNER, c["code"].as_str().unwrap()).await;
     }
-    tokio::time::sleep(StdDuration::from_millis(200)).await;
+    s.app.wait_idle().await;
     assert_eq!(
         s.texts_to(OWNER)
             .iter()
