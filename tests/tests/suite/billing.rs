@@ -13,20 +13,13 @@ use entity::{code_batch, tenant, usage_record};
 use gatehouse_tests::{
     Backend, Creator, FakeStripe, TestApp,
     app::{assert_error, isolated_pg_database},
-    factories::monthly_plan,
+    factories::{Subscribed, monthly_plan, stripe_app, stripe_event_id},
     fake_stripe::{self, Fault, WEBHOOK_SECRET},
 };
 use reqwest::{Method, StatusCode};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
 use serde_json::{Value, json};
 use uuid::Uuid;
-
-async fn stripe_app(backend: Backend) -> (TestApp, FakeStripe) {
-    let fake = FakeStripe::start().await;
-    let app = TestApp::spawn_full(backend, fake.env(), false).await;
-    start_on_whole_second(&app);
-    (app, fake)
-}
 
 /// For tests that flush the usage outbox: the flusher serves every tenant, so on PostgreSQL
 /// it gets a database of its own (SQLite apps always have their own file). Billing apps run
@@ -38,13 +31,8 @@ async fn outbox_app(backend: Backend) -> (TestApp, FakeStripe, HashMap<String, S
         env.insert("DATABASE_URL".into(), isolated_pg_database().await);
     }
     let app = TestApp::spawn_full(backend, env.clone(), false).await;
-    start_on_whole_second(&app);
+    app.start_on_whole_second();
     (app, fake, env)
-}
-
-/// The database keeps microseconds; a whole-second clock keeps comparisons exact.
-fn start_on_whole_second(app: &TestApp) {
-    app.clock.set(at(ts(app.ctx.now())));
 }
 
 fn tenant_ctx(c: &Creator) -> TenantCtx {
@@ -57,43 +45,6 @@ fn tenant_ctx(c: &Creator) -> TenantCtx {
             label: c.email.clone(),
         },
     }
-}
-
-/// Delivers `payload` to `/webhooks/stripe` with the given signature header.
-async fn deliver_raw(app: &TestApp, payload: &str, signature: Option<&str>) -> (StatusCode, Value) {
-    let mut req = app
-        .http
-        .post(app.url("/webhooks/stripe"))
-        .header("content-type", "application/json")
-        .body(payload.to_string());
-    if let Some(s) = signature {
-        req = req.header("stripe-signature", s);
-    }
-    let resp = req.send().await.expect("webhook request");
-    let status = resp.status();
-    let body = resp.json::<Value>().await.unwrap_or(Value::Null);
-    (status, body)
-}
-
-/// Delivers an event signed now (by the app's clock) with the right secret.
-async fn deliver(app: &TestApp, event: &Value) -> (StatusCode, Value) {
-    let payload = event.to_string();
-    let sig = fake_stripe::sign(&payload, WEBHOOK_SECRET, app.clock_now().timestamp());
-    deliver_raw(app, &payload, Some(&sig)).await
-}
-
-trait ClockNow {
-    fn clock_now(&self) -> DateTime<Utc>;
-}
-
-impl ClockNow for TestApp {
-    fn clock_now(&self) -> DateTime<Utc> {
-        self.ctx.now()
-    }
-}
-
-fn evt_id() -> String {
-    format!("evt_{}", Uuid::new_v4().simple())
 }
 
 async fn load_tenant(app: &TestApp, id: Uuid) -> tenant::Model {
@@ -110,56 +61,6 @@ async fn billing_of(app: &TestApp, c: &Creator) -> Value {
     serde_json::to_value(billing::overview(&app.ctx, &tenant_ctx(c)).await.unwrap()).unwrap()
 }
 
-/// Checkout through the API (creating the Stripe customer), then Stripe completing it.
-/// Returns the customer and subscription ids.
-async fn subscribe(
-    app: &TestApp,
-    fake: &FakeStripe,
-    c: &Creator,
-    plan: &str,
-    price: &str,
-    start: i64,
-    end: i64,
-) -> (String, String) {
-    let (s, b) = app
-        .as_creator(
-            c,
-            Method::POST,
-            "/api/v1/billing/checkout",
-            Some(json!({"plan": plan})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
-    let customer = load_tenant(app, c.tenant_id)
-        .await
-        .stripe_customer_id
-        .expect("customer stored");
-    let sub_id = format!("sub_{}", Uuid::new_v4().simple());
-    fake.put_subscription(fake_stripe::subscription_json(
-        &sub_id,
-        &customer,
-        &c.tenant_id.to_string(),
-        price,
-        "active",
-        start,
-        end,
-    ));
-    let session = fake_stripe::checkout_session_json(
-        b["session_id"].as_str().unwrap(),
-        Some(&customer),
-        Some(&sub_id),
-        Some(&c.tenant_id.to_string()),
-    );
-    let (s, r) = deliver(
-        app,
-        &fake_stripe::event_json(&evt_id(), "checkout.session.completed", session),
-    )
-    .await;
-    assert_eq!(s, StatusCode::OK, "{r}");
-    assert_eq!(r["applied"], true);
-    (customer, sub_id)
-}
-
 /// Stripe changing the subscription, then telling us with `event_type`.
 async fn subscription_event(
     app: &TestApp,
@@ -168,7 +69,12 @@ async fn subscription_event(
     sub: Value,
 ) -> (StatusCode, Value) {
     fake.put_subscription(sub.clone());
-    deliver(app, &fake_stripe::event_json(&evt_id(), event_type, sub)).await
+    app.deliver_stripe(&fake_stripe::event_json(
+        &stripe_event_id(),
+        event_type,
+        sub,
+    ))
+    .await
 }
 
 fn ts(t: DateTime<Utc>) -> i64 {
@@ -221,31 +127,15 @@ async fn insert_batch(
     let project = app.create_project(c).await;
     let pid = project["id"].as_str().unwrap();
     let plan = app.create_plan(c, pid, monthly_plan()).await;
-    let now = app.ctx.now();
-    code_batch::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        tenant_id: Set(c.tenant_id),
-        project_id: Set(pid.parse().unwrap()),
-        plan_id: Set(plan["id"].as_str().unwrap().parse().unwrap()),
-        requested_by: Set(None),
-        quantity: Set(free + over),
-        expiry_kind: Set("none".into()),
-        expiry_days: Set(None),
-        codes_expire_at: Set(None),
-        max_activations: Set(1),
-        status: Set("done".into()),
-        free_count: Set(free),
-        overage_count: Set(over),
-        cycle_start: Set(cycle_start),
-        idempotency_key: Set(None),
-        delivery: Set("message".into()),
-        error: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&app.ctx.db)
-    .await
-    .unwrap();
+    app.insert_done_batch(
+        c,
+        pid,
+        plan["id"].as_str().unwrap(),
+        (free, over),
+        cycle_start,
+        "message",
+    )
+    .await;
 }
 
 /// Flushes (advancing the clock past any backoff) until nothing is pending; bounded.
@@ -565,7 +455,7 @@ async fn without_stripe_billing_is_offline() {
         .as_creator(&c, Method::POST, "/api/v1/billing/portal", None)
         .await;
     assert_error(&r, StatusCode::CONFLICT, "billing_offline", None);
-    let r = deliver_raw(&app, "{}", Some("t=1,v1=00")).await;
+    let r = app.deliver_stripe_raw("{}", Some("t=1,v1=00")).await;
     assert_error(&r, StatusCode::CONFLICT, "billing_offline", None);
 
     let b = billing_of(&app, &c).await;
@@ -580,20 +470,16 @@ async fn without_stripe_billing_is_offline() {
 #[tokio::test]
 async fn webhook_signatures_are_verified() {
     let (app, fake) = stripe_app(Backend::Postgres).await;
-    let c = app.signup().await;
-    let start = ts(app.ctx.now());
-    let (customer, sub) = subscribe(
-        &app,
-        &fake,
-        &c,
-        "starter_monthly",
-        fake_stripe::PRICE_STARTER_MONTHLY,
-        start,
-        start + 30 * 86_400,
-    )
-    .await;
+    let Subscribed {
+        c,
+        customer,
+        subscription: sub,
+        ..
+    } = app
+        .subscribed_tenant(&fake, "starter_monthly", fake_stripe::PRICE_STARTER_MONTHLY)
+        .await;
     let failed = fake_stripe::event_json(
-        &evt_id(),
+        &stripe_event_id(),
         "invoice.payment_failed",
         fake_stripe::invoice_json("in_sig", &customer, &sub, false),
     );
@@ -601,19 +487,19 @@ async fn webhook_signatures_are_verified() {
     let now = app.ctx.now().timestamp();
 
     let wrong_secret = fake_stripe::sign(&payload, "whsec_someone_else", now);
-    let r = deliver_raw(&app, &payload, Some(&wrong_secret)).await;
+    let r = app.deliver_stripe_raw(&payload, Some(&wrong_secret)).await;
     assert_error(&r, StatusCode::UNAUTHORIZED, "invalid_signature", None);
 
     let stale = fake_stripe::sign(&payload, WEBHOOK_SECRET, now - 301);
-    let r = deliver_raw(&app, &payload, Some(&stale)).await;
+    let r = app.deliver_stripe_raw(&payload, Some(&stale)).await;
     assert_error(&r, StatusCode::UNAUTHORIZED, "signature_expired", None);
 
     let good = fake_stripe::sign(&payload, WEBHOOK_SECRET, now);
     let tampered = payload.replace("in_sig", "in_sag");
-    let r = deliver_raw(&app, &tampered, Some(&good)).await;
+    let r = app.deliver_stripe_raw(&tampered, Some(&good)).await;
     assert_error(&r, StatusCode::UNAUTHORIZED, "invalid_signature", None);
 
-    let r = deliver_raw(&app, &payload, None).await;
+    let r = app.deliver_stripe_raw(&payload, None).await;
     assert_error(&r, StatusCode::UNAUTHORIZED, "invalid_signature", None);
 
     assert_eq!(
@@ -624,7 +510,7 @@ async fn webhook_signatures_are_verified() {
 
     // Within the tolerance (a little old) and well signed: accepted and applied.
     let recent = fake_stripe::sign(&payload, WEBHOOK_SECRET, now - 200);
-    let (s, b) = deliver_raw(&app, &payload, Some(&recent)).await;
+    let (s, b) = app.deliver_stripe_raw(&payload, Some(&recent)).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["applied"], true);
     assert_eq!(b["event_type"], "invoice.payment_failed");
@@ -639,19 +525,19 @@ async fn signed_events_are_parsed_strictly_and_unhandled_types_acknowledged() {
     let (app, _fake) = stripe_app(Backend::Postgres).await;
     // A known type whose object is too thin to be a real invoice: refused, not recorded.
     let thin = fake_stripe::event_json(
-        &evt_id(),
+        &stripe_event_id(),
         "invoice.payment_failed",
         json!({"id": "in_thin", "object": "invoice"}),
     );
-    let r = deliver(&app, &thin).await;
+    let r = app.deliver_stripe(&thin).await;
     assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_event", None);
     // A type Gatehouse does not act on: acknowledged so Stripe stops redelivering it.
     let other = fake_stripe::event_json(
-        &evt_id(),
+        &stripe_event_id(),
         "customer.created",
         fake_stripe::customer_json("cus_other", Some("x@example.com"), Some("X"), json!({})),
     );
-    let (s, b) = deliver(&app, &other).await;
+    let (s, b) = app.deliver_stripe(&other).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(b["event_type"], "customer.created");
 }
@@ -659,26 +545,22 @@ async fn signed_events_are_parsed_strictly_and_unhandled_types_acknowledged() {
 #[tokio::test]
 async fn a_redelivered_event_is_applied_once() {
     let (app, fake) = stripe_app(Backend::Postgres).await;
-    let c = app.signup().await;
-    let start = ts(app.ctx.now());
-    let (customer, sub) = subscribe(
-        &app,
-        &fake,
-        &c,
-        "starter_monthly",
-        fake_stripe::PRICE_STARTER_MONTHLY,
-        start,
-        start + 30 * 86_400,
-    )
-    .await;
+    let Subscribed {
+        c,
+        customer,
+        subscription: sub,
+        ..
+    } = app
+        .subscribed_tenant(&fake, "starter_monthly", fake_stripe::PRICE_STARTER_MONTHLY)
+        .await;
 
     let failed = fake_stripe::event_json(
-        &evt_id(),
+        &stripe_event_id(),
         "invoice.payment_failed",
         fake_stripe::invoice_json("in_1", &customer, &sub, false),
     );
     // Two deliveries of one event at the same moment: exactly one applies.
-    let (a, b) = tokio::join!(deliver(&app, &failed), deliver(&app, &failed));
+    let (a, b) = tokio::join!(app.deliver_stripe(&failed), app.deliver_stripe(&failed));
     assert_eq!(a.0, StatusCode::OK, "{}", a.1);
     assert_eq!(b.0, StatusCode::OK, "{}", b.1);
     assert_eq!(
@@ -697,11 +579,11 @@ async fn a_redelivered_event_is_applied_once() {
     );
 
     let paid = fake_stripe::event_json(
-        &evt_id(),
+        &stripe_event_id(),
         "invoice.paid",
         fake_stripe::invoice_json("in_1", &customer, &sub, true),
     );
-    let (s, r) = deliver(&app, &paid).await;
+    let (s, r) = app.deliver_stripe(&paid).await;
     assert_eq!((s, r["applied"].clone()), (StatusCode::OK, json!(true)));
     assert_eq!(
         load_tenant(&app, c.tenant_id).await.billing_status,
@@ -710,7 +592,7 @@ async fn a_redelivered_event_is_applied_once() {
 
     // Stripe redelivers the old failure later: acknowledged, not applied again.
     app.clock.advance(Duration::minutes(2));
-    let (s, r) = deliver(&app, &failed).await;
+    let (s, r) = app.deliver_stripe(&failed).await;
     assert_eq!(s, StatusCode::OK, "{r}");
     assert_eq!(r["applied"], false);
     let t = load_tenant(&app, c.tenant_id).await;
@@ -724,16 +606,16 @@ async fn subscription_events_set_plan_and_cycle_and_a_new_period_starts_a_fresh_
     let c = app.signup().await;
     let start = ts(app.ctx.now()) - 86_400;
     let end = start + 30 * 86_400;
-    let (customer, sub) = subscribe(
-        &app,
-        &fake,
-        &c,
-        "starter_monthly",
-        fake_stripe::PRICE_STARTER_MONTHLY,
-        start,
-        end,
-    )
-    .await;
+    let (customer, sub) = app
+        .subscribe(
+            &fake,
+            &c,
+            "starter_monthly",
+            fake_stripe::PRICE_STARTER_MONTHLY,
+            start,
+            end,
+        )
+        .await;
 
     let t = load_tenant(&app, c.tenant_id).await;
     assert_eq!(t.billing_plan, "starter_monthly");
@@ -809,16 +691,16 @@ async fn a_plan_change_mid_cycle_keeps_the_cycle_and_applies_the_new_quota() {
     let c = app.signup().await;
     let start = ts(app.ctx.now()) - 10 * 86_400;
     let end = start + 30 * 86_400;
-    let (customer, sub) = subscribe(
-        &app,
-        &fake,
-        &c,
-        "starter_monthly",
-        fake_stripe::PRICE_STARTER_MONTHLY,
-        start,
-        end,
-    )
-    .await;
+    let (customer, sub) = app
+        .subscribe(
+            &fake,
+            &c,
+            "starter_monthly",
+            fake_stripe::PRICE_STARTER_MONTHLY,
+            start,
+            end,
+        )
+        .await;
     insert_batch(&app, &c, at(start), 150, 0).await;
     let tid = c.tenant_id.to_string();
 
@@ -888,11 +770,13 @@ async fn a_plan_change_mid_cycle_keeps_the_cycle_and_applies_the_new_quota() {
         Some(&sub2),
         Some(&tid),
     );
-    let (s, r) = deliver(
-        &app,
-        &fake_stripe::event_json(&evt_id(), "checkout.session.completed", session),
-    )
-    .await;
+    let (s, r) = app
+        .deliver_stripe(&fake_stripe::event_json(
+            &stripe_event_id(),
+            "checkout.session.completed",
+            session,
+        ))
+        .await;
     assert_eq!(s, StatusCode::OK, "{r}");
     assert_eq!(
         fake.calls_to("DELETE", &format!("/v1/subscriptions/{sub}"))
@@ -901,11 +785,13 @@ async fn a_plan_change_mid_cycle_keeps_the_cycle_and_applies_the_new_quota() {
     );
     let old = fake.subscription(&sub).unwrap();
     assert_eq!(old["status"], "canceled");
-    let (s, _) = deliver(
-        &app,
-        &fake_stripe::event_json(&evt_id(), "customer.subscription.deleted", old),
-    )
-    .await;
+    let (s, _) = app
+        .deliver_stripe(&fake_stripe::event_json(
+            &stripe_event_id(),
+            "customer.subscription.deleted",
+            old,
+        ))
+        .await;
     assert_eq!(s, StatusCode::OK);
     let t = load_tenant(&app, c.tenant_id).await;
     assert_eq!(t.billing_plan, "growth_annual");
@@ -924,16 +810,16 @@ async fn a_replacing_subscription_takes_over_only_once_active_and_ends_the_old_o
     let tid = c.tenant_id.to_string();
     let start = ts(app.ctx.now());
     let end = start + 30 * 86_400;
-    let (customer, old) = subscribe(
-        &app,
-        &fake,
-        &c,
-        "starter_monthly",
-        fake_stripe::PRICE_STARTER_MONTHLY,
-        start,
-        end,
-    )
-    .await;
+    let (customer, old) = app
+        .subscribe(
+            &fake,
+            &c,
+            "starter_monthly",
+            fake_stripe::PRICE_STARTER_MONTHLY,
+            start,
+            end,
+        )
+        .await;
 
     // A second Checkout's subscription is created incomplete (payment pending): nothing changes.
     let new = format!("sub_{}", Uuid::new_v4().simple());
@@ -1023,30 +909,24 @@ async fn a_replacing_subscription_takes_over_only_once_active_and_ends_the_old_o
 #[tokio::test]
 async fn a_failed_payment_blocks_new_batches_after_the_grace_period() {
     let (app, fake) = stripe_app(Backend::Postgres).await;
-    let c = app.signup().await;
+    let Subscribed {
+        c,
+        customer,
+        subscription: sub,
+        ..
+    } = app
+        .subscribed_tenant(&fake, "growth_monthly", fake_stripe::PRICE_GROWTH_MONTHLY)
+        .await;
     let tc = tenant_ctx(&c);
-    let start = ts(app.ctx.now());
-    let (customer, sub) = subscribe(
-        &app,
-        &fake,
-        &c,
-        "growth_monthly",
-        fake_stripe::PRICE_GROWTH_MONTHLY,
-        start,
-        start + 30 * 86_400,
-    )
-    .await;
 
     let failed_at = app.ctx.now();
-    let (s, _) = deliver(
-        &app,
-        &fake_stripe::event_json(
-            &evt_id(),
+    let (s, _) = app
+        .deliver_stripe(&fake_stripe::event_json(
+            &stripe_event_id(),
             "invoice.payment_failed",
             fake_stripe::invoice_json("in_f", &customer, &sub, false),
-        ),
-    )
-    .await;
+        ))
+        .await;
     assert_eq!(s, StatusCode::OK);
     let b = billing_of(&app, &c).await;
     assert_eq!(b["status"], "past_due");
@@ -1065,28 +945,24 @@ async fn a_failed_payment_blocks_new_batches_after_the_grace_period() {
     assert_eq!(err.code, "payment_past_due");
 
     // A second failure does not restart the grace period.
-    let (s, _) = deliver(
-        &app,
-        &fake_stripe::event_json(
-            &evt_id(),
+    let (s, _) = app
+        .deliver_stripe(&fake_stripe::event_json(
+            &stripe_event_id(),
             "invoice.payment_failed",
             fake_stripe::invoice_json("in_f", &customer, &sub, false),
-        ),
-    )
-    .await;
+        ))
+        .await;
     assert_eq!(s, StatusCode::OK);
     assert!(billing::ensure_can_issue(&app.ctx, &tc).await.is_err());
 
     // Paying clears it at once.
-    let (s, _) = deliver(
-        &app,
-        &fake_stripe::event_json(
-            &evt_id(),
+    let (s, _) = app
+        .deliver_stripe(&fake_stripe::event_json(
+            &stripe_event_id(),
             "invoice.paid",
             fake_stripe::invoice_json("in_f", &customer, &sub, true),
-        ),
-    )
-    .await;
+        ))
+        .await;
     assert_eq!(s, StatusCode::OK);
     billing::ensure_can_issue(&app.ctx, &tc).await.unwrap();
     assert_eq!(billing_of(&app, &c).await["status"], "active");
@@ -1097,18 +973,9 @@ async fn a_failed_payment_blocks_new_batches_after_the_grace_period() {
 #[tokio::test]
 async fn usage_reaches_stripe_once_each_through_failures() {
     let (app, fake, _) = outbox_app(Backend::Postgres).await;
-    let c = app.signup().await;
-    let start = ts(app.ctx.now());
-    let (customer, _) = subscribe(
-        &app,
-        &fake,
-        &c,
-        "starter_monthly",
-        fake_stripe::PRICE_STARTER_MONTHLY,
-        start,
-        start + 30 * 86_400,
-    )
-    .await;
+    let Subscribed { c, customer, .. } = app
+        .subscribed_tenant(&fake, "starter_monthly", fake_stripe::PRICE_STARTER_MONTHLY)
+        .await;
     let mut ids = Vec::new();
     for n in 1..=5 {
         ids.push(insert_usage(&app, c.tenant_id, n).await);
@@ -1162,18 +1029,9 @@ async fn the_overage_preview_is_what_reaches_stripe() {
     let mut env = fake.env();
     env.insert("DATABASE_URL".into(), isolated_pg_database().await);
     let app = TestApp::spawn_full(Backend::Postgres, env, true).await;
-    let c = app.signup().await;
-    let start = ts(app.ctx.now());
-    let (customer, _) = subscribe(
-        &app,
-        &fake,
-        &c,
-        "starter_monthly",
-        fake_stripe::PRICE_STARTER_MONTHLY,
-        start,
-        start + 30 * 86_400,
-    )
-    .await;
+    let Subscribed { c, customer, .. } = app
+        .subscribed_tenant(&fake, "starter_monthly", fake_stripe::PRICE_STARTER_MONTHLY)
+        .await;
     let (pid, plan_id) = app.project_with_plan(&c).await;
 
     // 180 free codes first, then a batch of 50 that crosses the 200-code quota.
@@ -1240,18 +1098,9 @@ async fn the_overage_preview_is_what_reaches_stripe() {
 #[tokio::test]
 async fn a_batch_s_overage_is_billed_once_its_codes_exist() {
     let (app, fake, _) = outbox_app(Backend::Postgres).await;
-    let c = app.signup().await;
-    let start = ts(app.ctx.now());
-    subscribe(
-        &app,
-        &fake,
-        &c,
-        "starter_monthly",
-        fake_stripe::PRICE_STARTER_MONTHLY,
-        start,
-        start + 30 * 86_400,
-    )
-    .await;
+    let Subscribed { c, start, .. } = app
+        .subscribed_tenant(&fake, "starter_monthly", fake_stripe::PRICE_STARTER_MONTHLY)
+        .await;
     insert_batch(&app, &c, at(start), 0, 12).await;
     let batch = code_batch::Entity::find()
         .filter(code_batch::Column::TenantId.eq(c.tenant_id))
@@ -1316,18 +1165,9 @@ async fn two_flushers(backend: Backend) {
     let (app, fake, mut env) = outbox_app(backend).await;
     env.insert("DATABASE_URL".into(), app.ctx.config.database_url.clone());
     let other = TestApp::spawn_full(backend, env, false).await;
-    let c = app.signup().await;
-    let start = ts(app.ctx.now());
-    subscribe(
-        &app,
-        &fake,
-        &c,
-        "growth_monthly",
-        fake_stripe::PRICE_GROWTH_MONTHLY,
-        start,
-        start + 30 * 86_400,
-    )
-    .await;
+    let Subscribed { c, .. } = app
+        .subscribed_tenant(&fake, "growth_monthly", fake_stripe::PRICE_GROWTH_MONTHLY)
+        .await;
     let mut ids = Vec::new();
     for n in 0..60 {
         ids.push(insert_usage(&app, c.tenant_id, 1 + n % 3).await);
@@ -1383,18 +1223,9 @@ async fn two_flushers_at_once_never_send_a_record_twice_on_sqlite() {
 #[tokio::test]
 async fn a_flusher_that_dies_mid_send_leaves_the_record_for_the_next_one() {
     let (app, fake, env) = outbox_app(Backend::Postgres).await;
-    let c = app.signup().await;
-    let start = ts(app.ctx.now());
-    subscribe(
-        &app,
-        &fake,
-        &c,
-        "starter_monthly",
-        fake_stripe::PRICE_STARTER_MONTHLY,
-        start,
-        start + 30 * 86_400,
-    )
-    .await;
+    let Subscribed { c, .. } = app
+        .subscribed_tenant(&fake, "starter_monthly", fake_stripe::PRICE_STARTER_MONTHLY)
+        .await;
     let id = insert_usage(&app, c.tenant_id, 7).await;
 
     // Stripe hangs: the call times out and the record is retried later.
@@ -1443,18 +1274,9 @@ async fn a_flusher_that_dies_mid_send_leaves_the_record_for_the_next_one() {
 #[tokio::test]
 async fn a_record_stripe_refuses_is_marked_failed_and_shown_to_staff() {
     let (app, fake, _) = outbox_app(Backend::Postgres).await;
-    let c = app.signup().await;
-    let start = ts(app.ctx.now());
-    subscribe(
-        &app,
-        &fake,
-        &c,
-        "starter_monthly",
-        fake_stripe::PRICE_STARTER_MONTHLY,
-        start,
-        start + 30 * 86_400,
-    )
-    .await;
+    let Subscribed { c, .. } = app
+        .subscribed_tenant(&fake, "starter_monthly", fake_stripe::PRICE_STARTER_MONTHLY)
+        .await;
     let bad = insert_usage(&app, c.tenant_id, 4).await;
     fake.fail_next_on("/meter_events", 1, Fault::BadRequest);
     let r = billing::flush_usage(&app.ctx).await.unwrap();
@@ -1583,8 +1405,7 @@ async fn offline_usage_waits_unbilled_and_is_sent_once_stripe_is_configured() {
     );
 
     let start = ts(app.ctx.now());
-    subscribe(
-        &app,
+    app.subscribe(
         &fake,
         &c,
         "starter_monthly",
@@ -1604,8 +1425,7 @@ async fn billing_overview_is_scoped_to_the_tenant() {
     let a = app.signup().await;
     let b = app.signup().await;
     let start = ts(app.ctx.now());
-    subscribe(
-        &app,
+    app.subscribe(
         &fake,
         &a,
         "starter_monthly",

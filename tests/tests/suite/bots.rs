@@ -6,7 +6,7 @@ use domain::accounts::StaffRole;
 use gatehouse_tests::{
     Backend, TestApp,
     app::assert_error,
-    factories::monthly_plan,
+    factories::{BotProject, monthly_plan},
     fake_telegram::Fault,
     telegram::{PUBLIC_URL, updates},
 };
@@ -823,14 +823,11 @@ async fn owner_links_bind_a_telegram_account_once_on(backend: Backend) {
 
 #[tokio::test]
 async fn owners_see_code_counts_by_status() {
-    let (app, tg) = TestApp::spawn_with_telegram(Backend::Postgres, true).await;
-    let c = app.signup().await;
-    let pid = app.create_project(&c).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let plan = app.create_plan(&c, &pid, monthly_plan()).await;
-    let bot = app.connect_bot(&c, &pid, &tg).await;
+    let s = BotProject::builder(Backend::Postgres)
+        .plan(monthly_plan())
+        .build()
+        .await;
+    let (app, c, pid) = (&s.app, &s.c, &s.pid);
     let now = app.ctx.now();
     let day = chrono::Duration::days(1);
     for (i, (count, expires)) in [
@@ -848,7 +845,7 @@ async fn owners_see_code_counts_by_status() {
             id: Set(Uuid::now_v7()),
             tenant_id: Set(c.tenant_id),
             project_id: Set(pid.parse().unwrap()),
-            plan_id: Set(plan["id"].as_str().unwrap().parse().unwrap()),
+            plan_id: Set(s.plan.parse().unwrap()),
             batch_id: Set(None),
             code: Set(format!("TESTCODE000{i}")),
             max_activations: Set(1),
@@ -861,28 +858,9 @@ async fn owners_see_code_counts_by_status() {
         .await
         .unwrap();
     }
-    let (_, b) = app
-        .as_creator(
-            &c,
-            Method::POST,
-            &format!("/api/v1/projects/{pid}/owner-link"),
-            None,
-        )
-        .await;
-    let payload = b["link"]
-        .as_str()
-        .unwrap()
-        .split("start=")
-        .nth(1)
-        .unwrap()
-        .to_string();
-    app.post_update(&bot, &updates::message(1, 99, &format!("/start {payload}")))
-        .await;
-    tg.wait_for_text(&bot.token, 99, "now an owner").await;
-    app.post_update(&bot, &updates::message(2, 99, "/codes"))
-        .await;
-    let msg = tg.wait_for_text(&bot.token, 99, "Unredeemed").await;
-    let text = msg.params["text"].as_str().unwrap();
+    s.link_owner(99).await;
+    s.say_as_update(2, 99, "/codes").await;
+    let text = s.reply(99, "Unredeemed").await;
     assert!(
         text.contains("Unredeemed: 3")
             && text.contains("Redeemed: 2")

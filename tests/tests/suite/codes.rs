@@ -8,7 +8,7 @@ use domain::codes::{ALPHABET, CODE_LEN};
 use gatehouse_tests::{
     Backend, Creator, TestApp,
     app::assert_error,
-    factories::{batch, monthly_plan},
+    factories::{assert_field_error, batch, monthly_plan, typed_like_a_person, urlencode},
 };
 use reqwest::{Method, StatusCode};
 use sea_orm::{
@@ -69,13 +69,7 @@ async fn batch_input_is_validated() {
     ];
     for (body, field, code) in cases {
         let r = app.post_batch(&c, &pid, body.clone(), None).await;
-        assert_error(
-            &r,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            Some(field),
-        );
-        assert_eq!(r.1["error"]["fields"][field]["code"], code, "{body}");
+        assert_field_error(&r, field, code, &body.to_string());
     }
     let r = app
         .post_batch(&c, &pid, batch(&Uuid::new_v4().to_string(), 1), None)
@@ -953,22 +947,7 @@ async fn listing_filters_searches_and_pages() {
 
     // Search normalises what is typed: lower case, dashes, spaces, O for 0, I/L for 1.
     let code = target["code"].as_str().unwrap();
-    let typed: String = code
-        .chars()
-        .enumerate()
-        .map(|(i, ch)| {
-            let ch = match ch {
-                '0' => 'o',
-                '1' => 'l',
-                c => c.to_ascii_lowercase(),
-            };
-            if i == 4 || i == 8 {
-                format!("-{ch}")
-            } else {
-                ch.to_string()
-            }
-        })
-        .collect();
+    let typed = typed_like_a_person(code, 'o');
     let found = app
         .all_codes(
             &c,
@@ -995,10 +974,6 @@ async fn listing_filters_searches_and_pages() {
         .await
         .unwrap();
     assert_eq!(csv.lines().count(), 41);
-}
-
-fn urlencode(s: &str) -> String {
-    s.replace(' ', "%20")
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use entity::audit_entry;
 use gatehouse_tests::{
     Backend, Creator, TestApp,
     app::assert_error,
-    factories::{PASSWORD, StaffMember, monthly_plan, unique_email},
+    factories::{PASSWORD, StaffMember, assert_field_error, monthly_plan, unique_email, urlencode},
 };
 use reqwest::{Method, StatusCode};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
@@ -69,31 +69,15 @@ async fn insert_batch(
     overage: i32,
     cycle_start: DateTime<Utc>,
 ) {
-    let now = app.ctx.now();
-    entity::code_batch::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        tenant_id: Set(c.tenant_id),
-        project_id: Set(project_id.parse().unwrap()),
-        plan_id: Set(plan_id.parse().unwrap()),
-        requested_by: Set(None),
-        quantity: Set(free + overage),
-        expiry_kind: Set("none".into()),
-        expiry_days: Set(None),
-        codes_expire_at: Set(None),
-        max_activations: Set(1),
-        status: Set("done".into()),
-        free_count: Set(free),
-        overage_count: Set(overage),
-        cycle_start: Set(cycle_start),
-        idempotency_key: Set(None),
-        delivery: Set("messages".into()),
-        error: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&app.ctx.db)
-    .await
-    .unwrap();
+    app.insert_done_batch(
+        c,
+        project_id,
+        plan_id,
+        (free, overage),
+        cycle_start,
+        "messages",
+    )
+    .await;
 }
 
 async fn insert_subscriber(
@@ -685,13 +669,7 @@ async fn the_tenant_list_pages_newest_first_with_a_cursor() {
                 None,
             )
             .await;
-        assert_error(
-            &r,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            Some(field),
-        );
-        assert_eq!(r.1["error"]["fields"][field]["code"], code, "{query}");
+        assert_field_error(&r, field, code, query);
     }
 }
 
@@ -1280,18 +1258,8 @@ async fn the_audit_log_filters_by_tenant_action_actor_and_time_and_pages_newest_
                 None,
             )
             .await;
-        assert_error(
-            &r,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            Some(field),
-        );
-        assert_eq!(r.1["error"]["fields"][field]["code"], code, "{query}");
+        assert_field_error(&r, field, code, query);
     }
-}
-
-fn urlencode(s: &str) -> String {
-    s.replace('+', "%2B").replace(':', "%3A")
 }
 
 #[tokio::test]

@@ -4,8 +4,7 @@
 use chrono::Duration;
 use gatehouse_tests::{
     Backend, Creator, TestApp,
-    factories::batch,
-    fake_telegram::FakeTelegram,
+    factories::BotProject,
     telegram::{ConnectedBot, updates},
     web::{WebClient, WebResponse},
 };
@@ -196,62 +195,33 @@ async fn web_connect_link_my_telegram_and_disconnect() {
 }
 
 /// A project with a channel, a plan, a connected bot and two members who redeemed codes
-/// through the bot.
+/// through the bot, and the owner's dashboard session.
 struct Members {
-    app: TestApp,
-    tg: FakeTelegram,
-    c: Creator,
-    pid: String,
-    bot: ConnectedBot,
+    s: BotProject,
     w: WebClient,
 }
 
+impl std::ops::Deref for Members {
+    type Target = BotProject;
+    fn deref(&self) -> &BotProject {
+        &self.s
+    }
+}
+
 async fn members_setup() -> Members {
-    let (app, tg) = TestApp::spawn_with_telegram(Backend::Postgres, true).await;
-    let c = app.signup().await;
-    app.set_billing_plan(c.tenant_id, "growth_monthly").await;
-    let pid = project_id(&app.create_project(&c).await);
-    let channel = app.create_channel(&c, &pid, CHANNEL).await;
-    let plan = app
-        .create_plan(
-            &c,
-            &pid,
-            json!({"name": "Gold", "price_minor": 1500, "currency": "USD", "duration_days": 30,
-                   "channel_ids": [channel["id"]]}),
-        )
+    let s = BotProject::builder(Backend::Postgres)
+        .billing_plan("growth_monthly")
+        .channel(CHANNEL)
+        .build()
         .await;
-    let bot = app.connect_bot(&c, &pid, &tg).await;
-    let (s, b) = app
-        .post_batch(&c, &pid, batch(plan["id"].as_str().unwrap(), 3), None)
-        .await;
-    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
-    let batch_id = b["id"].as_str().unwrap();
-    app.wait_batch(&c, &pid, batch_id).await;
-    let codes: Vec<String> = app
-        .all_codes(&c, &pid, &format!("&batch_id={batch_id}"))
-        .await
-        .iter()
-        .map(|c| c["code"].as_str().unwrap().to_string())
-        .collect();
+    let codes = s.codes(3, json!({})).await;
     for (i, user) in [(0, 501), (1, 502)] {
-        let s = app
-            .post_update(
-                &bot,
-                &updates::message(i + 1, user, &format!("/start c_{}", codes[i as usize])),
-            )
+        s.say_as_update(i + 1, user, &format!("/start c_{}", codes[i as usize]))
             .await;
-        assert_eq!(s, StatusCode::OK);
-        tg.wait_for_text(&bot.token, user, "Code accepted").await;
+        s.reply(user, "Code accepted").await;
     }
-    let w = app.web_login(&c.email).await;
-    Members {
-        app,
-        tg,
-        c,
-        pid,
-        bot,
-        w,
-    }
+    let w = s.app.web_login(&s.c.email).await;
+    Members { s, w }
 }
 
 fn sub_id_of(members_page: &str, username: &str) -> String {
