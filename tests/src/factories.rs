@@ -83,6 +83,14 @@ impl TestApp {
         b
     }
 
+    /// A new project of `c`; its id.
+    pub async fn create_project_id(&self, c: &Creator) -> String {
+        self.create_project(c).await["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
     pub async fn create_channel(&self, c: &Creator, project_id: &str, chat_id: i64) -> Value {
         let (s, b) = self
             .as_creator(

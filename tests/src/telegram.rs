@@ -48,6 +48,17 @@ impl TestApp {
         (TestApp::spawn_full(backend, env, worker).await, fake)
     }
 
+    /// A new project of `c` with a new fake bot connected to it: the project's id and the bot.
+    pub async fn project_with_bot(
+        &self,
+        c: &Creator,
+        fake: &FakeTelegram,
+    ) -> (String, ConnectedBot) {
+        let pid = self.create_project_id(c).await;
+        let bot = self.connect_bot(c, &pid, fake).await;
+        (pid, bot)
+    }
+
     /// Connects a new fake bot to the project through `PUT /api/v1/projects/{id}/bot`.
     pub async fn connect_bot(
         &self,

@@ -74,14 +74,8 @@ async fn project_input_is_validated_with_the_field_at_fault() {
 async fn plan_input_is_validated_with_the_field_at_fault() {
     let app = TestApp::spawn().await;
     let c = app.signup().await;
-    let pid = app.create_project(&c).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let other = app.create_project(&c).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let pid = app.create_project_id(&c).await;
+    let other = app.create_project_id(&c).await;
     let foreign_channel = app.create_channel(&c, &other, -100777).await;
     let path = format!("/api/v1/projects/{pid}/plans");
     let base = monthly_plan();

@@ -221,11 +221,7 @@ async fn bot_routes_are_tenant_scoped_and_refuse_suspended_tenants() {
 async fn disconnect_removes_the_webhook_forgets_the_bot_and_is_audited() {
     let (app, tg) = TestApp::spawn_with_telegram(Backend::Postgres, true).await;
     let c = app.signup().await;
-    let pid = app.create_project(&c).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let bot = app.connect_bot(&c, &pid, &tg).await;
+    let (pid, bot) = app.project_with_bot(&c, &tg).await;
     // Warm the router's cache so disconnect must evict it.
     assert_eq!(
         app.post_update(&bot, &updates::message(1, 42, "hi")).await,
@@ -302,11 +298,7 @@ async fn switching_the_project_to_another_bot_releases_the_old_one_on_sqlite() {
 async fn switching_the_project_to_another_bot_releases_the_old_one_on(backend: Backend) {
     let (app, tg) = TestApp::spawn_with_telegram(backend, true).await;
     let c = app.signup().await;
-    let pid = app.create_project(&c).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let first = app.connect_bot(&c, &pid, &tg).await;
+    let (pid, first) = app.project_with_bot(&c, &tg).await;
     // Warm the cache with the first bot's secret.
     assert_eq!(
         app.post_update(&first, &updates::message(1, 42, "/start"))

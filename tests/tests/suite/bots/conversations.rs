@@ -110,11 +110,7 @@ async fn the_redeem_button_asks_for_a_code_and_keeps_the_state_in_the_database_o
 ) {
     let (app, tg) = TestApp::spawn_with_telegram(backend, true).await;
     let c = app.signup().await;
-    let pid = app.create_project(&c).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let bot = app.connect_bot(&c, &pid, &tg).await;
+    let (_, bot) = app.project_with_bot(&c, &tg).await;
     assert_eq!(
         app.post_update(&bot, &updates::callback(3, 777, "redeem", &bot))
             .await,
@@ -166,11 +162,7 @@ async fn the_redeem_button_asks_for_a_code_and_keeps_the_state_in_the_database_o
 async fn a_suspended_tenants_bot_says_the_service_is_paused() {
     let (app, tg) = TestApp::spawn_with_telegram(Backend::Postgres, true).await;
     let c = app.signup().await;
-    let pid = app.create_project(&c).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let bot = app.connect_bot(&c, &pid, &tg).await;
+    let (_, bot) = app.project_with_bot(&c, &tg).await;
     let staff = app.staff(StaffRole::Staff).await;
     domain::staff::suspend(&app.ctx, &staff.ctx, c.tenant_id, "abuse")
         .await
@@ -227,10 +219,7 @@ async fn owner_links_bind_a_telegram_account_once_on_sqlite() {
 async fn owner_links_bind_a_telegram_account_once_on(backend: Backend) {
     let (app, tg) = TestApp::spawn_with_telegram(backend, true).await;
     let (c, other) = (app.signup().await, app.signup().await);
-    let pid = app.create_project(&c).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let pid = app.create_project_id(&c).await;
     let link_path = format!("/api/v1/projects/{pid}/owner-link");
     let r = app.as_creator(&c, Method::POST, &link_path, None).await;
     assert_error(&r, StatusCode::CONFLICT, "bot_not_connected", None);
@@ -330,10 +319,7 @@ async fn owner_links_bind_a_telegram_account_once_on(backend: Backend) {
     tg.wait_for_text(&bot.token, 3003, "unknown, expired or already used")
         .await;
     // A link of another project's bot does not work here either.
-    let pid2 = app.create_project(&c).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let pid2 = app.create_project_id(&c).await;
     let bot2 = app.connect_bot(&c, &pid2, &tg).await;
     let (_, b) = app
         .as_creator(
@@ -452,11 +438,7 @@ async fn the_bot_made_admin_registers_a_channel_and_removal_marks_it_unavailable
 ) {
     let (app, tg) = TestApp::spawn_with_telegram(backend, true).await;
     let c = app.signup().await;
-    let pid = app.create_project(&c).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let bot = app.connect_bot(&c, &pid, &tg).await;
+    let (pid, bot) = app.project_with_bot(&c, &tg).await;
     let promote = updates::my_chat_member(
         1,
         &bot,

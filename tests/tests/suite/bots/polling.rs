@@ -5,11 +5,7 @@ use super::*;
 async fn without_a_public_url_bots_are_served_by_long_polling() {
     let (app, tg) = TestApp::spawn_with_telegram(Backend::Postgres, false).await;
     let c = app.signup().await;
-    let pid = app.create_project(&c).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let bot = app.connect_bot(&c, &pid, &tg).await;
+    let (pid, bot) = app.project_with_bot(&c, &tg).await;
     let (_, b) = app
         .as_creator(
             &c,
@@ -81,11 +77,7 @@ async fn without_a_public_url_bots_are_served_by_long_polling() {
 async fn the_embedded_default_serves_bots_by_polling() {
     let (app, tg) = TestApp::spawn_with_telegram(Backend::Sqlite, false).await;
     let c = app.signup().await;
-    let pid = app.create_project(&c).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let bot = app.connect_bot(&c, &pid, &tg).await;
+    let (_, bot) = app.project_with_bot(&c, &tg).await;
     app.start_pollers(&c);
     tg.push_update(&bot.token, updates::message(900, 42, "/start"));
     tg.push_update(&bot.token, updates::callback(901, 42, "redeem", &bot));
@@ -113,11 +105,7 @@ async fn the_embedded_default_serves_bots_by_polling() {
 async fn two_workers_never_poll_the_same_bot_at_once() {
     let (app, tg) = TestApp::spawn_with_telegram(Backend::Postgres, false).await;
     let c = app.signup().await;
-    let pid = app.create_project(&c).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let bot = app.connect_bot(&c, &pid, &tg).await;
+    let (_, bot) = app.project_with_bot(&c, &tg).await;
     let first = app.start_pollers(&c);
     tg.wait_for(&bot.token, "getUpdates", 1, WAIT).await;
     app.start_pollers(&c);

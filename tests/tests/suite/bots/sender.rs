@@ -9,10 +9,7 @@ async fn a_thousand_bots_each_answer_through_their_own_token() {
     let c = app.signup().await;
     let bots: Vec<_> = futures::stream::iter(0..1000)
         .map(|_| async {
-            let pid = app.create_project(&c).await["id"]
-                .as_str()
-                .unwrap()
-                .to_string();
+            let pid = app.create_project_id(&c).await;
             app.connect_bot(&c, &pid, &tg).await
         })
         .buffer_unordered(16)
@@ -64,11 +61,7 @@ async fn a_thousand_bots_each_answer_through_their_own_token() {
 async fn the_sender_waits_out_a_429_and_then_delivers() {
     let (app, tg) = TestApp::spawn_with_telegram(Backend::Postgres, true).await;
     let c = app.signup().await;
-    let pid = app.create_project(&c).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let bot = app.connect_bot(&c, &pid, &tg).await;
+    let (_, bot) = app.project_with_bot(&c, &tg).await;
     tg.fail_next(Some("sendMessage"), 1, Fault::RetryAfter(1));
     let id = domain::bots::send_message(&app.ctx, bot.id, 42, "hello", None)
         .await
@@ -104,11 +97,7 @@ async fn the_sender_waits_out_a_429_and_then_delivers() {
 async fn the_sender_paces_messages_per_chat_and_per_bot() {
     let (app, tg) = TestApp::spawn_with_telegram(Backend::Postgres, true).await;
     let c = app.signup().await;
-    let pid = app.create_project(&c).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let bot = app.connect_bot(&c, &pid, &tg).await;
+    let (_, bot) = app.project_with_bot(&c, &tg).await;
     let ctx = &app.ctx;
     // Three messages to one chat at once go out about a second apart, in order of reservation.
     let sends = (0..3).map(|i| async move {
@@ -138,11 +127,7 @@ async fn the_sender_paces_messages_per_chat_and_per_bot() {
 async fn documents_are_uploaded_as_multipart() {
     let (app, tg) = TestApp::spawn_with_telegram(Backend::Postgres, true).await;
     let c = app.signup().await;
-    let pid = app.create_project(&c).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let bot = app.connect_bot(&c, &pid, &tg).await;
+    let (_, bot) = app.project_with_bot(&c, &tg).await;
     let csv = b"Access Code,Plan Name\nABCD,Monthly\n".to_vec();
     domain::bots::send_document(&app.ctx, bot.id, 42, "codes.csv", csv, Some("Your codes"))
         .await
@@ -268,10 +253,7 @@ async fn bot_tokens_never_reach_the_logs() {
 
     let (app, tg) = TestApp::spawn_with_telegram(Backend::Postgres, true).await;
     let c = app.signup().await;
-    let pid = app.create_project(&c).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let pid = app.create_project_id(&c).await;
     let refused = tg.add_bot();
     tg.revoke(&refused.token);
     let r = app

@@ -6,11 +6,7 @@ use super::*;
 async fn webhook_checks_the_secret_before_anything_else() {
     let (app, tg) = TestApp::spawn_with_telegram(Backend::Postgres, true).await;
     let c = app.signup().await;
-    let pid = app.create_project(&c).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let bot = app.connect_bot(&c, &pid, &tg).await;
+    let (_, bot) = app.project_with_bot(&c, &tg).await;
     let start = updates::message(10, 42, "/start").to_string();
 
     for secret in [None, Some("wrong"), Some("")] {
@@ -69,11 +65,7 @@ async fn webhook_checks_the_secret_before_anything_else() {
 async fn repeated_updates_are_processed_once_on(backend: Backend) {
     let (app, tg) = TestApp::spawn_with_telegram(backend, true).await;
     let c = app.signup().await;
-    let pid = app.create_project(&c).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let bot = app.connect_bot(&c, &pid, &tg).await;
+    let (_, bot) = app.project_with_bot(&c, &tg).await;
     let start = updates::message(77, 42, "/start");
     for _ in 0..3 {
         assert_eq!(app.post_update(&bot, &start).await, StatusCode::OK);
@@ -113,11 +105,7 @@ async fn repeated_update_ids_are_processed_once_in_single_node_mode() {
 async fn malformed_updates_are_acknowledged_and_dropped() {
     let (app, tg) = TestApp::spawn_with_telegram(Backend::Postgres, true).await;
     let c = app.signup().await;
-    let pid = app.create_project(&c).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let bot = app.connect_bot(&c, &pid, &tg).await;
+    let (_, bot) = app.project_with_bot(&c, &tg).await;
     for body in [
         "not json",
         "{}",
