@@ -154,6 +154,14 @@ impl TestApp {
 }
 
 impl TestApp {
+    /// Codes used in the tenant's current cycle (free and overage), as the quota counts them.
+    pub async fn quota_used(&self, tenant_id: Uuid) -> i64 {
+        domain::quota::usage(&self.ctx, tenant_id)
+            .await
+            .unwrap()
+            .used
+    }
+
     /// Puts a tenant on a creator plan directly (as billing or a staff override would).
     pub async fn set_billing_plan(&self, tenant_id: Uuid, plan: &str) {
         use sea_orm::{ActiveModelTrait, EntityTrait, IntoActiveModel, Set};
@@ -749,8 +757,20 @@ impl TestApp {
         plan: &str,
         price: &str,
     ) -> Subscribed {
-        let c = self.signup().await;
         let start = self.ctx.now().timestamp();
+        self.subscribed_tenant_since(fake, plan, price, start).await
+    }
+
+    /// A new creator subscribed to `plan` (at `price`) for the 30 days from `start` (Unix
+    /// seconds; in the past for a period already under way).
+    pub async fn subscribed_tenant_since(
+        &self,
+        fake: &FakeStripe,
+        plan: &str,
+        price: &str,
+        start: i64,
+    ) -> Subscribed {
+        let c = self.signup().await;
         let end = start + 30 * 86_400;
         let (customer, subscription) = self.subscribe(fake, &c, plan, price, start, end).await;
         Subscribed {

@@ -30,6 +30,15 @@ async fn setup(backend: Backend, plan: Value) -> BotProject {
         .await
 }
 
+/// A creator's PATCH of the project or its plan, which must succeed.
+async fn patch(s: &BotProject, path: &str, body: Value) {
+    let (st, b) = s
+        .app
+        .as_creator(&s.c, Method::PATCH, path, Some(body))
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+}
+
 #[tokio::test]
 async fn a_deep_link_redeems_at_once_and_grants_an_unshareable_join_link() {
     let s = setup(Backend::Postgres, gold_plan()).await;
@@ -126,45 +135,37 @@ async fn every_failure_has_its_own_reply_and_failures_are_limited() {
     s.say_as_update(4, 603, &format!("/start c_{multi}")).await;
     s.reply(603, "already redeemed").await;
     // Plan no longer active.
-    s.app
-        .as_creator(
-            &s.c,
-            Method::PATCH,
-            &format!("/api/v1/projects/{}/plans/{}", s.pid, s.plan),
-            Some(json!({"active": false})),
-        )
-        .await;
+    patch(
+        &s,
+        &format!("/api/v1/projects/{}/plans/{}", s.pid, s.plan),
+        json!({"active": false}),
+    )
+    .await;
     s.say_as_update(5, 604, &format!("/start c_{}", codes[1]))
         .await;
     s.reply(604, "no longer available").await;
-    s.app
-        .as_creator(
-            &s.c,
-            Method::PATCH,
-            &format!("/api/v1/projects/{}/plans/{}", s.pid, s.plan),
-            Some(json!({"active": true})),
-        )
-        .await;
+    patch(
+        &s,
+        &format!("/api/v1/projects/{}/plans/{}", s.pid, s.plan),
+        json!({"active": true}),
+    )
+    .await;
     // Codes disabled for the project.
-    s.app
-        .as_creator(
-            &s.c,
-            Method::PATCH,
-            &format!("/api/v1/projects/{}", s.pid),
-            Some(json!({"access_codes_enabled": false})),
-        )
-        .await;
+    patch(
+        &s,
+        &format!("/api/v1/projects/{}", s.pid),
+        json!({"access_codes_enabled": false}),
+    )
+    .await;
     s.say_as_update(6, 605, &format!("/start c_{}", codes[1]))
         .await;
     s.reply(605, "not accepted here").await;
-    s.app
-        .as_creator(
-            &s.c,
-            Method::PATCH,
-            &format!("/api/v1/projects/{}", s.pid),
-            Some(json!({"access_codes_enabled": true})),
-        )
-        .await;
+    patch(
+        &s,
+        &format!("/api/v1/projects/{}", s.pid),
+        json!({"access_codes_enabled": true}),
+    )
+    .await;
     // Expired.
     s.app.clock.advance(Duration::days(2));
     s.say_as_update(7, 606, &format!("/start c_{}", codes[2]))

@@ -4,17 +4,18 @@ use super::*;
 #[tokio::test]
 async fn a_plan_change_mid_cycle_keeps_the_cycle_and_applies_the_new_quota() {
     let (app, fake) = stripe_app(Backend::Postgres).await;
-    let c = app.signup().await;
-    let start = ts(app.ctx.now()) - 10 * 86_400;
-    let end = start + 30 * 86_400;
-    let (customer, sub) = app
-        .subscribe(
+    let Subscribed {
+        c,
+        start,
+        end,
+        customer,
+        subscription: sub,
+    } = app
+        .subscribed_tenant_since(
             &fake,
-            &c,
             "starter_monthly",
             fake_stripe::PRICE_STARTER_MONTHLY,
-            start,
-            end,
+            ts(app.ctx.now()) - 10 * 86_400,
         )
         .await;
     insert_batch(&app, &c, at(start), 150, 0).await;

@@ -215,17 +215,18 @@ async fn a_redelivered_event_is_applied_once() {
 #[tokio::test]
 async fn subscription_events_set_plan_and_cycle_and_a_new_period_starts_a_fresh_quota() {
     let (app, fake) = stripe_app(Backend::Postgres).await;
-    let c = app.signup().await;
-    let start = ts(app.ctx.now()) - 86_400;
-    let end = start + 30 * 86_400;
-    let (customer, sub) = app
-        .subscribe(
+    let Subscribed {
+        c,
+        start,
+        end,
+        customer,
+        subscription: sub,
+    } = app
+        .subscribed_tenant_since(
             &fake,
-            &c,
             "starter_monthly",
             fake_stripe::PRICE_STARTER_MONTHLY,
-            start,
-            end,
+            ts(app.ctx.now()) - 86_400,
         )
         .await;
 

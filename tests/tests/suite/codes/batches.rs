@@ -95,13 +95,7 @@ async fn batch_input_is_validated() {
     assert_error(&r, StatusCode::CONFLICT, "access_codes_disabled", None);
     // Nothing was generated or counted by any of the refusals.
     assert!(codes_in_db(&app, c.tenant_id).await.is_empty());
-    assert_eq!(
-        domain::quota::usage(&app.ctx, c.tenant_id)
-            .await
-            .unwrap()
-            .used,
-        0
-    );
+    assert_eq!(app.quota_used(c.tenant_id).await, 0);
 }
 
 #[tokio::test]
@@ -322,13 +316,7 @@ async fn the_same_idempotency_key_returns_the_same_batch_and_generates_once() {
     );
     app.wait_batch(&c, &pid, b1["id"].as_str().unwrap()).await;
     assert_eq!(codes_in_db(&app, c.tenant_id).await.len(), 3);
-    assert_eq!(
-        domain::quota::usage(&app.ctx, c.tenant_id)
-            .await
-            .unwrap()
-            .used,
-        3
-    );
+    assert_eq!(app.quota_used(c.tenant_id).await, 3);
 
     // Parallel first uses of one key make one batch.
     let results = futures::future::join_all(
@@ -410,13 +398,7 @@ async fn a_failed_batch_releases_its_reservation() {
     let c = app.signup().await;
     let (pid, plan) = app.project_with_plan(&c).await;
     let (_, b) = app.post_batch(&c, &pid, batch(&plan, 4), None).await;
-    assert_eq!(
-        domain::quota::usage(&app.ctx, c.tenant_id)
-            .await
-            .unwrap()
-            .used,
-        4
-    );
+    assert_eq!(app.quota_used(c.tenant_id).await, 4);
     domain::codes::give_up(
         &app.ctx,
         b["id"].as_str().unwrap().parse().unwrap(),
@@ -436,13 +418,7 @@ async fn a_failed_batch_releases_its_reservation() {
         )
         .await;
     assert_eq!(got["status"], "failed");
-    assert_eq!(
-        domain::quota::usage(&app.ctx, c.tenant_id)
-            .await
-            .unwrap()
-            .used,
-        0
-    );
+    assert_eq!(app.quota_used(c.tenant_id).await, 0);
     let (s, _) = app.post_batch(&c, &pid, batch(&plan, 5), None).await;
     assert_eq!(
         s,

@@ -152,13 +152,7 @@ async fn the_expiry_sweep_deletes_expired_and_stale_unredeemed_codes_only() {
         .await;
     mark_redeemed(&app, short_codes[0]["id"].as_str().unwrap()).await;
     mark_redeemed(&app, long_codes[0]["id"].as_str().unwrap()).await;
-    assert_eq!(
-        domain::quota::usage(&app.ctx, c.tenant_id)
-            .await
-            .unwrap()
-            .used,
-        7
-    );
+    assert_eq!(app.quota_used(c.tenant_id).await, 7);
 
     app.clock.advance(Duration::hours(25));
     let c = app.relogin(&c).await;
@@ -179,13 +173,7 @@ async fn the_expiry_sweep_deletes_expired_and_stale_unredeemed_codes_only() {
         5,
         "redeemed codes stay for reporting"
     );
-    assert_eq!(
-        domain::quota::usage(&app.ctx, c.tenant_id)
-            .await
-            .unwrap()
-            .used,
-        5
-    );
+    assert_eq!(app.quota_used(c.tenant_id).await, 5);
 
     // The project's unused-code timer applies to existing codes once set.
     app.as_creator(
@@ -202,13 +190,7 @@ async fn the_expiry_sweep_deletes_expired_and_stale_unredeemed_codes_only() {
     let left = app.all_codes(&c, &pid, "").await;
     assert_eq!(left.len(), 2);
     assert!(left.iter().all(|c| c["status"] == "redeemed"));
-    assert_eq!(
-        domain::quota::usage(&app.ctx, c.tenant_id)
-            .await
-            .unwrap()
-            .used,
-        2
-    );
+    assert_eq!(app.quota_used(c.tenant_id).await, 2);
 }
 
 #[tokio::test]

@@ -302,13 +302,7 @@ async fn deleting_an_unredeemed_code_of_this_cycle_frees_one_unit() {
         )
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    assert_eq!(
-        domain::quota::usage(&app.ctx, c.tenant_id)
-            .await
-            .unwrap()
-            .used,
-        5
-    );
+    assert_eq!(app.quota_used(c.tenant_id).await, 5);
     let (s, _) = app
         .as_creator(
             &c,
@@ -321,13 +315,7 @@ async fn deleting_an_unredeemed_code_of_this_cycle_frees_one_unit() {
         )
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    assert_eq!(
-        domain::quota::usage(&app.ctx, c.tenant_id)
-            .await
-            .unwrap()
-            .used,
-        4
-    );
+    assert_eq!(app.quota_used(c.tenant_id).await, 4);
     let (s, b) = app.post_batch(&c, &pid, batch(&plan, 1), None).await;
     assert_eq!(s, StatusCode::ACCEPTED, "{b}");
     let r = app.post_batch(&c, &pid, batch(&plan, 1), None).await;
@@ -362,13 +350,7 @@ async fn deleting_an_unredeemed_code_of_this_cycle_frees_one_unit() {
         None,
     )
     .await;
-    assert_eq!(
-        domain::quota::usage(&app.ctx, c.tenant_id)
-            .await
-            .unwrap()
-            .used,
-        0
-    );
+    assert_eq!(app.quota_used(c.tenant_id).await, 0);
     assert_eq!(
         domain::quota::usage(&app.ctx, c.tenant_id)
             .await
