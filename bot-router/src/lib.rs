@@ -7,6 +7,7 @@
 //! an update must not make us drop it. Outgoing calls go through teloxide (via
 //! `domain::bots::sender`).
 pub mod conversation;
+mod in_flight;
 pub mod polling;
 pub mod update;
 
@@ -20,6 +21,7 @@ use axum::{
 use domain::{AppCtx, bots};
 use uuid::Uuid;
 
+pub use in_flight::updates_in_flight;
 pub use polling::{run_pollers, run_pollers_with};
 
 /// The header Telegram sends the webhook's `secret_token` in.
@@ -92,7 +94,11 @@ async fn webhook(
     }
     count("accepted");
     if upd.is_handled() {
-        tokio::spawn(async move { conversation::dispatch(&ctx, &h, upd).await });
+        let guard = in_flight::Guard::start(h.tenant_id);
+        tokio::spawn(async move {
+            let _guard = guard;
+            conversation::dispatch(&ctx, &h, upd).await
+        });
     }
     StatusCode::OK
 }

@@ -1,12 +1,17 @@
 //! Spawning the real application for a test.
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use domain::{AppCtx, clock::ManualClock, config::Config};
 use reqwest::{Method, StatusCode};
-use sea_orm::{ConnectionTrait, Database};
+use sea_orm::{ConnectionTrait, Database, DatabaseBackend, Statement};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
@@ -25,39 +30,12 @@ static PG_DB: OnceCell<String> = OnceCell::const_new();
 /// One PostgreSQL database per test run, migrated once; tests isolate by tenant.
 async fn pg_database() -> String {
     PG_DB
-        .get_or_init(|| async {
-            let admin_url =
-                std::env::var("TEST_PG_ADMIN_URL").unwrap_or_else(|_| PG_ADMIN_URL.into());
-            let name = format!(
+        .get_or_init(|| {
+            create_pg_database(format!(
                 "gatehouse_test_{}_{}",
                 std::process::id(),
                 chrono::Utc::now().format("%Y%m%d%H%M%S")
-            );
-            let admin = Database::connect(&admin_url)
-                .await
-                .expect("connecting to PostgreSQL");
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE {name}"))
-                .await
-                .expect("creating the test database");
-            admin.close().await.ok();
-            let base = admin_url
-                .rsplit_once('/')
-                .expect("admin url has a database")
-                .0;
-            let url = format!("{base}/{name}");
-            let db = Database::connect(&url)
-                .await
-                .expect("connecting to the test database");
-            use migration::MigratorTrait;
-            migration::Migrator::up(&db, None)
-                .await
-                .expect("migrating the test database");
-            domain::jobs::setup(&db)
-                .await
-                .expect("setting up the job tables");
-            db.close().await.ok();
-            url
+            ))
         })
         .await
         .clone()
@@ -67,15 +45,19 @@ async fn pg_database() -> String {
 /// (e.g. the usage outbox flusher) and so cannot share the run's database with tests
 /// running beside them. Pass it as `DATABASE_URL` to [`TestApp::spawn_on`].
 pub async fn isolated_pg_database() -> String {
+    create_pg_database(format!("gatehouse_iso_{}", uuid::Uuid::new_v4().simple())).await
+}
+
+/// Creates the database `name`, migrates it and sets up apalis' job tables; returns its URL.
+async fn create_pg_database(name: String) -> String {
     let admin_url = std::env::var("TEST_PG_ADMIN_URL").unwrap_or_else(|_| PG_ADMIN_URL.into());
-    let name = format!("gatehouse_iso_{}", uuid::Uuid::new_v4().simple());
     let admin = Database::connect(&admin_url)
         .await
         .expect("connecting to PostgreSQL");
     admin
         .execute_unprepared(&format!("CREATE DATABASE {name}"))
         .await
-        .expect("creating an isolated test database");
+        .unwrap_or_else(|e| panic!("creating the test database {name}: {e}"));
     admin.close().await.ok();
     let base = admin_url
         .rsplit_once('/')
@@ -84,14 +66,14 @@ pub async fn isolated_pg_database() -> String {
     let url = format!("{base}/{name}");
     let db = Database::connect(&url)
         .await
-        .expect("connecting to the isolated database");
+        .expect("connecting to the test database");
     use migration::MigratorTrait;
     migration::Migrator::up(&db, None)
         .await
-        .expect("migrating the isolated database");
+        .expect("migrating the test database");
     domain::jobs::setup(&db)
         .await
-        .expect("job tables in the isolated database");
+        .expect("setting up the job tables");
     db.close().await.ok();
     url
 }
@@ -103,6 +85,9 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub backend: Backend,
     pub shutdown: CancellationToken,
+    /// The tenants signed up through [`TestApp::signup`], whose update tasks
+    /// [`TestApp::wait_idle`] waits for.
+    pub(crate) tenants: Arc<Mutex<Vec<Uuid>>>,
     _data_dir: Arc<TempDir>,
 }
 
@@ -203,6 +188,7 @@ impl TestApp {
             http: reqwest::Client::new(),
             backend,
             shutdown,
+            tenants: Arc::default(),
             _data_dir: data_dir,
         }
     }
@@ -235,6 +221,69 @@ impl TestApp {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
         (status, value)
+    }
+}
+
+impl TestApp {
+    /// Waits (bounded) until the app is idle: no webhook update task of its creators is
+    /// still running, and none of its jobs is pending, queued, running or due for a retry.
+    /// For asserting that something did *not* happen, without a fixed sleep.
+    ///
+    /// Update tasks are checked before jobs: an update task pushes its job before it ends,
+    /// and a job pushes the next one before it is marked done, so nothing slips between.
+    pub async fn wait_idle(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let updates = self.updates_in_flight();
+            let jobs = if updates == 0 {
+                self.jobs_in_flight().await
+            } else {
+                0
+            };
+            if updates == 0 && jobs == 0 {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the app did not become idle: {updates} update tasks, {jobs} jobs in flight"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Webhook update tasks of this app's creators still running.
+    pub fn updates_in_flight(&self) -> usize {
+        let tenants = self.tenants.lock().expect("tenants").clone();
+        tenants.into_iter().map(bot_router::updates_in_flight).sum()
+    }
+
+    /// This app's apalis jobs not finished yet: pending, queued, running, or failed with
+    /// attempts left (apalis' own notion of a job still to run). Jobs live in apalis' tables
+    /// (`apalis.jobs` on PostgreSQL, `Jobs` on SQLite), one queue (`job_type`) per job type,
+    /// named `<JOB_QUEUE_PREFIX>::<type>`.
+    pub async fn jobs_in_flight(&self) -> i64 {
+        let (backend, table, like) = match self.ctx.db.get_database_backend() {
+            DatabaseBackend::Postgres => (DatabaseBackend::Postgres, "apalis.jobs", "$1"),
+            _ => (DatabaseBackend::Sqlite, "Jobs", "?"),
+        };
+        let sql = format!(
+            "SELECT COUNT(*) AS n FROM {table} WHERE job_type LIKE {like} \
+             AND (status IN ('Pending', 'Queued', 'Running') \
+                  OR (status = 'Failed' AND attempts < max_attempts))"
+        );
+        let prefix = format!("{}::%", self.ctx.config.job_queue_prefix);
+        let row = self
+            .ctx
+            .db
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [prefix.into()],
+            ))
+            .await
+            .expect("counting jobs in flight")
+            .expect("a count");
+        row.try_get::<i64>("", "n").expect("the count")
     }
 }
 

@@ -29,13 +29,34 @@ pub struct ConnectedBot {
 impl TestApp {
     /// The app pointed at a fresh fake Telegram; with `webhooks`, PUBLIC_URL is set.
     pub async fn spawn_with_telegram(backend: Backend, webhooks: bool) -> (TestApp, FakeTelegram) {
+        Self::spawn_with_telegram_full(backend, webhooks, true).await
+    }
+
+    /// As [`TestApp::spawn_with_telegram`]; without `worker` the background worker is not
+    /// started, for tests that drive jobs themselves.
+    pub async fn spawn_with_telegram_full(
+        backend: Backend,
+        webhooks: bool,
+        worker: bool,
+    ) -> (TestApp, FakeTelegram) {
         let fake = FakeTelegram::start().await;
         let mut env = HashMap::new();
         env.insert("TELEGRAM_API_URL".to_string(), fake.url.clone());
         if webhooks {
             env.insert("PUBLIC_URL".to_string(), PUBLIC_URL.to_string());
         }
-        (TestApp::spawn_on(backend, env).await, fake)
+        (TestApp::spawn_full(backend, env, worker).await, fake)
+    }
+
+    /// A new project of `c` with a new fake bot connected to it: the project's id and the bot.
+    pub async fn project_with_bot(
+        &self,
+        c: &Creator,
+        fake: &FakeTelegram,
+    ) -> (String, ConnectedBot) {
+        let pid = self.create_project_id(c).await;
+        let bot = self.connect_bot(c, &pid, fake).await;
+        (pid, bot)
     }
 
     /// Connects a new fake bot to the project through `PUT /api/v1/projects/{id}/bot`.

@@ -131,3 +131,22 @@ impl WebClient {
         self.finish(resp).await
     }
 }
+
+/// Asserts that `body` (a page) contains `needle`, showing the page when it does not.
+#[track_caller]
+pub fn assert_contains(body: &str, needle: &str) {
+    assert!(body.contains(needle), "{needle:?} missing from: {body}");
+}
+
+/// Asserts that `body` (a page) does not contain `needle`, showing the page when it does.
+#[track_caller]
+pub fn assert_lacks(body: &str, needle: &str) {
+    assert!(!body.contains(needle), "{needle:?} present in: {body}");
+}
+
+/// Asserts a `303 See Other` to `to`.
+#[track_caller]
+pub fn assert_redirect(r: &WebResponse, to: &str) {
+    assert_eq!(r.status, reqwest::StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(r.location.as_deref(), Some(to), "{}", r.body);
+}

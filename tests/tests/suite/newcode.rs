@@ -1,180 +1,36 @@
 //! `/newcode` through `POST /tg/{bot_id}`: plan → quantity → expiry → preview → confirm, with
 //! the state in the database between steps, against the fake Telegram.
-use std::time::Duration as StdDuration;
-
 use domain::bots::{Conversation, ExpiryPreset, NewCodeExpiry};
-use gatehouse_tests::{
-    Backend, Creator, TestApp,
-    fake_telegram::FakeTelegram,
-    telegram::{ConnectedBot, updates},
-};
-use reqwest::{Method, StatusCode};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-use serde_json::json;
+use gatehouse_tests::{Backend, factories::BotProject};
 use uuid::Uuid;
 
 const OWNER: i64 = 4_100;
 
-struct Setup {
-    app: TestApp,
-    tg: FakeTelegram,
-    c: Creator,
-    pid: String,
-    plan: String,
-    bot: ConnectedBot,
-    next_update: std::sync::atomic::AtomicI64,
+/// A project with a plan ("Gold") and a connected bot, and `OWNER` linked as its owner.
+async fn setup(billing_plan: Option<&str>) -> BotProject {
+    let b = BotProject::builder(Backend::Postgres).owner(OWNER);
+    match billing_plan {
+        Some(p) => b.billing_plan(p),
+        None => b,
+    }
+    .build()
+    .await
 }
 
-async fn setup(billing_plan: Option<&str>) -> Setup {
-    let (app, tg) = TestApp::spawn_with_telegram(Backend::Postgres, true).await;
-    let c = app.signup().await;
-    if let Some(p) = billing_plan {
-        app.set_billing_plan(c.tenant_id, p).await;
-    }
-    let pid = app.create_project(&c).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let plan = app
-        .create_plan(
-            &c,
-            &pid,
-            json!({"name": "Gold", "price_minor": 1500, "currency": "USD", "duration_days": 30}),
-        )
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let bot = app.connect_bot(&c, &pid, &tg).await;
-    let s = Setup {
-        app,
-        tg,
-        c,
-        pid,
-        plan,
-        bot,
-        next_update: std::sync::atomic::AtomicI64::new(1),
-    };
-    s.link_owner(OWNER).await;
-    s
-}
-
-impl Setup {
-    fn uid(&self) -> i64 {
-        self.next_update
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-    }
-
-    async fn say(&self, user: i64, text: &str) {
-        let s = self
-            .app
-            .post_update(&self.bot, &updates::message(self.uid(), user, text))
-            .await;
-        assert_eq!(s, StatusCode::OK);
-    }
-
-    async fn press(&self, user: i64, data: &str) {
-        let s = self
-            .app
-            .post_update(
-                &self.bot,
-                &updates::callback(self.uid(), user, data, &self.bot),
-            )
-            .await;
-        assert_eq!(s, StatusCode::OK);
-    }
-
-    async fn reply(&self, user: i64, needle: &str) -> String {
-        self.tg
-            .wait_for_text(&self.bot.token, user, needle)
-            .await
-            .params["text"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    }
-
-    /// Waits until `n` messages to `user` contain `needle` (updates are handled in the
-    /// background, so each step waits for the previous one's answer).
-    async fn replies(&self, user: i64, needle: &str, n: usize) {
-        for _ in 0..400 {
-            if self
-                .texts_to(user)
-                .iter()
-                .filter(|t| t.contains(needle))
-                .count()
-                >= n
-            {
-                return;
-            }
-            tokio::time::sleep(StdDuration::from_millis(50)).await;
-        }
-        panic!(
-            "no {n} messages containing {needle:?}: {:?}",
-            self.texts_to(user)
-        );
-    }
-
-    fn texts_to(&self, user: i64) -> Vec<String> {
-        self.tg
-            .calls_to(&self.bot.token, "sendMessage")
-            .into_iter()
-            .filter(|c| c.params["chat_id"].as_i64() == Some(user))
-            .map(|c| c.params["text"].as_str().unwrap_or("").to_string())
-            .collect()
-    }
-
-    async fn state(&self, user: i64) -> Option<Conversation> {
-        domain::bots::conversation(&self.app.ctx, self.bot.id, user)
-            .await
-            .unwrap()
-    }
-
-    async fn batches(&self) -> Vec<entity::code_batch::Model> {
-        entity::code_batch::Entity::find()
-            .filter(entity::code_batch::Column::ProjectId.eq(Uuid::parse_str(&self.pid).unwrap()))
-            .all(&self.app.ctx.db)
-            .await
-            .unwrap()
-    }
-
-    async fn link_owner(&self, owner_user: i64) {
-        let (s, b) = self
-            .app
-            .as_creator(
-                &self.c,
-                Method::POST,
-                &format!("/api/v1/projects/{}/owner-link", self.pid),
-                None,
-            )
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{b}");
-        let payload = b["link"]
-            .as_str()
-            .unwrap()
-            .split("?start=")
-            .nth(1)
-            .unwrap()
-            .to_string();
-        self.say(owner_user, &format!("/start {payload}")).await;
-        self.reply(owner_user, "now an owner").await;
-    }
-
-    /// /newcode → plan → quantity; answers the nonce of the preview after `expiry`.
-    async fn up_to_preview(&self, quantity: &str, expiry: &str) -> Uuid {
-        self.say(OWNER, "/newcode").await;
-        self.reply(OWNER, "which plan").await;
-        assert_eq!(self.state(OWNER).await, Some(Conversation::NewCodePlan));
-        self.press(OWNER, &format!("nc:plan:{}", self.plan)).await;
-        self.reply(OWNER, "How many codes").await;
-        self.say(OWNER, quantity).await;
-        self.reply(OWNER, "expire").await;
-        self.press(OWNER, &format!("nc:exp:{expiry}")).await;
-        self.reply(OWNER, "Preview").await;
-        match self.state(OWNER).await {
-            Some(Conversation::NewCodeConfirm { nonce, .. }) => nonce,
-            other => panic!("not at the confirm step: {other:?}"),
-        }
+/// /newcode → plan → quantity; answers the nonce of the preview after `expiry`.
+async fn up_to_preview(s: &BotProject, quantity: &str, expiry: &str) -> Uuid {
+    s.say(OWNER, "/newcode").await;
+    s.reply(OWNER, "which plan").await;
+    assert_eq!(s.state(OWNER).await, Some(Conversation::NewCodePlan));
+    s.press(OWNER, &format!("nc:plan:{}", s.plan)).await;
+    s.reply(OWNER, "How many codes").await;
+    s.say(OWNER, quantity).await;
+    s.reply(OWNER, "expire").await;
+    s.press(OWNER, &format!("nc:exp:{expiry}")).await;
+    s.reply(OWNER, "Preview").await;
+    match s.state(OWNER).await {
+        Some(Conversation::NewCodeConfirm { nonce, .. }) => nonce,
+        other => panic!("not at the confirm step: {other:?}"),
     }
 }
 
@@ -182,7 +38,7 @@ impl Setup {
 async fn an_owner_generates_codes_that_reach_the_linked_chat_and_a_double_confirm_makes_one_batch()
 {
     let s = setup(Some("growth_monthly")).await;
-    let nonce = s.up_to_preview("3", "1w").await;
+    let nonce = up_to_preview(&s, "3", "1w").await;
     let preview = s.reply(OWNER, "Preview").await;
     assert!(preview.contains("Codes: 3"), "{preview}");
     assert!(
@@ -215,7 +71,7 @@ async fn an_owner_generates_codes_that_reach_the_linked_chat_and_a_double_confir
     for c in codes {
         s.reply(OWNER, c["code"].as_str().unwrap()).await;
     }
-    tokio::time::sleep(StdDuration::from_millis(200)).await;
+    s.app.wait_idle().await;
     assert_eq!(
         s.texts_to(OWNER)
             .iter()
@@ -299,7 +155,7 @@ async fn a_non_owner_is_refused() {
 async fn the_free_plan_quota_is_explained() {
     // Free plan: 5 codes a cycle.
     let s = setup(None).await;
-    let nonce = s.up_to_preview("4", "none").await;
+    let nonce = up_to_preview(&s, "4", "none").await;
     s.press(OWNER, &format!("nc:ok:{nonce}")).await;
     s.reply(OWNER, "being generated").await;
     s.say(OWNER, "/newcode").await;

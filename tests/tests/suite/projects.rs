@@ -1,6 +1,10 @@
 //! Projects, channels and plans: validation with stable codes and fields, suspension.
 use domain::accounts::StaffRole;
-use gatehouse_tests::{TestApp, app::assert_error, factories::monthly_plan};
+use gatehouse_tests::{
+    TestApp,
+    app::assert_error,
+    factories::{assert_field_error, monthly_plan},
+};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -25,13 +29,7 @@ async fn project_input_is_validated_with_the_field_at_fault() {
         let r = app
             .as_creator(&c, Method::POST, "/api/v1/projects", Some(body))
             .await;
-        assert_error(
-            &r,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            Some(field),
-        );
-        assert_eq!(r.1["error"]["fields"][field]["code"], code);
+        assert_field_error(&r, field, code, "");
     }
     let ok = app
         .as_creator(
@@ -76,14 +74,8 @@ async fn project_input_is_validated_with_the_field_at_fault() {
 async fn plan_input_is_validated_with_the_field_at_fault() {
     let app = TestApp::spawn().await;
     let c = app.signup().await;
-    let pid = app.create_project(&c).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let other = app.create_project(&c).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let pid = app.create_project_id(&c).await;
+    let other = app.create_project_id(&c).await;
     let foreign_channel = app.create_channel(&c, &other, -100777).await;
     let path = format!("/api/v1/projects/{pid}/plans");
     let base = monthly_plan();
@@ -139,13 +131,7 @@ async fn plan_input_is_validated_with_the_field_at_fault() {
         let r = app
             .as_creator(&c, Method::POST, &path, Some(body.clone()))
             .await;
-        assert_error(
-            &r,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            Some(field),
-        );
-        assert_eq!(r.1["error"]["fields"][field]["code"], code, "{body}");
+        assert_field_error(&r, field, code, &body.to_string());
     }
     let r = app
         .as_creator(

@@ -6,11 +6,11 @@ use std::time::Duration as StdDuration;
 
 use chrono::Duration;
 use gatehouse_tests::{
-    Backend, Creator, TestApp,
+    Backend,
     app::assert_error,
-    factories::batch,
+    factories::{BotProject, batch, gold_plan, typed_like_a_person},
     fake_telegram::FakeTelegram,
-    telegram::{ConnectedBot, updates},
+    telegram::updates,
 };
 use reqwest::{Method, StatusCode};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
@@ -19,149 +19,32 @@ use uuid::Uuid;
 
 const CHANNEL: i64 = -1_001_234_567_890;
 
-struct Setup {
-    app: TestApp,
-    tg: FakeTelegram,
-    c: Creator,
-    pid: String,
-    plan: String,
-    bot: ConnectedBot,
+/// The project every test here starts from: a creator on Growth, a channel granted by the
+/// plan, and a connected bot.
+async fn setup(backend: Backend, plan: Value) -> BotProject {
+    BotProject::builder(backend)
+        .billing_plan("growth_monthly")
+        .channel(CHANNEL)
+        .plan(plan)
+        .build()
+        .await
 }
 
-async fn setup(backend: Backend, plan_body: Value) -> Setup {
-    let (app, tg) = TestApp::spawn_with_telegram(backend, true).await;
-    let c = app.signup().await;
-    app.set_billing_plan(c.tenant_id, "growth_monthly").await;
-    let pid = app.create_project(&c).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let channel = app.create_channel(&c, &pid, CHANNEL).await;
-    let mut body = plan_body;
-    body["channel_ids"] = json!([channel["id"]]);
-    let plan = app.create_plan(&c, &pid, body).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let bot = app.connect_bot(&c, &pid, &tg).await;
-    Setup {
-        app,
-        tg,
-        c,
-        pid,
-        plan,
-        bot,
-    }
-}
-
-fn monthly() -> Value {
-    json!({"name": "Gold", "price_minor": 1500, "currency": "USD", "duration_days": 30})
-}
-
-impl Setup {
-    async fn codes(&self, n: i64, extra: Value) -> Vec<String> {
-        let mut body = batch(&self.plan, n);
-        if let Value::Object(m) = extra {
-            for (k, v) in m {
-                body[k] = v;
-            }
-        }
-        // A fresh session: tests walk the clock past the old one's expiry.
-        let c = self.app.relogin(&self.c).await;
-        let (s, b) = self.app.post_batch(&c, &self.pid, body, None).await;
-        assert_eq!(s, StatusCode::ACCEPTED, "{b}");
-        let id = b["id"].as_str().unwrap();
-        self.app.wait_batch(&c, &self.pid, id).await;
-        self.app
-            .all_codes(&c, &self.pid, &format!("&batch_id={id}"))
-            .await
-            .iter()
-            .map(|c| c["code"].as_str().unwrap().to_string())
-            .collect()
-    }
-
-    async fn say(&self, update_id: i64, user: i64, text: &str) {
-        let s = self
-            .app
-            .post_update(&self.bot, &updates::message(update_id, user, text))
-            .await;
-        assert_eq!(s, StatusCode::OK);
-    }
-
-    async fn reply(&self, user: i64, needle: &str) -> String {
-        self.tg
-            .wait_for_text(&self.bot.token, user, needle)
-            .await
-            .params["text"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    }
-
-    async fn join_request(&self, update_id: i64, user: i64) -> StatusCode {
-        let upd = json!({
-            "update_id": update_id,
-            "chat_join_request": {
-                "chat": {"id": CHANNEL, "title": "VIP channel", "type": "channel"},
-                "from": updates::user(user),
-                "user_chat_id": user,
-                "date": 1_763_700_000,
-                "invite_link": {"invite_link": "https://t.me/+forwarded", "creator": {"id": self.bot.telegram_id, "is_bot": true, "first_name": "Bot"},
-                    "creates_join_request": true, "is_primary": false, "is_revoked": false},
-            }
-        });
-        self.app.post_update(&self.bot, &upd).await
-    }
-
-    async fn subscriptions(&self) -> Vec<Value> {
-        let c = self.app.relogin(&self.c).await;
-        let (s, b) = self
-            .app
-            .as_creator(
-                &c,
-                Method::GET,
-                &format!("/api/v1/projects/{}/subscriptions", self.pid),
-                None,
-            )
-            .await;
-        assert_eq!(s, StatusCode::OK, "{b}");
-        b.as_array().unwrap().clone()
-    }
-
-    async fn link_owner(&self, owner_user: i64) {
-        let (s, b) = self
-            .app
-            .as_creator(
-                &self.c,
-                Method::POST,
-                &format!("/api/v1/projects/{}/owner-link", self.pid),
-                None,
-            )
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{b}");
-        let payload = b["link"]
-            .as_str()
-            .unwrap()
-            .split("?start=")
-            .nth(1)
-            .unwrap()
-            .to_string();
-        self.say(
-            900_000 + owner_user,
-            owner_user,
-            &format!("/start {payload}"),
-        )
+/// A creator's PATCH of the project or its plan, which must succeed.
+async fn patch(s: &BotProject, path: &str, body: Value) {
+    let (st, b) = s
+        .app
+        .as_creator(&s.c, Method::PATCH, path, Some(body))
         .await;
-        self.reply(owner_user, "now an owner").await;
-    }
+    assert_eq!(st, StatusCode::OK, "{b}");
 }
 
 #[tokio::test]
 async fn a_deep_link_redeems_at_once_and_grants_an_unshareable_join_link() {
-    let s = setup(Backend::Postgres, monthly()).await;
+    let s = setup(Backend::Postgres, gold_plan()).await;
     s.link_owner(4242).await;
     let code = s.codes(1, json!({})).await.remove(0);
-    s.say(1, 777, &format!("/start c_{code}")).await;
+    s.say_as_update(1, 777, &format!("/start c_{code}")).await;
     let text = s.reply(777, "Code accepted").await;
     assert!(text.contains("“Gold”"), "{text}");
     assert!(text.contains("https://t.me/+"), "a personal link: {text}");
@@ -220,117 +103,103 @@ async fn a_deep_link_redeems_at_once_and_grants_an_unshareable_join_link() {
 
 #[tokio::test]
 async fn the_button_asks_for_a_code_and_validates_what_is_typed() {
-    let s = setup(Backend::Sqlite, monthly()).await;
+    let s = setup(Backend::Sqlite, gold_plan()).await;
     let code = s.codes(1, json!({})).await.remove(0);
     s.app
         .post_update(&s.bot, &updates::callback(1, 501, "redeem", &s.bot))
         .await;
     s.reply(501, "Send me your access code").await;
-    s.say(2, 501, "not a code").await;
+    s.say_as_update(2, 501, "not a code").await;
     s.reply(501, "doesn't exist").await;
     // Typed the way people type: lower case, dashes, O for 0 and l for 1.
-    let typed: String = code
-        .chars()
-        .enumerate()
-        .map(|(i, ch)| {
-            let ch = match ch {
-                '0' => 'O',
-                '1' => 'l',
-                c => c.to_ascii_lowercase(),
-            };
-            if i == 4 || i == 8 {
-                format!("-{ch}")
-            } else {
-                ch.to_string()
-            }
-        })
-        .collect();
-    s.say(3, 501, &typed).await;
+    let typed = typed_like_a_person(&code, 'O');
+    s.say_as_update(3, 501, &typed).await;
     s.reply(501, "Code accepted").await;
 }
 
 #[tokio::test]
 async fn every_failure_has_its_own_reply_and_failures_are_limited() {
-    let s = setup(Backend::Postgres, monthly()).await;
+    let s = setup(Backend::Postgres, gold_plan()).await;
     let codes = s.codes(4, json!({"expiry": {"preset": "1d"}})).await;
     // Used up (max 1): a second user.
-    s.say(1, 601, &format!("/start c_{}", codes[0])).await;
+    s.say_as_update(1, 601, &format!("/start c_{}", codes[0]))
+        .await;
     s.reply(601, "Code accepted").await;
-    s.say(2, 602, &format!("/start c_{}", codes[0])).await;
+    s.say_as_update(2, 602, &format!("/start c_{}", codes[0]))
+        .await;
     s.reply(602, "used as many times").await;
     // Already redeemed by the same user (a code with room left).
     let multi = s.codes(1, json!({"max_activations": 5})).await.remove(0);
-    s.say(3, 603, &format!("/start c_{multi}")).await;
+    s.say_as_update(3, 603, &format!("/start c_{multi}")).await;
     s.reply(603, "Code accepted").await;
-    s.say(4, 603, &format!("/start c_{multi}")).await;
+    s.say_as_update(4, 603, &format!("/start c_{multi}")).await;
     s.reply(603, "already redeemed").await;
     // Plan no longer active.
-    s.app
-        .as_creator(
-            &s.c,
-            Method::PATCH,
-            &format!("/api/v1/projects/{}/plans/{}", s.pid, s.plan),
-            Some(json!({"active": false})),
-        )
+    patch(
+        &s,
+        &format!("/api/v1/projects/{}/plans/{}", s.pid, s.plan),
+        json!({"active": false}),
+    )
+    .await;
+    s.say_as_update(5, 604, &format!("/start c_{}", codes[1]))
         .await;
-    s.say(5, 604, &format!("/start c_{}", codes[1])).await;
     s.reply(604, "no longer available").await;
-    s.app
-        .as_creator(
-            &s.c,
-            Method::PATCH,
-            &format!("/api/v1/projects/{}/plans/{}", s.pid, s.plan),
-            Some(json!({"active": true})),
-        )
-        .await;
+    patch(
+        &s,
+        &format!("/api/v1/projects/{}/plans/{}", s.pid, s.plan),
+        json!({"active": true}),
+    )
+    .await;
     // Codes disabled for the project.
-    s.app
-        .as_creator(
-            &s.c,
-            Method::PATCH,
-            &format!("/api/v1/projects/{}", s.pid),
-            Some(json!({"access_codes_enabled": false})),
-        )
+    patch(
+        &s,
+        &format!("/api/v1/projects/{}", s.pid),
+        json!({"access_codes_enabled": false}),
+    )
+    .await;
+    s.say_as_update(6, 605, &format!("/start c_{}", codes[1]))
         .await;
-    s.say(6, 605, &format!("/start c_{}", codes[1])).await;
     s.reply(605, "not accepted here").await;
-    s.app
-        .as_creator(
-            &s.c,
-            Method::PATCH,
-            &format!("/api/v1/projects/{}", s.pid),
-            Some(json!({"access_codes_enabled": true})),
-        )
-        .await;
+    patch(
+        &s,
+        &format!("/api/v1/projects/{}", s.pid),
+        json!({"access_codes_enabled": true}),
+    )
+    .await;
     // Expired.
     s.app.clock.advance(Duration::days(2));
-    s.say(7, 606, &format!("/start c_{}", codes[2])).await;
+    s.say_as_update(7, 606, &format!("/start c_{}", codes[2]))
+        .await;
     s.reply(606, "has expired").await;
     // Unknown, five times: then the limit answers, even for a good code.
     for i in 0..5 {
-        s.say(10 + i, 607, "/start c_ZZZZZZZZZZZZ").await;
+        s.say_as_update(10 + i, 607, "/start c_ZZZZZZZZZZZZ").await;
     }
     s.tg.wait_for(&s.bot.token, "sendMessage", 1, StdDuration::from_secs(5))
         .await;
     let good = s.codes(1, json!({})).await;
     // (the clock moved: a fresh session for the creator is not needed by the bot path)
-    s.say(20, 607, &format!("/start c_{}", good[0])).await;
+    s.say_as_update(20, 607, &format!("/start c_{}", good[0]))
+        .await;
     let text = s.reply(607, "Too many failed attempts").await;
     assert!(text.contains("minute"), "{text}");
     // After the window the good code works.
     s.app.clock.advance(Duration::minutes(16));
-    s.say(21, 607, &format!("/start c_{}", good[0])).await;
+    s.say_as_update(21, 607, &format!("/start c_{}", good[0]))
+        .await;
     s.reply(607, "Code accepted").await;
 }
 
 #[tokio::test]
 async fn redeeming_again_for_the_same_plan_extends_the_subscription() {
-    let s = setup(Backend::Postgres, monthly()).await;
+    let s = setup(Backend::Postgres, gold_plan()).await;
     let codes = s.codes(2, json!({})).await;
-    s.say(1, 700, &format!("/start c_{}", codes[0])).await;
+    s.say_as_update(1, 700, &format!("/start c_{}", codes[0]))
+        .await;
     s.reply(700, "Code accepted").await;
     let first = s.subscriptions().await.remove(0);
-    s.say(2, 700, &format!("/start c_{}", codes[1])).await;
+    s.say_as_update(2, 700, &format!("/start c_{}", codes[1]))
+        .await;
     s.reply(700, "extended").await;
     let subs = s.subscriptions().await;
     assert_eq!(subs.len(), 1, "extended, not a second subscription");
@@ -358,10 +227,10 @@ async fn redeeming_again_for_the_same_plan_extends_the_subscription() {
 
 #[tokio::test]
 async fn a_user_already_in_the_channel_is_told_so() {
-    let s = setup(Backend::Postgres, monthly()).await;
+    let s = setup(Backend::Postgres, gold_plan()).await;
     s.tg.set_member_status(CHANNEL, 710, "member");
     let code = s.codes(1, json!({})).await.remove(0);
-    s.say(1, 710, &format!("/start c_{code}")).await;
+    s.say_as_update(1, 710, &format!("/start c_{code}")).await;
     let text = s.reply(710, "Code accepted").await;
     assert!(text.contains("already in it"), "{text}");
     assert!(
@@ -372,7 +241,7 @@ async fn a_user_already_in_the_channel_is_told_so() {
 
 #[tokio::test]
 async fn a_hundred_parallel_redemptions_of_a_three_use_code_make_exactly_three() {
-    let s = setup(Backend::Postgres, monthly()).await;
+    let s = setup(Backend::Postgres, gold_plan()).await;
     let code = s.codes(1, json!({"max_activations": 3})).await.remove(0);
     let h = domain::bots::handle(&s.app.ctx, s.bot.id)
         .await
@@ -423,7 +292,8 @@ async fn reminders_and_expiry_happen_once_even_with_two_workers() {
     )
     .await;
     let codes = s.codes(1, json!({})).await;
-    s.say(1, 800, &format!("/start c_{}", codes[0])).await;
+    s.say_as_update(1, 800, &format!("/start c_{}", codes[0]))
+        .await;
     s.reply(800, "Code accepted").await;
     // A second app on the same database stands for a second worker process.
     let ctx2 = s.app.ctx.clone();
@@ -491,7 +361,7 @@ async fn lifetime_subscriptions_never_expire() {
     )
     .await;
     let code = s.codes(1, json!({})).await.remove(0);
-    s.say(1, 810, &format!("/start c_{code}")).await;
+    s.say_as_update(1, 810, &format!("/start c_{code}")).await;
     let text = s.reply(810, "Code accepted").await;
     assert!(text.contains("for life"), "{text}");
     s.app.clock.advance(Duration::days(365 * 50));
@@ -521,11 +391,13 @@ async fn lifetime_subscriptions_never_expire() {
 
 #[tokio::test]
 async fn revocation_and_rollback_remove_the_user_from_the_channels() {
-    let s = setup(Backend::Postgres, monthly()).await;
+    let s = setup(Backend::Postgres, gold_plan()).await;
     let codes = s.codes(2, json!({})).await;
-    s.say(1, 820, &format!("/start c_{}", codes[0])).await;
+    s.say_as_update(1, 820, &format!("/start c_{}", codes[0]))
+        .await;
     s.reply(820, "Code accepted").await;
-    s.say(2, 821, &format!("/start c_{}", codes[1])).await;
+    s.say_as_update(2, 821, &format!("/start c_{}", codes[1]))
+        .await;
     s.reply(821, "Code accepted").await;
     let subs = s.subscriptions().await;
     let subscriber = entity::subscriber::Entity::find()
@@ -615,13 +487,13 @@ async fn revocation_and_rollback_remove_the_user_from_the_channels() {
 
 #[tokio::test]
 async fn my_lists_subscriptions_with_end_dates_and_fresh_links() {
-    let s = setup(Backend::Postgres, monthly()).await;
-    s.say(1, 830, "/my").await;
+    let s = setup(Backend::Postgres, gold_plan()).await;
+    s.say_as_update(1, 830, "/my").await;
     s.reply(830, "no subscriptions").await;
     let code = s.codes(1, json!({})).await.remove(0);
-    s.say(2, 830, &format!("/start c_{code}")).await;
+    s.say_as_update(2, 830, &format!("/start c_{code}")).await;
     s.reply(830, "Code accepted").await;
-    s.say(3, 830, "/my").await;
+    s.say_as_update(3, 830, "/my").await;
     let text = s.reply(830, "Your subscriptions").await;
     assert!(text.contains("“Gold” — active until"), "{text}");
     assert!(text.contains("https://t.me/+"), "{text}");
@@ -634,7 +506,7 @@ async fn my_lists_subscriptions_with_end_dates_and_fresh_links() {
 
 #[tokio::test]
 async fn batches_go_to_the_linked_chat_as_messages_or_one_csv() {
-    let s = setup(Backend::Postgres, monthly()).await;
+    let s = setup(Backend::Postgres, gold_plan()).await;
     // No linked chat yet: the batch is done and waits.
     let (_, b) = s
         .app
@@ -686,34 +558,11 @@ async fn batches_go_to_the_linked_chat_as_messages_or_one_csv() {
 #[tokio::test]
 async fn workers_deliver_nothing_for_a_suspended_tenant_and_resume_after() {
     // The worker is driven by hand here, so it is not started with the app.
-    let fake = FakeTelegram::start().await;
-    let env = std::collections::HashMap::from([
-        ("TELEGRAM_API_URL".to_string(), fake.url.clone()),
-        (
-            "PUBLIC_URL".to_string(),
-            gatehouse_tests::telegram::PUBLIC_URL.to_string(),
-        ),
-    ]);
-    let app = TestApp::spawn_full(Backend::Postgres, env, false).await;
-    let c = app.signup().await;
-    let pid = app.create_project(&c).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let plan = app.create_plan(&c, &pid, monthly()).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let bot = app.connect_bot(&c, &pid, &fake).await;
-    let s = Setup {
-        app,
-        tg: fake,
-        c,
-        pid,
-        plan,
-        bot,
-    };
-    s.link_owner(960).await;
+    let s = BotProject::builder(Backend::Postgres)
+        .without_worker()
+        .owner(960)
+        .build()
+        .await;
     let (st, b) = s
         .app
         .post_batch(&s.c, &s.pid, batch(&s.plan, 2), None)

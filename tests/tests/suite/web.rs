@@ -4,14 +4,13 @@
 use std::collections::HashMap;
 
 use domain::accounts::StaffRole;
-use gatehouse_tests::{Backend, TestApp, factories::unique_email, web::WebClient};
+use gatehouse_tests::{
+    Backend, TestApp,
+    factories::unique_email,
+    web::{WebClient, assert_contains, assert_lacks, assert_redirect},
+};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-
-fn assert_redirect(r: &gatehouse_tests::web::WebResponse, to: &str) {
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
-    assert_eq!(r.location.as_deref(), Some(to), "{}", r.body);
-}
 
 /// The value of `name="<field>" value="…"` in a page (hidden inputs).
 fn hidden(body: &str, field: &str) -> String {
@@ -62,11 +61,7 @@ async fn web_pages_redirect_to_login_without_a_session() {
     assert_eq!(w.get("/").await.status, StatusCode::OK);
     let login = w.get("/login").await;
     assert_eq!(login.status, StatusCode::OK);
-    assert!(
-        login.body.contains("<label for=\"email\">"),
-        "{}",
-        login.body
-    );
+    assert_contains(&login.body, "<label for=\"email\">");
     let css = w.get("/static/app.css").await;
     assert_eq!(css.status, StatusCode::OK);
 }
@@ -100,7 +95,7 @@ async fn web_signup_sets_a_safe_session_cookie_and_logout_ends_it() {
     );
     let page = w.get("/projects").await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(page.body.contains("Cookie Co"), "{}", page.body);
+    assert_contains(&page.body, "Cookie Co");
     assert!(
         page.body.contains("No projects yet"),
         "empty state: {}",
@@ -119,7 +114,7 @@ async fn web_signup_sets_a_safe_session_cookie_and_logout_ends_it() {
         )
         .await;
     assert_eq!(bad.status, StatusCode::UNAUTHORIZED);
-    assert!(bad.body.contains("do not match"), "{}", bad.body);
+    assert_contains(&bad.body, "do not match");
     let mut again = app.web_login(&email).await;
     assert_eq!(again.get("/projects").await.status, StatusCode::OK);
 }
@@ -236,7 +231,7 @@ async fn web_errors_are_shown_next_to_their_fields() {
         )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
-    assert!(r.body.contains("id=\"currency-error\""), "{}", r.body);
+    assert_contains(&r.body, "id=\"currency-error\"");
     assert!(
         r.body.contains("value=\"Gold\""),
         "typed values kept: {}",
@@ -316,12 +311,8 @@ async fn web_projects_plans_and_channels_are_managed_from_the_pages() {
         "bot placeholder: {}",
         overview.body
     );
-    assert!(
-        overview.body.contains("No bot connected yet."),
-        "{}",
-        overview.body
-    );
-    assert!(overview.body.contains("No plans yet"), "{}", overview.body);
+    assert_contains(&overview.body, "No bot connected yet.");
+    assert_contains(&overview.body, "No plans yet");
 
     let r = w
         .post_form(
@@ -418,7 +409,7 @@ async fn web_projects_plans_and_channels_are_managed_from_the_pages() {
         )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(r.body.contains("id=\"ttl-error\""), "{}", r.body);
+    assert_contains(&r.body, "id=\"ttl-error\"");
 }
 
 #[tokio::test]
@@ -430,7 +421,7 @@ async fn web_codes_preview_consent_batch_list_export_delete_and_rollback() {
 
     let new = w.get(&format!("/projects/{pid}/codes/new")).await;
     assert_eq!(new.status, StatusCode::OK);
-    assert!(new.body.contains("id=\"free-left\">5<"), "{}", new.body);
+    assert_contains(&new.body, "id=\"free-left\">5<");
 
     let fields = |q: &'static str| {
         vec![
@@ -448,11 +439,7 @@ async fn web_codes_preview_consent_batch_list_export_delete_and_rollback() {
         .post_form(&format!("/projects/{pid}/codes/preview"), &f6)
         .await;
     assert_eq!(p.status, StatusCode::OK, "{}", p.body);
-    assert!(
-        p.body.contains("more than the free codes left"),
-        "{}",
-        p.body
-    );
+    assert_contains(&p.body, "more than the free codes left");
     assert!(!p.body.contains("confirm-button"));
     // A bad quantity goes back to the form with the error next to the field.
     let f0 = fields("0");
@@ -461,7 +448,7 @@ async fn web_codes_preview_consent_batch_list_export_delete_and_rollback() {
         .post_form(&format!("/projects/{pid}/codes/preview"), &f0)
         .await;
     assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
-    assert!(p.body.contains("id=\"quantity-error\""), "{}", p.body);
+    assert_contains(&p.body, "id=\"quantity-error\"");
 
     let f3 = fields("3");
     let f3: Vec<(&str, &str)> = f3.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -469,9 +456,9 @@ async fn web_codes_preview_consent_batch_list_export_delete_and_rollback() {
         .post_form(&format!("/projects/{pid}/codes/preview"), &f3)
         .await;
     assert_eq!(p.status, StatusCode::OK, "{}", p.body);
-    assert!(p.body.contains("id=\"preview-free-left\">5<"), "{}", p.body);
-    assert!(p.body.contains("id=\"preview-free\">3<"), "{}", p.body);
-    assert!(p.body.contains("id=\"preview-overage\">0<"), "{}", p.body);
+    assert_contains(&p.body, "id=\"preview-free-left\">5<");
+    assert_contains(&p.body, "id=\"preview-free\">3<");
+    assert_contains(&p.body, "id=\"preview-overage\">0<");
     let key = hidden(&p.body, "idempotency_key");
 
     // Confirming without consent is refused next to the checkbox; nothing is generated.
@@ -481,7 +468,7 @@ async fn web_codes_preview_consent_batch_list_export_delete_and_rollback() {
         .post_form(&format!("/projects/{pid}/batches"), &confirm)
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
-    assert!(r.body.contains("id=\"consent-error\""), "{}", r.body);
+    assert_contains(&r.body, "id=\"consent-error\"");
     confirm.push(("consent", "1"));
     let r = w
         .post_form(&format!("/projects/{pid}/batches"), &confirm)
@@ -496,7 +483,7 @@ async fn web_codes_preview_consent_batch_list_export_delete_and_rollback() {
     let batch_id = batch_url.rsplit('/').next().unwrap().to_string();
     app.wait_batch(&c, &pid, &batch_id).await;
     let page = w.get(&batch_url).await;
-    assert!(page.body.contains("data-status=\"done\""), "{}", page.body);
+    assert_contains(&page.body, "data-status=\"done\"");
     assert!(
         !page.body.contains("http-equiv=\"refresh\""),
         "a finished batch stops refreshing"
@@ -529,15 +516,11 @@ async fn web_codes_preview_consent_batch_list_export_delete_and_rollback() {
             &code[..8].to_lowercase()
         ))
         .await;
-    assert!(search.body.contains(&code), "{}", search.body);
+    assert_contains(&search.body, &code);
     let redeemed = w
         .get(&format!("/projects/{pid}/codes?status=redeemed"))
         .await;
-    assert!(
-        redeemed.body.contains("No codes match"),
-        "{}",
-        redeemed.body
-    );
+    assert_contains(&redeemed.body, "No codes match");
     let export = w
         .get(&format!(
             "/projects/{pid}/codes/export.csv?status=unredeemed"
@@ -558,11 +541,7 @@ async fn web_codes_preview_consent_batch_list_export_delete_and_rollback() {
             "/projects/{pid}/codes/{code_id}/delete?code={code}"
         ))
         .await;
-    assert!(
-        confirm_page.body.contains(&format!("Delete code {code}?")),
-        "{}",
-        confirm_page.body
-    );
+    assert_contains(&confirm_page.body, &format!("Delete code {code}?"));
     let r = w
         .post_form(&format!("/projects/{pid}/codes/{code_id}/delete"), &[])
         .await;
@@ -577,7 +556,7 @@ async fn web_codes_preview_consent_batch_list_export_delete_and_rollback() {
         .post_form(&format!("/projects/{pid}/codes/{other}/rollback"), &[])
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    assert!(r.body.contains("rolled back"), "{}", r.body);
+    assert_contains(&r.body, "rolled back");
     assert_eq!(app.all_codes(&c, &pid, "").await.len(), 1);
     let list = w
         .get(&format!("/projects/{pid}/codes?notice=deleted"))
@@ -592,27 +571,15 @@ async fn web_billing_page_shows_quota_and_offline_billing() {
     let mut w = app.web_login(&c.email).await;
     let page = w.get("/billing").await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(
-        page.body.contains("id=\"billing-plan\">Free<"),
-        "{}",
-        page.body
-    );
-    assert!(
-        page.body.contains("0 of 5 free codes used"),
-        "{}",
-        page.body
-    );
-    assert!(
-        page.body.contains("id=\"billing-offline\""),
-        "{}",
-        page.body
-    );
+    assert_contains(&page.body, "id=\"billing-plan\">Free<");
+    assert_contains(&page.body, "0 of 5 free codes used");
+    assert_contains(&page.body, "id=\"billing-offline\"");
     // Checkout without Stripe answers on the page, not with a crash or a redirect.
     let r = w
         .post_form("/billing/checkout", &[("plan", "starter_monthly")])
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
-    assert!(r.body.contains("role=\"alert\""), "{}", r.body);
+    assert_contains(&r.body, "role=\"alert\"");
 }
 
 #[tokio::test]
@@ -631,16 +598,10 @@ async fn web_staff_console_roles_suspension_and_the_creator_banner() {
 
     // Read-only staff see the tenant but no action forms, and their POSTs are refused.
     let search = ro.get(&format!("/staff?q={}", c.email)).await;
-    assert!(
-        search
-            .body
-            .contains(&format!("/staff/tenants/{}", c.tenant_id)),
-        "{}",
-        search.body
-    );
+    assert_contains(&search.body, &format!("/staff/tenants/{}", c.tenant_id));
     let t = ro.get(&format!("/staff/tenants/{}", c.tenant_id)).await;
     assert_eq!(t.status, StatusCode::OK);
-    assert!(t.body.contains("id=\"readonly-note\""), "{}", t.body);
+    assert_contains(&t.body, "id=\"readonly-note\"");
     assert!(!t.body.contains("suspend-form"));
     for (path, fields) in [
         ("suspend", vec![("reason", "nope")]),
@@ -659,7 +620,7 @@ async fn web_staff_console_roles_suspension_and_the_creator_banner() {
     // Staff act: a reason is required to suspend (shown next to the field).
     let mut staff = app.web_login(&boss.ctx.email).await;
     let page = staff.get(&format!("/staff/tenants/{}", c.tenant_id)).await;
-    assert!(page.body.contains("suspend-form"), "{}", page.body);
+    assert_contains(&page.body, "suspend-form");
     let r = staff
         .post_form(
             &format!("/staff/tenants/{}/suspend", c.tenant_id),
@@ -667,7 +628,7 @@ async fn web_staff_console_roles_suspension_and_the_creator_banner() {
         )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
-    assert!(r.body.contains("id=\"suspend-reason-error\""), "{}", r.body);
+    assert_contains(&r.body, "id=\"suspend-reason-error\"");
     let r = staff
         .post_form(
             &format!("/staff/tenants/{}/suspend", c.tenant_id),
@@ -693,25 +654,17 @@ async fn web_staff_console_roles_suspension_and_the_creator_banner() {
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     let page = staff.get(&format!("/staff/tenants/{}", c.tenant_id)).await;
-    assert!(page.body.contains("Starter (monthly)"), "{}", page.body);
-    assert!(
-        page.body.contains("id=\"tenant-free-left\">225<"),
-        "{}",
-        page.body
-    );
+    assert_contains(&page.body, "Starter (monthly)");
+    assert_contains(&page.body, "id=\"tenant-free-left\">225<");
     let audit = staff
         .get(&format!("/staff/audit?tenant_id={}", c.tenant_id))
         .await;
-    assert!(audit.body.contains("tenant.suspended"), "{}", audit.body);
+    assert_contains(&audit.body, "tenant.suspended");
 
     // The creator sees the banner with the reason, and writes are refused.
     let page = creator.get("/projects").await;
-    assert!(
-        page.body.contains("id=\"suspended-banner\""),
-        "{}",
-        page.body
-    );
-    assert!(page.body.contains("Unpaid invoices"), "{}", page.body);
+    assert_contains(&page.body, "id=\"suspended-banner\"");
+    assert_contains(&page.body, "Unpaid invoices");
     let r = creator
         .post_form(&format!("/projects/{pid}/settings"), &[("name", "Renamed")])
         .await;
@@ -723,11 +676,7 @@ async fn web_staff_console_roles_suspension_and_the_creator_banner() {
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     let page = creator.get("/projects").await;
-    assert!(
-        !page.body.contains("id=\"suspended-banner\""),
-        "{}",
-        page.body
-    );
+    assert_lacks(&page.body, "id=\"suspended-banner\"");
 }
 
 #[tokio::test]
@@ -764,7 +713,7 @@ async fn web_code_list_pages_with_a_cursor_and_custom_dates_expire_at_day_end() 
     assert_eq!(first.status, StatusCode::OK);
     assert_eq!(first.body.matches("<td class=\"code\">").count(), 50);
     let marker = "id=\"next-page\"";
-    assert!(first.body.contains(marker), "{}", first.body);
+    assert_contains(&first.body, &marker);
     let href_start = first.body.find("Next page").unwrap();
     let before = &first.body[..href_start];
     let h = before.rfind("href=\"").unwrap() + 6;
@@ -786,7 +735,7 @@ async fn web_code_list_pages_with_a_cursor_and_custom_dates_expire_at_day_end() 
             (app.ctx.now() + chrono::Duration::days(19)).format("%Y-%m-%d")
         ))
         .await;
-    assert!(none.body.contains("No codes match"), "{}", none.body);
+    assert_contains(&none.body, "No codes match");
     let csv = w
         .get(&format!(
             "/projects/{pid}/codes/export.csv?expires_after={date}&expires_before={date}"
@@ -818,16 +767,8 @@ async fn web_batch_page_refreshes_itself_until_the_batch_is_done() {
         ))
         .await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(
-        page.body.contains("http-equiv=\"refresh\""),
-        "{}",
-        page.body
-    );
-    assert!(
-        page.body.contains("data-status=\"queued\""),
-        "{}",
-        page.body
-    );
+    assert_contains(&page.body, "http-equiv=\"refresh\"");
+    assert_contains(&page.body, "data-status=\"queued\"");
     assert!(!page.body.contains("id=\"download-csv\""));
 }
 
@@ -838,16 +779,8 @@ async fn web_billing_upgrade_goes_to_stripe_checkout() {
     let c = app.signup().await;
     let mut w = app.web_login(&c.email).await;
     let page = w.get("/billing").await;
-    assert!(
-        !page.body.contains("id=\"billing-offline\""),
-        "{}",
-        page.body
-    );
-    assert!(
-        page.body.contains("Upgrade to Growth (monthly)"),
-        "{}",
-        page.body
-    );
+    assert_lacks(&page.body, "id=\"billing-offline\"");
+    assert_contains(&page.body, "Upgrade to Growth (monthly)");
     let r = w
         .post_form("/billing/checkout", &[("plan", "growth_monthly")])
         .await;
@@ -878,25 +811,15 @@ async fn web_project_and_staff_pages_show_the_connected_bot() {
     let bot = app.connect_bot(&c, &pid, &tg).await;
     let mut w = app.web_login(&c.email).await;
     let page = w.get(&format!("/projects/{pid}")).await;
-    assert!(
-        page.body.contains(&format!(
-            "Connected: <strong>@{} (webhook)</strong>",
-            bot.username
-        )),
-        "{}",
-        page.body
+    assert_contains(
+        &page.body,
+        &format!("Connected: <strong>@{} (webhook)</strong>", bot.username),
     );
     let boss = app.staff(StaffRole::Staff).await;
     let mut staff = app.web_login(&boss.ctx.email).await;
     let t = staff.get(&format!("/staff/tenants/{}", c.tenant_id)).await;
-    assert!(t.body.contains(&format!("@{}", bot.username)), "{}", t.body);
+    assert_contains(&t.body, &format!("@{}", bot.username));
     // Staff find the tenant by the bot's username too.
     let found = staff.get(&format!("/staff?q=@{}", bot.username)).await;
-    assert!(
-        found
-            .body
-            .contains(&format!("/staff/tenants/{}", c.tenant_id)),
-        "{}",
-        found.body
-    );
+    assert_contains(&found.body, &format!("/staff/tenants/{}", c.tenant_id));
 }

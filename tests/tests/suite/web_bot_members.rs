@@ -4,20 +4,14 @@
 use chrono::Duration;
 use gatehouse_tests::{
     Backend, Creator, TestApp,
-    factories::batch,
-    fake_telegram::FakeTelegram,
+    factories::BotProject,
     telegram::{ConnectedBot, updates},
-    web::{WebClient, WebResponse},
+    web::{WebClient, assert_contains, assert_lacks, assert_redirect},
 };
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 const CHANNEL: i64 = -1_001_777_000_111;
-
-fn assert_redirect(r: &WebResponse, to: &str) {
-    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
-    assert_eq!(r.location.as_deref(), Some(to), "{}", r.body);
-}
 
 async fn api_bot_status(app: &TestApp, c: &Creator, pid: &str) -> StatusCode {
     let c = app.relogin(c).await;
@@ -50,22 +44,19 @@ async fn web_connecting_a_bad_token_shows_the_field_error_and_stores_nothing() {
         )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
-    assert!(
-        r.body.contains(
-            r#"<p class="field-error" id="token-error">Telegram does not accept this bot token"#
-        ),
-        "{}",
-        r.body
+    assert_contains(
+        &r.body,
+        r#"<p class="field-error" id="token-error">Telegram does not accept this bot token"#,
     );
-    assert!(r.body.contains(r#"aria-invalid="true""#), "{}", r.body);
+    assert_contains(&r.body, r#"aria-invalid="true""#);
     // The typed token is a secret: it is not echoed back.
-    assert!(!r.body.contains("AAnotarealtoken"), "{}", r.body);
+    assert_lacks(&r.body, "AAnotarealtoken");
     // Not even a token shape.
     let r = w
         .post_form(&format!("/projects/{pid}/bot"), &[("token", "not a token")])
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
-    assert!(r.body.contains(r#"id="token-error""#), "{}", r.body);
+    assert_contains(&r.body, r#"id="token-error""#);
     assert_eq!(api_bot_status(&app, &c, &pid).await, StatusCode::NOT_FOUND);
     assert!(
         w.get(&format!("/projects/{pid}"))
@@ -85,11 +76,9 @@ async fn web_connecting_a_bad_token_shows_the_field_error_and_stores_nothing() {
         .post_form(&format!("/projects/{pid}/bot"), &[("token", &fb.token)])
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
-    assert!(
-        r.body
-            .contains(r#"id="token-error">this bot is already connected to another project"#),
-        "{}",
-        r.body
+    assert_contains(
+        &r.body,
+        r#"id="token-error">this bot is already connected to another project"#,
     );
     assert_eq!(api_bot_status(&app, &c, &pid).await, StatusCode::NOT_FOUND);
 }
@@ -107,21 +96,15 @@ async fn web_connect_link_my_telegram_and_disconnect() {
         .await;
     assert_redirect(&r, &format!("/projects/{pid}#bot"));
     let page = w.get(&format!("/projects/{pid}")).await;
-    assert!(
-        page.body.contains(&format!(
-            "Connected: <strong>@{} (webhook)</strong>",
-            fb.username
-        )),
-        "{}",
-        page.body
+    assert_contains(
+        &page.body,
+        &format!("Connected: <strong>@{} (webhook)</strong>", fb.username),
     );
-    assert!(
-        page.body
-            .contains("webhook at <code>https://gatehouse.example.com/tg/"),
-        "{}",
-        page.body
+    assert_contains(
+        &page.body,
+        "webhook at <code>https://gatehouse.example.com/tg/",
     );
-    assert!(page.body.contains("not linked"), "{}", page.body);
+    assert_contains(&page.body, "not linked");
     let hook = tg.webhook(&fb.token).expect("setWebhook was called");
     assert_eq!(api_bot_status(&app, &c, &pid).await, StatusCode::OK);
 
@@ -161,22 +144,17 @@ async fn web_connect_link_my_telegram_and_disconnect() {
     assert_eq!(s, StatusCode::OK);
     tg.wait_for_text(&fb.token, 4_321, "now an owner").await;
     let page = w.get(&format!("/projects/{pid}")).await;
-    assert!(
-        page.body
-            .contains(r#"<dd id="owner-status"><span class="pill ok">linked</span>"#),
-        "{}",
-        page.body
+    assert_contains(
+        &page.body,
+        r#"<dd id="owner-status"><span class="pill ok">linked</span>"#,
     );
 
     // Disconnecting asks first, then forgets the bot.
     let confirm = w.get(&format!("/projects/{pid}/bot/disconnect")).await;
     assert_eq!(confirm.status, StatusCode::OK);
-    assert!(
-        confirm
-            .body
-            .contains(&format!("<h1>Disconnect @{}?</h1>", fb.username)),
-        "{}",
-        confirm.body
+    assert_contains(
+        &confirm.body,
+        &format!("<h1>Disconnect @{}?</h1>", fb.username),
     );
     assert_eq!(api_bot_status(&app, &c, &pid).await, StatusCode::OK);
     let r = w
@@ -185,73 +163,44 @@ async fn web_connect_link_my_telegram_and_disconnect() {
     assert_redirect(&r, &format!("/projects/{pid}#bot"));
     assert_eq!(api_bot_status(&app, &c, &pid).await, StatusCode::NOT_FOUND);
     let page = w.get(&format!("/projects/{pid}")).await;
-    assert!(page.body.contains("No bot connected yet."), "{}", page.body);
+    assert_contains(&page.body, "No bot connected yet.");
     assert!(!tg.calls_to(&fb.token, "deleteWebhook").is_empty());
     // Without a bot there is nothing to link to.
     let r = w
         .post_form(&format!("/projects/{pid}/bot/owner-link"), &[])
         .await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
-    assert!(r.body.contains(r#"id="bot-error""#), "{}", r.body);
+    assert_contains(&r.body, r#"id="bot-error""#);
 }
 
 /// A project with a channel, a plan, a connected bot and two members who redeemed codes
-/// through the bot.
+/// through the bot, and the owner's dashboard session.
 struct Members {
-    app: TestApp,
-    tg: FakeTelegram,
-    c: Creator,
-    pid: String,
-    bot: ConnectedBot,
+    s: BotProject,
     w: WebClient,
 }
 
+impl std::ops::Deref for Members {
+    type Target = BotProject;
+    fn deref(&self) -> &BotProject {
+        &self.s
+    }
+}
+
 async fn members_setup() -> Members {
-    let (app, tg) = TestApp::spawn_with_telegram(Backend::Postgres, true).await;
-    let c = app.signup().await;
-    app.set_billing_plan(c.tenant_id, "growth_monthly").await;
-    let pid = project_id(&app.create_project(&c).await);
-    let channel = app.create_channel(&c, &pid, CHANNEL).await;
-    let plan = app
-        .create_plan(
-            &c,
-            &pid,
-            json!({"name": "Gold", "price_minor": 1500, "currency": "USD", "duration_days": 30,
-                   "channel_ids": [channel["id"]]}),
-        )
+    let s = BotProject::builder(Backend::Postgres)
+        .billing_plan("growth_monthly")
+        .channel(CHANNEL)
+        .build()
         .await;
-    let bot = app.connect_bot(&c, &pid, &tg).await;
-    let (s, b) = app
-        .post_batch(&c, &pid, batch(plan["id"].as_str().unwrap(), 3), None)
-        .await;
-    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
-    let batch_id = b["id"].as_str().unwrap();
-    app.wait_batch(&c, &pid, batch_id).await;
-    let codes: Vec<String> = app
-        .all_codes(&c, &pid, &format!("&batch_id={batch_id}"))
-        .await
-        .iter()
-        .map(|c| c["code"].as_str().unwrap().to_string())
-        .collect();
+    let codes = s.codes(3, json!({})).await;
     for (i, user) in [(0, 501), (1, 502)] {
-        let s = app
-            .post_update(
-                &bot,
-                &updates::message(i + 1, user, &format!("/start c_{}", codes[i as usize])),
-            )
+        s.say_as_update(i + 1, user, &format!("/start c_{}", codes[i as usize]))
             .await;
-        assert_eq!(s, StatusCode::OK);
-        tg.wait_for_text(&bot.token, user, "Code accepted").await;
+        s.reply(user, "Code accepted").await;
     }
-    let w = app.web_login(&c.email).await;
-    Members {
-        app,
-        tg,
-        c,
-        pid,
-        bot,
-        w,
-    }
+    let w = s.app.web_login(&s.c.email).await;
+    Members { s, w }
 }
 
 fn sub_id_of(members_page: &str, username: &str) -> String {
@@ -268,11 +217,9 @@ async fn web_members_are_listed_and_a_revoke_ends_the_subscription() {
     let pid = m.pid.clone();
     let page = m.w.get(&format!("/projects/{pid}/members")).await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(
-        page.body
-            .contains(r#"<span id="subscriber-count">2</span> subscribers"#),
-        "{}",
-        page.body
+    assert_contains(
+        &page.body,
+        r#"<span id="subscriber-count">2</span> subscribers"#,
     );
     assert_eq!(
         page.body.matches(r#"data-status="active""#).count(),
@@ -280,23 +227,19 @@ async fn web_members_are_listed_and_a_revoke_ends_the_subscription() {
         "{}",
         page.body
     );
-    assert!(page.body.contains("<td>Gold</td>"), "{}", page.body);
+    assert_contains(&page.body, "<td>Gold</td>");
     // A 30-day plan shows its end date (today + 30 days).
     let ends = (m.app.ctx.now() + Duration::days(30))
         .format("%Y-%m-%d")
         .to_string();
-    assert!(page.body.contains(&format!("<td>{ends} ")), "{}", page.body);
+    assert_contains(&page.body, &format!("<td>{ends} "));
     let sub = sub_id_of(&page.body, "ann501");
 
     let confirm =
         m.w.get(&format!("/projects/{pid}/members/{sub}/revoke"))
             .await;
     assert_eq!(confirm.status, StatusCode::OK);
-    assert!(
-        confirm.body.contains("Revoke this subscription?"),
-        "{}",
-        confirm.body
-    );
+    assert_contains(&confirm.body, "Revoke this subscription?");
     let r =
         m.w.post_form(&format!("/projects/{pid}/members/{sub}/revoke"), &[])
             .await;
@@ -304,7 +247,7 @@ async fn web_members_are_listed_and_a_revoke_ends_the_subscription() {
     let page =
         m.w.get(&format!("/projects/{pid}/members?notice=revoked"))
             .await;
-    assert!(page.body.contains("Subscription revoked."), "{}", page.body);
+    assert_contains(&page.body, "Subscription revoked.");
     let row = &page.body[page.body.find(&format!("<tr id=\"sub-{sub}\">")).unwrap()..];
     let row = &row[..row.find("</tr>").unwrap()];
     assert!(row.contains(r#"data-status="revoked""#), "{row}");
@@ -333,12 +276,7 @@ async fn web_overview_charts_redemptions_per_day_for_the_last_30_days() {
     let pid = m.pid.clone();
     let today = m.app.ctx.now().format("%Y-%m-%d").to_string();
     let page = m.w.get(&format!("/projects/{pid}")).await;
-    assert!(
-        page.body
-            .contains(r#"<strong id="redemptions-total">2</strong>"#),
-        "{}",
-        page.body
-    );
+    assert_contains(&page.body, r#"<strong id="redemptions-total">2</strong>"#);
     assert!(
         page.body.contains(&format!(
             r#"data-day="{today}" data-count="2"><title>{today}: 2</title>"#
@@ -346,39 +284,19 @@ async fn web_overview_charts_redemptions_per_day_for_the_last_30_days() {
         "one bar for today, as tall as the chart: {}",
         page.body
     );
-    assert!(
-        page.body.contains(r#"y="0" width="8" height="100""#),
-        "{}",
-        page.body
-    );
+    assert_contains(&page.body, r#"y="0" width="8" height="100""#);
     // The text alternative: an aria-label and a table.
-    assert!(
-        page.body
-            .contains(r#"role="img" aria-label="Redemptions per day from "#),
-        "{}",
-        page.body
+    assert_contains(
+        &page.body,
+        r#"role="img" aria-label="Redemptions per day from "#,
     );
-    assert!(
-        page.body.contains(": 2 in total, at most 2 on one day"),
-        "{}",
-        page.body
-    );
-    assert!(
-        page.body
-            .contains(&format!("<tr><td>{today}</td><td>2</td></tr>")),
-        "{}",
-        page.body
-    );
+    assert_contains(&page.body, ": 2 in total, at most 2 on one day");
+    assert_contains(&page.body, &format!("<tr><td>{today}</td><td>2</td></tr>"));
     // 29 days later today's redemptions are still in the window; a day after, they are not.
     m.app.clock.advance(Duration::days(29));
     let mut w = m.app.web_login(&m.c.email).await;
     let page = w.get(&format!("/projects/{pid}")).await;
-    assert!(
-        page.body
-            .contains(r#"<strong id="redemptions-total">2</strong>"#),
-        "{}",
-        page.body
-    );
+    assert_contains(&page.body, r#"<strong id="redemptions-total">2</strong>"#);
     assert!(
         page.body
             .contains(&format!("<tr><td>{today}</td><td>2</td></tr>"))
@@ -386,17 +304,8 @@ async fn web_overview_charts_redemptions_per_day_for_the_last_30_days() {
     m.app.clock.advance(Duration::days(1));
     let mut w = m.app.web_login(&m.c.email).await;
     let page = w.get(&format!("/projects/{pid}")).await;
-    assert!(
-        page.body
-            .contains(r#"<strong id="redemptions-total">0</strong>"#),
-        "{}",
-        page.body
-    );
-    assert!(
-        page.body.contains("No redemptions in the last 30 days."),
-        "{}",
-        page.body
-    );
+    assert_contains(&page.body, r#"<strong id="redemptions-total">0</strong>"#);
+    assert_contains(&page.body, "No redemptions in the last 30 days.");
 }
 
 #[tokio::test]
