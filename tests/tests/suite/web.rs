@@ -713,7 +713,7 @@ async fn web_code_list_pages_with_a_cursor_and_custom_dates_expire_at_day_end() 
     assert_eq!(first.status, StatusCode::OK);
     assert_eq!(first.body.matches("<td class=\"code\">").count(), 50);
     let marker = "id=\"next-page\"";
-    assert_contains(&first.body, &marker);
+    assert_contains(&first.body, marker);
     let href_start = first.body.find("Next page").unwrap();
     let before = &first.body[..href_start];
     let h = before.rfind("href=\"").unwrap() + 6;
