@@ -78,6 +78,69 @@ pub struct Config {
     /// Whether workers run the scheduled sweeps (`WORKER_SCHEDULES=off` turns them off,
     /// e.g. for a worker dedicated to jobs, or tests that drive sweeps themselves).
     pub worker_schedules: bool,
+    /// How the worker paces jobs and recovers them (see [`JobTiming`]).
+    pub jobs: JobTiming,
+}
+
+/// Job retry and recovery timing. The defaults are the product's; tests shorten them
+/// through the same variables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobTiming {
+    /// First retry delay of a failed job (`JOB_RETRY_MIN_MS`, default 500 ms); it doubles
+    /// with each attempt, with jitter, up to `JOB_RETRY_MAX_MS` (default 60 s).
+    pub retry_min_ms: u64,
+    pub retry_max_ms: u64,
+    /// Worker heartbeat (`JOB_HEARTBEAT_SECS`, default 5 s). A worker silent for four
+    /// heartbeats is dead and its jobs go to the others: orphans are picked up within 20 s
+    /// plus one heartbeat.
+    pub heartbeat_secs: u64,
+    /// A batch with no progress for this long (`BATCH_STUCK_AFTER_SECS`, default 300 s) is
+    /// resumed (its job queued again) or, if its reservation never completed, failed.
+    pub stuck_after_secs: u64,
+    /// How often the worker flushes the usage outbox and looks for stuck batches
+    /// (`JOB_SWEEP_SECS`, default 30 s).
+    pub sweep_secs: u64,
+}
+
+impl Default for JobTiming {
+    fn default() -> Self {
+        JobTiming {
+            retry_min_ms: 500,
+            retry_max_ms: 60_000,
+            heartbeat_secs: 5,
+            stuck_after_secs: 300,
+            sweep_secs: 30,
+        }
+    }
+}
+
+/// Beats a worker may miss before it is taken for dead.
+pub const MISSED_HEARTBEATS: u64 = 4;
+
+fn whole(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    range: std::ops::RangeInclusive<u64>,
+    default: u64,
+) -> Result<u64, ConfigError> {
+    match get(var) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| {
+                bad(
+                    var,
+                    format!(
+                        "expected a whole number from {} to {}, got {v:?}",
+                        range.start(),
+                        range.end()
+                    ),
+                )
+            }),
+    }
 }
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -202,7 +265,16 @@ impl Config {
                 })?,
             None => DEFAULT_OVERAGE_FEE_MINOR,
         };
+        let d = JobTiming::default();
+        let jobs = JobTiming {
+            retry_min_ms: whole(&get, "JOB_RETRY_MIN_MS", 1..=600_000, d.retry_min_ms)?,
+            retry_max_ms: whole(&get, "JOB_RETRY_MAX_MS", 1..=3_600_000, d.retry_max_ms)?,
+            heartbeat_secs: whole(&get, "JOB_HEARTBEAT_SECS", 1..=300, d.heartbeat_secs)?,
+            stuck_after_secs: whole(&get, "BATCH_STUCK_AFTER_SECS", 1..=86_400, d.stuck_after_secs)?,
+            sweep_secs: whole(&get, "JOB_SWEEP_SECS", 1..=3_600, d.sweep_secs)?,
+        };
         Ok(Config {
+            jobs,
             data_dir,
             database_url,
             redis_url,

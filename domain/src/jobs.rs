@@ -2,7 +2,14 @@
 //! database (PostgreSQL in production, the SQLite file in the embedded default): they survive
 //! restarts, need no extra infrastructure, and share backups with the data they act on.
 //! The job types live here, in one crate, because apalis names queues after the type path.
-use apalis::prelude::{TaskBuilder, TaskSink};
+//!
+//! A job is pushed with [`push`] *inside the transaction that makes it necessary* (the batch
+//! row that asks for generation, the status change that asks for delivery): the job exists
+//! if and only if the change committed, so no crash between the two can leave a batch
+//! waiting for a job that was never stored. The row written is apalis' own (`apalis.jobs` on
+//! PostgreSQL, whose insert trigger wakes listening workers; `Jobs` on SQLite), in the same
+//! shape as apalis' sink writes it.
+use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -28,7 +35,7 @@ pub const MAX_ATTEMPTS: usize = 10;
 
 /// Creates apalis' own tables (idempotent).
 pub async fn setup(db: &sea_orm::DatabaseConnection) -> anyhow::Result<()> {
-    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+    if db.get_database_backend() == DatabaseBackend::Postgres {
         apalis_postgres::PostgresStorage::<()>::setup(db.get_postgres_connection_pool()).await?;
     } else {
         apalis_sqlite::SqliteStorage::<()>::setup(db.get_sqlite_connection_pool()).await?;
@@ -45,25 +52,32 @@ pub fn queue_name<T>(ctx: &AppCtx) -> String {
     format!("{}::{ty}", ctx.config.job_queue_prefix)
 }
 
-/// Stores a job durably for the worker.
-pub async fn push<T>(ctx: &AppCtx, job: T) -> Result<()>
+/// Stores a job durably for the worker, on `db` — pass the transaction whose commit makes
+/// the job necessary, so the two commit together (or `&ctx.db` when nothing else is written).
+pub async fn push<T>(db: &impl ConnectionTrait, ctx: &AppCtx, job: T) -> Result<()>
 where
-    T: Serialize + for<'de> Deserialize<'de> + Send + Sync + Unpin + 'static,
+    T: Serialize,
 {
-    let task = TaskBuilder::new(job).max_attempts(MAX_ATTEMPTS).build();
-    if ctx.config.is_postgres() {
-        let mut s =
-            apalis_postgres::PostgresStorage::<T>::new(ctx.db.get_postgres_connection_pool())
-                .with_config(apalis_postgres::Config::default().queue(queue_name::<T>(ctx)));
-        s.push_task(task)
-            .await
-            .map_err(|e| Error::internal(anyhow::anyhow!("enqueue: {e}")))?;
-    } else {
-        let mut s = apalis_sqlite::SqliteStorage::<T>::new(ctx.db.get_sqlite_connection_pool())
-            .with_config(apalis_sqlite::Config::default().queue(queue_name::<T>(ctx)));
-        s.push_task(task)
-            .await
-            .map_err(|e| Error::internal(anyhow::anyhow!("enqueue: {e}")))?;
-    }
+    let args = serde_json::to_vec(&job).map_err(|e| Error::internal(anyhow::anyhow!(e)))?;
+    let id = ulid::Ulid::generate().to_string();
+    let queue = queue_name::<T>(ctx);
+    let attempts = MAX_ATTEMPTS as i32;
+    let stmt = match db.get_database_backend() {
+        DatabaseBackend::Postgres => Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "INSERT INTO apalis.jobs (id, job_type, job, status, attempts, max_attempts, run_at, priority) \
+             VALUES ($1, $2, $3, 'Pending', 0, $4, NOW(), 0)",
+            [id.into(), queue.into(), args.into(), attempts.into()],
+        ),
+        _ => Statement::from_sql_and_values(
+            DatabaseBackend::Sqlite,
+            "INSERT INTO Jobs (job, id, job_type, status, attempts, max_attempts, run_at, priority, metadata) \
+             VALUES (?, ?, ?, 'Pending', 0, ?, strftime('%s', 'now'), 0, '{}')",
+            [args.into(), id.into(), queue.into(), attempts.into()],
+        ),
+    };
+    db.execute_raw(stmt)
+        .await
+        .map_err(|e| Error::internal(anyhow::anyhow!("enqueue: {e}")))?;
     Ok(())
 }

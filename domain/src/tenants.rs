@@ -87,6 +87,7 @@ fn new_tenant(id: Uuid, name: &str, now: DateTime<Utc>) -> tenant::ActiveModel {
         billing_plan: Set(plan.as_str().into()),
         billing_status: Set(entity::tenant::BillingStatus::Active),
         past_due_since: Set(None),
+        payment_event_at: Set(None),
         stripe_customer_id: Set(None),
         stripe_subscription_id: Set(None),
         cycle_start: Set(now),

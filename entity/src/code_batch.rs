@@ -24,6 +24,10 @@ pub struct Model {
     pub delivery: DeliveryState,
     #[sea_orm(column_type = "Text", nullable)]
     pub error: Option<String>,
+    /// Delivery messages confirmed sent (codes in id order; a CSV file counts as one).
+    pub delivered_count: i32,
+    /// While set and in the future, one deliverer holds the batch.
+    pub delivery_lease_until: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }
@@ -119,4 +123,7 @@ pub enum DeliveryState {
     /// The tenant was suspended when delivery came due: delivered on unsuspension.
     PausedTenantSuspended,
     Sent,
+    /// Every delivery attempt failed (`error` says why); the codes exist and can be
+    /// downloaded from the dashboard or the API.
+    Failed,
 }

@@ -14,6 +14,9 @@ pub struct Model {
     pub billing_plan: String,
     pub billing_status: BillingStatus,
     pub past_due_since: Option<DateTimeUtc>,
+    /// When Stripe created the last invoice event applied (`invoice.paid` or
+    /// `invoice.payment_failed`); an older one arriving later changes nothing.
+    pub payment_event_at: Option<DateTimeUtc>,
     pub stripe_customer_id: Option<String>,
     pub stripe_subscription_id: Option<String>,
     pub cycle_start: DateTimeUtc,

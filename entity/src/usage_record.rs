@@ -18,6 +18,9 @@ pub struct Model {
     #[sea_orm(column_type = "Text", nullable)]
     pub last_error: Option<String>,
     pub sent_at: Option<DateTimeUtc>,
+    /// The meter event's timestamp, fixed at the first attempt (so every retry sends the
+    /// same parameters under the same idempotency key).
+    pub event_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
 }
 

@@ -326,6 +326,8 @@ impl TestApp {
             idempotency_key: Set(None),
             delivery: Set(delivery),
             error: Set(None),
+            delivered_count: Set(0),
+            delivery_lease_until: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
         }

@@ -1,17 +1,28 @@
 //! Background work on apalis: the `GenerateCodes` and `DeliverBatch` jobs (stored in the
-//! application database, so they survive restarts) and the `ExpireCodes` schedule.
-//! `gatehouse worker` runs only this; `gatehouse serve` runs it beside the API. Any number of
-//! workers can run: jobs are claimed by one worker each, and scheduled sweeps are written
-//! to be harmless when two workers tick at once.
-use std::str::FromStr;
+//! application database, so they survive restarts) and the schedules: code expiry and
+//! subscription sweeps every minute, the usage outbox flush and the stuck-batch recovery
+//! every `JOB_SWEEP_SECS` (30 s). `gatehouse worker` runs only this; `gatehouse serve` runs
+//! it beside the API. Any number of workers can run: jobs are claimed by one worker each,
+//! and scheduled sweeps are written to be harmless when two workers tick at once.
+//!
+//! Failed jobs are retried with exponential backoff and jitter (`JOB_RETRY_MIN_MS` doubling
+//! up to `JOB_RETRY_MAX_MS`), [`domain::jobs::MAX_ATTEMPTS`] attempts in all. Workers beat
+//! every `JOB_HEARTBEAT_SECS`; a worker silent for [`MISSED_HEARTBEATS`] beats is dead, and
+//! the next beat of any live worker (or a restarted one) puts its jobs back in the queue.
+use std::{str::FromStr, time::Duration};
 
 use apalis::prelude::*;
 use apalis_cron::{CronScheduler, Tick};
 use domain::{
     AppCtx,
+    config::MISSED_HEARTBEATS,
     jobs::{DeliverBatch, GenerateCodes, queue_name},
 };
 use tokio_util::sync::CancellationToken;
+use tower::{
+    retry::backoff::{ExponentialBackoff, ExponentialBackoffMaker, MakeBackoff},
+    util::rng::HasherRng,
+};
 
 /// A job stored in the application database's queue, with what running it does.
 trait QueuedJob:
@@ -34,7 +45,13 @@ impl QueuedJob for GenerateCodes {
 
     async fn run(self, ctx: &AppCtx, attempt: &Attempt) -> Result<(), BoxDynError> {
         match domain::batches::generate(ctx, self.batch_id).await {
-            Ok(_) => Ok(()),
+            Ok(b) => {
+                // Overage is billed as soon as its codes exist, not at the next schedule.
+                if b.overage_count > 0 && b.status.codes_written() {
+                    flush_usage(ctx).await;
+                }
+                Ok(())
+            }
             Err(e) => {
                 tracing::warn!(batch = %self.batch_id, error = %e, source = ?e.source, "code generation failed");
                 if attempt.current() + 1 >= domain::jobs::MAX_ATTEMPTS {
@@ -49,10 +66,17 @@ impl QueuedJob for GenerateCodes {
 impl QueuedJob for DeliverBatch {
     const WORKER: &'static str = "deliver-batch";
 
-    async fn run(self, ctx: &AppCtx, _attempt: &Attempt) -> Result<(), BoxDynError> {
-        domain::batches::deliver(ctx, self.batch_id)
-            .await
-            .map_err(|e| Box::new(e) as BoxDynError)
+    async fn run(self, ctx: &AppCtx, attempt: &Attempt) -> Result<(), BoxDynError> {
+        match domain::batches::deliver(ctx, self.batch_id).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                tracing::warn!(batch = %self.batch_id, error = %e, source = ?e.source, "delivery failed");
+                if attempt.current() + 1 >= domain::jobs::MAX_ATTEMPTS {
+                    domain::batches::give_up_delivery(ctx, self.batch_id, &e.to_string()).await?;
+                }
+                Err(Box::new(e))
+            }
+        }
     }
 }
 
@@ -71,12 +95,14 @@ async fn run_queue<J: QueuedJob>(
     name: String,
     shutdown: CancellationToken,
 ) -> Result<(), WorkerError> {
+    let timing = ctx.config.jobs;
+    let heartbeat = Duration::from_secs(timing.heartbeat_secs);
     // The worker is the same on both backends; only the storage differs.
     macro_rules! work_on {
         ($storage:expr) => {
             WorkerBuilder::new(name)
                 .backend($storage)
-                .retry(RetryPolicy::retries(domain::jobs::MAX_ATTEMPTS))
+                .retry(RetryPolicy::retries(domain::jobs::MAX_ATTEMPTS).with_backoff(backoff(ctx)))
                 .data(ctx.clone())
                 .build(handle::<J>)
                 .run_until(until(shutdown))
@@ -87,15 +113,68 @@ async fn run_queue<J: QueuedJob>(
     if ctx.config.is_postgres() {
         work_on!(
             apalis_postgres::PostgresStorage::<J>::new(ctx.db.get_postgres_connection_pool())
-                .with_config(apalis_postgres::Config::default().queue(queue))
+                .with_config(
+                    apalis_postgres::Config::default()
+                        .queue(queue)
+                        .heartbeat_interval(heartbeat)
+                        .missed_heartbeats(MISSED_HEARTBEATS as usize)
+                )
                 .with_pubsub()
         )
     } else {
         work_on!(
             apalis_sqlite::SqliteStorage::<J>::new(ctx.db.get_sqlite_connection_pool())
-                .with_config(apalis_sqlite::Config::default().queue(queue))
+                .with_config(
+                    apalis_sqlite::Config::default()
+                        .queue(queue)
+                        .heartbeat_interval(heartbeat)
+                        .missed_heartbeats(MISSED_HEARTBEATS as usize)
+                )
                 .poll_with_strategy(poll_often())
         )
+    }
+}
+
+/// Exponential backoff with jitter between attempts of one job (fresh for every job).
+fn backoff(ctx: &AppCtx) -> ExponentialBackoff {
+    let t = ctx.config.jobs;
+    let min = Duration::from_millis(t.retry_min_ms);
+    ExponentialBackoffMaker::new(
+        min,
+        Duration::from_millis(t.retry_max_ms).max(min),
+        0.5,
+        HasherRng::default(),
+    )
+    .expect("validated backoff bounds")
+    .make_backoff()
+}
+
+/// Sends due usage records to Stripe; a failure is logged, records stay pending.
+async fn flush_usage(ctx: &AppCtx) {
+    if let Err(e) = domain::billing::flush_usage(ctx).await {
+        tracing::warn!(error = %e, "usage outbox flush failed");
+    }
+}
+
+/// Every `JOB_SWEEP_SECS`: the usage outbox goes to Stripe, and stuck batches are resumed
+/// or failed.
+async fn job_sweeps(ctx: AppCtx, shutdown: CancellationToken) {
+    let every = Duration::from_secs(ctx.config.jobs.sweep_secs);
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        flush_usage(&ctx).await;
+        match domain::batches::recover_stuck(&ctx).await {
+            Ok(r) if r.failed + r.resumed > 0 => {
+                tracing::info!(failed = r.failed, resumed = r.resumed, "stuck batches recovered")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "stuck batch recovery failed"),
+        }
     }
 }
 
@@ -164,13 +243,22 @@ pub async fn run(ctx: AppCtx, shutdown: CancellationToken) -> anyhow::Result<()>
             Ok(())
         }
     };
-    let (a, b, c) = tokio::join!(
+    let job_sweeps = {
+        let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
+        async move {
+            if schedules {
+                job_sweeps(ctx, shutdown).await
+            }
+        }
+    };
+    let (a, b, c, ()) = tokio::join!(
         run_queue::<GenerateCodes>(&ctx, name(GenerateCodes::WORKER), shutdown.clone()),
         run_queue::<DeliverBatch>(&ctx, name(DeliverBatch::WORKER), shutdown.clone()),
         async {
             let (a, b) = tokio::join!(expire, sweeps);
             a.and(b)
-        }
+        },
+        job_sweeps,
     );
     for r in [a, b, c] {
         if let Err(e) = r {

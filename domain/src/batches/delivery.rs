@@ -1,9 +1,8 @@
 //! Where a finished batch goes: the requesting creator's linked Telegram chat, through the
 //! project's bot. Fewer than [`MESSAGE_LIMIT`] codes go as one forwardable message per code,
 //! more as one CSV file.
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, Set,
-};
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, sea_query::Expr};
 use uuid::Uuid;
 
 use entity::{access_code, bot, code_batch, owner_link, project};
@@ -44,10 +43,19 @@ pub async fn target(ctx: &AppCtx, b: &code_batch::Model) -> Result<Option<(Uuid,
         .map(|chat| (bot.id, chat)))
 }
 
+/// How long one deliverer holds a batch; renewed after every message. Shorter than the
+/// time a dead worker's job takes to be picked up again, so the next attempt finds it free.
+pub const DELIVERY_LEASE_SECS: i64 = 15;
+
 /// The `DeliverBatch` job: fewer than [`MESSAGE_LIMIT`] codes go as one forwardable message
 /// per code (the code and its join link), more as one CSV file. Nothing is sent for a
 /// suspended tenant (the batch waits, and is delivered once the tenant is active again);
 /// without a linked chat the batch is done and waits for one.
+///
+/// One deliverer at a time holds the batch (a lease, claimed by a conditional update), and
+/// each message is recorded as sent (`delivered_count`) right after Telegram accepts it, so
+/// a retried or resumed delivery sends only what was not sent yet. The one window left is
+/// a process dying between Telegram's answer and that update: that message would go again.
 pub async fn deliver(ctx: &AppCtx, batch_id: Uuid) -> Result<()> {
     let Some(b) = code_batch::Entity::find_by_id(batch_id)
         .one(&ctx.db)
@@ -56,25 +64,32 @@ pub async fn deliver(ctx: &AppCtx, batch_id: Uuid) -> Result<()> {
         return Ok(());
     };
     match b.delivery {
-        DeliveryState::Sent => return Ok(()),
+        DeliveryState::Sent | DeliveryState::Failed => return Ok(()),
         DeliveryState::Pending
         | DeliveryState::WaitingForLinkedChat
         | DeliveryState::PausedTenantSuspended => {}
     }
+    if b.status == BatchStatus::Failed {
+        return Ok(());
+    }
     let Some((bot_id, chat)) = target(ctx, &b).await? else {
-        let mut am = b.into_active_model();
-        am.status = Set(BatchStatus::Done);
-        am.delivery = Set(DeliveryState::WaitingForLinkedChat);
-        am.update(&ctx.db).await?;
+        park(ctx, b.id, DeliveryState::WaitingForLinkedChat).await?;
         return Ok(());
     };
     if !tenants::is_active(&ctx.db, b.tenant_id).await? {
-        let mut am = b.into_active_model();
-        am.status = Set(BatchStatus::Done);
-        am.delivery = Set(DeliveryState::PausedTenantSuspended);
-        am.update(&ctx.db).await?;
+        park(ctx, b.id, DeliveryState::PausedTenantSuspended).await?;
         return Ok(());
     }
+    claim(ctx, b.id).await?;
+    let sent = send_all(ctx, &b, bot_id, chat).await;
+    if sent.is_err() {
+        // A failed attempt gives the batch up at once, so the retry is not kept waiting.
+        release(ctx, b.id).await?;
+    }
+    sent
+}
+
+async fn send_all(ctx: &AppCtx, b: &code_batch::Model, bot_id: Uuid, chat: i64) -> Result<()> {
     let codes = access_code::Entity::find()
         .filter(access_code::Column::BatchId.eq(b.id))
         .order_by_asc(access_code::Column::Id)
@@ -90,8 +105,9 @@ pub async fn deliver(ctx: &AppCtx, batch_id: Uuid) -> Result<()> {
         .get(&b.plan_id)
         .map(|p| p.name.clone())
         .unwrap_or_default();
+    let done = b.delivered_count.max(0) as usize;
     if b.quantity < MESSAGE_LIMIT {
-        for c in &codes {
+        for (i, c) in codes.iter().enumerate().skip(done) {
             let link = cx
                 .bot_username
                 .as_deref()
@@ -99,8 +115,9 @@ pub async fn deliver(ctx: &AppCtx, batch_id: Uuid) -> Result<()> {
                 .unwrap_or_default();
             let text = format!("Access code for “{plan_name}”: {}\nRedeem: {link}", c.code);
             telegram::send_message(ctx, bot_id, chat, &text, None).await?;
+            progress(ctx, b.id, i as i32 + 1).await?;
         }
-    } else {
+    } else if done == 0 {
         let mut bytes = export::header_bytes();
         bytes.extend(export::rows_bytes(&codes, &cx));
         let caption = format!("{} access codes for “{plan_name}”", codes.len());
@@ -113,11 +130,110 @@ pub async fn deliver(ctx: &AppCtx, batch_id: Uuid) -> Result<()> {
             Some(&caption),
         )
         .await?;
+        progress(ctx, b.id, 1).await?;
     }
-    let mut am = b.into_active_model();
-    am.status = Set(BatchStatus::Done);
-    am.delivery = Set(DeliveryState::Sent);
-    am.update(&ctx.db).await?;
+    code_batch::Entity::update_many()
+        .col_expr(code_batch::Column::Status, Expr::value(BatchStatus::Done))
+        .col_expr(code_batch::Column::Delivery, Expr::value(DeliveryState::Sent))
+        .col_expr(
+            code_batch::Column::DeliveryLeaseUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(code_batch::Column::UpdatedAt, Expr::value(ctx.now()))
+        .filter(code_batch::Column::Id.eq(b.id))
+        .exec(&ctx.db)
+        .await?;
+    Ok(())
+}
+
+/// Takes the batch's delivery lease, or fails (retryably) while another deliverer holds it.
+async fn claim(ctx: &AppCtx, batch_id: Uuid) -> Result<()> {
+    let now = ctx.now();
+    let res = code_batch::Entity::update_many()
+        .col_expr(
+            code_batch::Column::DeliveryLeaseUntil,
+            Expr::value(Some(now + Duration::seconds(DELIVERY_LEASE_SECS))),
+        )
+        .col_expr(code_batch::Column::UpdatedAt, Expr::value(now))
+        .filter(code_batch::Column::Id.eq(batch_id))
+        .filter(code_batch::Column::Delivery.is_not_in([DeliveryState::Sent, DeliveryState::Failed]))
+        .filter(
+            Condition::any()
+                .add(code_batch::Column::DeliveryLeaseUntil.is_null())
+                .add(code_batch::Column::DeliveryLeaseUntil.lte(now)),
+        )
+        .exec(&ctx.db)
+        .await?;
+    if res.rows_affected == 1 {
+        Ok(())
+    } else {
+        Err(Error::conflict(
+            "delivery_in_progress",
+            "another worker is delivering this batch",
+        ))
+    }
+}
+
+async fn release(ctx: &AppCtx, batch_id: Uuid) -> Result<()> {
+    code_batch::Entity::update_many()
+        .col_expr(
+            code_batch::Column::DeliveryLeaseUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(code_batch::Column::Id.eq(batch_id))
+        .exec(&ctx.db)
+        .await?;
+    Ok(())
+}
+
+/// Records `sent` messages as delivered and renews the lease.
+async fn progress(ctx: &AppCtx, batch_id: Uuid, sent: i32) -> Result<()> {
+    let now = ctx.now();
+    code_batch::Entity::update_many()
+        .col_expr(code_batch::Column::DeliveredCount, Expr::value(sent))
+        .col_expr(
+            code_batch::Column::DeliveryLeaseUntil,
+            Expr::value(Some(now + Duration::seconds(DELIVERY_LEASE_SECS))),
+        )
+        .col_expr(code_batch::Column::UpdatedAt, Expr::value(now))
+        .filter(code_batch::Column::Id.eq(batch_id))
+        .exec(&ctx.db)
+        .await?;
+    Ok(())
+}
+
+/// The batch is done and its delivery waits (for a linked chat, or the tenant's return).
+async fn park(ctx: &AppCtx, batch_id: Uuid, state: DeliveryState) -> Result<()> {
+    code_batch::Entity::update_many()
+        .col_expr(code_batch::Column::Status, Expr::value(BatchStatus::Done))
+        .col_expr(code_batch::Column::Delivery, Expr::value(state))
+        .col_expr(code_batch::Column::UpdatedAt, Expr::value(ctx.now()))
+        .filter(code_batch::Column::Id.eq(batch_id))
+        .filter(code_batch::Column::Delivery.is_not_in([DeliveryState::Sent, DeliveryState::Failed]))
+        .exec(&ctx.db)
+        .await?;
+    Ok(())
+}
+
+/// After the last delivery attempt: the batch is finished, its delivery `failed` with the
+/// reason. Its codes stay (they exist, count and can be downloaded), so nothing is released.
+pub async fn give_up_delivery(ctx: &AppCtx, batch_id: Uuid, why: &str) -> Result<()> {
+    code_batch::Entity::update_many()
+        .col_expr(code_batch::Column::Status, Expr::value(BatchStatus::Done))
+        .col_expr(code_batch::Column::Delivery, Expr::value(DeliveryState::Failed))
+        .col_expr(
+            code_batch::Column::Error,
+            Expr::value(Some(format!("delivery failed: {why}"))),
+        )
+        .col_expr(
+            code_batch::Column::DeliveryLeaseUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(code_batch::Column::UpdatedAt, Expr::value(ctx.now()))
+        .filter(code_batch::Column::Id.eq(batch_id))
+        .filter(code_batch::Column::Delivery.ne(DeliveryState::Sent))
+        .exec(&ctx.db)
+        .await?;
     Ok(())
 }
 
@@ -136,7 +252,7 @@ pub async fn resume_waiting(ctx: &AppCtx, project_id: Uuid) -> Result<u64> {
     let mut n = 0;
     for b in waiting {
         if target(ctx, &b).await?.is_some() {
-            jobs::push(ctx, jobs::DeliverBatch { batch_id: b.id }).await?;
+            jobs::push(&ctx.db, ctx, jobs::DeliverBatch { batch_id: b.id }).await?;
             n += 1;
         }
     }

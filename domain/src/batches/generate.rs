@@ -2,8 +2,7 @@
 //! asked count, then hands the batch to delivery (or marks it waiting for a linked chat).
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, Set,
-    TransactionTrait,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionTrait,
     sea_query::{Expr, OnConflict},
 };
 use uuid::Uuid;
@@ -41,15 +40,28 @@ pub async fn generate(ctx: &AppCtx, batch_id: Uuid) -> Result<code_batch::Model>
     let pg = ctx.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres;
     loop {
         let txn = ctx.db.begin().await?;
-        code_batch::Entity::update_many()
+        // The lock is conditional: a batch that failed (or finished) meanwhile is left as it
+        // is, so a late duplicate job never revives it.
+        let locked = code_batch::Entity::update_many()
             .col_expr(
                 code_batch::Column::Status,
                 Expr::value(BatchStatus::Generating),
             )
             .col_expr(code_batch::Column::UpdatedAt, Expr::value(ctx.now()))
             .filter(code_batch::Column::Id.eq(b.id))
+            .filter(
+                code_batch::Column::Status
+                    .is_in([BatchStatus::Queued, BatchStatus::Generating]),
+            )
             .exec(&txn)
             .await?;
+        if locked.rows_affected == 0 {
+            txn.rollback().await?;
+            return code_batch::Entity::find_by_id(batch_id)
+                .one(&ctx.db)
+                .await?
+                .ok_or_else(|| Error::not_found("batch"));
+        }
         let have = generated_count(&txn, b.id).await?;
         let want = i64::from(b.quantity) - have;
         if want <= 0 {
@@ -60,6 +72,7 @@ pub async fn generate(ctx: &AppCtx, batch_id: Uuid) -> Result<code_batch::Model>
         insert_codes(&txn, &b, n, ctx.now()).await?;
         txn.commit().await?;
     }
+    crate::faults::hit(crate::faults::AFTER_GENERATION)?;
     finish_generation(ctx, b.id).await
 }
 
@@ -138,25 +151,37 @@ async fn insert_codes(
 }
 
 /// After the codes are written: deliver when a linked owner chat and a bot exist, otherwise
-/// the batch is done and waits for a linked chat.
+/// the batch is done and waits for a linked chat. The status change and the delivery job
+/// commit together; only a batch still `generating` moves on.
 async fn finish_generation(ctx: &AppCtx, batch_id: Uuid) -> Result<code_batch::Model> {
     let b = code_batch::Entity::find_by_id(batch_id)
         .one(&ctx.db)
         .await?
         .ok_or_else(|| Error::not_found("batch"))?;
+    if b.status != BatchStatus::Generating {
+        return Ok(b);
+    }
     let deliverable = delivery::target(ctx, &b).await?.is_some();
-    let mut am = b.into_active_model();
-    if deliverable {
-        am.status = Set(BatchStatus::Delivering);
-        am.delivery = Set(DeliveryState::Pending);
+    let (status, state) = if deliverable {
+        (BatchStatus::Delivering, DeliveryState::Pending)
     } else {
-        am.status = Set(BatchStatus::Done);
-        am.delivery = Set(DeliveryState::WaitingForLinkedChat);
+        (BatchStatus::Done, DeliveryState::WaitingForLinkedChat)
+    };
+    let txn = ctx.db.begin().await?;
+    let moved = code_batch::Entity::update_many()
+        .col_expr(code_batch::Column::Status, Expr::value(status))
+        .col_expr(code_batch::Column::Delivery, Expr::value(state))
+        .col_expr(code_batch::Column::UpdatedAt, Expr::value(ctx.now()))
+        .filter(code_batch::Column::Id.eq(batch_id))
+        .filter(code_batch::Column::Status.eq(BatchStatus::Generating))
+        .exec(&txn)
+        .await?;
+    if moved.rows_affected == 1 && deliverable {
+        jobs::push(&txn, ctx, jobs::DeliverBatch { batch_id }).await?;
     }
-    am.updated_at = Set(ctx.now());
-    let b = am.update(&ctx.db).await?;
-    if deliverable {
-        jobs::push(ctx, jobs::DeliverBatch { batch_id }).await?;
-    }
-    Ok(b)
+    txn.commit().await?;
+    code_batch::Entity::find_by_id(batch_id)
+        .one(&ctx.db)
+        .await?
+        .ok_or_else(|| Error::not_found("batch"))
 }

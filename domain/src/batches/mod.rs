@@ -8,13 +8,14 @@ pub mod generate;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    sea_query::Expr,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-pub use delivery::{MESSAGE_LIMIT, deliver, resume_waiting};
+pub use delivery::{MESSAGE_LIMIT, deliver, give_up_delivery, resume_waiting};
 pub use entity::code_batch::{BatchStatus, DeliveryState};
 use entity::{access_code, code_batch, plan, project, usage_record, usage_record::UsageStatus};
 pub use generate::generate;
@@ -298,6 +299,9 @@ pub async fn create(
         return replay(ctx, existing, project_id, &input);
     }
     let (p, pl) = usable_plan(ctx, t, project_id, input.plan_id).await?;
+    // Past the grace period of a failed payment no codes are issued, on every surface
+    // (API, dashboard, `/newcode`): they all come here.
+    billing::ensure_can_issue(ctx, t).await?;
 
     let facts = quota::cycle_facts(&ctx.db, t.tenant_id, now).await?;
     let (kind, days) = expiry.kind();
@@ -320,6 +324,8 @@ pub async fn create(
         idempotency_key: Set(key.clone()),
         delivery: Set(DeliveryState::Pending),
         error: Set(None),
+        delivered_count: Set(0),
+        delivery_lease_until: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     };
@@ -343,14 +349,15 @@ pub async fn create(
             return Err(e);
         }
     };
-    jobs::push(ctx, jobs::GenerateCodes { batch_id }).await?;
     Ok((batch_out(inserted, 0, ctx.config.overage_fee_minor), true))
 }
 
 /// Reserves the batch's quota (Redis or the database, as [`quota::reserve`] chooses), records
-/// its split and overage, then confirms the split still holds: if a lost Redis key was
-/// rebuilt in between, the rebuild placed this batch itself, and that placement counts (the
-/// batch has not been answered yet).
+/// its split and overage and queues `GenerateCodes` in one transaction, then confirms the
+/// split still holds: if a lost Redis key was rebuilt in between, the rebuild placed this
+/// batch itself, and that placement counts (the batch has not been answered yet). A process
+/// that dies anywhere in here leaves the batch `reserving` (nothing queued) or `queued` (its
+/// job stored); [`recover_stuck`] fails the first kind and releases what it held.
 async fn reserve_and_record(
     ctx: &AppCtx,
     facts: &quota::CycleFacts,
@@ -360,6 +367,8 @@ async fn reserve_and_record(
     let split = quota::reserve(ctx, facts, batch_id, quantity).await?;
     let txn = ctx.db.begin().await?;
     let mut b = record_split(&txn, ctx, batch_id, split).await?;
+    crate::faults::hit(crate::faults::AFTER_RESERVATION)?;
+    jobs::push(&txn, ctx, jobs::GenerateCodes { batch_id }).await?;
     txn.commit().await?;
     let confirmed = quota::confirm(ctx, facts, batch_id, quantity, split).await?;
     if confirmed != split {
@@ -404,6 +413,7 @@ async fn record_split(
             next_attempt_at: Set(ctx.now()),
             last_error: Set(None),
             sent_at: Set(None),
+            event_at: Set(None),
             created_at: Set(ctx.now()),
         }
         .insert(db)
@@ -472,14 +482,25 @@ pub async fn with_progress(ctx: &AppCtx, mut b: BatchOut) -> Result<BatchOut> {
 
 // --- giving up ------------------------------------------------------------------------------
 
-/// Marks a batch failed and gives its quota back.
+/// Marks a batch failed and gives its quota back — unless it finished meanwhile (the status
+/// change is conditional, so a late give-up never overwrites a done batch).
 pub async fn fail(ctx: &AppCtx, b: code_batch::Model, why: &str) -> Result<code_batch::Model> {
     let (tenant_id, cycle, id) = (b.tenant_id, b.cycle_start, b.id);
-    let mut am = b.into_active_model();
-    am.status = Set(BatchStatus::Failed);
-    am.error = Set(Some(why.to_string()));
-    am.updated_at = Set(ctx.now());
-    let b = am.update(&ctx.db).await?;
+    let res = code_batch::Entity::update_many()
+        .col_expr(code_batch::Column::Status, Expr::value(BatchStatus::Failed))
+        .col_expr(code_batch::Column::Error, Expr::value(Some(why.to_string())))
+        .col_expr(code_batch::Column::UpdatedAt, Expr::value(ctx.now()))
+        .filter(code_batch::Column::Id.eq(id))
+        .filter(code_batch::Column::Status.is_not_in([BatchStatus::Done, BatchStatus::Failed]))
+        .exec(&ctx.db)
+        .await?;
+    let current = code_batch::Entity::find_by_id(id)
+        .one(&ctx.db)
+        .await?
+        .ok_or_else(|| Error::not_found("batch"))?;
+    if res.rows_affected == 0 {
+        return Ok(current);
+    }
     // Codes already written for a failed batch are removed: it counts nothing.
     access_code::Entity::delete_many()
         .filter(access_code::Column::BatchId.eq(id))
@@ -492,7 +513,7 @@ pub async fn fail(ctx: &AppCtx, b: code_batch::Model, why: &str) -> Result<code_
         .exec(&ctx.db)
         .await?;
     quota::release(ctx, tenant_id, cycle, id).await?;
-    Ok(b)
+    Ok(current)
 }
 
 /// Gives up on a batch after its last attempt (marks it failed, releases its quota).
@@ -505,4 +526,83 @@ pub async fn give_up(ctx: &AppCtx, batch_id: Uuid, why: &str) -> Result<()> {
         fail(ctx, b, why).await?;
     }
     Ok(())
+}
+
+// --- recovery -------------------------------------------------------------------------------
+
+/// What one [`recover_stuck`] sweep did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// Batches whose reservation never completed: failed, their quota released.
+    pub failed: usize,
+    /// Batches whose job was queued again.
+    pub resumed: usize,
+}
+
+/// Rows looked at per sweep and state.
+const RECOVERY_BATCH: u64 = 200;
+
+/// Finds batches that made no progress for `BATCH_STUCK_AFTER_SECS` and puts them right:
+/// a batch still `reserving` (the request that reserved it died, or its cleanup failed) is
+/// failed and what it held released, so billing and preview agree again; a batch `queued`,
+/// `generating` or `delivering` (with no deliverer holding it) gets its job queued again.
+/// Jobs are idempotent (generation tops up to the asked count under a row lock, delivery
+/// sends only what was not sent, under a lease), so a resumed batch whose first job was
+/// merely slow is not harmed. Each resume is claimed by a conditional update of
+/// `updated_at`, so two workers sweeping at once queue one job.
+pub async fn recover_stuck(ctx: &AppCtx) -> Result<Recovered> {
+    let now = ctx.now();
+    let deadline = now - chrono::Duration::seconds(ctx.config.jobs.stuck_after_secs as i64);
+    let mut out = Recovered::default();
+    let reserving = code_batch::Entity::find()
+        .filter(code_batch::Column::Status.eq(BatchStatus::Reserving))
+        .filter(code_batch::Column::UpdatedAt.lt(deadline))
+        .order_by_asc(code_batch::Column::UpdatedAt)
+        .limit(RECOVERY_BATCH)
+        .all(&ctx.db)
+        .await?;
+    for b in reserving {
+        tracing::warn!(batch = %b.id, "batch stuck reserving: failing it and releasing its quota");
+        let b = fail(ctx, b, "the quota reservation did not complete").await?;
+        if b.status == BatchStatus::Failed {
+            out.failed += 1;
+        }
+    }
+    let stuck = code_batch::Entity::find()
+        .filter(code_batch::Column::Status.is_in([
+            BatchStatus::Queued,
+            BatchStatus::Generating,
+            BatchStatus::Delivering,
+        ]))
+        .filter(code_batch::Column::UpdatedAt.lt(deadline))
+        .filter(
+            Condition::any()
+                .add(code_batch::Column::DeliveryLeaseUntil.is_null())
+                .add(code_batch::Column::DeliveryLeaseUntil.lte(now)),
+        )
+        .order_by_asc(code_batch::Column::UpdatedAt)
+        .limit(RECOVERY_BATCH)
+        .all(&ctx.db)
+        .await?;
+    for b in stuck {
+        let txn = ctx.db.begin().await?;
+        let claimed = code_batch::Entity::update_many()
+            .col_expr(code_batch::Column::UpdatedAt, Expr::value(now))
+            .filter(code_batch::Column::Id.eq(b.id))
+            .filter(code_batch::Column::Status.eq(b.status))
+            .filter(code_batch::Column::UpdatedAt.eq(b.updated_at))
+            .exec(&txn)
+            .await?;
+        if claimed.rows_affected == 1 {
+            if b.status == BatchStatus::Delivering {
+                jobs::push(&txn, ctx, jobs::DeliverBatch { batch_id: b.id }).await?;
+            } else {
+                jobs::push(&txn, ctx, jobs::GenerateCodes { batch_id: b.id }).await?;
+            }
+            out.resumed += 1;
+            tracing::warn!(batch = %b.id, status = %b.status, "stuck batch resumed");
+        }
+        txn.commit().await?;
+    }
+    Ok(out)
 }

@@ -7,8 +7,9 @@
 //!   pushes `next_attempt_at` out by a lease. Of two flushers racing for a row, the database
 //!   lets exactly one update match (PostgreSQL re-checks the condition after the row lock;
 //!   SQLite runs writers one at a time), so only the winner sends it.
-//! - The Stripe call's timeout (`STRIPE_TIMEOUT_SECS`, at most 60 s) is far below the lease
-//!   ([`CLAIM_LEASE_SECS`]), so a claimed record is settled before anyone may claim it again.
+//! - A round claims only as many records as it can settle at the Stripe timeout
+//!   (`STRIPE_TIMEOUT_SECS`, at most 60 s) within half the lease ([`CLAIM_LEASE_SECS`],
+//!   see [`round_size`]), so a claimed record is settled before anyone may claim it again.
 //!   A flusher that dies mid-send leaves the record pending; it is taken again when the
 //!   lease runs out. The request also carries an idempotency key derived from the record,
 //!   which makes Stripe itself drop a repeat within 24 hours.
@@ -52,9 +53,17 @@ pub const CLAIM_LEASE_SECS: i64 = 300;
 /// First retry delay; doubles with each attempt up to [`BACKOFF_MAX_SECS`].
 pub const BACKOFF_BASE_SECS: i64 = 30;
 pub const BACKOFF_MAX_SECS: i64 = 3600;
-/// Records claimed per round, and rounds per flush (a flush never runs unbounded).
+/// Records claimed per round at most, and rounds per flush (a flush never runs unbounded).
 const BATCH: u64 = 100;
 const MAX_ROUNDS: usize = 20;
+
+/// Records claimed per round: as many as can all be settled, at the Stripe timeout, within
+/// half the claim lease — so no claimed record's lease runs out while it waits its turn.
+/// 60 at the default 10 s timeout, 10 at the maximum 60 s.
+pub fn round_size(timeout_secs: u64) -> u64 {
+    let per_lane = (CLAIM_LEASE_SECS as u64 / 2) / timeout_secs.max(1);
+    (per_lane * PARALLEL_SENDS as u64).clamp(PARALLEL_SENDS as u64, BATCH)
+}
 /// Meter events sent at once by one flusher.
 const PARALLEL_SENDS: usize = 4;
 /// Stripe accepts meter events timestamped up to 35 days back; older backlog is stamped
@@ -92,8 +101,9 @@ pub async fn flush_usage(ctx: &AppCtx) -> Result<FlushReport> {
     };
     let client = stripe_api::client(cfg)?;
     let mut report = FlushReport::default();
+    let per_round = round_size(cfg.timeout_secs);
     for _ in 0..MAX_ROUNDS {
-        let claimed = claim_due(ctx).await?;
+        let claimed = claim_due(ctx, per_round).await?;
         if claimed.is_empty() {
             break;
         }
@@ -134,7 +144,7 @@ pub async fn flush_usage(ctx: &AppCtx) -> Result<FlushReport> {
 
 /// Claims due records: each by a conditional update that only one flusher can win.
 /// Returns the records with the `attempts` value of our claim.
-async fn claim_due(ctx: &AppCtx) -> Result<Vec<(usage_record::Model, i32)>> {
+async fn claim_due(ctx: &AppCtx, per_round: u64) -> Result<Vec<(usage_record::Model, i32)>> {
     let now = ctx.now();
     let with_customer = Query::select()
         .column(tenant::Column::Id)
@@ -159,15 +169,21 @@ async fn claim_due(ctx: &AppCtx) -> Result<Vec<(usage_record::Model, i32)>> {
         )
         .order_by_asc(usage_record::Column::NextAttemptAt)
         .order_by_asc(usage_record::Column::Id)
-        .limit(BATCH)
+        .limit(per_round)
         .all(&ctx.db)
         .await?;
     let lease_until = now + Duration::seconds(CLAIM_LEASE_SECS);
+    let oldest = now - Duration::days(MAX_EVENT_AGE_DAYS);
     let mut claimed = Vec::with_capacity(due.len());
-    for rec in due {
+    for mut rec in due {
         let claim = rec.attempts + 1;
+        // The event's time is fixed by the first attempt: every retry then sends the same
+        // parameters under the same idempotency key.
+        let event_at = rec.event_at.unwrap_or(rec.created_at.max(oldest));
+        rec.event_at = Some(event_at);
         let res = usage_record::Entity::update_many()
             .col_expr(usage_record::Column::Attempts, Expr::value(claim))
+            .col_expr(usage_record::Column::EventAt, Expr::value(Some(event_at)))
             .col_expr(
                 usage_record::Column::NextAttemptAt,
                 Expr::value(lease_until),
@@ -217,7 +233,7 @@ async fn send(
         .ok_or_else(|| Failure::Transient("billing went offline".into()))?;
     let customer =
         customer.ok_or_else(|| Failure::Transient("tenant has no Stripe customer".into()))?;
-    let oldest = ctx.now() - Duration::days(MAX_EVENT_AGE_DAYS);
+    let at = rec.event_at.unwrap_or(rec.created_at);
     let key = IdempotencyKey::new(format!("gatehouse-usage-{}", rec.id))
         .map_err(|e| Failure::Permanent(format!("idempotency key: {e:?}")))?;
     CreateBillingMeterEvent::new(
@@ -228,7 +244,7 @@ async fn send(
         ]),
     )
     .identifier(rec.id.to_string())
-    .timestamp(rec.created_at.max(oldest).timestamp())
+    .timestamp(at.timestamp())
     .customize()
     .request_strategy(RequestStrategy::Idempotent(key))
     .send(client)

@@ -85,7 +85,8 @@ pub async fn receive(ctx: &AppCtx, payload: &str, signature: Option<&str>) -> Re
     }
 
     // Everything that talks to Stripe happens before the transaction.
-    let change = prepare(ctx, event.data.object).await?;
+    let created = ts(event.created).unwrap_or_else(|| ctx.now());
+    let change = prepare(ctx, event.data.object, created).await?;
 
     let now = ctx.now();
     let txn = ctx.db.begin().await?;
@@ -130,8 +131,10 @@ struct Change {
 enum ChangeKind {
     /// The subscription as Stripe has it now.
     Subscription(SubscriptionFacts),
-    PaymentFailed,
-    Paid,
+    /// An invoice event, with the time Stripe created it: payment status follows the
+    /// newest, whatever order they arrive in.
+    PaymentFailed(DateTime<Utc>),
+    Paid(DateTime<Utc>),
 }
 
 #[derive(Debug, Clone)]
@@ -153,7 +156,11 @@ impl SubscriptionFacts {
 }
 
 /// Reads what the event means, fetching the subscription it concerns from Stripe.
-async fn prepare(ctx: &AppCtx, object: EventObject) -> Result<Option<Change>> {
+async fn prepare(
+    ctx: &AppCtx,
+    object: EventObject,
+    created: DateTime<Utc>,
+) -> Result<Option<Change>> {
     match object {
         EventObject::CheckoutSessionCompleted(s) => {
             let Some(tenant_id) = s
@@ -178,9 +185,9 @@ async fn prepare(ctx: &AppCtx, object: EventObject) -> Result<Option<Change>> {
             let customer = s.customer.id().to_string();
             subscription_change(ctx, tenant_hint, Some(&customer), s.id.as_str()).await
         }
-        EventObject::InvoicePaid(i) => invoice_change(ctx, &i, ChangeKind::Paid).await,
+        EventObject::InvoicePaid(i) => invoice_change(ctx, &i, ChangeKind::Paid(created)).await,
         EventObject::InvoicePaymentFailed(i) => {
-            invoice_change(ctx, &i, ChangeKind::PaymentFailed).await
+            invoice_change(ctx, &i, ChangeKind::PaymentFailed(created)).await
         }
         _ => Ok(None),
     }
@@ -302,20 +309,25 @@ impl ChangeKind {
     /// The tenant after this change, or None when nothing changes.
     fn apply(self, t: tenant::Model, now: DateTime<Utc>) -> Option<tenant::ActiveModel> {
         match self {
-            ChangeKind::PaymentFailed => {
+            ChangeKind::PaymentFailed(at) | ChangeKind::Paid(at)
+                if t.payment_event_at.is_some_and(|last| at < last) =>
+            {
+                tracing::info!(tenant = %t.id, event_at = %at, "older invoice event ignored");
+                None
+            }
+            ChangeKind::PaymentFailed(at) => {
                 let since = t.past_due_since.unwrap_or(now);
                 let mut am = t.into_active_model();
                 am.billing_status = Set(BillingStatus::PastDue);
                 am.past_due_since = Set(Some(since));
+                am.payment_event_at = Set(Some(at));
                 Some(am)
             }
-            ChangeKind::Paid => {
-                if t.billing_status == BillingStatus::Active && t.past_due_since.is_none() {
-                    return None;
-                }
+            ChangeKind::Paid(at) => {
                 let mut am = t.into_active_model();
                 am.billing_status = Set(BillingStatus::Active);
                 am.past_due_since = Set(None);
+                am.payment_event_at = Set(Some(at));
                 Some(am)
             }
             ChangeKind::Subscription(f) => apply_subscription(t, f, now),

@@ -105,6 +105,7 @@ async fn insert_usage(app: &TestApp, tenant_id: Uuid, overage: i32) -> Uuid {
         next_attempt_at: Set(now),
         last_error: Set(None),
         sent_at: Set(None),
+        event_at: Set(None),
         created_at: Set(now),
     }
     .insert(&app.ctx.db)

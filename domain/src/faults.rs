@@ -1,0 +1,37 @@
+//! Fault points for the process-level tests: named places where a test run can make the
+//! real binary fail the way production can (an error after the quota reservation, a process
+//! dying mid-way). Set `GATEHOUSE_TEST_FAULTS=<point>=<error|exit>[,…]`; unset (always, in
+//! production) every point is a no-op. Read once per process.
+use std::sync::OnceLock;
+
+use crate::error::{Error, Result};
+
+/// After the quota is reserved and the split written, before the transaction commits.
+pub const AFTER_RESERVATION: &str = "after_reservation";
+/// After a batch's codes are written, before it is handed to delivery.
+pub const AFTER_GENERATION: &str = "after_generation";
+
+fn points() -> &'static [(String, String)] {
+    static POINTS: OnceLock<Vec<(String, String)>> = OnceLock::new();
+    POINTS.get_or_init(|| {
+        std::env::var("GATEHOUSE_TEST_FAULTS")
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|p| p.split_once('='))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect()
+    })
+}
+
+/// Passes unless the fault point `name` is armed: `error` answers an internal error,
+/// `exit` ends the process at once (as a crash or SIGKILL would).
+pub fn hit(name: &str) -> Result<()> {
+    match points().iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()) {
+        Some("exit") => {
+            tracing::error!(point = name, "injected fault: exiting");
+            std::process::exit(86)
+        }
+        Some("error") => Err(Error::internal(anyhow::anyhow!("injected fault at {name}"))),
+        _ => Ok(()),
+    }
+}
