@@ -42,6 +42,8 @@ pub async fn serve_http(
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await?;
+    // Updates acknowledged to Telegram are handled before the process exits.
+    bot_router::drain(Duration::from_secs(20)).await;
     Ok(())
 }
 

@@ -21,7 +21,7 @@ use axum::{
 use domain::{AppCtx, bots};
 use uuid::Uuid;
 
-pub use in_flight::updates_in_flight;
+pub use in_flight::{drain, updates_in_flight};
 pub use polling::{run_pollers, run_pollers_with};
 
 /// The header Telegram sends the webhook's `secret_token` in.
@@ -94,9 +94,7 @@ async fn webhook(
     }
     count("accepted");
     if upd.is_handled() {
-        let guard = in_flight::Guard::start(h.tenant_id);
-        tokio::spawn(async move {
-            let _guard = guard;
+        in_flight::spawn(h.tenant_id, async move {
             conversation::dispatch(&ctx, &h, upd).await
         });
     }

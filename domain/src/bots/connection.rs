@@ -242,7 +242,7 @@ pub async fn connect(
         Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => already_connected(),
         _ => Error::from(e),
     })?;
-    registry::evict(id);
+    registry::changed(ctx, id).await;
     audit::record(
         &ctx.db,
         audit::Entry::creator(t, "bot.connected", "bot", id).details(serde_json::json!({
@@ -290,7 +290,7 @@ pub async fn disconnect(ctx: &AppCtx, t: &TenantCtx, project_id: Uuid) -> Result
         .ok_or_else(|| Error::not_found("bot"))?;
     release_webhook(ctx, &b).await;
     bot::Entity::delete_by_id(b.id).exec(&ctx.db).await?;
-    registry::evict(b.id);
+    registry::changed(ctx, b.id).await;
     audit::record(
         &ctx.db,
         audit::Entry::creator(t, "bot.disconnected", "bot", b.id).details(serde_json::json!({

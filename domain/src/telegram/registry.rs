@@ -2,8 +2,10 @@
 //! reqwest client, built on first use and reused for every update and message after that.
 //!
 //! The cache is only a cache: the database is the truth. An entry is dropped at once when
-//! this process disconnects or reconnects the bot, and is re-read from the database after
-//! [`REVALIDATE_AFTER`] so a change made by another process is picked up within that time.
+//! this process disconnects or reconnects the bot ([`changed`]); with Redis, the change is
+//! also published on [`INVALIDATIONS`] and every other process drops its entry as soon as
+//! the message arrives ([`listen`], milliseconds). Without Redis (one node), or if a message
+//! is missed while a listener reconnects, entries are re-read after [`REVALIDATE_AFTER`].
 use std::{
     collections::HashMap,
     sync::{Arc, LazyLock, Mutex},
@@ -106,6 +108,72 @@ pub async fn get(ctx: &AppCtx, id: Uuid) -> Result<Option<Arc<BotHandle>>> {
 /// Forgets a bot this process changed or removed.
 pub fn evict(id: Uuid) {
     CACHE.remove(&id);
+}
+
+/// The Redis channel bot changes are announced on (the message is the bot id).
+pub const INVALIDATIONS: &str = "gatehouse:bots:changed";
+
+/// A bot was connected, reconnected or disconnected: this process forgets it at once, and
+/// every other process is told through Redis (best effort; the revalidation catches up).
+pub async fn changed(ctx: &AppCtx, id: Uuid) {
+    evict(id);
+    if let Some(redis) = &ctx.redis {
+        let mut conn = redis.clone();
+        let sent: redis::RedisResult<i64> = redis::cmd("PUBLISH")
+            .arg(INVALIDATIONS)
+            .arg(id.to_string())
+            .query_async(&mut conn)
+            .await;
+        if let Err(e) = sent {
+            tracing::warn!(bot = %id, error = %e, "could not announce a bot change");
+        }
+    }
+}
+
+/// Drops cached bots as other processes announce changes, until `shutdown`. Without Redis
+/// there is nothing to listen to. After a lost connection the whole cache is dropped (a
+/// message may have been missed) and the subscription is made again.
+pub async fn listen(ctx: AppCtx, shutdown: tokio_util::sync::CancellationToken) {
+    use futures::StreamExt;
+    let Some(url) = ctx.config.redis_url.clone() else {
+        return;
+    };
+    loop {
+        let subscribed = async {
+            let client = redis::Client::open(url.as_str())?;
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe(INVALIDATIONS).await?;
+            redis::RedisResult::Ok(pubsub)
+        }
+        .await;
+        match subscribed {
+            Ok(mut pubsub) => {
+                CACHE.clear();
+                let mut messages = pubsub.on_message();
+                loop {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        m = messages.next() => match m {
+                            Some(m) => {
+                                if let Ok(id) = m.get_payload::<String>()
+                                    && let Ok(id) = id.parse::<Uuid>()
+                                {
+                                    evict(id);
+                                }
+                            }
+                            None => break,
+                        },
+                    }
+                }
+                tracing::warn!("bot change subscription lost; resubscribing");
+            }
+            Err(e) => tracing::warn!(error = %e, "could not subscribe to bot changes"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
 }
 
 /// How many bots this process holds clients for (for metrics and the benchmark).
