@@ -100,6 +100,9 @@ pub struct JobTiming {
     /// How often the worker flushes the usage outbox and looks for stuck batches
     /// (`JOB_SWEEP_SECS`, default 30 s).
     pub sweep_secs: u64,
+    /// First retry delay of a usage record Stripe did not take (`USAGE_RETRY_BASE_SECS`,
+    /// default 30 s; doubles per attempt up to an hour).
+    pub usage_retry_base_secs: u64,
 }
 
 impl Default for JobTiming {
@@ -110,6 +113,7 @@ impl Default for JobTiming {
             heartbeat_secs: 5,
             stuck_after_secs: 300,
             sweep_secs: 30,
+            usage_retry_base_secs: 30,
         }
     }
 }
@@ -272,6 +276,12 @@ impl Config {
             heartbeat_secs: whole(&get, "JOB_HEARTBEAT_SECS", 1..=300, d.heartbeat_secs)?,
             stuck_after_secs: whole(&get, "BATCH_STUCK_AFTER_SECS", 1..=86_400, d.stuck_after_secs)?,
             sweep_secs: whole(&get, "JOB_SWEEP_SECS", 1..=3_600, d.sweep_secs)?,
+            usage_retry_base_secs: whole(
+                &get,
+                "USAGE_RETRY_BASE_SECS",
+                1..=3_600,
+                d.usage_retry_base_secs,
+            )?,
         };
         Ok(Config {
             jobs,

@@ -193,6 +193,36 @@ impl TestApp {
         }
     }
 
+    /// A test handle on processes running elsewhere (the real binary): HTTP goes to `base`,
+    /// and `ctx` is a connection of its own to the same database and Redis (on the real
+    /// clock), for setting up what no endpoint offers and for reading the truth.
+    pub async fn attach(base: String, env: &HashMap<String, String>) -> Self {
+        init_logs();
+        let config = Config::from_lookup(|k| env.get(k).cloned()).expect("cluster config");
+        let db = domain::ctx::connect_db(&config).await.expect("db");
+        let redis = match &config.redis_url {
+            Some(u) => Some(domain::ctx::connect_redis(u).await.expect("redis")),
+            None => None,
+        };
+        let ctx = AppCtx::from_parts(
+            db,
+            redis,
+            config,
+            TEST_SECRET,
+            Arc::new(domain::clock::SystemClock),
+        );
+        TestApp {
+            base,
+            ctx,
+            clock: ManualClock::default(),
+            http: reqwest::Client::new(),
+            backend: Backend::Postgres,
+            shutdown: CancellationToken::new(),
+            tenants: Arc::default(),
+            _data_dir: Arc::new(TempDir::new()),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

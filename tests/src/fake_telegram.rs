@@ -66,6 +66,11 @@ struct State_ {
     polling: std::collections::HashSet<String>,
     /// `getChatMember` answers: (chat, user) → status; anyone else has `left`.
     members: HashMap<(i64, i64), String>,
+    /// Methods (lower case) answered only after this long, as a slow Telegram would. A
+    /// request whose client goes away while it waits is not processed (nor recorded).
+    delays: HashMap<String, Duration>,
+    /// Requests of a delayed method that arrived (recorded or not).
+    arrivals: HashMap<String, usize>,
 }
 
 #[derive(Clone)]
@@ -132,6 +137,26 @@ impl FakeTelegram {
             .or_default()
             .push_back(update);
         self.changed.notify_waiters();
+    }
+
+    /// Answers `method` (e.g. `sendDocument`) only after `delay` from now on.
+    pub fn delay(&self, method: &str, delay: Duration) {
+        self.inner
+            .lock()
+            .unwrap()
+            .delays
+            .insert(method.to_lowercase(), delay);
+    }
+
+    /// How many requests of a [`delay`](Self::delay)ed method arrived, answered or not.
+    pub fn arrivals(&self, method: &str) -> usize {
+        self.inner
+            .lock()
+            .unwrap()
+            .arrivals
+            .get(&method.to_lowercase())
+            .copied()
+            .unwrap_or(0)
     }
 
     /// The next `n` calls (of `method` only, when given) answer with `fault`.
@@ -381,6 +406,18 @@ async fn handle(
     let token = token.to_string();
     let method = method.to_lowercase();
     let params = params_of(req).await;
+    let delay = {
+        let mut s = fake.inner.lock().unwrap();
+        let d = s.delays.get(&method).copied();
+        if d.is_some() {
+            *s.arrivals.entry(method.clone()).or_default() += 1;
+        }
+        d
+    };
+    if let Some(d) = delay {
+        fake.changed.notify_waiters();
+        tokio::time::sleep(d).await;
+    }
 
     // getUpdates long-polls: wait (briefly) for queued updates before answering. Like
     // Telegram, a second poller of the same bot while one waits gets 409 Conflict.

@@ -4,6 +4,7 @@
 //! Stripe live beside it as local HTTP servers speaking the real wire format.
 pub mod app;
 pub mod browser;
+pub mod cluster;
 pub mod factories;
 pub mod fake_stripe;
 pub mod fake_telegram;

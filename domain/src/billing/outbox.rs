@@ -72,8 +72,13 @@ const MAX_EVENT_AGE_DAYS: i64 = 30;
 
 /// Delay before the next attempt after `attempts` failed ones: 30 s, 1 min, 2 min, … 1 h.
 pub fn backoff(attempts: i32) -> Duration {
+    backoff_from(BACKOFF_BASE_SECS, attempts)
+}
+
+/// As [`backoff`], from a first delay of `base` seconds (`USAGE_RETRY_BASE_SECS`).
+pub fn backoff_from(base: i64, attempts: i32) -> Duration {
     let exp = attempts.clamp(1, 16) - 1;
-    Duration::seconds((BACKOFF_BASE_SECS << exp).min(BACKOFF_MAX_SECS))
+    Duration::seconds((base.max(1) << exp).min(BACKOFF_MAX_SECS))
 }
 
 /// What one flush did.
@@ -289,7 +294,12 @@ async fn settle(
                 update
                     .col_expr(
                         usage_record::Column::NextAttemptAt,
-                        Expr::value(now + backoff(claim)),
+                        Expr::value(
+                            now + backoff_from(
+                                ctx.config.jobs.usage_retry_base_secs as i64,
+                                claim,
+                            ),
+                        ),
                     )
                     .col_expr(usage_record::Column::LastError, Expr::value(Some(msg))),
                 Outcome::Retrying,

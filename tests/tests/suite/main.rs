@@ -4,6 +4,7 @@ mod accounts;
 mod billing;
 mod bots;
 mod browser;
+mod cluster;
 mod codes;
 mod cross_tenant;
 mod flows;

@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 mod checkout;
+mod past_due;
 mod cycles;
 mod usage_outbox;
 mod webhooks;

@@ -1,0 +1,414 @@
+//! The deployment as it runs: the built `gatehouse` binary as OS processes (`migrate`, then
+//! `api` and `worker` processes on one PostgreSQL and one Redis), Telegram and Stripe faked
+//! at the wire. Every claim here is shown through HTTP and the fakes; the database handle is
+//! used only to set up what no endpoint offers (a creator plan) and to read the truth.
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
+
+use futures::future::join_all;
+use gatehouse_tests::{
+    Creator, TestApp,
+    cluster::{Cluster, quick_timings},
+    factories::{batch, monthly_plan},
+    fake_stripe::{self, Fault},
+    telegram::{ConnectedBot, updates},
+};
+use reqwest::{Method, StatusCode};
+use sea_orm::EntityTrait;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+const OWNER: i64 = 7_700;
+
+fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// A creator with a project and an active 30-day plan, through api `app`.
+async fn creator_with_plan(app: &TestApp) -> (Creator, String, String) {
+    let c = app.signup().await;
+    let pid = app.create_project_id(&c).await;
+    let plan = app.create_plan(&c, &pid, monthly_plan()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (c, pid, plan)
+}
+
+/// Links `OWNER` as an owner of the project's bot (owner link, then `/start` with it).
+async fn link_owner(cl: &Cluster, c: &Creator, pid: &str, bot: &ConnectedBot) {
+    let (s, b) = cl
+        .app
+        .as_creator(
+            c,
+            Method::POST,
+            &format!("/api/v1/projects/{pid}/owner-link"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let payload = b["link"].as_str().unwrap().split("?start=").nth(1).unwrap();
+    let s = cl
+        .app
+        .post_update(
+            bot,
+            &updates::message(1, OWNER, &format!("/start {payload}")),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    cl.tg.wait_for_text(&bot.token, OWNER, "now an owner").await;
+}
+
+async fn wait_until<F, Fut>(what: &str, limit: Duration, cl: &Cluster, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while !f().await {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen within {limit:?}\n{}",
+            cl.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn batch_row(cl: &Cluster, id: &str) -> entity::code_batch::Model {
+    entity::code_batch::Entity::find_by_id(Uuid::parse_str(id).unwrap())
+        .one(&cl.app.ctx.db)
+        .await
+        .unwrap()
+        .expect("the batch")
+}
+
+async fn free_left(app: &TestApp, c: &Creator) -> i64 {
+    let (s, b) = app
+        .as_creator(c, Method::GET, "/api/v1/billing", None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    b["quota"]["free_left"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn two_api_processes_share_writes_the_free_quota_and_bot_changes() {
+    let cl = Cluster::start(2, 2, quick_timings()).await;
+    let a = &cl.app;
+    let b = cl.app_on(1).await;
+
+    // A write on one api process is read at once on the other.
+    let (c, pid, plan) = creator_with_plan(a).await;
+    let (s, p) = b
+        .as_creator(&c, Method::GET, &format!("/api/v1/projects/{pid}"), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    assert_eq!(p["id"], pid.as_str());
+
+    // 50 parallel one-code batches of a Free tenant, spread over both: exactly 5 accepted.
+    let results = join_all((0..50).map(|i| {
+        let app = if i % 2 == 0 { a } else { &b };
+        app.post_batch(&c, &pid, batch(&plan, 1), None)
+    }))
+    .await;
+    let accepted: Vec<&Value> = results
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::ACCEPTED)
+        .map(|(_, b)| b)
+        .collect();
+    assert_eq!(accepted.len(), 5, "{results:?}");
+    for (s, body) in results.iter().filter(|(s, _)| *s != StatusCode::ACCEPTED) {
+        assert_eq!(*s, StatusCode::PAYMENT_REQUIRED, "{body}");
+        assert_eq!(body["error"]["code"], "quota_exceeded", "{body}");
+    }
+    for body in &accepted {
+        a.wait_batch(&c, &pid, body["id"].as_str().unwrap()).await;
+    }
+    assert_eq!(a.all_codes(&c, &pid, "").await.len(), 5);
+    assert_eq!(free_left(&b, &c).await, 0);
+
+    // A bot disconnected through api A is no longer served by api B.
+    let bot = a.connect_bot(&c, &pid, &cl.tg).await;
+    assert_eq!(
+        b.post_update(&bot, &updates::message(10, 42, "/start")).await,
+        StatusCode::OK,
+        "api B serves the bot (and caches it)"
+    );
+    let (s, _) = a
+        .as_creator(
+            &c,
+            Method::DELETE,
+            &format!("/api/v1/projects/{pid}/bot"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let gone = Instant::now();
+    let mut id = 11;
+    loop {
+        let s = b.post_update(&bot, &updates::message(id, 42, "/start")).await;
+        if s == StatusCode::NOT_FOUND {
+            break;
+        }
+        id += 1;
+        assert!(
+            gone.elapsed() < Duration::from_secs(2),
+            "api B still serves a disconnected bot after {:?}",
+            gone.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    println!(
+        "bot disconnect on api A seen by api B after {:?}",
+        gone.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_paid_tenants_split_stays_exact_while_redis_is_flushed_twice() {
+    let cl = Cluster::start(2, 1, quick_timings()).await;
+    let a = &cl.app;
+    let b = cl.app_on(1).await;
+    let (c, pid, plan) = creator_with_plan(a).await;
+    a.set_billing_plan(c.tenant_id, "starter_monthly").await;
+    // 60 batches of 5 against 200 free codes: 40 batches free, 20 overage, whatever Redis
+    // forgets in between.
+    let (clr, cr, pidr, planr) = (&cl, &c, &pid, &plan);
+    let posts = join_all((0..60).map(|i| {
+        let app = if i % 2 == 0 { a } else { &b };
+        let (cl, c, pid, plan) = (clr, cr, pidr, planr);
+        async move {
+            if i == 20 || i == 40 {
+                cl.flush_redis().await;
+            }
+            app.post_batch(c, pid, batch(plan, 5), None).await
+        }
+    }));
+    let results = posts.await;
+    for (s, body) in &results {
+        assert_eq!(*s, StatusCode::ACCEPTED, "{body}");
+    }
+    let free: i64 = results
+        .iter()
+        .map(|(_, b)| b["free_count"].as_i64().unwrap())
+        .sum();
+    let overage: i64 = results
+        .iter()
+        .map(|(_, b)| b["overage_count"].as_i64().unwrap())
+        .sum();
+    assert_eq!((free, overage), (200, 100), "{results:?}");
+    let (s, billing) = b
+        .as_creator(&c, Method::GET, "/api/v1/billing", None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(billing["quota"]["used"], 300, "{billing}");
+    assert_eq!(billing["overage_codes"], 100, "{billing}");
+}
+
+#[tokio::test]
+async fn overage_reaches_stripe_once_from_the_worker_while_stripe_refuses_three_tries() {
+    let cl = Cluster::start(1, 2, quick_timings()).await;
+    let a = &cl.app;
+    let sub = a
+        .subscribed_tenant(
+            &cl.stripe,
+            "starter_monthly",
+            fake_stripe::PRICE_STARTER_MONTHLY,
+        )
+        .await;
+    let c = sub.c.clone();
+    let pid = a.create_project_id(&c).await;
+    let plan = a.create_plan(&c, &pid, monthly_plan()).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    cl.stripe
+        .fail_next_on("/v1/billing/meter_events", 3, Fault::ServerError);
+    // 200 free, then 7 overage.
+    let (s, first) = a.post_batch(&c, &pid, batch(&plan, 200), None).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{first}");
+    let (s, over) = a.post_batch(&c, &pid, batch(&plan, 7), None).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{over}");
+    assert_eq!(over["overage_count"], 7);
+    // No test code calls the flusher: the workers do, after generation and on their schedule.
+    wait_until("the meter event", Duration::from_secs(60), &cl, || async {
+        !cl.stripe.meter_events().is_empty()
+    })
+    .await;
+    // A few more sweeps of both workers change nothing.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let events = cl.stripe.meter_events();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["payload"]["value"], "7", "{events:?}");
+    assert_eq!(
+        events[0]["payload"]["stripe_customer_id"],
+        sub.customer.as_str()
+    );
+    let tries = cl.stripe.calls_to("POST", "/v1/billing/meter_events");
+    assert_eq!(tries.len(), 4, "three refused, one accepted");
+    // Every try carried the same identifier and timestamp.
+    let stamps: std::collections::HashSet<_> =
+        tries.iter().map(|t| t.param("timestamp").map(str::to_string)).collect();
+    assert_eq!(stamps.len(), 1, "{tries:?}");
+    let (_, billing) = a
+        .as_creator(&c, Method::GET, "/api/v1/billing", None)
+        .await;
+    assert_eq!(billing["unbilled"]["codes"], 0, "{billing}");
+}
+
+#[tokio::test]
+async fn workers_killed_mid_delivery_finish_the_batch_within_30s_of_restarting_without_sending_twice()
+ {
+    // Product timings: the recovery measured here is the one the README states.
+    let mut cl = Cluster::start(1, 2, HashMap::new()).await;
+    let (c, pid, plan) = creator_with_plan(&cl.app).await;
+    cl.app.set_billing_plan(c.tenant_id, "growth_monthly").await;
+    let bot = cl.app.connect_bot(&c, &pid, &cl.tg).await;
+    link_owner(&cl, &c, &pid, &bot).await;
+    // Telegram takes 3 s to accept the CSV: the workers die while it is on its way.
+    cl.tg.delay("sendDocument", Duration::from_secs(3));
+    let (s, b) = cl.app.post_batch(&c, &pid, batch(&plan, 100), None).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    let id = b["id"].as_str().unwrap().to_string();
+    wait_until("delivery starting", Duration::from_secs(30), &cl, || async {
+        cl.tg.arrivals("sendDocument") >= 1
+    })
+    .await;
+    for w in &mut cl.workers {
+        w.kill().await;
+    }
+    let restarted = Instant::now();
+    cl.restart("worker", 0).await;
+    cl.restart("worker", 1).await;
+    wait_until("the batch done", Duration::from_secs(60), &cl, || async {
+        batch_row(&cl, &id).await.delivery == entity::code_batch::DeliveryState::Sent
+    })
+    .await;
+    let took = restarted.elapsed();
+    println!("delivery finished {took:?} after the workers restarted");
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    let docs = cl.tg.calls_to(&bot.token, "sendDocument");
+    assert_eq!(docs.len(), 1, "the creator receives the file once");
+    let csv = docs[0].params["document"]["content"].as_str().unwrap();
+    assert_eq!(csv.lines().count(), 101, "a header and 100 codes");
+    let got = cl.app.wait_batch(&c, &pid, &id).await;
+    assert_eq!(got["generated"], 100);
+    assert_eq!(got["delivery"], "sent");
+    assert_eq!(cl.app.all_codes(&c, &pid, "").await.len(), 100);
+}
+
+#[tokio::test]
+async fn a_worker_dying_after_writing_codes_leaves_exact_counts_for_the_next_one() {
+    let mut cl = Cluster::start(1, 0, quick_timings()).await;
+    let (c, pid, plan) = creator_with_plan(&cl.app).await;
+    cl.app.set_billing_plan(c.tenant_id, "growth_monthly").await;
+    let dying = cl
+        .add("worker", env(&[("GATEHOUSE_TEST_FAULTS", "after_generation=exit")]))
+        .await;
+    let (s, b) = cl.app.post_batch(&c, &pid, batch(&plan, 300), None).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    let id = b["id"].as_str().unwrap().to_string();
+    assert_eq!(cl.workers[dying].exited().await, Some(86), "the fault ended it");
+    assert_eq!(batch_row(&cl, &id).await.status.to_string(), "generating");
+    let started = Instant::now();
+    cl.add("worker", HashMap::new()).await;
+    let got = cl.app.wait_batch(&c, &pid, &id).await;
+    println!("batch finished {:?} after a new worker started", started.elapsed());
+    assert_eq!(got["status"], "done", "{got}");
+    assert_eq!(got["generated"], 300);
+    assert_eq!(cl.app.all_codes(&c, &pid, "").await.len(), 300);
+    assert_eq!(free_left(&cl.app, &c).await, 500 - 300);
+}
+
+#[tokio::test]
+async fn a_request_dying_after_the_reservation_is_failed_by_the_sweep_and_its_quota_released() {
+    let mut cl = Cluster::start(0, 1, quick_timings()).await;
+    let dying = cl
+        .add("api", env(&[("GATEHOUSE_TEST_FAULTS", "after_reservation=exit")]))
+        .await;
+    let erroring = cl
+        .add("api", env(&[("GATEHOUSE_TEST_FAULTS", "after_reservation=error")]))
+        .await;
+    let healthy = cl.add("api", HashMap::new()).await;
+    let a = cl.app_on(healthy).await;
+    let (c, pid, plan) = creator_with_plan(&a).await;
+
+    // An error after the reservation: answered 500, the reservation given back at once.
+    let e = cl.app_on(erroring).await;
+    let (s, body) = e.post_batch(&c, &pid, batch(&plan, 5), None).await;
+    assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert_eq!(free_left(&a, &c).await, 5);
+
+    // The process dies after reserving all 5 free codes in Redis: no answer.
+    let d = cl.app_on(dying).await;
+    let r = d
+        .http
+        .post(d.url(&format!("/api/v1/projects/{pid}/code-batches")))
+        .bearer_auth(&c.token)
+        .json(&batch(&plan, 5))
+        .send()
+        .await;
+    assert!(r.is_err(), "no answer from a dead process: {r:?}");
+    assert_eq!(cl.apis[dying].exited().await, Some(86));
+    let stuck = entity::code_batch::Entity::find()
+        .all(&a.ctx.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|b| b.tenant_id == c.tenant_id)
+        .expect("the batch left reserving");
+    assert_eq!(stuck.status.to_string(), "reserving");
+
+    // The worker's sweep fails it; billing, the preview and Redis agree again.
+    wait_until("the stuck batch failed", Duration::from_secs(30), &cl, || async {
+        batch_row(&cl, &stuck.id.to_string()).await.status.to_string() == "failed"
+    })
+    .await;
+    assert_eq!(free_left(&a, &c).await, 5);
+    let (s, p) = a
+        .as_creator(
+            &c,
+            Method::POST,
+            &format!("/api/v1/projects/{pid}/codes/preview"),
+            Some(json!({"plan_id": plan, "quantity": 5})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    assert_eq!(p["allowed"], true, "{p}");
+    assert_eq!(p["free_left"], 5, "{p}");
+    let (s, body) = a.post_batch(&c, &pid, batch(&plan, 5), None).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "Redis gave the 5 units back: {body}");
+}
+
+#[tokio::test]
+async fn sigterm_to_an_api_process_loses_none_of_its_acknowledged_updates() {
+    let mut cl = Cluster::start(1, 0, quick_timings()).await;
+    let (c, pid, _) = creator_with_plan(&cl.app).await;
+    let bot = cl.app.connect_bot(&c, &pid, &cl.tg).await;
+    let b = cl.app_on(0).await;
+    // Replies take a second each to reach Telegram: they are all in flight at SIGTERM.
+    cl.tg.delay("sendMessage", Duration::from_secs(1));
+    let users: Vec<i64> = (0..10).map(|i| 81_000 + i).collect();
+    for (i, u) in users.iter().enumerate() {
+        let s = b
+            .post_update(&bot, &updates::message(100 + i as i64, *u, "/start"))
+            .await;
+        assert_eq!(s, StatusCode::OK);
+    }
+    assert_eq!(cl.apis[0].terminate().await, Some(0), "a clean exit");
+    for u in users {
+        assert!(
+            cl.tg
+                .calls_to(&bot.token, "sendMessage")
+                .iter()
+                .any(|m| m.params["chat_id"].as_i64() == Some(u)),
+            "user {u} got no reply:\n{}",
+            cl.logs()
+        );
+    }
+}
