@@ -80,6 +80,9 @@ pub struct Config {
     pub worker_schedules: bool,
     /// How the worker paces jobs and recovers them (see [`JobTiming`]).
     pub jobs: JobTiming,
+    /// PostgreSQL connections this process keeps at most (`DATABASE_MAX_CONNECTIONS`,
+    /// default 20; SQLite always uses one).
+    pub db_max_connections: u32,
 }
 
 /// Job retry and recovery timing. The defaults are the product's; tests shorten them
@@ -283,8 +286,11 @@ impl Config {
                 d.usage_retry_base_secs,
             )?,
         };
+        let db_max_connections =
+            whole(&get, "DATABASE_MAX_CONNECTIONS", 2..=1_000, 20)? as u32;
         Ok(Config {
             jobs,
+            db_max_connections,
             data_dir,
             database_url,
             redis_url,

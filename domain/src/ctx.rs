@@ -88,7 +88,11 @@ pub async fn connect_db(config: &Config) -> anyhow::Result<DatabaseConnection> {
     // then writes fails at once with "database is locked" when another connection wrote in
     // between (busy_timeout cannot help a deferred upgrade). One connection serialises the
     // embedded default cleanly; PostgreSQL gets a real pool.
-    opts.max_connections(if config.is_postgres() { 20 } else { 1 })
+    opts.max_connections(if config.is_postgres() {
+        config.db_max_connections
+    } else {
+        1
+    })
         .min_connections(1)
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(30))

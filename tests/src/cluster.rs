@@ -110,7 +110,16 @@ pub struct Cluster {
     /// The Redis database index of this cluster.
     pub redis_db: u32,
     dir: TempDir,
+    _turn: tokio::sync::OwnedSemaphorePermit,
 }
+
+/// Clusters running at once: each is several processes with their own connection pools, on
+/// a machine whose PostgreSQL allows 100 connections and whose cores the rest of the suite
+/// shares.
+const CLUSTERS_AT_ONCE: usize = 2;
+
+static TURNS: std::sync::LazyLock<std::sync::Arc<tokio::sync::Semaphore>> =
+    std::sync::LazyLock::new(|| std::sync::Arc::new(tokio::sync::Semaphore::new(CLUSTERS_AT_ONCE)));
 
 /// Timings short enough for a test to watch recovery happen, through the product's own
 /// settings.
@@ -131,12 +140,14 @@ impl Cluster {
     /// Migrates a fresh database, then starts `apis` api and `workers` worker processes,
     /// all with `extra` settings on top of the cluster's own.
     pub async fn start(apis: usize, workers: usize, extra: HashMap<String, String>) -> Self {
+        let turn = TURNS.clone().acquire_owned().await.expect("cluster turns");
         let tg = FakeTelegram::start().await;
         let stripe = FakeStripe::start().await;
         let dir = TempDir::new();
-        // Databases 1–15 of the local Redis, one per cluster at a time (best effort: picked
-        // at random; a cluster flushes only its own).
-        let redis_db = 1 + (uuid::Uuid::new_v4().as_u128() % 15) as u32;
+        // Databases 1–15 of the local Redis, in turn (at most two clusters run at once), so
+        // a cluster flushes only its own.
+        static NEXT_DB: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let redis_db = 1 + NEXT_DB.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 15;
         let mut env: HashMap<String, String> = HashMap::new();
         env.insert("DATABASE_URL".into(), isolated_pg_database().await);
         env.insert("REDIS_URL".into(), format!("{REDIS_URL}/{redis_db}"));
@@ -144,6 +155,8 @@ impl Cluster {
         env.insert("TELEGRAM_API_URL".into(), tg.url.clone());
         env.insert("PUBLIC_URL".into(), PUBLIC_URL.into());
         env.insert("DATA_DIR".into(), dir.0.display().to_string());
+        // Many processes share the test machine's PostgreSQL (100 connections in all).
+        env.insert("DATABASE_MAX_CONNECTIONS".into(), "6".into());
         env.insert(
             "RUST_LOG".into(),
             "info,sqlx=warn,sea_orm=warn,apalis=warn".into(),
@@ -184,6 +197,7 @@ impl Cluster {
             workers: workers_v,
             redis_db,
             dir,
+            _turn: turn,
         }
     }
 

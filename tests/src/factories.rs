@@ -1,7 +1,10 @@
 //! Factories: a fresh creator (tenant + owner) per test, and their projects, channels, plans;
 //! batches and codes; a project with a connected bot and a linked owner ([`BotProject`]); an
 //! app against the fake Stripe and a subscribed tenant ([`TestApp::subscribed_tenant`]).
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::{
+    collections::HashMap,
+    sync::atomic::{AtomicI64, Ordering},
+};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -206,7 +209,8 @@ impl TestApp {
 
     /// Waits (bounded) until the worker has finished a batch, and returns it.
     pub async fn wait_batch(&self, c: &Creator, pid: &str, batch_id: &str) -> Value {
-        for _ in 0..600 {
+        // Generous: the process-level suite runs many processes on few cores.
+        for _ in 0..1200 {
             let (s, b) = self
                 .as_creator(
                     c,
@@ -364,6 +368,7 @@ pub struct BotProjectBuilder {
     plan: Value,
     owner: Option<i64>,
     worker: bool,
+    env: HashMap<String, String>,
 }
 
 /// The plan a [`BotProject`] gets unless told otherwise: "Gold", 15.00 USD for 30 days.
@@ -380,6 +385,7 @@ impl BotProject {
             plan: gold_plan(),
             owner: None,
             worker: true,
+            env: HashMap::new(),
         }
     }
 }
@@ -415,8 +421,15 @@ impl BotProjectBuilder {
         self
     }
 
+    /// An extra setting of the app (e.g. shorter job retries).
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.insert(key.into(), value.into());
+        self
+    }
+
     pub async fn build(self) -> BotProject {
-        let (app, tg) = TestApp::spawn_with_telegram_full(self.backend, true, self.worker).await;
+        let (app, tg) =
+            TestApp::spawn_with_telegram_env(self.backend, true, self.worker, self.env).await;
         let c = app.signup().await;
         if let Some(p) = &self.billing_plan {
             app.set_billing_plan(c.tenant_id, p).await;

@@ -225,7 +225,19 @@ impl FakeTelegram {
     /// Waits for the first `sendMessage` to `chat_id` whose text contains `needle`.
     pub async fn wait_for_text(&self, token: &str, chat_id: i64, needle: &str) -> Call {
         // teloxide itself waits 10 s after a 5xx before reporting it; leave room for one.
-        let deadline = Instant::now() + Duration::from_secs(30);
+        self.wait_for_text_within(token, chat_id, needle, Duration::from_secs(30))
+            .await
+    }
+
+    /// As [`FakeTelegram::wait_for_text`], waiting at most `limit`.
+    pub async fn wait_for_text_within(
+        &self,
+        token: &str,
+        chat_id: i64,
+        needle: &str,
+        limit: Duration,
+    ) -> Call {
+        let deadline = Instant::now() + limit;
         loop {
             let notified = self.changed.notified();
             if let Some(c) = self.calls_to(token, "sendMessage").into_iter().find(|c| {

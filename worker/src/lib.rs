@@ -70,7 +70,7 @@ impl QueuedJob for DeliverBatch {
         match domain::batches::deliver(ctx, self.batch_id).await {
             Ok(()) => Ok(()),
             Err(e) => {
-                tracing::warn!(batch = %self.batch_id, error = %e, source = ?e.source, "delivery failed");
+                tracing::warn!(batch = %self.batch_id, attempt = attempt.current(), error = %e, source = ?e.source, "delivery failed");
                 if attempt.current() + 1 >= domain::jobs::MAX_ATTEMPTS {
                     domain::batches::give_up_delivery(ctx, self.batch_id, &e.to_string()).await?;
                 }

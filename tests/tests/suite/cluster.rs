@@ -123,7 +123,7 @@ async fn two_api_processes_share_writes_the_free_quota_and_bot_changes() {
         .collect();
     assert_eq!(accepted.len(), 5, "{results:?}");
     for (s, body) in results.iter().filter(|(s, _)| *s != StatusCode::ACCEPTED) {
-        assert_eq!(*s, StatusCode::PAYMENT_REQUIRED, "{body}");
+        assert_eq!(*s, StatusCode::PAYMENT_REQUIRED, "{body}\n{}", cl.logs());
         assert_eq!(body["error"]["code"], "quota_exceeded", "{body}");
     }
     for body in &accepted {
@@ -191,7 +191,7 @@ async fn a_paid_tenants_split_stays_exact_while_redis_is_flushed_twice() {
     }));
     let results = posts.await;
     for (s, body) in &results {
-        assert_eq!(*s, StatusCode::ACCEPTED, "{body}");
+        assert_eq!(*s, StatusCode::ACCEPTED, "{body}\n{}", cl.logs());
     }
     let free: i64 = results
         .iter()
@@ -411,4 +411,99 @@ async fn sigterm_to_an_api_process_loses_none_of_its_acknowledged_updates() {
             cl.logs()
         );
     }
+}
+
+#[tokio::test]
+async fn every_schedule_runs_in_the_real_worker_process() {
+    // Product timings: code expiry at second 0 of each minute, subscription sweeps at 30.
+    let cl = Cluster::start(1, 1, HashMap::new()).await;
+    let a = &cl.app;
+    let (c, pid, plan) = creator_with_plan(a).await;
+    let bot = a.connect_bot(&c, &pid, &cl.tg).await;
+    let (s, b) = a.post_batch(&c, &pid, batch(&plan, 3), None).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    let batch_id = b["id"].as_str().unwrap().to_string();
+    a.wait_batch(&c, &pid, &batch_id).await;
+    let codes: Vec<String> = a
+        .all_codes(&c, &pid, "")
+        .await
+        .iter()
+        .map(|c| c["code"].as_str().unwrap().to_string())
+        .collect();
+    // Two subscribers redeem through the bot.
+    let (ending, reminded) = (91_001, 91_002);
+    for (i, (user, code)) in [(ending, &codes[0]), (reminded, &codes[1])].iter().enumerate() {
+        let s = a
+            .post_update(
+                &bot,
+                &updates::message(500 + i as i64, *user, &format!("/start c_{code}")),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        cl.tg.wait_for_text(&bot.token, *user, "Code accepted").await;
+    }
+    // Setup no endpoint offers: one subscription ended a minute ago, one ends in 12 hours,
+    // and the third code expired.
+    use sea_orm::{ColumnTrait, QueryFilter, sea_query::Expr};
+    let now = chrono::Utc::now();
+    for (user, ends) in [
+        (ending, now - chrono::Duration::minutes(1)),
+        (reminded, now + chrono::Duration::hours(12)),
+    ] {
+        let subscriber = entity::subscriber::Entity::find()
+            .filter(entity::subscriber::Column::TelegramUserId.eq(user))
+            .one(&a.ctx.db)
+            .await
+            .unwrap()
+            .expect("subscriber");
+        entity::subscription::Entity::update_many()
+            .col_expr(entity::subscription::Column::EndsAt, Expr::value(Some(ends)))
+            .filter(entity::subscription::Column::SubscriberId.eq(subscriber.id))
+            .exec(&a.ctx.db)
+            .await
+            .unwrap();
+    }
+    entity::access_code::Entity::update_many()
+        .col_expr(
+            entity::access_code::Column::ExpiresAt,
+            Expr::value(Some(now - chrono::Duration::minutes(1))),
+        )
+        .filter(entity::access_code::Column::Code.eq(codes[2].clone()))
+        .exec(&a.ctx.db)
+        .await
+        .unwrap();
+
+    cl.tg
+        .wait_for_text_within(&bot.token, reminded, "ends on", Duration::from_secs(75))
+        .await;
+    cl.tg
+        .wait_for_text_within(&bot.token, ending, "has ended", Duration::from_secs(75))
+        .await;
+    wait_until("the expired code removed", Duration::from_secs(75), &cl, || async {
+        !a.all_codes(&c, &pid, "")
+            .await
+            .iter()
+            .any(|x| x["code"] == codes[2].as_str())
+    })
+    .await;
+    let subs = {
+        let (s, b) = a
+            .as_creator(
+                &c,
+                Method::GET,
+                &format!("/api/v1/projects/{pid}/subscriptions"),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        b
+    };
+    let statuses: Vec<&str> = subs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    assert!(statuses.contains(&"expired"), "{subs}");
+    assert!(statuses.contains(&"active"), "{subs}");
 }

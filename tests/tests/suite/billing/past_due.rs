@@ -2,11 +2,7 @@
 //! creating a batch is refused with 402 `payment_past_due` on every surface — the API, the
 //! dashboard and the bot's `/newcode` — and nothing is generated.
 use domain::bots::Conversation;
-use gatehouse_tests::{
-    Backend,
-    app::assert_error,
-    factories::{BotProject, batch},
-};
+use gatehouse_tests::factories::{BotProject, batch};
 
 use super::*;
 
@@ -92,4 +88,53 @@ async fn newcode_refuses_a_batch_confirmed_past_the_grace_period() {
     s.press(OWNER, &format!("nc:ok:{nonce}")).await;
     s.reply(OWNER, "payment is past due").await;
     assert!(s.batches().await.is_empty(), "nothing was accepted");
+}
+
+/// Stripe's `created` time of an event, set by the test.
+fn at(mut event: Value, created: i64) -> Value {
+    event["created"] = json!(created);
+    event
+}
+
+#[tokio::test]
+async fn a_late_payment_failed_after_paid_does_not_mark_a_paying_tenant_past_due() {
+    let (app, fake) = stripe_app(Backend::Postgres).await;
+    let Subscribed {
+        c,
+        customer,
+        subscription: sub,
+        ..
+    } = app
+        .subscribed_tenant(&fake, "growth_monthly", fake_stripe::PRICE_GROWTH_MONTHLY)
+        .await;
+    let t0 = app.ctx.now().timestamp();
+    let failed = |created| {
+        at(
+            fake_stripe::event_json(
+                &stripe_event_id(),
+                "invoice.payment_failed",
+                fake_stripe::invoice_json("in_late", &customer, &sub, false),
+            ),
+            created,
+        )
+    };
+    // The retry succeeded (paid at t0); the failure of the first try (t0 − 60) arrives after.
+    let paid = at(
+        fake_stripe::event_json(
+            &stripe_event_id(),
+            "invoice.paid",
+            fake_stripe::invoice_json("in_late", &customer, &sub, true),
+        ),
+        t0,
+    );
+    assert_eq!(app.deliver_stripe(&paid).await.0, StatusCode::OK);
+    let (s, r) = app.deliver_stripe(&failed(t0 - 60)).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    let (_, b) = app.as_creator(&c, Method::GET, "/api/v1/billing", None).await;
+    assert_eq!(b["status"], "active", "an older failure changes nothing: {b}");
+    // A failure Stripe reports after the payment does count.
+    let (s, _) = app.deliver_stripe(&failed(t0 + 60)).await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, b) = app.as_creator(&c, Method::GET, "/api/v1/billing", None).await;
+    assert_eq!(b["status"], "past_due", "{b}");
 }

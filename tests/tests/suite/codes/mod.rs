@@ -21,6 +21,7 @@ mod batches;
 mod lifecycle;
 mod listing;
 mod quota;
+mod recovery;
 
 async fn codes_in_db(app: &TestApp, tenant: Uuid) -> Vec<entity::access_code::Model> {
     entity::access_code::Entity::find()
