@@ -66,15 +66,17 @@ pub struct Granted {
 }
 
 /// Serialises every change of one subscriber's subscriptions inside the caller's
-/// transaction, also when there is no subscription row yet to lock: `SELECT … FOR UPDATE`
-/// on the subscriber's row on PostgreSQL. SQLite has one writer (and the embedded default
-/// one pooled connection), so a writing transaction is already alone; the lock clause is
-/// not emitted there.
+/// transaction, also when there is no subscription row yet to lock: `SELECT … FOR NO KEY
+/// UPDATE` on the subscriber's row on PostgreSQL. (Not `FOR UPDATE`: the caller may already
+/// hold the `KEY SHARE` lock an insert referencing the subscriber takes, e.g. the
+/// activation, and two such callers upgrading to `FOR UPDATE` would deadlock.) SQLite has
+/// one writer (and the embedded default one pooled connection), so a writing transaction is
+/// already alone; the lock clause is not emitted there.
 async fn lock_subscriber(txn: &impl ConnectionTrait, subscriber_id: Uuid) -> Result<()> {
     subscriber::Entity::find_by_id(subscriber_id)
         .select_only()
         .column(subscriber::Column::Id)
-        .lock_exclusive()
+        .lock(sea_orm::sea_query::LockType::NoKeyUpdate)
         .into_tuple::<Uuid>()
         .one(txn)
         .await?;

@@ -362,6 +362,7 @@ pub struct BotProjectBuilder {
     plan: Value,
     owner: Option<i64>,
     worker: bool,
+    env: std::collections::HashMap<String, String>,
 }
 
 /// The plan a [`BotProject`] gets unless told otherwise: "Gold", 15.00 USD for 30 days.
@@ -378,6 +379,7 @@ impl BotProject {
             plan: gold_plan(),
             owner: None,
             worker: true,
+            env: Default::default(),
         }
     }
 }
@@ -413,8 +415,16 @@ impl BotProjectBuilder {
         self
     }
 
+    /// An extra environment setting of the app (e.g. `WORKER_SCHEDULES=off`, or
+    /// `DATABASE_URL` of an isolated database for tests of the platform-wide sweeps).
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.insert(key.into(), value.into());
+        self
+    }
+
     pub async fn build(self) -> BotProject {
-        let (app, tg) = TestApp::spawn_with_telegram_full(self.backend, true, self.worker).await;
+        let (app, tg) =
+            TestApp::spawn_with_telegram_env(self.backend, true, self.worker, self.env).await;
         let c = app.signup().await;
         if let Some(p) = &self.billing_plan {
             app.set_billing_plan(c.tenant_id, p).await;

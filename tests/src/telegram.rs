@@ -39,8 +39,18 @@ impl TestApp {
         webhooks: bool,
         worker: bool,
     ) -> (TestApp, FakeTelegram) {
+        Self::spawn_with_telegram_env(backend, webhooks, worker, HashMap::new()).await
+    }
+
+    /// As [`TestApp::spawn_with_telegram_full`], with extra environment settings.
+    pub async fn spawn_with_telegram_env(
+        backend: Backend,
+        webhooks: bool,
+        worker: bool,
+        extra: HashMap<String, String>,
+    ) -> (TestApp, FakeTelegram) {
         let fake = FakeTelegram::start().await;
-        let mut env = HashMap::new();
+        let mut env = extra;
         env.insert("TELEGRAM_API_URL".to_string(), fake.url.clone());
         if webhooks {
             env.insert("PUBLIC_URL".to_string(), PUBLIC_URL.to_string());
