@@ -126,7 +126,11 @@ async fn twenty_parallel_redemptions(backend: Backend) {
     }
     assert_eq!(activations.len(), 20, "every code redeemed");
     let subs = subscriptions_of(&s, user).await;
-    assert_eq!(subs.len(), 1, "one subscription, extended 19 times: {subs:?}");
+    assert_eq!(
+        subs.len(),
+        1,
+        "one subscription, extended 19 times: {subs:?}"
+    );
     assert_eq!(subs[0]["status"], "active");
     assert_eq!(
         time(&subs[0]["ends_at"]) - time(&subs[0]["starts_at"]),
