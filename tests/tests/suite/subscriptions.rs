@@ -39,10 +39,16 @@ async fn setup(backend: Backend, isolated: Option<&str>) -> BotProject {
     b.build().await
 }
 
-/// `user` redeems `code` through the bot and waits for the answer containing `reply`.
+/// `user` redeems `code` through the bot and waits for its answer containing `reply` (a new
+/// one, not an earlier redemption's).
 async fn redeem(s: &BotProject, user: i64, code: &str, reply: &str) {
+    let before = s
+        .texts_to(user)
+        .iter()
+        .filter(|t| t.contains(reply))
+        .count();
     s.say(user, &format!("/start c_{code}")).await;
-    s.reply(user, reply).await;
+    s.replies(user, reply, before + 1).await;
 }
 
 async fn subscriber_id(s: &BotProject, user: i64) -> Uuid {
