@@ -5,12 +5,12 @@ use chrono::{DateTime, Duration, Months, Utc};
 use rand::Rng;
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait, sea_query::Expr,
+    TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use entity::{access_code, activation, project, subscription, subscription::SubscriptionStatus};
+use entity::{access_code, activation, project};
 
 use crate::{
     AppCtx, audit,
@@ -320,15 +320,37 @@ async fn find_code(
     .await
 }
 
-/// Deletes a code. An unredeemed code generated in the current cycle gives one unit back.
+/// A redeemed code cannot be deleted (it stays for reporting); rolling it back is the way.
+pub const CODE_REDEEMED: &str = "code_redeemed";
+
+/// Deletes an unredeemed code; one generated in the current cycle gives one unit back. A
+/// redeemed code is refused with 409 `code_redeemed` (roll it back instead): the delete is
+/// conditional on `activation_count = 0`, so a redemption racing it wins or loses cleanly.
 pub async fn delete(ctx: &AppCtx, t: &TenantCtx, project_id: Uuid, code_id: Uuid) -> Result<()> {
     t.writable()?;
     let c = find_code(&ctx.db, t, project_id, code_id).await?;
+    let redeemed = || {
+        Error::conflict(
+            CODE_REDEEMED,
+            "this code has been redeemed and stays for reporting; roll it back to take away what it granted",
+        )
+    };
+    if c.activation_count > 0 {
+        return Err(redeemed());
+    }
     let txn = ctx.db.begin().await?;
-    let gone = access_code::Entity::delete_by_id(c.id)
+    let gone = access_code::Entity::delete_many()
+        .filter(access_code::Column::Id.eq(c.id))
+        .filter(access_code::Column::ActivationCount.eq(0))
         .exec(&txn)
         .await?
         .rows_affected;
+    if gone == 0 {
+        txn.rollback().await?;
+        // Redeemed meanwhile, or deleted by someone else.
+        find_code(&ctx.db, t, project_id, code_id).await?;
+        return Err(redeemed());
+    }
     audit::record(
         &txn,
         audit::Entry::creator(t, "code.deleted", "access_code", c.id)
@@ -337,9 +359,7 @@ pub async fn delete(ctx: &AppCtx, t: &TenantCtx, project_id: Uuid, code_id: Uuid
     )
     .await?;
     txn.commit().await?;
-    if gone == 1 && c.activation_count == 0 {
-        quota::free_units(ctx, c.tenant_id, c.cycle_start, 1, "deleted").await?;
-    }
+    quota::free_units(ctx, c.tenant_id, c.cycle_start, 1, "deleted").await?;
     Ok(())
 }
 
@@ -347,11 +367,18 @@ pub async fn delete(ctx: &AppCtx, t: &TenantCtx, project_id: Uuid, code_id: Uuid
 pub struct RollbackOut {
     pub code: String,
     pub activations_removed: u64,
+    /// Subscriptions left with no granted time: revoked, their users removed from the channels.
     pub subscriptions_revoked: u64,
+    /// Subscriptions that keep time from other codes and now end earlier.
+    pub subscriptions_shortened: u64,
 }
 
-/// Rolls a code back: removes it and its activations and revokes the subscriptions that came
-/// from it. (Removing those users from the channels is the subscription service's part.)
+/// Rolls a code back: for each of its activations the subscription loses exactly the time
+/// that activation added (`subscriptions::withdraw`; revoked when nothing else remains), then
+/// the code and its activations are removed. One transaction that locks the code's row
+/// first, so a redemption of the same code either finishes before or finds the code gone.
+/// Users of revoked subscriptions leave the plan's channels; those whose subscription was
+/// shortened are told the new end.
 pub async fn rollback(
     ctx: &AppCtx,
     t: &TenantCtx,
@@ -362,28 +389,26 @@ pub async fn rollback(
     let c = find_code(&ctx.db, t, project_id, code_id).await?;
     let now = ctx.now();
     let txn = ctx.db.begin().await?;
-    let revoked_ids: Vec<Uuid> = subscription::Entity::find()
-        .select_only()
-        .column(subscription::Column::Id)
-        .filter(subscription::Column::TenantId.eq(t.tenant_id))
-        .filter(subscription::Column::AccessCodeId.eq(c.id))
-        .filter(subscription::Column::Status.eq(SubscriptionStatus::Active))
-        .into_tuple()
+    let c = access_code::Entity::find_by_id(c.id)
+        .filter(access_code::Column::TenantId.eq(t.tenant_id))
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+        .ok_or_else(|| Error::not_found("access_code"))?;
+    // Subscriber order, so two rollbacks touching the same subscribers lock them alike.
+    let activations = activation::Entity::find()
+        .filter(activation::Column::AccessCodeId.eq(c.id))
+        .order_by_asc(activation::Column::SubscriberId)
         .all(&txn)
         .await?;
-    let revoked = subscription::Entity::update_many()
-        .col_expr(
-            subscription::Column::Status,
-            Expr::value(SubscriptionStatus::Revoked),
-        )
-        .col_expr(subscription::Column::EndedAt, Expr::value(now))
-        .col_expr(subscription::Column::UpdatedAt, Expr::value(now))
-        .filter(subscription::Column::TenantId.eq(t.tenant_id))
-        .filter(subscription::Column::AccessCodeId.eq(c.id))
-        .filter(subscription::Column::Status.eq(SubscriptionStatus::Active))
-        .exec(&txn)
-        .await?
-        .rows_affected;
+    let (mut revoked_ids, mut shortened_ids) = (vec![], vec![]);
+    for a in &activations {
+        match subscriptions::withdraw(&txn, a, now).await? {
+            subscriptions::Withdrawn::Revoked(id) => revoked_ids.push(id),
+            subscriptions::Withdrawn::Shortened(id, _) => shortened_ids.push(id),
+            subscriptions::Withdrawn::Unchanged => {}
+        }
+    }
     let removed = activation::Entity::delete_many()
         .filter(activation::Column::AccessCodeId.eq(c.id))
         .exec(&txn)
@@ -397,7 +422,8 @@ pub async fn rollback(
         &txn,
         audit::Entry::creator(t, "code.rolled_back", "access_code", c.id).details(
             serde_json::json!({
-                "code": c.code, "activations_removed": removed, "subscriptions_revoked": revoked
+                "code": c.code, "activations_removed": removed,
+                "subscriptions_revoked": revoked_ids, "subscriptions_shortened": shortened_ids,
             }),
         ),
         now,
@@ -409,10 +435,12 @@ pub async fn rollback(
     }
     // The users of the revoked subscriptions leave the plan's channels.
     subscriptions::remove_revoked(ctx, &revoked_ids).await?;
+    subscriptions::tell_shortened(ctx, &shortened_ids).await;
     Ok(RollbackOut {
         code: c.code,
         activations_removed: removed,
-        subscriptions_revoked: revoked,
+        subscriptions_revoked: revoked_ids.len() as u64,
+        subscriptions_shortened: shortened_ids.len() as u64,
     })
 }
 

@@ -1,7 +1,8 @@
 //! Redeeming an access code through a project's bot: what was typed (or a `c_<CODE>` deep
 //! link) is normalised, failed attempts are limited per user and bot, and activation is one
 //! transaction — a conditional update keeps the activation count within max activations —
-//! that grants the plan through `subscriptions` (the one rule for new and extended time).
+//! that grants the plan through `subscriptions` (the one rule for new and extended time,
+//! serialised per subscriber) and records on the activation the time it added.
 //! The project's linked owners are told of each activation.
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
@@ -185,6 +186,8 @@ async fn activate(ctx: &AppCtx, h: &BotHandle, user: &TgUser, typed: &str) -> Re
         subscriber_id: Set(sub.id),
         subscription_id: Set(None),
         at: Set(now),
+        added_from: Set(None),
+        added_until: Set(None),
     }
     .insert(&txn)
     .await;
@@ -195,7 +198,7 @@ async fn activate(ctx: &AppCtx, h: &BotHandle, user: &TgUser, typed: &str) -> Re
             "you have already redeemed this code",
         ));
     }
-    let (subscription, extended) = subscriptions::grant(
+    let granted = subscriptions::grant(
         &txn,
         subscriptions::Grant {
             tenant_id: h.tenant_id,
@@ -213,10 +216,20 @@ async fn activate(ctx: &AppCtx, h: &BotHandle, user: &TgUser, typed: &str) -> Re
         now,
     )
     .await?;
+    let subscription = granted.subscription;
+    // What this activation added, so a rollback of its code takes exactly that away.
     activation::Entity::update_many()
         .col_expr(
             activation::Column::SubscriptionId,
             Expr::value(subscription.id),
+        )
+        .col_expr(
+            activation::Column::AddedFrom,
+            Expr::value(granted.added_from),
+        )
+        .col_expr(
+            activation::Column::AddedUntil,
+            Expr::value(granted.added_until),
         )
         .filter(activation::Column::Id.eq(activation_id))
         .exec(&txn)
@@ -228,7 +241,7 @@ async fn activate(ctx: &AppCtx, h: &BotHandle, user: &TgUser, typed: &str) -> Re
     Ok(Redeemed {
         plan_name: pl.name,
         ends_at: subscription.ends_at,
-        extended,
+        extended: granted.extended,
         links,
     })
 }

@@ -11,7 +11,10 @@ use sea_orm::{
 use serde::Serialize;
 use uuid::Uuid;
 
-use entity::{access_code, activation, bot, channel, plan, plan_channel, subscriber, subscription};
+use entity::{
+    access_code, activation, bot, channel, plan, plan_channel, subscriber, subscription, tenant,
+    tenant::TenantStatus,
+};
 
 use crate::{
     AppCtx, audit,
@@ -19,7 +22,6 @@ use crate::{
     projects,
     telegram::{self, BotHandle},
     tenancy::TenantCtx,
-    tenants,
 };
 
 pub use entity::subscription::{SubscriptionSource, SubscriptionStatus};
@@ -52,27 +54,63 @@ pub struct Grant<'a> {
     pub price_minor: i64,
 }
 
+/// What a grant did: the subscription, whether it was extended, and the time it added
+/// (recorded on the activation, so a rollback can take exactly that away).
+#[derive(Debug, Clone)]
+pub struct Granted {
+    pub subscription: subscription::Model,
+    pub extended: bool,
+    pub added_from: DateTime<Utc>,
+    /// `None` for lifetime.
+    pub added_until: Option<DateTime<Utc>>,
+}
+
+/// Serialises every change of one subscriber's subscriptions inside the caller's
+/// transaction, also when there is no subscription row yet to lock: `SELECT … FOR NO KEY
+/// UPDATE` on the subscriber's row on PostgreSQL. (Not `FOR UPDATE`: the caller may already
+/// hold the `KEY SHARE` lock an insert referencing the subscriber takes, e.g. the
+/// activation, and two such callers upgrading to `FOR UPDATE` would deadlock.) SQLite has
+/// one writer (and the embedded default one pooled connection), so a writing transaction is
+/// already alone; the lock clause is not emitted there.
+async fn lock_subscriber(txn: &impl ConnectionTrait, subscriber_id: Uuid) -> Result<()> {
+    subscriber::Entity::find_by_id(subscriber_id)
+        .select_only()
+        .column(subscriber::Column::Id)
+        .lock(sea_orm::sea_query::LockType::NoKeyUpdate)
+        .into_tuple::<Uuid>()
+        .one(txn)
+        .await?;
+    Ok(())
+}
+
 /// The one rule for giving a subscriber a plan, inside the caller's transaction: the active
 /// subscription to the same plan is extended by the plan's duration from its current end (or
-/// from now, if that is later), otherwise a new one starts now. Answers the subscription and
-/// whether it was extended.
+/// from now, if that is later), otherwise a new one starts now.
+///
+/// Atomic: the subscriber's row is locked first, so two grants for one subscriber (two
+/// codes redeemed at once) run one after the other and the second extends what the first
+/// made; the active subscription is read `FOR UPDATE`, so the end sweep's claim (which
+/// re-checks `ends_at`) waits for the extension and then refuses it.
 pub async fn grant(
     txn: &impl ConnectionTrait,
     g: Grant<'_>,
     now: DateTime<Utc>,
-) -> Result<(subscription::Model, bool)> {
+) -> Result<Granted> {
     let pl = g.plan;
+    lock_subscriber(txn, g.subscriber_id).await?;
     let existing = subscription::Entity::find()
         .filter(subscription::Column::SubscriberId.eq(g.subscriber_id))
         .filter(subscription::Column::PlanId.eq(pl.id))
         .filter(subscription::Column::Status.eq(SubscriptionStatus::Active))
+        .lock_exclusive()
         .one(txn)
         .await?;
     let length = pl.duration_days.map(|d| Duration::days(i64::from(d)));
-    let (subscription, extended) = match existing {
+    Ok(match existing {
         Some(s) => {
+            let added_from = s.ends_at.map_or(now, |end| Ord::max(end, now));
             let ends_at = match (s.ends_at, length) {
-                (Some(end), Some(len)) => Some(Ord::max(end, now) + len),
+                (Some(_), Some(len)) => Some(added_from + len),
                 _ => None,
             };
             let mut am = s.into_active_model();
@@ -80,7 +118,12 @@ pub async fn grant(
             // A new end deserves a new reminder.
             am.reminder_sent_at = Set(None);
             am.updated_at = Set(now);
-            (am.update(txn).await?, true)
+            Granted {
+                subscription: am.update(txn).await?,
+                extended: true,
+                added_from,
+                added_until: ends_at,
+            }
         }
         None => {
             let s = subscription::ActiveModel {
@@ -103,10 +146,141 @@ pub async fn grant(
             }
             .insert(txn)
             .await?;
-            (s, false)
+            Granted {
+                added_until: s.ends_at,
+                subscription: s,
+                extended: false,
+                added_from: now,
+            }
         }
+    })
+}
+
+/// What taking one activation's time back did to its subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Withdrawn {
+    /// The subscription had already ended; nothing to take.
+    Unchanged,
+    /// Time remains: the subscription now ends at this time (`None`: lifetime).
+    Shortened(Uuid, Option<DateTime<Utc>>),
+    /// No granted time remains: the subscription is revoked (its user must leave the channels).
+    Revoked(Uuid),
+}
+
+/// Takes back exactly the time one activation added to its subscription, inside the
+/// caller's transaction (the caller deletes the activation afterwards). The subscription's
+/// other activations are replayed in redemption order as if this one had never happened:
+/// each starts at the later of its redemption time and the previous one's end and keeps its
+/// own length, so later activations shift earlier by the time taken away. When no granted
+/// time remains (no other activation, or what is left already ended) the subscription is
+/// revoked. Activations from before spans were recorded (`added_from` null) take the plan's
+/// duration off the end instead.
+pub(crate) async fn withdraw(
+    txn: &impl ConnectionTrait,
+    a: &activation::Model,
+    now: DateTime<Utc>,
+) -> Result<Withdrawn> {
+    let Some(sid) = a.subscription_id else {
+        return Ok(Withdrawn::Unchanged);
     };
-    Ok((subscription, extended))
+    lock_subscriber(txn, a.subscriber_id).await?;
+    let Some(s) = subscription::Entity::find_by_id(sid)
+        .lock_exclusive()
+        .one(txn)
+        .await?
+    else {
+        return Ok(Withdrawn::Unchanged);
+    };
+    if s.status != SubscriptionStatus::Active {
+        return Ok(Withdrawn::Unchanged);
+    }
+    let others = activation::Entity::find()
+        .filter(activation::Column::SubscriptionId.eq(s.id))
+        .filter(activation::Column::Id.ne(a.id))
+        .order_by_asc(activation::Column::At)
+        .order_by_asc(activation::Column::Id)
+        .all(txn)
+        .await?;
+    if others.is_empty() {
+        return revoke_in(txn, &s, now).await;
+    }
+    let known = a.added_from.is_some() && others.iter().all(|o| o.added_from.is_some());
+    let (starts_at, ends_at, access_code_id) = if known {
+        // Replay what remains.
+        let mut end: Option<Option<DateTime<Utc>>> = None;
+        let mut starts_at = None;
+        for o in &others {
+            let length = o
+                .added_until
+                .zip(o.added_from)
+                .map(|(until, from)| until - from);
+            let from = match end {
+                Some(Some(e)) => Ord::max(e, o.at),
+                _ => o.at,
+            };
+            let until = match (end, length) {
+                // After a lifetime grant everything is lifetime.
+                (Some(None), _) | (_, None) => None,
+                (_, Some(len)) => Some(from + len),
+            };
+            starts_at.get_or_insert(from);
+            end = Some(until);
+            if (o.added_from, o.added_until) != (Some(from), until) {
+                let mut am = o.clone().into_active_model();
+                am.added_from = Set(Some(from));
+                am.added_until = Set(until);
+                am.update(txn).await?;
+            }
+        }
+        (
+            starts_at.unwrap_or(s.starts_at),
+            end.flatten(),
+            others[0].access_code_id,
+        )
+    } else {
+        let plan = plan::Entity::find_by_id(s.plan_id).one(txn).await?;
+        let length = plan
+            .and_then(|p| p.duration_days)
+            .map(|d| Duration::days(i64::from(d)));
+        let ends_at = match (s.ends_at, length) {
+            (Some(e), Some(len)) => Some(e - len),
+            (e, _) => e,
+        };
+        (s.starts_at, ends_at, others[0].access_code_id)
+    };
+    if ends_at.is_some_and(|e| e <= now) {
+        return revoke_in(txn, &s, now).await;
+    }
+    let changed = ends_at != s.ends_at;
+    let mut am = s.into_active_model();
+    am.starts_at = Set(starts_at);
+    am.ends_at = Set(ends_at);
+    am.access_code_id = Set(Some(access_code_id));
+    if changed {
+        am.reminder_sent_at = Set(None);
+    }
+    am.updated_at = Set(now);
+    let s = am.update(txn).await?;
+    Ok(Withdrawn::Shortened(s.id, s.ends_at))
+}
+
+async fn revoke_in(
+    txn: &impl ConnectionTrait,
+    s: &subscription::Model,
+    now: DateTime<Utc>,
+) -> Result<Withdrawn> {
+    subscription::Entity::update_many()
+        .col_expr(
+            subscription::Column::Status,
+            Expr::value(SubscriptionStatus::Revoked),
+        )
+        .col_expr(subscription::Column::EndedAt, Expr::value(now))
+        .col_expr(subscription::Column::UpdatedAt, Expr::value(now))
+        .filter(subscription::Column::Id.eq(s.id))
+        .filter(subscription::Column::Status.eq(SubscriptionStatus::Active))
+        .exec(txn)
+        .await?;
+    Ok(Withdrawn::Revoked(s.id))
 }
 
 /// The project's subscriber for a Telegram user, created on first contact.
@@ -319,10 +493,31 @@ async fn telegram_user(ctx: &AppCtx, subscriber_id: Uuid) -> Result<Option<i64>>
         .map(|s| s.telegram_user_id))
 }
 
-/// One reminder a day before the end. Each reminder is claimed with a conditional update
-/// first, so two workers sweeping at once send it once. Suspended tenants get none (their
-/// bots are paused); their subscriptions still run out.
+/// How many due subscriptions one sweep takes at most (the next tick takes the rest).
+pub const SWEEP_BATCH: u64 = 1_000;
+
+/// Tenants that are not suspended, as a subquery for the sweeps' filters.
+fn active_tenants() -> sea_orm::sea_query::SelectStatement {
+    tenant::Entity::find()
+        .select_only()
+        .column(tenant::Column::Id)
+        .filter(tenant::Column::Status.eq(TenantStatus::Active))
+        .into_query()
+}
+
+/// One reminder a day before the end ([`SWEEP_BATCH`] at a time).
 pub async fn send_reminders(ctx: &AppCtx) -> Result<u64> {
+    send_reminders_up_to(ctx, SWEEP_BATCH).await
+}
+
+/// [`send_reminders`] taking at most `limit` due subscriptions, soonest end first.
+/// Suspended tenants get none (their bots are paused; their subscriptions still run out):
+/// they are left out by the query itself, so however many of their rows are due they never
+/// fill the batch ahead of other tenants. Each reminder is claimed with a conditional update
+/// that re-checks what it reminds about — still active, no reminder yet, and the same end
+/// date — so two workers send it once, and a subscription extended after it was read is not
+/// told of its old end (the extension also reset `reminder_sent_at` for the new end).
+pub async fn send_reminders_up_to(ctx: &AppCtx, limit: u64) -> Result<u64> {
     let now = ctx.now();
     let due = subscription::Entity::find()
         .filter(subscription::Column::Status.eq(SubscriptionStatus::Active))
@@ -330,18 +525,21 @@ pub async fn send_reminders(ctx: &AppCtx) -> Result<u64> {
         .filter(subscription::Column::EndsAt.is_not_null())
         .filter(subscription::Column::EndsAt.gt(now))
         .filter(subscription::Column::EndsAt.lte(now + Duration::days(1)))
-        .limit(1_000)
+        .filter(subscription::Column::TenantId.in_subquery(active_tenants()))
+        .order_by_asc(subscription::Column::EndsAt)
+        .order_by_asc(subscription::Column::Id)
+        .limit(limit)
         .all(&ctx.db)
         .await?;
     let mut sent = 0;
     for s in due {
-        if !tenants::is_active(&ctx.db, s.tenant_id).await? {
-            continue;
-        }
+        let Some(ends_at) = s.ends_at else { continue };
         let claimed = subscription::Entity::update_many()
             .col_expr(subscription::Column::ReminderSentAt, Expr::value(now))
             .filter(subscription::Column::Id.eq(s.id))
+            .filter(subscription::Column::Status.eq(SubscriptionStatus::Active))
             .filter(subscription::Column::ReminderSentAt.is_null())
+            .filter(subscription::Column::EndsAt.eq(ends_at))
             .exec(&ctx.db)
             .await?
             .rows_affected;
@@ -361,9 +559,7 @@ pub async fn send_reminders(ctx: &AppCtx) -> Result<u64> {
             .unwrap_or_default();
         let text = format!(
             "Your “{plan_name}” subscription ends on {}. Redeem another code or renew to keep your access.",
-            s.ends_at
-                .map(|e| e.format("%Y-%m-%d %H:%M UTC").to_string())
-                .unwrap_or_default()
+            ends_at.format("%Y-%m-%d %H:%M UTC")
         );
         if let Err(e) = telegram::send_message(ctx, b.id, user, &text, None).await {
             tracing::warn!(error = %e, subscription = %s.id, "reminder not delivered");
@@ -373,16 +569,19 @@ pub async fn send_reminders(ctx: &AppCtx) -> Result<u64> {
     Ok(sent)
 }
 
-/// Ends subscriptions whose time is up: status expired (claimed by a conditional update, so
-/// each is ended once), removal from each channel of the plan, and a message to the user.
-/// Lifetime subscriptions never end.
+/// Ends subscriptions whose time is up, soonest first, [`SWEEP_BATCH`] at a time: status
+/// expired, claimed by a conditional update that re-checks `ends_at <= now` (so each is ended
+/// once, and one extended after the sweep read it is left alone), then removal from each
+/// channel of the plan and a message to the user. Lifetime subscriptions never end.
 pub async fn expire_due(ctx: &AppCtx) -> Result<u64> {
     let now = ctx.now();
     let due = subscription::Entity::find()
         .filter(subscription::Column::Status.eq(SubscriptionStatus::Active))
         .filter(subscription::Column::EndsAt.is_not_null())
         .filter(subscription::Column::EndsAt.lte(now))
-        .limit(1_000)
+        .order_by_asc(subscription::Column::EndsAt)
+        .order_by_asc(subscription::Column::Id)
+        .limit(SWEEP_BATCH)
         .all(&ctx.db)
         .await?;
     let mut ended = 0;
@@ -396,19 +595,25 @@ pub async fn expire_due(ctx: &AppCtx) -> Result<u64> {
     Ok(ended)
 }
 
-/// Claims the end of an active subscription; false when someone else ended it first.
+/// Claims the end of an active subscription; false when someone else ended it first, or
+/// (for expiry) when its end is no longer past because it was extended meanwhile.
 async fn end(ctx: &AppCtx, s: &subscription::Model, status: SubscriptionStatus) -> Result<bool> {
     let now = ctx.now();
-    Ok(subscription::Entity::update_many()
+    let mut claim = subscription::Entity::update_many()
         .col_expr(subscription::Column::Status, Expr::value(status))
         .col_expr(subscription::Column::EndedAt, Expr::value(now))
         .col_expr(subscription::Column::UpdatedAt, Expr::value(now))
         .filter(subscription::Column::Id.eq(s.id))
-        .filter(subscription::Column::Status.eq(SubscriptionStatus::Active))
-        .exec(&ctx.db)
-        .await?
-        .rows_affected
-        == 1)
+        .filter(subscription::Column::Status.eq(SubscriptionStatus::Active));
+    match status {
+        SubscriptionStatus::Expired => {
+            claim = claim
+                .filter(subscription::Column::EndsAt.is_not_null())
+                .filter(subscription::Column::EndsAt.lte(now));
+        }
+        SubscriptionStatus::Revoked | SubscriptionStatus::Active => {}
+    }
+    Ok(claim.exec(&ctx.db).await?.rows_affected == 1)
 }
 
 /// Removes the user from the plan's channels (unless another active subscription still
@@ -458,6 +663,43 @@ pub async fn remove_revoked(ctx: &AppCtx, ids: &[Uuid]) -> Result<()> {
         .await;
     }
     Ok(())
+}
+
+/// Tells the users of subscriptions a rollback shortened when their access now ends.
+pub async fn tell_shortened(ctx: &AppCtx, ids: &[Uuid]) {
+    let run = async {
+        for s in subscription::Entity::find()
+            .filter(subscription::Column::Id.is_in(ids.iter().copied()))
+            .all(&ctx.db)
+            .await?
+        {
+            let (Some(b), Some(user)) = (
+                bot_of(ctx, s.project_id).await?,
+                telegram_user(ctx, s.subscriber_id).await?,
+            ) else {
+                continue;
+            };
+            let plan_name = plan::Entity::find_by_id(s.plan_id)
+                .one(&ctx.db)
+                .await?
+                .map(|p| p.name)
+                .unwrap_or_default();
+            let until = match s.ends_at {
+                Some(e) => format!("now ends on {}", e.format("%Y-%m-%d %H:%M UTC")),
+                None => "stays for life".to_string(),
+            };
+            let text = format!(
+                "An access code you redeemed was withdrawn by the community's owner. Your “{plan_name}” subscription {until}."
+            );
+            if let Err(e) = telegram::send_message(ctx, b.id, user, &text, None).await {
+                tracing::warn!(error = %e, subscription = %s.id, "shortening not told");
+            }
+        }
+        Ok::<(), Error>(())
+    };
+    if let Err(e) = run.await {
+        tracing::warn!(error = %e, "telling shortened subscriptions failed");
+    }
 }
 
 // --- the members pages of the API -------------------------------------------------------------

@@ -1,4 +1,4 @@
-//! One redemption of an access code.
+//! One redemption of an access code, and the time it added to its subscription.
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -12,6 +12,10 @@ pub struct Model {
     pub subscriber_id: Uuid,
     pub subscription_id: Option<Uuid>,
     pub at: DateTimeUtc,
+    /// The time this activation added to its subscription: from here…
+    pub added_from: Option<DateTimeUtc>,
+    /// …until here (null for lifetime, or when `added_from` is null: unknown, older rows).
+    pub added_until: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

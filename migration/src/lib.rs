@@ -9,7 +9,8 @@ mod m20261121_000010_bots;
 mod m20261121_000020_staff;
 mod m20261121_000030_billing;
 mod m20261121_000040_subscriptions;
-mod m20261202_000050_job_recovery;
+mod m20261202_000050_activation_spans;
+mod m20261202_000060_job_recovery;
 
 pub struct Migrator;
 
@@ -22,7 +23,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000020_staff::Migration),
             Box::new(m20261121_000030_billing::Migration),
             Box::new(m20261121_000040_subscriptions::Migration),
-            Box::new(m20261202_000050_job_recovery::Migration),
+            Box::new(m20261202_000050_activation_spans::Migration),
+            Box::new(m20261202_000060_job_recovery::Migration),
         ]
     }
 }

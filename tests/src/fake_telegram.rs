@@ -2,7 +2,8 @@
 //! (`POST /bot<token>/<method>` with JSON, form or multipart bodies; `{"ok":true,"result":…}`
 //! or `{"ok":false,"error_code":…,"description":…,"parameters":{"retry_after":…}}`).
 //! Bots are keyed by token; every call is recorded; updates can be queued for `getUpdates`;
-//! the next N calls can be made to fail with a 429 or a 5xx. Method names match
+//! the next N calls can be made to fail with a 429 or a 5xx, and calls can be held back until
+//! the test releases them (a slow Telegram at a chosen moment). Method names match
 //! case-insensitively, since teloxide sends them capitalised (`SendMessage`).
 use std::{
     collections::{HashMap, VecDeque},
@@ -71,6 +72,10 @@ struct State_ {
     delays: HashMap<String, Duration>,
     /// Requests of a delayed method that arrived (recorded or not).
     arrivals: HashMap<String, usize>,
+    /// Calls held back until released: (method, chat_id if only to that chat).
+    holds: Vec<(String, Option<i64>)>,
+    /// How many calls have been held back so far.
+    held: usize,
 }
 
 #[derive(Clone)]
@@ -175,6 +180,39 @@ impl FakeTelegram {
             .unwrap()
             .members
             .insert((chat_id, user_id), status.to_string());
+    }
+
+    /// Holds back calls to `method` (only those to `chat_id`, when given) until
+    /// [`FakeTelegram::release`]: a slow Telegram, at the moment a test chooses.
+    pub fn hold(&self, method: &str, chat_id: Option<i64>) {
+        self.inner
+            .lock()
+            .unwrap()
+            .holds
+            .push((method.to_lowercase(), chat_id));
+    }
+
+    /// Lets every held call through, and stops holding.
+    pub fn release(&self) {
+        self.inner.lock().unwrap().holds.clear();
+        self.changed.notify_waiters();
+    }
+
+    /// Waits until `n` calls have been held back (panics after `timeout`).
+    pub async fn wait_held(&self, n: usize, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let notified = self.changed.notified();
+            let held = self.inner.lock().unwrap().held;
+            if held >= n {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "fake telegram: waited {timeout:?} for {n} held call(s), got {held}"
+            );
+            let _ = tokio::time::timeout(Duration::from_millis(50), notified).await;
+        }
     }
 
     pub fn calls(&self) -> Vec<Call> {
@@ -429,6 +467,32 @@ async fn handle(
     if let Some(d) = delay {
         fake.changed.notify_waiters();
         tokio::time::sleep(d).await;
+    }
+
+    // A held call waits here until the test releases it.
+    let mut counted = false;
+    loop {
+        let notified = fake.changed.notified();
+        let newly = {
+            let mut s = fake.inner.lock().unwrap();
+            let held = s.holds.iter().any(|(m, chat)| {
+                *m == method && chat.is_none_or(|c| params["chat_id"].as_i64() == Some(c))
+            });
+            if !held {
+                break;
+            }
+            let newly = !counted;
+            if newly {
+                counted = true;
+                s.held += 1;
+            }
+            newly
+        };
+        if newly {
+            fake.changed.notify_waiters();
+            continue;
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(50), notified).await;
     }
 
     // getUpdates long-polls: wait (briefly) for queued updates before answering. Like

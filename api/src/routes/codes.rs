@@ -125,9 +125,10 @@ async fn csv_response(
         .into_response())
 }
 
-/// Deletes a code; an unredeemed code of this cycle gives its quota unit back.
+/// Deletes an unredeemed code; one of this cycle gives its quota unit back. A redeemed code
+/// is refused with 409 `code_redeemed` (it stays for reporting; roll it back instead).
 #[utoipa::path(delete, path = "/api/v1/projects/{project_id}/codes/{code_id}", tag = "codes",
-    params(("project_id" = Uuid, Path), ("code_id" = Uuid, Path)), responses((status = 204), (status = 404, body = ErrorBody)))]
+    params(("project_id" = Uuid, Path), ("code_id" = Uuid, Path)), responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn delete(
     State(ctx): State<AppCtx>,
     Creator(t): Creator,
@@ -137,7 +138,8 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Removes the code and its activations and revokes the subscriptions it granted.
+/// Removes the code and its activations; each subscription loses exactly the time its
+/// activation added, and is revoked (its user removed from the channels) when none remains.
 #[utoipa::path(post, path = "/api/v1/projects/{project_id}/codes/{code_id}/rollback", tag = "codes",
     params(("project_id" = Uuid, Path), ("code_id" = Uuid, Path)), responses((status = 200, body = RollbackOut), (status = 404, body = ErrorBody)))]
 pub async fn rollback(

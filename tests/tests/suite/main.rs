@@ -14,5 +14,6 @@ mod process;
 mod projects;
 mod redemption;
 mod staff;
+mod subscriptions;
 mod web;
 mod web_bot_members;

@@ -52,6 +52,9 @@ async fn rollback_removes_the_code_and_its_activations_and_revokes_subscriptions
         subscriber_id: Set(subscriber.id),
         subscription_id: Set(Some(sub.id)),
         at: Set(now),
+        // As written before activations recorded their span.
+        added_from: Set(None),
+        added_until: Set(None),
     }
     .insert(&app.ctx.db)
     .await

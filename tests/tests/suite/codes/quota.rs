@@ -289,8 +289,9 @@ async fn deleting_an_unredeemed_code_of_this_cycle_frees_one_unit() {
     generate(&app, &c, &pid, batch(&plan, 5)).await;
     let codes = app.all_codes(&c, &pid, "").await;
     mark_redeemed(&app, codes[0]["id"].as_str().unwrap()).await;
-    // A redeemed code frees nothing.
-    let (s, _) = app
+    // A redeemed code is not deleted (it stays for reporting; rollback is the way) and
+    // frees nothing.
+    let r = app
         .as_creator(
             &c,
             Method::DELETE,
@@ -301,7 +302,7 @@ async fn deleting_an_unredeemed_code_of_this_cycle_frees_one_unit() {
             None,
         )
         .await;
-    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert_error(&r, StatusCode::CONFLICT, "code_redeemed", None);
     assert_eq!(app.quota_used(c.tenant_id).await, 5);
     let (s, _) = app
         .as_creator(
@@ -334,7 +335,7 @@ async fn deleting_an_unredeemed_code_of_this_cycle_frees_one_unit() {
         .await;
     assert_error(&r, StatusCode::NOT_FOUND, "not_found", None);
     let actions = crate::accounts::audit_actions(&app, c.tenant_id).await;
-    assert_eq!(actions.iter().filter(|a| *a == "code.deleted").count(), 2);
+    assert_eq!(actions.iter().filter(|a| *a == "code.deleted").count(), 1);
 
     // A code of a past cycle gives nothing back to the new one.
     let u = domain::quota::usage(&app.ctx, c.tenant_id).await.unwrap();
