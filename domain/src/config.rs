@@ -78,6 +78,13 @@ pub struct Config {
     /// Whether workers run the scheduled sweeps (`WORKER_SCHEDULES=off` turns them off,
     /// e.g. for a worker dedicated to jobs, or tests that drive sweeps themselves).
     pub worker_schedules: bool,
+    /// Reverse proxies in front of the API that append to `X-Forwarded-For`
+    /// (`TRUSTED_PROXY_HOPS`, default 0: the header is ignored and the socket peer is the
+    /// client). See `limits::client_ip`.
+    pub trusted_proxy_hops: usize,
+    /// Passwords hashed or verified at once per process (`PASSWORD_HASH_CONCURRENCY`,
+    /// default twice the cores); beyond it sign-ins wait briefly, then get 503.
+    pub password_hash_concurrency: usize,
 }
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -214,6 +221,36 @@ impl Config {
             stripe_webhook_secret,
             overage_fee_minor,
             job_queue_prefix: get("JOB_QUEUE_PREFIX").unwrap_or_else(|| "gatehouse".into()),
+            trusted_proxy_hops: match get("TRUSTED_PROXY_HOPS") {
+                Some(v) => v
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| *n <= 10)
+                    .ok_or_else(|| {
+                        bad(
+                            "TRUSTED_PROXY_HOPS",
+                            format!("expected a number of proxies from 0 to 10, got {v:?}"),
+                        )
+                    })?,
+                None => 0,
+            },
+            password_hash_concurrency: match get("PASSWORD_HASH_CONCURRENCY") {
+                Some(v) => v
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=256).contains(n))
+                    .ok_or_else(|| {
+                        bad(
+                            "PASSWORD_HASH_CONCURRENCY",
+                            format!("expected a number from 1 to 256, got {v:?}"),
+                        )
+                    })?,
+                None => std::thread::available_parallelism()
+                    .map_or(2, |n| n.get())
+                    .saturating_mul(2),
+            },
             worker_schedules: match get("WORKER_SCHEDULES").as_deref().map(str::trim) {
                 None | Some("on" | "true" | "1") => true,
                 Some("off" | "false" | "0") => false,

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use crate::{
     clock::{Clock, SystemClock},
     config::{Config, SecretSource},
+    limits::PasswordWork,
 };
 
 #[derive(Clone)]
@@ -19,6 +20,8 @@ pub struct AppCtx {
     pub config: Arc<Config>,
     pub clock: Arc<dyn Clock>,
     pub keys: Arc<Keys>,
+    /// The per-process bound on concurrent password hashing.
+    pub password_work: Arc<PasswordWork>,
 }
 
 /// Keys derived from `GATEHOUSE_SECRET_KEY`, one per purpose so no two uses share key material.
@@ -140,6 +143,7 @@ impl AppCtx {
         AppCtx {
             db,
             redis,
+            password_work: Arc::new(PasswordWork::new(config.password_hash_concurrency)),
             config: Arc::new(config),
             clock,
             keys: Arc::new(Keys::derive(secret)),

@@ -16,6 +16,7 @@ pub mod ctx;
 pub mod error;
 pub mod export;
 pub mod jobs;
+pub mod limits;
 pub mod plans;
 pub mod projects;
 pub mod quota;

@@ -9,6 +9,7 @@ mod m20261121_000010_bots;
 mod m20261121_000020_staff;
 mod m20261121_000030_billing;
 mod m20261121_000040_subscriptions;
+mod m20261202_000050_login_limits;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000020_staff::Migration),
             Box::new(m20261121_000030_billing::Migration),
             Box::new(m20261121_000040_subscriptions::Migration),
+            Box::new(m20261202_000050_login_limits::Migration),
         ]
     }
 }

@@ -51,7 +51,7 @@ impl TestApp {
 
     /// A fresh session for a creator (after the test clock moved past the old one's expiry).
     pub async fn relogin(&self, c: &Creator) -> Creator {
-        let s = domain::accounts::login(&self.ctx, &c.email, PASSWORD)
+        let s = domain::accounts::login(&self.ctx, &c.email, PASSWORD, std::net::Ipv4Addr::LOCALHOST.into())
             .await
             .expect("login");
         Creator {
@@ -138,7 +138,7 @@ impl TestApp {
         let id = domain::accounts::create_staff(&self.ctx, &email, PASSWORD, role)
             .await
             .expect("staff");
-        let token = domain::accounts::login(&self.ctx, &email, PASSWORD)
+        let token = domain::accounts::login(&self.ctx, &email, PASSWORD, std::net::Ipv4Addr::LOCALHOST.into())
             .await
             .expect("staff login")
             .token;

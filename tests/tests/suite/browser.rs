@@ -13,7 +13,7 @@ use gatehouse_tests::{
 use reqwest::StatusCode;
 
 async fn tenant_of(app: &TestApp, email: &str) -> uuid::Uuid {
-    let s = accounts::login(&app.ctx, email, PASSWORD)
+    let s = accounts::login(&app.ctx, email, PASSWORD, std::net::Ipv4Addr::LOCALHOST.into())
         .await
         .expect("login");
     match accounts::authenticate(&app.ctx, &s.token)

@@ -383,7 +383,7 @@ async fn a_record_stripe_refuses_is_marked_failed_and_shown_to_staff() {
         .unwrap_err();
     assert_eq!(err.code, "staff_readonly");
     let creator_token =
-        domain::accounts::login(&app.ctx, &c.email, gatehouse_tests::factories::PASSWORD)
+        domain::accounts::login(&app.ctx, &c.email, gatehouse_tests::factories::PASSWORD, std::net::Ipv4Addr::LOCALHOST.into())
             .await
             .unwrap()
             .token;
