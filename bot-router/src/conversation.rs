@@ -321,7 +321,7 @@ async fn on_my_chat_member(
         title: mc.chat.title.unwrap_or_default(),
         kind,
     };
-    bots::bot_membership_changed(ctx, h, chat, is_admin).await
+    bots::bot_membership_changed(ctx, h, chat, is_admin, mc.from.map(|u| u.id)).await
 }
 
 /// `/newcode`: plan → quantity → expiry → preview → confirm.

@@ -72,6 +72,9 @@ pub struct CallbackMessage {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct ChatMemberUpdated {
     pub chat: Chat,
+    /// Who made the change (Telegram always sends it; optional here to stay lenient).
+    #[serde(default)]
+    pub from: Option<User>,
     pub new_chat_member: ChatMember,
 }
 

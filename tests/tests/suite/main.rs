@@ -9,6 +9,7 @@ mod cross_tenant;
 mod flows;
 mod newcode;
 mod operations;
+mod owners;
 mod process;
 mod projects;
 mod redemption;
