@@ -88,4 +88,12 @@ pub struct ChatMember {
 pub struct ChatJoinRequest {
     pub chat: Chat,
     pub from: User,
+    /// The link used; absent for a public chat's "request to join".
+    #[serde(default)]
+    pub invite_link: Option<InviteLink>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct InviteLink {
+    pub creator: User,
 }
