@@ -17,6 +17,7 @@ pub mod error;
 pub mod export;
 pub mod jobs;
 pub mod limits;
+pub mod money;
 pub mod plans;
 pub mod projects;
 pub mod quota;

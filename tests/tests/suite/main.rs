@@ -7,6 +7,7 @@ mod browser;
 mod codes;
 mod cross_tenant;
 mod flows;
+mod money;
 mod join_requests;
 mod newcode;
 mod operations;
