@@ -44,8 +44,8 @@ pub async fn serve_http(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await?;
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await?;
     Ok(())
 }
 

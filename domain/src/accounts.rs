@@ -6,8 +6,8 @@ use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use chrono::{DateTime, Duration, Utc};
 use rand::{Rng, RngCore};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, Set, TransactionTrait, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, Set, TransactionTrait, sea_query::Expr,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -17,8 +17,9 @@ use entity::{api_key, tenant, user};
 
 pub use crate::tenancy::{Principal, StaffCtx, StaffRole};
 use crate::{
-    AppCtx, audit, limits,
+    AppCtx, audit,
     error::{Error, Result},
+    limits,
     tenancy::{Actor, Role, TenantCtx},
     validate,
 };

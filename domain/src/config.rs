@@ -342,8 +342,14 @@ mod tests {
     #[test]
     fn debug_shows_no_secret() {
         let c = load(&[
-            ("DATABASE_URL", "postgres://app:pg-pass-123@db.internal:5432/gh?sslmode=require"),
-            ("GATEHOUSE_SECRET_KEY", "k3y-k3y-k3y-k3y-k3y-k3y-k3y-k3y-k3y-k3y"),
+            (
+                "DATABASE_URL",
+                "postgres://app:pg-pass-123@db.internal:5432/gh?sslmode=require",
+            ),
+            (
+                "GATEHOUSE_SECRET_KEY",
+                "k3y-k3y-k3y-k3y-k3y-k3y-k3y-k3y-k3y-k3y",
+            ),
             ("REDIS_URL", "redis://default:redis-pass-456@cache:6379/0"),
             ("STRIPE_SECRET_KEY", "sk_live_stripe-key-789"),
             ("STRIPE_WEBHOOK_SECRET", "whsec_hook-secret-000"),
@@ -365,7 +371,10 @@ mod tests {
             redact_url("postgres://db/gh?user=a&password=p4ss"),
             "postgres://db/gh?user=a&password=<redacted>"
         );
-        assert_eq!(redact_url("sqlite://x.db?mode=rwc"), "sqlite://x.db?mode=rwc");
+        assert_eq!(
+            redact_url("sqlite://x.db?mode=rwc"),
+            "sqlite://x.db?mode=rwc"
+        );
         assert_eq!(redact_url("redis://cache:6379"), "redis://cache:6379");
     }
 

@@ -92,10 +92,12 @@ pub fn load_secret(source: &SecretSource) -> anyhow::Result<String> {
                         .with_context(|| format!("writing secret key to {}", path.display()))?;
                     Ok(s)
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(path)
-                    .with_context(|| format!("reading the secret key {}", path.display())),
-                Err(e) => Err(e)
-                    .with_context(|| format!("creating secret key file {}", path.display())),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    read(path).with_context(|| format!("reading the secret key {}", path.display()))
+                }
+                Err(e) => {
+                    Err(e).with_context(|| format!("creating secret key file {}", path.display()))
+                }
             }
         }
     }

@@ -85,10 +85,7 @@ pub async fn take(
 /// Gives a counted attempt back, if its window is still the current one.
 pub async fn refund(db: &impl ConnectionTrait, slot: &Slot) -> Result<()> {
     login_limit::Entity::update_many()
-        .col_expr(
-            Column::Attempts,
-            Expr::col(Column::Attempts).sub(1i32),
-        )
+        .col_expr(Column::Attempts, Expr::col(Column::Attempts).sub(1i32))
         .filter(Column::Key.eq(&slot.key))
         .filter(Column::WindowStart.eq(slot.window_start))
         .filter(Column::Attempts.gt(0))
@@ -152,10 +149,7 @@ pub fn address_key(ip: IpAddr) -> String {
             Some(v4) => v4.to_string(),
             None => {
                 let s = v6.segments();
-                format!(
-                    "{}/64",
-                    Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0)
-                )
+                format!("{}/64", Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
             }
         },
     }
@@ -205,8 +199,8 @@ impl PasswordWork {
             self.waiting.fetch_sub(1, Ordering::SeqCst);
             return Err(busy());
         }
-        let got = tokio::time::timeout(PASSWORD_WORK_WAIT, self.permits.clone().acquire_owned())
-            .await;
+        let got =
+            tokio::time::timeout(PASSWORD_WORK_WAIT, self.permits.clone().acquire_owned()).await;
         self.waiting.fetch_sub(1, Ordering::SeqCst);
         match got {
             Ok(Ok(p)) => Ok(p),

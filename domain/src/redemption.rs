@@ -77,7 +77,9 @@ async fn record_failure(ctx: &AppCtx, bot_id: Uuid, user: i64) -> Result<()> {
     .await?;
     // Failures older than the window count for nothing: prune them on write (indexed on `at`).
     redeem_failure::Entity::delete_many()
-        .filter(redeem_failure::Column::At.lt(ctx.now() - Duration::minutes(FAILURE_WINDOW_MINUTES)))
+        .filter(
+            redeem_failure::Column::At.lt(ctx.now() - Duration::minutes(FAILURE_WINDOW_MINUTES)),
+        )
         .exec(&ctx.db)
         .await?;
     Ok(())

@@ -51,9 +51,14 @@ impl TestApp {
 
     /// A fresh session for a creator (after the test clock moved past the old one's expiry).
     pub async fn relogin(&self, c: &Creator) -> Creator {
-        let s = domain::accounts::login(&self.ctx, &c.email, PASSWORD, std::net::Ipv4Addr::LOCALHOST.into())
-            .await
-            .expect("login");
+        let s = domain::accounts::login(
+            &self.ctx,
+            &c.email,
+            PASSWORD,
+            std::net::Ipv4Addr::LOCALHOST.into(),
+        )
+        .await
+        .expect("login");
         Creator {
             token: s.token,
             ..c.clone()
@@ -138,10 +143,15 @@ impl TestApp {
         let id = domain::accounts::create_staff(&self.ctx, &email, PASSWORD, role)
             .await
             .expect("staff");
-        let token = domain::accounts::login(&self.ctx, &email, PASSWORD, std::net::Ipv4Addr::LOCALHOST.into())
-            .await
-            .expect("staff login")
-            .token;
+        let token = domain::accounts::login(
+            &self.ctx,
+            &email,
+            PASSWORD,
+            std::net::Ipv4Addr::LOCALHOST.into(),
+        )
+        .await
+        .expect("staff login")
+        .token;
         StaffMember {
             ctx: domain::accounts::StaffCtx {
                 user_id: id,

@@ -121,7 +121,8 @@ impl TestApp {
         let payload = b["link"].as_str().unwrap().split("?start=").nth(1).unwrap();
         let start = updates::message(update_id, tg_user, &format!("/start {payload}"));
         assert_eq!(self.post_update(bot, &start).await, StatusCode::OK);
-        fake.wait_for_text(&bot.token, tg_user, "now an owner").await;
+        fake.wait_for_text(&bot.token, tg_user, "now an owner")
+            .await;
     }
 
     /// Posts an update to `/tg/{bot_id}` as Telegram would, with the bot's secret.
@@ -224,7 +225,9 @@ pub mod updates {
         old_status: &str,
         new_status: &str,
     ) -> Value {
-        my_chat_member_by(555, update_id, bot, chat_id, kind, title, old_status, new_status)
+        my_chat_member_by(
+            555, update_id, bot, chat_id, kind, title, old_status, new_status,
+        )
     }
 
     /// [`my_chat_member`], changed by Telegram user `from`.

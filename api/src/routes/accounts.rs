@@ -65,7 +65,9 @@ pub async fn login(
     ClientIp(ip): ClientIp,
     ApiJson(b): ApiJson<LoginBody>,
 ) -> ApiResult<Json<Session>> {
-    Ok(Json(accounts::login(&ctx, &b.email, &b.password, ip).await?))
+    Ok(Json(
+        accounts::login(&ctx, &b.email, &b.password, ip).await?,
+    ))
 }
 
 /// The signed-in creator and their workspace.

@@ -376,11 +376,19 @@ async fn address_limit_holds(app: &TestApp, client: &str, spoof: bool) {
     for i in 0..max {
         // Each guess a different account, so only the address limit can stop them; when
         // `spoof`, each request also claims another address in X-Forwarded-For.
-        let claimed = if spoof { unique_ip() } else { client.to_string() };
+        let claimed = if spoof {
+            unique_ip()
+        } else {
+            client.to_string()
+        };
         let r = login_from(app, &claimed, &unique_email("spray"), "wrong password!").await;
         assert_eq!(r.0, StatusCode::UNAUTHORIZED, "attempt {i}: {:?}", r.2);
     }
-    let claimed = if spoof { unique_ip() } else { client.to_string() };
+    let claimed = if spoof {
+        unique_ip()
+    } else {
+        client.to_string()
+    };
     let r = login_from(app, &claimed, &unique_email("spray"), "wrong password!").await;
     assert_eq!(r.0, StatusCode::TOO_MANY_REQUESTS, "{:?}", r.2);
     assert_eq!(r.2["error"]["code"], "too_many_attempts");

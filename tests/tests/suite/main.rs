@@ -2,13 +2,14 @@
 //! (a subset also on SQLite), fakes only for Telegram and Stripe.
 mod accounts;
 mod billing;
+mod bot_switch;
 mod bots;
 mod browser;
 mod codes;
 mod cross_tenant;
 mod flows;
-mod money;
 mod join_requests;
+mod money;
 mod newcode;
 mod operations;
 mod owners;

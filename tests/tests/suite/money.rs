@@ -7,7 +7,9 @@ use serde_json::json;
 #[tokio::test]
 async fn bot_csv_and_dashboard_agree_on_amounts_in_every_currency() {
     let s = BotProject::builder(Backend::Postgres)
-        .plan(json!({"name": "Som", "price_minor": 150_000, "currency": "UZS", "duration_days": 30}))
+        .plan(
+            json!({"name": "Som", "price_minor": 150_000, "currency": "UZS", "duration_days": 30}),
+        )
         .build()
         .await;
     s.app
@@ -38,7 +40,10 @@ async fn bot_csv_and_dashboard_agree_on_amounts_in_every_currency() {
     let csv = s
         .app
         .http
-        .get(s.app.url(&format!("/api/v1/projects/{}/codes/export.csv", s.pid)))
+        .get(
+            s.app
+                .url(&format!("/api/v1/projects/{}/codes/export.csv", s.pid)),
+        )
         .bearer_auth(&c.token)
         .send()
         .await

@@ -13,7 +13,12 @@ use uuid::Uuid;
 
 async fn channels(app: &TestApp, c: &Creator, pid: &str) -> Vec<serde_json::Value> {
     let (s, b) = app
-        .as_creator(c, Method::GET, &format!("/api/v1/projects/{pid}/channels"), None)
+        .as_creator(
+            c,
+            Method::GET,
+            &format!("/api/v1/projects/{pid}/channels"),
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     b.as_array().unwrap().clone()
@@ -28,7 +33,14 @@ async fn only_a_linked_owner_promoting_the_bot_registers_a_channel() {
 
     // A stranger makes the bot admin of their chat: nothing is registered.
     let stranger = updates::my_chat_member_by(
-        7777, 1, &bot, -100777, "channel", "Not yours", "left", "administrator",
+        7777,
+        1,
+        &bot,
+        -100777,
+        "channel",
+        "Not yours",
+        "left",
+        "administrator",
     );
     assert_eq!(app.post_update(&bot, &stranger).await, StatusCode::OK);
     app.wait_idle().await;
@@ -36,7 +48,14 @@ async fn only_a_linked_owner_promoting_the_bot_registers_a_channel() {
 
     // The linked owner does the same: the channel is the project's.
     let owner = updates::my_chat_member_by(
-        4242, 2, &bot, -100424, "channel", "Ours", "left", "administrator",
+        4242,
+        2,
+        &bot,
+        -100424,
+        "channel",
+        "Ours",
+        "left",
+        "administrator",
     );
     assert_eq!(app.post_update(&bot, &owner).await, StatusCode::OK);
     app.wait_idle().await;
@@ -46,13 +65,27 @@ async fn only_a_linked_owner_promoting_the_bot_registers_a_channel() {
 
     // A stranger cannot bring a channel the bot lost back either; losing rights always counts.
     let left = updates::my_chat_member_by(
-        7777, 3, &bot, -100424, "channel", "Ours", "administrator", "left",
+        7777,
+        3,
+        &bot,
+        -100424,
+        "channel",
+        "Ours",
+        "administrator",
+        "left",
     );
     app.post_update(&bot, &left).await;
     app.wait_idle().await;
     assert_eq!(channels(&app, &c, &pid).await[0]["available"], false);
     let back = updates::my_chat_member_by(
-        7777, 4, &bot, -100424, "channel", "Ours", "left", "administrator",
+        7777,
+        4,
+        &bot,
+        -100424,
+        "channel",
+        "Ours",
+        "left",
+        "administrator",
     );
     app.post_update(&bot, &back).await;
     app.wait_idle().await;
@@ -61,7 +94,12 @@ async fn only_a_linked_owner_promoting_the_bot_registers_a_channel() {
 
 async fn owners(app: &TestApp, c: &Creator, pid: &str) -> Vec<serde_json::Value> {
     let (s, b) = app
-        .as_creator(c, Method::GET, &format!("/api/v1/projects/{pid}/owners"), None)
+        .as_creator(
+            c,
+            Method::GET,
+            &format!("/api/v1/projects/{pid}/owners"),
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     b.as_array().unwrap().clone()
@@ -69,7 +107,10 @@ async fn owners(app: &TestApp, c: &Creator, pid: &str) -> Vec<serde_json::Value>
 
 #[tokio::test]
 async fn unlinking_an_owner_applies_at_once_in_every_process() {
-    let s = BotProject::builder(Backend::Postgres).owner(99).build().await;
+    let s = BotProject::builder(Backend::Postgres)
+        .owner(99)
+        .build()
+        .await;
     let list = owners(&s.app, &s.c, &s.pid).await;
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["telegram_user_id"], 99);
@@ -122,7 +163,10 @@ async fn unlinking_an_owner_applies_at_once_in_every_process() {
 
 #[tokio::test]
 async fn owners_are_listed_and_unlinked_on_the_dashboard() {
-    let s = BotProject::builder(Backend::Postgres).owner(314).build().await;
+    let s = BotProject::builder(Backend::Postgres)
+        .owner(314)
+        .build()
+        .await;
     let mut w = s.app.web_login(&s.c.email).await;
     let page = w.get(&format!("/projects/{}", s.pid)).await;
     assert_contains(&page.body, "Linked owner Telegram accounts");
@@ -160,12 +204,14 @@ async fn owner_commands_need_a_current_member_behind_the_link() {
     .insert(&s.app.ctx.db)
     .await
     .unwrap();
-    let member = s.app.relogin(&Creator {
-        email,
-        tenant_id: s.c.tenant_id,
-        token: String::new(),
-    })
-    .await;
+    let member = s
+        .app
+        .relogin(&Creator {
+            email,
+            tenant_id: s.c.tenant_id,
+            token: String::new(),
+        })
+        .await;
     s.app
         .link_owner(&member, &s.pid, &s.bot, &s.tg, 55, 900_055)
         .await;
