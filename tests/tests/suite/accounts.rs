@@ -472,6 +472,8 @@ async fn saturated_password_hashing_answers_503_and_costs_no_attempt() {
 async fn ended_login_windows_are_pruned_on_write() {
     let app = TestApp::spawn_sqlite().await;
     let (a, b) = (unique_email("a"), unique_email("b"));
+    // A's window starts 16 minutes ago (pruning never trusts a clock ahead of the wall's).
+    app.clock.advance(chrono::Duration::minutes(-16));
     login_from(&app, "1.1.1.1", &a, "wrong password!").await;
     assert_eq!(attempts_counted(&app, &format!("email:{a}")).await, Some(1));
     app.clock.advance(chrono::Duration::minutes(16));
@@ -491,6 +493,8 @@ async fn redemption_failures_past_their_window_are_pruned_on_write() {
             .filter(entity::redeem_failure::Column::TelegramUserId.eq(user))
             .count(&s.app.ctx.db)
     };
+    // The first failure 16 minutes ago (pruning never trusts a clock ahead of the wall's).
+    s.app.clock.advance(chrono::Duration::minutes(-16));
     s.say(701, "/start c_NOSUCHCODE00").await;
     s.reply(701, "doesn't exist").await;
     assert_eq!(failures_of(701).await.unwrap(), 1);
