@@ -39,9 +39,13 @@ pub async fn serve_http(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let app = router(ctx);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await?;
+    // The peer address feeds login limiting (`domain::limits::client_ip`).
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await?;
     // Updates acknowledged to Telegram are handled before the process exits.
     bot_router::drain(Duration::from_secs(20)).await;
     Ok(())

@@ -194,3 +194,28 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
         }
     }
 }
+
+/// The client address of the request (`domain::limits::client_ip`: the socket peer, or
+/// `X-Forwarded-For` read only as far as `TRUSTED_PROXY_HOPS` allows).
+pub struct ClientIp(pub std::net::IpAddr);
+
+impl FromRequestParts<AppCtx> for ClientIp {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, ctx: &AppCtx) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(client_ip(parts, ctx)))
+    }
+}
+
+/// The client address of a request's parts (shared with the dashboard's login).
+pub fn client_ip(parts: &Parts, ctx: &AppCtx) -> std::net::IpAddr {
+    let peer = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let forwarded = parts
+        .headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    domain::limits::client_ip(peer, forwarded, ctx.config.trusted_proxy_hops)
+}

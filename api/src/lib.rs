@@ -78,6 +78,8 @@ pub fn api_routes() -> (Router<AppCtx>, utoipa::openapi::OpenApi) {
         .routes(routes!(billing::staff_usage_records))
         .routes(routes!(bots::connect, bots::get, bots::disconnect))
         .routes(routes!(bots::create_owner_link))
+        .routes(routes!(bots::list_owners))
+        .routes(routes!(bots::unlink_owner))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics_text))

@@ -297,7 +297,8 @@ async fn my(ctx: &AppCtx, h: &BotHandle, user: i64, chat: i64) -> domain::Result
 }
 
 async fn on_join_request(ctx: &AppCtx, h: &BotHandle, jr: ChatJoinRequest) -> domain::Result<()> {
-    domain::subscriptions::on_join_request(ctx, h, jr.chat.id, jr.from.id).await?;
+    let link_creator = jr.invite_link.map(|l| l.creator.id);
+    domain::subscriptions::on_join_request(ctx, h, jr.chat.id, jr.from.id, link_creator).await?;
     Ok(())
 }
 
@@ -321,7 +322,7 @@ async fn on_my_chat_member(
         title: mc.chat.title.unwrap_or_default(),
         kind,
     };
-    bots::bot_membership_changed(ctx, h, chat, is_admin).await
+    bots::bot_membership_changed(ctx, h, chat, is_admin, mc.from.map(|u| u.id)).await
 }
 
 /// `/newcode`: plan → quantity → expiry → preview → confirm.

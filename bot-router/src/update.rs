@@ -72,6 +72,9 @@ pub struct CallbackMessage {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct ChatMemberUpdated {
     pub chat: Chat,
+    /// Who made the change (Telegram always sends it; optional here to stay lenient).
+    #[serde(default)]
+    pub from: Option<User>,
     pub new_chat_member: ChatMember,
 }
 
@@ -85,4 +88,12 @@ pub struct ChatMember {
 pub struct ChatJoinRequest {
     pub chat: Chat,
     pub from: User,
+    /// The link used; absent for a public chat's "request to join".
+    #[serde(default)]
+    pub invite_link: Option<InviteLink>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct InviteLink {
+    pub creator: User,
 }

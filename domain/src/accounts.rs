@@ -1,24 +1,25 @@
 //! Accounts: passwords (argon2id), login with attempt limiting, JWT sessions, tenant API keys,
 //! and resolving a bearer credential into the principal a request acts as.
-use std::sync::LazyLock;
+use std::{net::IpAddr, sync::LazyLock};
 
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use chrono::{DateTime, Duration, Utc};
 use rand::{Rng, RngCore};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QueryOrder, Set, TransactionTrait, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, Set, TransactionTrait, sea_query::Expr,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use entity::{api_key, login_attempt, tenant, user};
+use entity::{api_key, tenant, user};
 
 pub use crate::tenancy::{Principal, StaffCtx, StaffRole};
 use crate::{
     AppCtx, audit,
     error::{Error, Result},
+    limits,
     tenancy::{Actor, Role, TenantCtx},
     validate,
 };
@@ -26,7 +27,12 @@ use crate::{
 pub const SESSION_TTL_HOURS: i64 = 12;
 /// Failed logins allowed per email within [`LOGIN_WINDOW_MINUTES`].
 pub const LOGIN_MAX_FAILURES: u64 = 5;
+/// Failed logins allowed per client address (IPv4, or IPv6 /64) within the same window:
+/// enough for an office behind one NAT, too few to spray passwords across accounts.
+pub const LOGIN_IP_MAX_FAILURES: u32 = 30;
 pub const LOGIN_WINDOW_MINUTES: i64 = 15;
+/// A login refused by either limit (429 with `Retry-After`).
+pub const TOO_MANY_ATTEMPTS: &str = "too_many_attempts";
 pub const API_KEY_PREFIX: &str = "gh_";
 
 /// A session token for the API and the dashboard.
@@ -55,8 +61,10 @@ fn hash_blocking(password: &str) -> Result<String> {
         .map_err(|e| Error::internal(anyhow::anyhow!("argon2: {e}")))
 }
 
-/// argon2id with the crate's default (OWASP) parameters, off the async threads.
-pub async fn hash_password(password: &str) -> Result<String> {
+/// argon2id with the crate's default (OWASP) parameters, off the async threads, holding a
+/// permit of `ctx.password_work` (signup is unauthenticated too).
+pub async fn hash_password(ctx: &AppCtx, password: &str) -> Result<String> {
+    let _permit = ctx.password_work.acquire().await?;
     let p = password.to_string();
     tokio::task::spawn_blocking(move || hash_blocking(&p))
         .await
@@ -99,40 +107,69 @@ pub fn issue_session(ctx: &AppCtx, user_id: Uuid) -> Result<Session> {
     Ok(Session { token, expires_at })
 }
 
-/// Checks email and password. Failed attempts per email are limited
-/// ([`LOGIN_MAX_FAILURES`] per [`LOGIN_WINDOW_MINUTES`] minutes) in the database, so the
-/// limit holds across every API process.
-pub async fn login(ctx: &AppCtx, email: &str, password: &str) -> Result<Session> {
+/// Checks email and password for a request from `client`.
+///
+/// Each attempt is counted *before* the password is verified, by one conditional upsert per
+/// key (`limits::take`): per email ([`LOGIN_MAX_FAILURES`] per [`LOGIN_WINDOW_MINUTES`]) and
+/// per client address ([`LOGIN_IP_MAX_FAILURES`] in the same window), so parallel guesses
+/// cannot all slip past a check made before any of them was recorded. An attempt refused by
+/// the email limit costs no argon2 work and is not counted against the address. A success
+/// clears the email's counter and gives the address its attempt back. The argon2 work itself
+/// holds a permit of `ctx.password_work`; without one the attempt is given back and the
+/// answer is 503 `server_busy`.
+pub async fn login(ctx: &AppCtx, email: &str, password: &str, client: IpAddr) -> Result<Session> {
     let email = email.trim().to_lowercase();
     let now = ctx.now();
-    let window_start = now - Duration::minutes(LOGIN_WINDOW_MINUTES);
-    let last_success = login_attempt::Entity::find()
-        .filter(login_attempt::Column::Email.eq(&email))
-        .filter(login_attempt::Column::Succeeded.eq(true))
-        .filter(login_attempt::Column::At.gt(window_start))
-        .order_by_desc(login_attempt::Column::At)
-        .one(&ctx.db)
-        .await?
-        .map(|a| a.at);
-    let since = last_success.map_or(window_start, |s| s.max(window_start));
-    let failures = login_attempt::Entity::find()
-        .filter(login_attempt::Column::Email.eq(&email))
-        .filter(login_attempt::Column::Succeeded.eq(false))
-        .filter(login_attempt::Column::At.gt(since));
-    if failures.clone().count(&ctx.db).await? >= LOGIN_MAX_FAILURES {
-        let oldest = failures
-            .order_by_asc(login_attempt::Column::At)
-            .one(&ctx.db)
-            .await?
-            .map_or(now, |a| a.at);
-        let retry = (oldest + Duration::minutes(LOGIN_WINDOW_MINUTES) - now).num_seconds();
-        return Err(Error::rate_limited(
-            "too_many_attempts",
+    let window = Duration::minutes(LOGIN_WINDOW_MINUTES);
+    let too_many = |retry| {
+        Error::rate_limited(
+            TOO_MANY_ATTEMPTS,
             "too many failed logins; try again later",
-            retry.max(1) as u64,
-        ));
+            retry,
+        )
+    };
+    let email_slot = match limits::take(
+        &ctx.db,
+        &format!("email:{email}"),
+        LOGIN_MAX_FAILURES as u32,
+        window,
+        now,
+    )
+    .await?
+    {
+        Ok(slot) => slot,
+        Err(retry) => return Err(too_many(retry)),
+    };
+    if email_slot.attempts == 1 {
+        // A new window for this email: a cheap moment to forget every ended window. Judged
+        // by a clock never ahead of the wall clock, so a process whose clock runs ahead (or
+        // a test's manual clock) cannot delete counters other processes still use.
+        let cutoff = Ord::min(now, chrono::Utc::now()) - window;
+        limits::prune(&ctx.db, cutoff).await?;
     }
-
+    let ip_slot = match limits::take(
+        &ctx.db,
+        &format!("ip:{}", limits::address_key(client)),
+        LOGIN_IP_MAX_FAILURES,
+        window,
+        now,
+    )
+    .await?
+    {
+        Ok(slot) => slot,
+        Err(retry) => {
+            limits::refund(&ctx.db, &email_slot).await?;
+            return Err(too_many(retry));
+        }
+    };
+    let permit = match ctx.password_work.acquire().await {
+        Ok(p) => p,
+        Err(e) => {
+            limits::refund(&ctx.db, &email_slot).await?;
+            limits::refund(&ctx.db, &ip_slot).await?;
+            return Err(e);
+        }
+    };
     let user = find_user_by_email(&ctx.db, &email).await?;
     let ok = match &user {
         Some(u) => verify_password(password, &u.password_hash).await,
@@ -142,16 +179,13 @@ pub async fn login(ctx: &AppCtx, email: &str, password: &str) -> Result<Session>
             false
         }
     };
-    login_attempt::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        email: Set(email),
-        succeeded: Set(ok),
-        at: Set(now),
-    }
-    .insert(&ctx.db)
-    .await?;
+    drop(permit);
     match (ok, user) {
-        (true, Some(u)) => issue_session(ctx, u.id),
+        (true, Some(u)) => {
+            limits::reset(&ctx.db, &email_slot.key).await?;
+            limits::refund(&ctx.db, &ip_slot).await?;
+            issue_session(ctx, u.id)
+        }
         _ => Err(Error::unauthenticated(
             "invalid_credentials",
             "email or password is wrong",
@@ -398,7 +432,7 @@ pub async fn create_staff(
         id: Set(id),
         tenant_id: Set(None),
         email: Set(email.clone()),
-        password_hash: Set(hash_password(password).await?),
+        password_hash: Set(hash_password(ctx, password).await?),
         role: Set(role.stored()),
         created_at: Set(now),
     }

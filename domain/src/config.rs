@@ -61,7 +61,7 @@ impl std::fmt::Debug for StripeConfig {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     pub data_dir: PathBuf,
     pub database_url: String,
@@ -83,6 +83,71 @@ pub struct Config {
     /// PostgreSQL connections this process keeps at most (`DATABASE_MAX_CONNECTIONS`,
     /// default 20; SQLite always uses one).
     pub db_max_connections: u32,
+    /// Reverse proxies in front of the API that append to `X-Forwarded-For`
+    /// (`TRUSTED_PROXY_HOPS`, default 0: the header is ignored and the socket peer is the
+    /// client). See `limits::client_ip`.
+    pub trusted_proxy_hops: usize,
+    /// Passwords hashed or verified at once per process (`PASSWORD_HASH_CONCURRENCY`,
+    /// default twice the cores); beyond it sign-ins wait briefly, then get 503.
+    pub password_hash_concurrency: usize,
+}
+
+/// `Debug` never shows secrets: URL passwords are replaced and the Stripe secrets left out,
+/// so a logged or panicking `Config` leaks nothing.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("redis_url", &self.redis_url.as_deref().map(redact_url))
+            .field("bind", &self.bind)
+            .field("public_url", &self.public_url)
+            .field("secret", &self.secret)
+            .field("telegram_api_url", &self.telegram_api_url)
+            .field("stripe", &self.stripe)
+            .field(
+                "stripe_webhook_secret",
+                &self.stripe_webhook_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("overage_fee_minor", &self.overage_fee_minor)
+            .field("job_queue_prefix", &self.job_queue_prefix)
+            .field("worker_schedules", &self.worker_schedules)
+            .field("trusted_proxy_hops", &self.trusted_proxy_hops)
+            .field("password_hash_concurrency", &self.password_hash_concurrency)
+            .field("jobs", &self.jobs)
+            .field("db_max_connections", &self.db_max_connections)
+            .finish()
+    }
+}
+
+/// A connection URL with its password (in the user info or a `password=` query parameter)
+/// replaced by `<redacted>`.
+pub fn redact_url(url: &str) -> String {
+    let mut out = url.to_string();
+    if let Some(scheme_end) = out.find("://") {
+        let rest = scheme_end + 3;
+        let authority_end = out[rest..]
+            .find(['/', '?', '#'])
+            .map_or(out.len(), |i| rest + i);
+        if let Some(at) = out[rest..authority_end].rfind('@') {
+            let userinfo = &out[rest..rest + at];
+            if let Some(colon) = userinfo.find(':') {
+                out.replace_range(rest + colon + 1..rest + at, "<redacted>");
+            }
+        }
+    }
+    if let Some(q) = out.find('?') {
+        let (head, query) = out.split_at(q + 1);
+        let query: Vec<String> = query
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=<redacted>"),
+                _ => kv.to_string(),
+            })
+            .collect();
+        out = format!("{head}{}", query.join("&"));
+    }
+    out
 }
 
 /// Job retry and recovery timing. The defaults are the product's; tests shorten them
@@ -306,6 +371,36 @@ impl Config {
             stripe_webhook_secret,
             overage_fee_minor,
             job_queue_prefix: get("JOB_QUEUE_PREFIX").unwrap_or_else(|| "gatehouse".into()),
+            trusted_proxy_hops: match get("TRUSTED_PROXY_HOPS") {
+                Some(v) => v
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| *n <= 10)
+                    .ok_or_else(|| {
+                        bad(
+                            "TRUSTED_PROXY_HOPS",
+                            format!("expected a number of proxies from 0 to 10, got {v:?}"),
+                        )
+                    })?,
+                None => 0,
+            },
+            password_hash_concurrency: match get("PASSWORD_HASH_CONCURRENCY") {
+                Some(v) => v
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=256).contains(n))
+                    .ok_or_else(|| {
+                        bad(
+                            "PASSWORD_HASH_CONCURRENCY",
+                            format!("expected a number from 1 to 256, got {v:?}"),
+                        )
+                    })?,
+                None => std::thread::available_parallelism()
+                    .map_or(2, |n| n.get())
+                    .saturating_mul(2),
+            },
             worker_schedules: match get("WORKER_SCHEDULES").as_deref().map(str::trim) {
                 None | Some("on" | "true" | "1") => true,
                 Some("off" | "false" | "0") => false,
@@ -339,6 +434,45 @@ mod tests {
     }
 
     #[test]
+    fn debug_shows_no_secret() {
+        let c = load(&[
+            (
+                "DATABASE_URL",
+                "postgres://app:pg-pass-123@db.internal:5432/gh?sslmode=require",
+            ),
+            (
+                "GATEHOUSE_SECRET_KEY",
+                "k3y-k3y-k3y-k3y-k3y-k3y-k3y-k3y-k3y-k3y",
+            ),
+            ("REDIS_URL", "redis://default:redis-pass-456@cache:6379/0"),
+            ("STRIPE_SECRET_KEY", "sk_live_stripe-key-789"),
+            ("STRIPE_WEBHOOK_SECRET", "whsec_hook-secret-000"),
+        ])
+        .unwrap();
+        let shown = format!("{c:?} {c:#?}");
+        for secret in [
+            "pg-pass-123",
+            "k3y-k3y",
+            "redis-pass-456",
+            "stripe-key-789",
+            "hook-secret-000",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("postgres://app:<redacted>@db.internal:5432/gh?sslmode=require"));
+        assert!(shown.contains("redis://default:<redacted>@cache:6379/0"));
+        assert_eq!(
+            redact_url("postgres://db/gh?user=a&password=p4ss"),
+            "postgres://db/gh?user=a&password=<redacted>"
+        );
+        assert_eq!(
+            redact_url("sqlite://x.db?mode=rwc"),
+            "sqlite://x.db?mode=rwc"
+        );
+        assert_eq!(redact_url("redis://cache:6379"), "redis://cache:6379");
+    }
+
+    #[test]
     fn nothing_set_is_the_embedded_default() {
         let c = load(&[]).unwrap();
         assert!(c.database_url.starts_with("sqlite://"));
@@ -362,6 +496,11 @@ mod tests {
             (&[("PUBLIC_URL", "example.com")], "PUBLIC_URL"),
             (&[("TELEGRAM_API_URL", "ftp://x")], "TELEGRAM_API_URL"),
             (&[("OVERAGE_FEE_MINOR", "-3")], "OVERAGE_FEE_MINOR"),
+            (&[("TRUSTED_PROXY_HOPS", "many")], "TRUSTED_PROXY_HOPS"),
+            (
+                &[("PASSWORD_HASH_CONCURRENCY", "0")],
+                "PASSWORD_HASH_CONCURRENCY",
+            ),
             (
                 &[
                     ("STRIPE_SECRET_KEY", "sk_test_x"),

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use crate::{
     clock::{Clock, SystemClock},
     config::{Config, SecretSource},
+    limits::PasswordWork,
 };
 
 #[derive(Clone)]
@@ -19,6 +20,8 @@ pub struct AppCtx {
     pub config: Arc<Config>,
     pub clock: Arc<dyn Clock>,
     pub keys: Arc<Keys>,
+    /// The per-process bound on concurrent password hashing.
+    pub password_work: Arc<PasswordWork>,
 }
 
 /// Keys derived from `GATEHOUSE_SECRET_KEY`, one per purpose so no two uses share key material.
@@ -48,31 +51,54 @@ impl Keys {
 }
 
 /// Reads the secret key, generating and keeping one in the data directory for the embedded default.
+/// The generated file is created readable by its owner only (mode 0600 from the start, never
+/// widened then narrowed); two processes starting at once agree on the first one written.
 pub fn load_secret(source: &SecretSource) -> anyhow::Result<String> {
+    let read = |path: &std::path::Path| -> Option<String> {
+        let s = std::fs::read_to_string(path).ok()?;
+        let s = s.trim().to_string();
+        (s.len() >= crate::config::MIN_SECRET_LEN).then_some(s)
+    };
     match source {
         SecretSource::Env(s) => Ok(s.clone()),
         SecretSource::DataDir(path) => {
-            if let Ok(s) = std::fs::read_to_string(path) {
-                let s = s.trim().to_string();
-                if s.len() >= crate::config::MIN_SECRET_LEN {
-                    return Ok(s);
-                }
+            if let Some(s) = read(path) {
+                return Ok(s);
             }
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("creating data directory {}", dir.display()))?;
             }
+            if path.exists() {
+                // Too short to be ours (e.g. an interrupted write): replace it.
+                std::fs::remove_file(path)
+                    .with_context(|| format!("replacing the unusable {}", path.display()))?;
+            }
             let mut bytes = [0u8; 32];
             rand::rng().fill_bytes(&mut bytes);
             let s = hex::encode(bytes);
-            std::fs::write(path, &s)
-                .with_context(|| format!("writing secret key to {}", path.display()))?;
+            let mut open = std::fs::OpenOptions::new();
+            open.write(true).create_new(true);
             #[cfg(unix)]
             {
-                use std::os::unix::fs::PermissionsExt;
-                let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+                use std::os::unix::fs::OpenOptionsExt;
+                open.mode(0o600);
             }
-            Ok(s)
+            match open.open(path) {
+                Ok(mut f) => {
+                    use std::io::Write;
+                    f.write_all(s.as_bytes())
+                        .and_then(|_| f.sync_all())
+                        .with_context(|| format!("writing secret key to {}", path.display()))?;
+                    Ok(s)
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    read(path).with_context(|| format!("reading the secret key {}", path.display()))
+                }
+                Err(e) => {
+                    Err(e).with_context(|| format!("creating secret key file {}", path.display()))
+                }
+            }
         }
     }
 }
@@ -144,6 +170,7 @@ impl AppCtx {
         AppCtx {
             db,
             redis,
+            password_work: Arc::new(PasswordWork::new(config.password_hash_concurrency)),
             config: Arc::new(config),
             clock,
             keys: Arc::new(Keys::derive(secret)),
@@ -174,5 +201,32 @@ impl AppCtx {
             pong.map_err(|e| format!("redis: {e}"))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn the_generated_secret_key_is_private_from_the_start_and_kept() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("gh-secret-{}", uuid::Uuid::new_v4()));
+        let path = dir.join("secret.key");
+        let source = SecretSource::DataDir(path.clone());
+        let first = load_secret(&source).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "secret.key mode {mode:o}");
+        assert!(first.len() >= crate::config::MIN_SECRET_LEN);
+        assert_eq!(load_secret(&source).unwrap(), first);
+        // An unusable file is replaced by a private one.
+        std::fs::write(&path, "short").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let again = load_secret(&source).unwrap();
+        assert_ne!(again, first);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -38,19 +38,6 @@ pub fn timestamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// Currencies without minor units.
-const ZERO_DECIMAL: &[&str] = &["CLP", "JPY", "KRW", "VND", "UZS"];
-
-/// A price in major units with the currency's decimals, e.g. `9.99` or `1000`.
-pub fn price(minor: i64, currency: &str) -> String {
-    if ZERO_DECIMAL.contains(&currency) {
-        minor.to_string()
-    } else {
-        let sign = if minor < 0 { "-" } else { "" };
-        format!("{sign}{}.{:02}", minor.abs() / 100, minor.abs() % 100)
-    }
-}
-
 /// Prefixes cells that start like a formula (`= + - @`, tab, CR) with an apostrophe.
 pub fn neutralise(cell: &str) -> String {
     match cell.chars().next() {
@@ -81,7 +68,7 @@ pub fn row(c: &access_code::Model, cx: &CsvContext) -> [String; 8] {
             .map(|b| join_link(b, &c.code))
             .unwrap_or_default(),
         c.expires_at.map(timestamp).unwrap_or_default(),
-        price(if cx.codes_priced { price_minor } else { 0 }, currency),
+        crate::money::format_minor(if cx.codes_priced { price_minor } else { 0 }, currency),
         currency.to_string(),
         timestamp(started),
         days.map(|d| timestamp(started + Duration::days(i64::from(d))))
@@ -193,13 +180,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn formulas_are_neutralised_and_prices_formatted() {
+    fn formulas_are_neutralised() {
         assert_eq!(neutralise("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
         assert_eq!(neutralise("+1"), "'+1");
         assert_eq!(neutralise("@SUM"), "'@SUM");
         assert_eq!(neutralise("Gold"), "Gold");
-        assert_eq!(price(999, "USD"), "9.99");
-        assert_eq!(price(5, "EUR"), "0.05");
-        assert_eq!(price(1000, "JPY"), "1000");
     }
 }

@@ -17,6 +17,8 @@ pub mod error;
 pub mod export;
 pub mod faults;
 pub mod jobs;
+pub mod limits;
+pub mod money;
 pub mod plans;
 pub mod projects;
 pub mod quota;

@@ -76,6 +76,14 @@ async fn record_failure(ctx: &AppCtx, bot_id: Uuid, user: i64) -> Result<()> {
     }
     .insert(&ctx.db)
     .await?;
+    // Failures older than the window count for nothing: prune them on write (indexed on `at`),
+    // by a clock never ahead of the wall clock, so a process whose clock runs ahead (or a
+    // test's manual clock) cannot delete failures other processes still count.
+    let cutoff = Ord::min(ctx.now(), Utc::now()) - Duration::minutes(FAILURE_WINDOW_MINUTES);
+    redeem_failure::Entity::delete_many()
+        .filter(redeem_failure::Column::At.lt(cutoff))
+        .exec(&ctx.db)
+        .await?;
     Ok(())
 }
 

@@ -373,15 +373,23 @@ pub async fn access_links(
     Ok(out)
 }
 
-/// A join request to a channel: approved only for a subscriber whose active subscription's
-/// plan grants that channel; anyone else (a forwarded link) is declined. Returns whether it
-/// was approved.
+/// A join request to a channel through an invite link this bot created (`link_creator` is
+/// the Telegram id of the link's creator): approved only for a subscriber whose active
+/// subscription's plan grants that channel; anyone else (a forwarded link) is declined.
+/// Requests through links the bot did not make (the creator's own links, a public
+/// channel's "request to join") are not ours to judge and are left alone (`None`).
+/// Otherwise returns whether it was approved.
 pub async fn on_join_request(
     ctx: &AppCtx,
     h: &BotHandle,
     chat_id: i64,
     user_id: i64,
-) -> Result<bool> {
+    link_creator: Option<i64>,
+) -> Result<Option<bool>> {
+    if link_creator != Some(h.telegram_bot_id) {
+        tracing::debug!(bot = %h.id, chat = chat_id, "join request through a link the bot did not create: left alone");
+        return Ok(None);
+    }
     let ch = channel::Entity::find()
         .filter(channel::Column::ProjectId.eq(h.project_id))
         .filter(channel::Column::TelegramChatId.eq(chat_id))
@@ -396,7 +404,7 @@ pub async fn on_join_request(
     } else {
         telegram::sender::decline_join(ctx, h.id, chat_id, user_id).await?;
     }
-    Ok(allowed)
+    Ok(Some(allowed))
 }
 
 async fn covers(ctx: &AppCtx, project_id: Uuid, channel_id: Uuid, user_id: i64) -> Result<bool> {

@@ -41,7 +41,7 @@ pub async fn signup(ctx: &AppCtx, input: SignupIn) -> Result<SignupOut> {
     errs.finish()?;
     let (email, password, workspace) = (email.unwrap(), password.unwrap(), workspace.unwrap());
 
-    let hash = accounts::hash_password(password).await?;
+    let hash = accounts::hash_password(ctx, password).await?;
     let now = ctx.now();
     let tenant_id = Uuid::now_v7();
     let user_id = Uuid::now_v7();

@@ -11,7 +11,7 @@ pub mod bot_conversation;
 pub mod bot_update;
 pub mod channel;
 pub mod code_batch;
-pub mod login_attempt;
+pub mod login_limit;
 pub mod owner_link;
 pub mod plan;
 pub mod plan_channel;

@@ -9,6 +9,7 @@ mod m20261121_000010_bots;
 mod m20261121_000020_staff;
 mod m20261121_000030_billing;
 mod m20261121_000040_subscriptions;
+mod m20261202_000050_login_limits;
 mod m20261202_000050_activation_spans;
 mod m20261202_000060_job_recovery;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000020_staff::Migration),
             Box::new(m20261121_000030_billing::Migration),
             Box::new(m20261121_000040_subscriptions::Migration),
+            Box::new(m20261202_000050_login_limits::Migration),
             Box::new(m20261202_000050_activation_spans::Migration),
             Box::new(m20261202_000060_job_recovery::Migration),
         ]

@@ -54,9 +54,14 @@ impl TestApp {
 
     /// A fresh session for a creator (after the test clock moved past the old one's expiry).
     pub async fn relogin(&self, c: &Creator) -> Creator {
-        let s = domain::accounts::login(&self.ctx, &c.email, PASSWORD)
-            .await
-            .expect("login");
+        let s = domain::accounts::login(
+            &self.ctx,
+            &c.email,
+            PASSWORD,
+            std::net::Ipv4Addr::LOCALHOST.into(),
+        )
+        .await
+        .expect("login");
         Creator {
             token: s.token,
             ..c.clone()
@@ -141,10 +146,15 @@ impl TestApp {
         let id = domain::accounts::create_staff(&self.ctx, &email, PASSWORD, role)
             .await
             .expect("staff");
-        let token = domain::accounts::login(&self.ctx, &email, PASSWORD)
-            .await
-            .expect("staff login")
-            .token;
+        let token = domain::accounts::login(
+            &self.ctx,
+            &email,
+            PASSWORD,
+            std::net::Ipv4Addr::LOCALHOST.into(),
+        )
+        .await
+        .expect("staff login")
+        .token;
         StaffMember {
             ctx: domain::accounts::StaffCtx {
                 user_id: id,
@@ -627,6 +637,18 @@ impl BotProject {
     /// `user` asks to join the plan's channel through a link that is not theirs (a forwarded
     /// one), as update `update_id`.
     pub async fn join_request(&self, update_id: i64, user: i64) -> StatusCode {
+        let bot = self.bot.telegram_id;
+        self.join_request_through(update_id, user, Some(bot)).await
+    }
+
+    /// `user` asks to join the plan's channel through an invite link made by Telegram user
+    /// `link_creator` (None: no link, a public channel's "request to join").
+    pub async fn join_request_through(
+        &self,
+        update_id: i64,
+        user: i64,
+        link_creator: Option<i64>,
+    ) -> StatusCode {
         let channel = self.channel.expect("a BotProject with a channel");
         let upd = json!({
             "update_id": update_id,
@@ -635,10 +657,16 @@ impl BotProject {
                 "from": updates::user(user),
                 "user_chat_id": user,
                 "date": 1_763_700_000,
-                "invite_link": {"invite_link": "https://t.me/+forwarded", "creator": {"id": self.bot.telegram_id, "is_bot": true, "first_name": "Bot"},
-                    "creates_join_request": true, "is_primary": false, "is_revoked": false},
             }
         });
+        let mut upd = upd;
+        if let Some(creator) = link_creator {
+            upd["chat_join_request"]["invite_link"] = json!({
+                "invite_link": "https://t.me/+forwarded",
+                "creator": {"id": creator, "is_bot": creator == self.bot.telegram_id, "first_name": "Maker"},
+                "creates_join_request": true, "is_primary": false, "is_revoked": false,
+            });
+        }
         self.app.post_update(&self.bot, &upd).await
     }
 }

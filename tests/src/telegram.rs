@@ -108,6 +108,33 @@ impl TestApp {
         }
     }
 
+    /// Links Telegram user `tg_user` as an owner of `pid`'s bot: `c` makes the owner link
+    /// through the API, then `/start o_…` arrives as update `update_id`.
+    pub async fn link_owner(
+        &self,
+        c: &Creator,
+        pid: &str,
+        bot: &ConnectedBot,
+        fake: &FakeTelegram,
+        tg_user: i64,
+        update_id: i64,
+    ) {
+        let (s, b) = self
+            .as_creator(
+                c,
+                Method::POST,
+                &format!("/api/v1/projects/{pid}/owner-link"),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+        let payload = b["link"].as_str().unwrap().split("?start=").nth(1).unwrap();
+        let start = updates::message(update_id, tg_user, &format!("/start {payload}"));
+        assert_eq!(self.post_update(bot, &start).await, StatusCode::OK);
+        fake.wait_for_text(&bot.token, tg_user, "now an owner")
+            .await;
+    }
+
     /// Posts an update to `/tg/{bot_id}` as Telegram would, with the bot's secret.
     pub async fn post_update(&self, bot: &ConnectedBot, update: &Value) -> StatusCode {
         self.post_update_with(bot.id, bot.secret.as_deref(), update.to_string())
@@ -197,8 +224,26 @@ pub mod updates {
         })
     }
 
-    /// The bot's own membership in a channel or group changed (`status`: administrator, left…).
+    /// The bot's own membership in a channel or group changed (`status`: administrator,
+    /// left…), changed by Telegram user 555.
     pub fn my_chat_member(
+        update_id: i64,
+        bot: &ConnectedBot,
+        chat_id: i64,
+        kind: &str,
+        title: &str,
+        old_status: &str,
+        new_status: &str,
+    ) -> Value {
+        my_chat_member_by(
+            555, update_id, bot, chat_id, kind, title, old_status, new_status,
+        )
+    }
+
+    /// [`my_chat_member`], changed by Telegram user `from`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn my_chat_member_by(
+        from: i64,
         update_id: i64,
         bot: &ConnectedBot,
         chat_id: i64,
@@ -227,7 +272,7 @@ pub mod updates {
             "update_id": update_id,
             "my_chat_member": {
                 "chat": {"id": chat_id, "title": title, "type": kind},
-                "from": user(555),
+                "from": user(from),
                 "date": 1_763_700_000,
                 "old_chat_member": member(old_status),
                 "new_chat_member": member(new_status),

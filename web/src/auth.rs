@@ -107,8 +107,35 @@ pub async fn login_page(Csrf(csrf): Csrf, MaybeSignedIn(p): MaybeSignedIn) -> Re
     })
 }
 
+/// The client address (`domain::limits::client_ip`), for login limiting.
+pub struct ClientIp(pub std::net::IpAddr);
+
+impl axum::extract::FromRequestParts<AppCtx> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        ctx: &AppCtx,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        let forwarded = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok());
+        Ok(ClientIp(domain::limits::client_ip(
+            peer,
+            forwarded,
+            ctx.config.trusted_proxy_hops,
+        )))
+    }
+}
+
 pub async fn login(
     State(ctx): State<AppCtx>,
+    ClientIp(ip): ClientIp,
     Csrf(csrf): Csrf,
     jar: CookieJar,
     form: FormData,
@@ -120,7 +147,7 @@ pub async fn login(
         .find(|(k, _)| k == "password")
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
-    let result = accounts::login(&ctx, &email, &password).await;
+    let result = accounts::login(&ctx, &email, &password, ip).await;
     let session = match result {
         Ok(s) => s,
         Err(e) => {

@@ -88,3 +88,13 @@ pub async fn owner_link(
     };
     overview_page(&ctx, &s, project_id, st).await
 }
+
+/// Unlinks an owner Telegram account (audited) and shows the overview again.
+pub async fn unlink_owner(
+    State(ctx): State<AppCtx>,
+    s: CreatorSession,
+    Path((project_id, owner_id)): Path<(Uuid, Uuid)>,
+) -> WebResult {
+    bots::unlink_owner(&ctx, &s.t, project_id, owner_id).await?;
+    Ok(page::see_other(format!("/projects/{project_id}#bot")))
+}

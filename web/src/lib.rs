@@ -47,6 +47,10 @@ pub fn router(ctx: AppCtx) -> Router {
             "/projects/{project_id}/bot/owner-link",
             post(bots::owner_link),
         )
+        .route(
+            "/projects/{project_id}/owners/{owner_id}/unlink",
+            post(bots::unlink_owner),
+        )
         .route("/projects/{project_id}/members", get(members::page))
         .route(
             "/projects/{project_id}/members/{subscription_id}/revoke",

@@ -220,7 +220,7 @@ pub fn when_or(t: &Option<DateTime<Utc>>, none: &str) -> String {
 
 /// `USD 0.10`
 pub fn money(minor: i64, currency: &str) -> String {
-    format!("{currency} {}", domain::export::price(minor, currency))
+    domain::money::format_with_code(minor, currency)
 }
 
 pub fn plan_label(plan: &str) -> &'static str {

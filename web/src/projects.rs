@@ -74,6 +74,8 @@ struct OverviewPage {
     bot: Option<BotOut>,
     /// Whether the signed-in creator's Telegram is linked to the project's bot.
     owner_linked: bool,
+    /// The project's linked owner accounts (each with an unlink form).
+    owners: Vec<bots::LinkedOwnerOut>,
     /// A one-time owner link just made (shown once; only its hash is stored).
     owner_link: Option<OwnerLinkOut>,
     /// Errors of the connect-a-bot form (`token`).
@@ -113,6 +115,7 @@ pub async fn overview_page(
         Err(e) => return Err(e.into()),
     };
     let owner_linked = bot.is_some() && bots::owner_linked(ctx, &s.t, project_id).await?;
+    let owners = bots::list_owners(ctx, &s.t, project_id).await?;
     let days =
         domain::subscriptions::redemptions_per_day(ctx, &s.t, project_id, CHART_DAYS).await?;
     let (ttl, welcome) = match st.form {
@@ -138,6 +141,7 @@ pub async fn overview_page(
             channels,
             bot,
             owner_linked,
+            owners,
             owner_link: st.owner_link,
             bot_errors: st.bot_errors,
             chart: chart::Chart::new(&days),

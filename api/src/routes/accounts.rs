@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiResult, ErrorBody},
-    extract::{ApiJson, Creator},
+    extract::{ApiJson, ClientIp, Creator},
 };
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -55,14 +55,19 @@ pub async fn signup(
     Ok((StatusCode::CREATED, Json(out)))
 }
 
-/// Exchanges email and password for a session token.
+/// Exchanges email and password for a session token. Limited per email and per client
+/// address (429 `too_many_attempts` with `Retry-After`); 503 `server_busy` with
+/// `Retry-After` when too many passwords are being checked at once.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "accounts", request_body = LoginBody,
-    responses((status = 200, body = Session), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+    responses((status = 200, body = Session), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn login(
     State(ctx): State<AppCtx>,
+    ClientIp(ip): ClientIp,
     ApiJson(b): ApiJson<LoginBody>,
 ) -> ApiResult<Json<Session>> {
-    Ok(Json(accounts::login(&ctx, &b.email, &b.password).await?))
+    Ok(Json(
+        accounts::login(&ctx, &b.email, &b.password, ip).await?,
+    ))
 }
 
 /// The signed-in creator and their workspace.

@@ -6,7 +6,7 @@ use axum::{
 };
 use domain::{
     AppCtx,
-    bots::{self, BotIn, BotOut, OwnerLinkOut},
+    bots::{self, BotIn, BotOut, LinkedOwnerOut, OwnerLinkOut},
 };
 use uuid::Uuid;
 
@@ -65,4 +65,30 @@ pub async fn create_owner_link(
         StatusCode::CREATED,
         Json(bots::create_owner_link(&ctx, &t, project_id).await?),
     ))
+}
+
+/// The project's linked owner Telegram accounts; `active` is false when no current member
+/// is behind a link.
+#[utoipa::path(get, path = "/api/v1/projects/{project_id}/owners", tag = "bots",
+    params(("project_id" = Uuid, Path)),
+    responses((status = 200, body = Vec<LinkedOwnerOut>), (status = 404, body = ErrorBody)))]
+pub async fn list_owners(
+    State(ctx): State<AppCtx>,
+    Creator(t): Creator,
+    Path(project_id): Path<Uuid>,
+) -> ApiResult<Json<Vec<LinkedOwnerOut>>> {
+    Ok(Json(bots::list_owners(&ctx, &t, project_id).await?))
+}
+
+/// Unlinks an owner Telegram account at once (audited as `owner.unlinked`).
+#[utoipa::path(delete, path = "/api/v1/projects/{project_id}/owners/{owner_id}", tag = "bots",
+    params(("project_id" = Uuid, Path), ("owner_id" = Uuid, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn unlink_owner(
+    State(ctx): State<AppCtx>,
+    Creator(t): Creator,
+    Path((project_id, owner_id)): Path<(Uuid, Uuid)>,
+) -> ApiResult<StatusCode> {
+    bots::unlink_owner(&ctx, &t, project_id, owner_id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -279,7 +279,7 @@ async fn preview(
     let fee = if pv.fee_minor > 0 {
         format!(
             "{} {}",
-            bots::format_minor(pv.fee_minor, &pv.fee_currency),
+            domain::money::format_minor(pv.fee_minor, &pv.fee_currency),
             pv.fee_currency
         )
     } else {

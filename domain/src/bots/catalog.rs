@@ -46,7 +46,7 @@ impl PublicPlan {
         } else {
             format!(
                 "{} {}",
-                format_minor(self.price_minor, &self.currency),
+                crate::money::format_minor(self.price_minor, &self.currency),
                 self.currency
             )
         };
@@ -56,18 +56,6 @@ impl PublicPlan {
             Some(d) => format!("{d} days"),
         };
         format!("{} — {price} / {term}", self.name)
-    }
-}
-
-/// Minor units as a decimal amount (currencies without minor units print whole).
-pub fn format_minor(minor: i64, currency: &str) -> String {
-    const ZERO_DECIMAL: [&str; 12] = [
-        "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "UGX", "VND", "XAF",
-    ];
-    if ZERO_DECIMAL.contains(&currency) {
-        minor.to_string()
-    } else {
-        format!("{}.{:02}", minor / 100, (minor % 100).abs())
     }
 }
 
@@ -191,16 +179,4 @@ pub async fn code_counts(ctx: &AppCtx, h: &BotHandle) -> Result<CodeCounts> {
         redeemed,
         expired,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prices_print_in_major_units() {
-        assert_eq!(format_minor(999, "USD"), "9.99");
-        assert_eq!(format_minor(500, "JPY"), "500");
-        assert_eq!(format_minor(5, "EUR"), "0.05");
-    }
 }

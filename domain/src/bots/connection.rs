@@ -8,7 +8,9 @@ use std::sync::Arc;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use rand::RngCore;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set, TransactionTrait,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use teloxide::{
@@ -233,15 +235,25 @@ pub async fn connect(
         mode: Set(mode.as_str().into()),
         created_at: Set(existing.as_ref().map_or(now, |b| b.created_at)),
     };
+    let switched = existing
+        .as_ref()
+        .is_some_and(|b| b.telegram_bot_id != telegram_bot_id);
+    let txn = ctx.db.begin().await?;
     let saved = if existing.is_some() {
-        am.update(&ctx.db).await
+        am.update(&txn).await
     } else {
-        am.insert(&ctx.db).await
+        am.insert(&txn).await
     }
     .map_err(|e| match e.sql_err() {
         Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => already_connected(),
         _ => Error::from(e),
     })?;
+    if switched {
+        // Update ids are the Telegram bot's own sequence: the new bot's must not be taken
+        // for repeats of the old one's (single-node de-duplication is keyed by our bot id).
+        super::updates::forget_seen_updates(&txn, id).await?;
+    }
+    txn.commit().await?;
     registry::changed(ctx, id).await;
     audit::record(
         &ctx.db,

@@ -22,13 +22,34 @@ pub struct ChatFacts {
 
 /// The bot became an admin of a channel or group (register it, or make it available again),
 /// or lost its rights there (mark it unavailable; plans keep it, so access can come back).
+///
+/// A promotion counts only when the Telegram user who made it (`by`, the update's `from`) is
+/// a linked owner of the project: anyone can make a bot admin of their own chat, and must
+/// not thereby add it to someone else's project. Other promotions are ignored (and logged).
+/// Losing rights is always believed: it can only take access away.
 pub async fn bot_membership_changed(
     ctx: &AppCtx,
     h: &BotHandle,
     chat: ChatFacts,
     is_admin: bool,
+    by: Option<i64>,
 ) -> Result<()> {
     use channel::Column as C;
+    if is_admin {
+        let owner = match by {
+            Some(u) => super::owners::is_owner(ctx, h, u).await?,
+            None => false,
+        };
+        if !owner {
+            tracing::warn!(
+                bot = %h.id,
+                chat = chat.id,
+                by = ?by,
+                "ignored: the bot was made admin of a chat by someone who is not a linked owner of the project"
+            );
+            return Ok(());
+        }
+    }
     let existing = channel::Entity::find()
         .filter(C::ProjectId.eq(h.project_id))
         .filter(C::TenantId.eq(h.tenant_id))

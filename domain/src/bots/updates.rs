@@ -1,7 +1,8 @@
 //! Update de-duplication: Telegram retries an update until it is acknowledged, and several
 //! processes may receive it, so each bot's update id is acted on once.
 use chrono::Duration;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use uuid::Uuid;
 
 use entity::bot_update;
 
@@ -45,6 +46,16 @@ pub async fn first_sight(ctx: &AppCtx, h: &BotHandle, update_id: i64) -> Result<
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Forgets every update id seen for `bot_id` (single-node mode), when its project switches
+/// to another Telegram bot whose update ids start a sequence of their own.
+pub async fn forget_seen_updates(db: &impl ConnectionTrait, bot_id: Uuid) -> Result<u64> {
+    Ok(bot_update::Entity::delete_many()
+        .filter(bot_update::Column::BotId.eq(bot_id))
+        .exec(db)
+        .await?
+        .rows_affected)
 }
 
 /// Forgets update ids older than Telegram's retry window (single-node mode).

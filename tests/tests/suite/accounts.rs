@@ -1,8 +1,10 @@
 //! Accounts: signup rules, login limits, sessions, API keys, staff bootstrap.
 use domain::accounts::{StaffRole, create_staff};
+use std::collections::HashMap;
+
 use gatehouse_tests::{
     TestApp,
-    app::assert_error,
+    app::{Backend, assert_error},
     factories::{PASSWORD, unique_email},
 };
 use reqwest::{Method, StatusCode};
@@ -284,4 +286,222 @@ async fn staff_exist_only_through_the_command_and_cannot_use_creator_routes() {
         )
         .await;
     assert_error(&r, StatusCode::FORBIDDEN, "creator_only", None);
+}
+
+/// A login from `ip` (the app trusts one proxy hop, so `X-Forwarded-For` names the client).
+async fn login_from(
+    app: &TestApp,
+    ip: &str,
+    email: &str,
+    password: &str,
+) -> (StatusCode, Option<String>, serde_json::Value) {
+    let resp = app
+        .http
+        .post(app.url("/api/v1/auth/login"))
+        .header("x-forwarded-for", ip)
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let retry = resp
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_string());
+    (status, retry, resp.json().await.unwrap_or_default())
+}
+
+fn behind_one_proxy(extra: &[(&str, &str)]) -> HashMap<String, String> {
+    [("TRUSTED_PROXY_HOPS", "1")]
+        .iter()
+        .chain(extra)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// A client address no other test uses (TEST-NET-3 plus a random host part).
+fn unique_ip() -> String {
+    let n = uuid::Uuid::new_v4().as_u128();
+    format!("203.0.{}.{}", (n >> 8) as u8, n as u8)
+}
+
+async fn attempts_counted(app: &TestApp, key: &str) -> Option<i32> {
+    use sea_orm::EntityTrait;
+    entity::login_limit::Entity::find_by_id(key.to_string())
+        .one(&app.ctx.db)
+        .await
+        .unwrap()
+        .map(|r| r.attempts)
+}
+
+#[tokio::test]
+async fn parallel_wrong_logins_for_one_email_verify_at_most_five() {
+    let app = TestApp::spawn_on(Backend::Postgres, behind_one_proxy(&[])).await;
+    let c = app.signup().await;
+    let ip = unique_ip();
+    let answers = futures::future::join_all(
+        (0..50).map(|_| login_from(&app, &ip, &c.email, "wrong password!")),
+    )
+    .await;
+    let verified = answers
+        .iter()
+        .filter(|a| a.0 == StatusCode::UNAUTHORIZED)
+        .count();
+    let refused: Vec<_> = answers
+        .iter()
+        .filter(|a| a.0 == StatusCode::TOO_MANY_REQUESTS)
+        .collect();
+    assert!(verified <= 5, "{verified} wrong passwords were verified");
+    assert_eq!(verified + refused.len(), 50, "{answers:?}");
+    assert!(
+        refused
+            .iter()
+            .all(|a| a.2["error"]["code"] == "too_many_attempts" && a.1.is_some())
+    );
+    // The counter (taken before each verification) holds exactly the verified attempts.
+    let counted = attempts_counted(&app, &format!("email:{}", c.email)).await;
+    assert_eq!(counted, Some(verified as i32));
+    // Refused attempts cost the address nothing; the verified ones count against it.
+    assert_eq!(
+        attempts_counted(&app, &format!("ip:{ip}")).await,
+        Some(verified as i32)
+    );
+    // The right password is refused too while the limit holds.
+    let r = login_from(&app, &ip, &c.email, PASSWORD).await;
+    assert_eq!(r.0, StatusCode::TOO_MANY_REQUESTS);
+}
+
+async fn address_limit_holds(app: &TestApp, client: &str, spoof: bool) {
+    let max = domain::accounts::LOGIN_IP_MAX_FAILURES;
+    for i in 0..max {
+        // Each guess a different account, so only the address limit can stop them; when
+        // `spoof`, each request also claims another address in X-Forwarded-For.
+        let claimed = if spoof {
+            unique_ip()
+        } else {
+            client.to_string()
+        };
+        let r = login_from(app, &claimed, &unique_email("spray"), "wrong password!").await;
+        assert_eq!(r.0, StatusCode::UNAUTHORIZED, "attempt {i}: {:?}", r.2);
+    }
+    let claimed = if spoof {
+        unique_ip()
+    } else {
+        client.to_string()
+    };
+    let r = login_from(app, &claimed, &unique_email("spray"), "wrong password!").await;
+    assert_eq!(r.0, StatusCode::TOO_MANY_REQUESTS, "{:?}", r.2);
+    assert_eq!(r.2["error"]["code"], "too_many_attempts");
+    let retry: u64 = r.1.unwrap().parse().unwrap();
+    assert!(retry > 0 && retry <= 15 * 60);
+}
+
+#[tokio::test]
+async fn wrong_logins_from_one_address_are_limited_across_accounts() {
+    let app = TestApp::spawn_on(Backend::Postgres, behind_one_proxy(&[])).await;
+    let c = app.signup().await;
+    let ip = unique_ip();
+    address_limit_holds(&app, &ip, false).await;
+    // Even the right password is refused from that address, before any verification...
+    assert_eq!(
+        login_from(&app, &ip, &c.email, PASSWORD).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // ...and the refused attempt did not count against the account.
+    assert_eq!(
+        attempts_counted(&app, &format!("email:{}", c.email)).await,
+        Some(0)
+    );
+    // Another address is unaffected, and the window ends.
+    assert_eq!(
+        login_from(&app, &unique_ip(), &c.email, PASSWORD).await.0,
+        StatusCode::OK
+    );
+    app.clock.advance(chrono::Duration::minutes(16));
+    assert_eq!(
+        login_from(&app, &ip, &c.email, PASSWORD).await.0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn forwarded_for_is_ignored_unless_proxies_are_trusted() {
+    // The embedded default trusts no proxy: every request below comes from 127.0.0.1,
+    // whatever X-Forwarded-For claims.
+    let app = TestApp::spawn_sqlite().await;
+    address_limit_holds(&app, "127.0.0.1", true).await;
+}
+
+#[tokio::test]
+async fn saturated_password_hashing_answers_503_and_costs_no_attempt() {
+    let app = TestApp::spawn_on(
+        Backend::Sqlite,
+        behind_one_proxy(&[("PASSWORD_HASH_CONCURRENCY", "1")]),
+    )
+    .await;
+    let c = app.signup().await;
+    let ip = unique_ip();
+    let held = app.ctx.password_work.acquire().await.unwrap();
+    let r = login_from(&app, &ip, &c.email, PASSWORD).await;
+    assert_eq!(r.0, StatusCode::SERVICE_UNAVAILABLE, "{:?}", r.2);
+    assert_eq!(r.2["error"]["code"], "server_busy");
+    assert_eq!(r.1.as_deref(), Some("1"));
+    assert_eq!(
+        attempts_counted(&app, &format!("email:{}", c.email)).await,
+        Some(0)
+    );
+    assert_eq!(attempts_counted(&app, &format!("ip:{ip}")).await, Some(0));
+    // Signup hashes under the same bound.
+    let r = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/signup",
+            None,
+            Some(json!({"email": unique_email("busy"), "password": PASSWORD, "workspace": "W"})),
+        )
+        .await;
+    assert_error(&r, StatusCode::SERVICE_UNAVAILABLE, "server_busy", None);
+    drop(held);
+    assert_eq!(
+        login_from(&app, &ip, &c.email, PASSWORD).await.0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn ended_login_windows_are_pruned_on_write() {
+    let app = TestApp::spawn_sqlite().await;
+    let (a, b) = (unique_email("a"), unique_email("b"));
+    // A's window starts 16 minutes ago (pruning never trusts a clock ahead of the wall's).
+    app.clock.advance(chrono::Duration::minutes(-16));
+    login_from(&app, "1.1.1.1", &a, "wrong password!").await;
+    assert_eq!(attempts_counted(&app, &format!("email:{a}")).await, Some(1));
+    app.clock.advance(chrono::Duration::minutes(16));
+    login_from(&app, "1.1.1.1", &b, "wrong password!").await;
+    assert_eq!(attempts_counted(&app, &format!("email:{a}")).await, None);
+    assert_eq!(attempts_counted(&app, &format!("email:{b}")).await, Some(1));
+}
+
+#[tokio::test]
+async fn redemption_failures_past_their_window_are_pruned_on_write() {
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let s = gatehouse_tests::factories::BotProject::builder(Backend::Sqlite)
+        .build()
+        .await;
+    let failures_of = |user: i64| {
+        entity::redeem_failure::Entity::find()
+            .filter(entity::redeem_failure::Column::TelegramUserId.eq(user))
+            .count(&s.app.ctx.db)
+    };
+    // The first failure 16 minutes ago (pruning never trusts a clock ahead of the wall's).
+    s.app.clock.advance(chrono::Duration::minutes(-16));
+    s.say(701, "/start c_NOSUCHCODE00").await;
+    s.reply(701, "doesn't exist").await;
+    assert_eq!(failures_of(701).await.unwrap(), 1);
+    s.app.clock.advance(chrono::Duration::minutes(16));
+    s.say(702, "/start c_NOSUCHCODE00").await;
+    s.replies(702, "doesn't exist", 1).await;
+    s.app.wait_idle().await;
+    assert_eq!(failures_of(701).await.unwrap(), 0);
+    assert_eq!(failures_of(702).await.unwrap(), 1);
 }

@@ -13,9 +13,14 @@ use gatehouse_tests::{
 use reqwest::StatusCode;
 
 async fn tenant_of(app: &TestApp, email: &str) -> uuid::Uuid {
-    let s = accounts::login(&app.ctx, email, PASSWORD)
-        .await
-        .expect("login");
+    let s = accounts::login(
+        &app.ctx,
+        email,
+        PASSWORD,
+        std::net::Ipv4Addr::LOCALHOST.into(),
+    )
+    .await
+    .expect("login");
     match accounts::authenticate(&app.ctx, &s.token)
         .await
         .expect("principal")

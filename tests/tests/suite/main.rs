@@ -2,14 +2,18 @@
 //! (a subset also on SQLite), fakes only for Telegram and Stripe.
 mod accounts;
 mod billing;
+mod bot_switch;
 mod bots;
 mod browser;
 mod cluster;
 mod codes;
 mod cross_tenant;
 mod flows;
+mod join_requests;
+mod money;
 mod newcode;
 mod operations;
+mod owners;
 mod process;
 mod projects;
 mod redemption;

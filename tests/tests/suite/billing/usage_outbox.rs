@@ -388,11 +388,15 @@ async fn a_record_stripe_refuses_is_marked_failed_and_shown_to_staff() {
         .await
         .unwrap_err();
     assert_eq!(err.code, "staff_readonly");
-    let creator_token =
-        domain::accounts::login(&app.ctx, &c.email, gatehouse_tests::factories::PASSWORD)
-            .await
-            .unwrap()
-            .token;
+    let creator_token = domain::accounts::login(
+        &app.ctx,
+        &c.email,
+        gatehouse_tests::factories::PASSWORD,
+        std::net::Ipv4Addr::LOCALHOST.into(),
+    )
+    .await
+    .unwrap()
+    .token;
     let r = app
         .call(Method::GET, &path, Some(&creator_token), None)
         .await;

@@ -439,6 +439,8 @@ async fn the_bot_made_admin_registers_a_channel_and_removal_marks_it_unavailable
     let (app, tg) = TestApp::spawn_with_telegram(backend, true).await;
     let c = app.signup().await;
     let (pid, bot) = app.project_with_bot(&c, &tg).await;
+    // The fixture's promotions come from Telegram user 555: a linked owner.
+    app.link_owner(&c, &pid, &bot, &tg, 555, 900_555).await;
     let promote = updates::my_chat_member(
         1,
         &bot,

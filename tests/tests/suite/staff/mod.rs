@@ -181,10 +181,15 @@ fn staff_routes(tenant: Uuid) -> Vec<(Method, String, Option<Value>)> {
 
 /// A new session for a staff member, for after the test clock has run past the old one.
 async fn relogin(app: &TestApp, s: &StaffMember) -> String {
-    domain::accounts::login(&app.ctx, &s.ctx.email, PASSWORD)
-        .await
-        .unwrap()
-        .token
+    domain::accounts::login(
+        &app.ctx,
+        &s.ctx.email,
+        PASSWORD,
+        std::net::Ipv4Addr::LOCALHOST.into(),
+    )
+    .await
+    .unwrap()
+    .token
 }
 
 async fn usage(app: &TestApp, tenant: Uuid) -> domain::quota::QuotaUsage {

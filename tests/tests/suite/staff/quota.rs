@@ -235,9 +235,14 @@ async fn a_plan_override_changes_the_limit_mid_cycle_keeping_cycle_and_used() {
     assert_eq!(after.limit, 500 + 10);
     assert_eq!(after.free_left, 506);
     assert_eq!(out["quota"]["limit"], 510);
-    let session = domain::accounts::login(&app.ctx, &c.email, PASSWORD)
-        .await
-        .unwrap();
+    let session = domain::accounts::login(
+        &app.ctx,
+        &c.email,
+        PASSWORD,
+        std::net::Ipv4Addr::LOCALHOST.into(),
+    )
+    .await
+    .unwrap();
     let (_, me) = app
         .call(Method::GET, "/api/v1/me", Some(&session.token), None)
         .await;

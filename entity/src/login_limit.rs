@@ -1,15 +1,15 @@
-//! One login attempt, kept to rate-limit password guessing across processes.
+//! One login-limiting counter (`email:<address>` or `ip:<address>`): attempts in the window
+//! that started at `window_start`.
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel, Serialize, Deserialize)]
-#[sea_orm(table_name = "login_attempts")]
+#[sea_orm(table_name = "login_limits")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: Uuid,
-    pub email: String,
-    pub succeeded: bool,
-    pub at: DateTimeUtc,
+    pub key: String,
+    pub window_start: DateTimeUtc,
+    pub attempts: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
