@@ -1,7 +1,7 @@
 //! A project's Telegram bot and owner links.
 use axum::{
     Json,
-    extract::{Path, State},
+    extract::State,
     http::StatusCode,
 };
 use domain::{
@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiResult, ErrorBody},
-    extract::{ApiJson, Creator},
+    extract::{ApiJson, ApiPath, Creator},
 };
 
 /// Connects the project's bot (or replaces its token): `getMe` validates it, then Telegram
@@ -24,7 +24,7 @@ use crate::{
 pub async fn connect(
     State(ctx): State<AppCtx>,
     Creator(t): Creator,
-    Path(project_id): Path<Uuid>,
+    ApiPath(project_id): ApiPath<Uuid>,
     ApiJson(b): ApiJson<BotIn>,
 ) -> ApiResult<Json<BotOut>> {
     Ok(Json(bots::connect(&ctx, &t, project_id, b).await?))
@@ -35,7 +35,7 @@ pub async fn connect(
 pub async fn get(
     State(ctx): State<AppCtx>,
     Creator(t): Creator,
-    Path(project_id): Path<Uuid>,
+    ApiPath(project_id): ApiPath<Uuid>,
 ) -> ApiResult<Json<BotOut>> {
     Ok(Json(bots::get(&ctx, &t, project_id).await?))
 }
@@ -46,7 +46,7 @@ pub async fn get(
 pub async fn disconnect(
     State(ctx): State<AppCtx>,
     Creator(t): Creator,
-    Path(project_id): Path<Uuid>,
+    ApiPath(project_id): ApiPath<Uuid>,
 ) -> ApiResult<StatusCode> {
     bots::disconnect(&ctx, &t, project_id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -59,7 +59,7 @@ pub async fn disconnect(
 pub async fn create_owner_link(
     State(ctx): State<AppCtx>,
     Creator(t): Creator,
-    Path(project_id): Path<Uuid>,
+    ApiPath(project_id): ApiPath<Uuid>,
 ) -> ApiResult<(StatusCode, Json<OwnerLinkOut>)> {
     Ok((
         StatusCode::CREATED,

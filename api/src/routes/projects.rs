@@ -1,7 +1,7 @@
 //! Projects and their settings.
 use axum::{
     Json,
-    extract::{Path, State},
+    extract::State,
     http::StatusCode,
 };
 use domain::{
@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiResult, ErrorBody},
-    extract::{ApiJson, Creator},
+    extract::{ApiJson, ApiPath, Creator},
 };
 
 #[utoipa::path(post, path = "/api/v1/projects", tag = "projects", request_body = ProjectIn,
@@ -41,7 +41,7 @@ pub async fn list(
 pub async fn get(
     State(ctx): State<AppCtx>,
     Creator(t): Creator,
-    Path(project_id): Path<Uuid>,
+    ApiPath(project_id): ApiPath<Uuid>,
 ) -> ApiResult<Json<ProjectOut>> {
     Ok(Json(projects::get(&ctx, &t, project_id).await?))
 }
@@ -52,7 +52,7 @@ pub async fn get(
 pub async fn update(
     State(ctx): State<AppCtx>,
     Creator(t): Creator,
-    Path(project_id): Path<Uuid>,
+    ApiPath(project_id): ApiPath<Uuid>,
     ApiJson(b): ApiJson<ProjectPatch>,
 ) -> ApiResult<Json<ProjectOut>> {
     Ok(Json(projects::update(&ctx, &t, project_id, b).await?))
@@ -64,7 +64,7 @@ pub async fn update(
 pub async fn delete(
     State(ctx): State<AppCtx>,
     Creator(t): Creator,
-    Path(project_id): Path<Uuid>,
+    ApiPath(project_id): ApiPath<Uuid>,
 ) -> ApiResult<StatusCode> {
     projects::delete(&ctx, &t, project_id).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -3,7 +3,7 @@
 //! `staff_readonly` may read, and the domain refuses its writes with 403 `staff_readonly`.
 use axum::{
     Json,
-    extract::{Path, State},
+    extract::State,
     http::StatusCode,
 };
 use domain::{
@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiResult, ErrorBody},
-    extract::{ApiJson, ApiQuery, OptionalJson, Staff},
+    extract::{ApiJson, ApiPath, ApiQuery, OptionalJson, Staff},
 };
 
 /// Lists tenants newest first; `q` searches names, member emails and bot usernames.
@@ -39,7 +39,7 @@ pub async fn list_tenants(
 pub async fn get_tenant(
     State(ctx): State<AppCtx>,
     Staff(s): Staff,
-    Path(tenant_id): Path<Uuid>,
+    ApiPath(tenant_id): ApiPath<Uuid>,
 ) -> ApiResult<Json<TenantDetailOut>> {
     Ok(Json(staff::tenant_detail(&ctx, &s, tenant_id).await?))
 }
@@ -52,7 +52,7 @@ pub async fn get_tenant(
 pub async fn suspend(
     State(ctx): State<AppCtx>,
     Staff(s): Staff,
-    Path(tenant_id): Path<Uuid>,
+    ApiPath(tenant_id): ApiPath<Uuid>,
     OptionalJson(b): OptionalJson<SuspensionIn>,
 ) -> ApiResult<Json<TenantOut>> {
     let reason = b.reason.unwrap_or_default();
@@ -67,7 +67,7 @@ pub async fn suspend(
 pub async fn unsuspend(
     State(ctx): State<AppCtx>,
     Staff(s): Staff,
-    Path(tenant_id): Path<Uuid>,
+    ApiPath(tenant_id): ApiPath<Uuid>,
     OptionalJson(b): OptionalJson<SuspensionIn>,
 ) -> ApiResult<Json<TenantOut>> {
     let reason = b.reason.unwrap_or_default();
@@ -82,7 +82,7 @@ pub async fn unsuspend(
 pub async fn grant_quota(
     State(ctx): State<AppCtx>,
     Staff(s): Staff,
-    Path(tenant_id): Path<Uuid>,
+    ApiPath(tenant_id): ApiPath<Uuid>,
     ApiJson(b): ApiJson<QuotaGrantIn>,
 ) -> ApiResult<(StatusCode, Json<QuotaGrantOut>)> {
     Ok((
@@ -100,7 +100,7 @@ pub async fn grant_quota(
 pub async fn override_plan(
     State(ctx): State<AppCtx>,
     Staff(s): Staff,
-    Path(tenant_id): Path<Uuid>,
+    ApiPath(tenant_id): ApiPath<Uuid>,
     ApiJson(b): ApiJson<PlanOverrideIn>,
 ) -> ApiResult<Json<PlanOverrideOut>> {
     Ok(Json(staff::override_plan(&ctx, &s, tenant_id, b).await?))
