@@ -22,7 +22,8 @@ use crate::{
 
 /// Free codes left, this batch's free/overage split and fee, and whether it is allowed.
 #[utoipa::path(post, path = "/api/v1/projects/{project_id}/codes/preview", tag = "codes", request_body = PreviewIn,
-    params(("project_id" = Uuid, Path)), responses((status = 200, body = PreviewOut), (status = 422, body = ErrorBody)))]
+    params(("project_id" = Uuid, Path)), responses((status = 200, body = PreviewOut), (status = 422, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`plan_inactive` or `access_codes_disabled`")))]
 pub async fn preview(
     State(ctx): State<AppCtx>,
     Creator(t): Creator,
@@ -36,7 +37,10 @@ pub async fn preview(
 /// header: the same key returns the same batch and never generates twice.
 #[utoipa::path(post, path = "/api/v1/projects/{project_id}/code-batches", tag = "codes", request_body = BatchIn,
     params(("project_id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header)),
-    responses((status = 202, body = BatchOut), (status = 402, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 202, body = BatchOut),
+        (status = 402, body = ErrorBody, description = "`quota_exceeded` or `payment_past_due`"),
+        (status = 409, body = ErrorBody, description = "`plan_inactive`, `access_codes_disabled` or `idempotency_key_reused`"),
+        (status = 422, body = ErrorBody)))]
 pub async fn create_batch(
     State(ctx): State<AppCtx>,
     Creator(t): Creator,
