@@ -232,16 +232,22 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
 
 fn path_error(rej: PathRejection, raw: Option<&RawPathParams>) -> Error {
     use axum::extract::path::ErrorKind as K;
-    let names: Vec<&str> = raw.map(|r| r.iter().map(|(k, _)| k).collect()).unwrap_or_default();
+    let names: Vec<&str> = raw
+        .map(|r| r.iter().map(|(k, _)| k).collect())
+        .unwrap_or_default();
     let PathRejection::FailedToDeserializePathParams(e) = rej else {
         // Only a routing bug (no parameters matched) gets here.
         return Error::internal(rej);
     };
     let (field, expected) = match e.kind() {
-        K::ParseErrorAtKey { key, expected_type, .. } => (Some(key.clone()), *expected_type),
-        K::ParseErrorAtIndex { index, expected_type, .. } => {
-            (names.get(*index).map(|n| n.to_string()), *expected_type)
-        }
+        K::ParseErrorAtKey {
+            key, expected_type, ..
+        } => (Some(key.clone()), *expected_type),
+        K::ParseErrorAtIndex {
+            index,
+            expected_type,
+            ..
+        } => (names.get(*index).map(|n| n.to_string()), *expected_type),
         K::ParseError { expected_type, .. } => (None, *expected_type),
         K::DeserializeError { key, .. } | K::InvalidUtf8InPathParam { key } => {
             (Some(key.clone()), "")
@@ -261,7 +267,12 @@ fn path_error(rej: PathRejection, raw: Option<&RawPathParams>) -> Error {
 }
 
 /// 422 with `code` and one field at fault with its own code.
-fn param_error(code: &'static str, field: &str, field_code: &'static str, message: String) -> Error {
+fn param_error(
+    code: &'static str,
+    field: &str,
+    field_code: &'static str,
+    message: String,
+) -> Error {
     let mut err = Error::new(domain::ErrorKind::Invalid, code, message.clone());
     err.fields.insert(
         field.to_string(),

@@ -1,9 +1,5 @@
 //! Signup, login, `GET /me`, and tenant API keys.
-use axum::{
-    Json,
-    extract::State,
-    http::StatusCode,
-};
+use axum::{Json, extract::State, http::StatusCode};
 use domain::{
     AppCtx,
     accounts::{self, ApiKeyCreatedOut, ApiKeyOut, Session},

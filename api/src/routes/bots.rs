@@ -1,9 +1,5 @@
 //! A project's Telegram bot and owner links.
-use axum::{
-    Json,
-    extract::State,
-    http::StatusCode,
-};
+use axum::{Json, extract::State, http::StatusCode};
 use domain::{
     AppCtx,
     bots::{self, BotIn, BotOut, OwnerLinkOut},

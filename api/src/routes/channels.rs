@@ -1,9 +1,5 @@
 //! Channels of a project.
-use axum::{
-    Json,
-    extract::State,
-    http::StatusCode,
-};
+use axum::{Json, extract::State, http::StatusCode};
 use domain::{
     AppCtx,
     channels::{self, ChannelIn, ChannelOut},

@@ -1,8 +1,5 @@
 //! Subscribers and subscriptions of a project, and revocation.
-use axum::{
-    Json,
-    extract::State,
-};
+use axum::{Json, extract::State};
 use domain::{
     AppCtx,
     subscriptions::{self, SubscriberOut, SubscriptionOut},

@@ -1,9 +1,5 @@
 //! Plans of a project.
-use axum::{
-    Json,
-    extract::State,
-    http::StatusCode,
-};
+use axum::{Json, extract::State, http::StatusCode};
 use domain::{
     AppCtx,
     plans::{self, PlanIn, PlanOut, PlanPatch},

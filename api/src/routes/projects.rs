@@ -1,9 +1,5 @@
 //! Projects and their settings.
-use axum::{
-    Json,
-    extract::State,
-    http::StatusCode,
-};
+use axum::{Json, extract::State, http::StatusCode};
 use domain::{
     AppCtx,
     projects::{self, ProjectIn, ProjectOut, ProjectPatch},

@@ -1,11 +1,7 @@
 //! The staff API: find tenants, see their usage, suspend, grant quota, override the plan, read
 //! the audit log. Creators get 403 `staff_only` on every route here (the `Staff` extractor);
 //! `staff_readonly` may read, and the domain refuses its writes with 403 `staff_readonly`.
-use axum::{
-    Json,
-    extract::State,
-    http::StatusCode,
-};
+use axum::{Json, extract::State, http::StatusCode};
 use domain::{
     AppCtx,
     staff::{

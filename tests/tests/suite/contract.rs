@@ -87,13 +87,19 @@ async fn a_bad_path_uuid_answers_the_envelope_naming_the_parameter() {
         "invalid_path",
         Some("project_id"),
     );
-    assert_eq!(got.1["error"]["fields"]["project_id"]["code"], "invalid_uuid");
+    assert_eq!(
+        got.1["error"]["fields"]["project_id"]["code"],
+        "invalid_uuid"
+    );
 
     // The second of two parameters is named too, not the first nor "path".
     let project = app.create_project_id(&c).await;
     for (path, field) in [
         (format!("/api/v1/projects/{project}/plans/12345"), "plan_id"),
-        (format!("/api/v1/projects/{project}/codes/x-y/rollback"), "code_id"),
+        (
+            format!("/api/v1/projects/{project}/codes/x-y/rollback"),
+            "code_id",
+        ),
         ("/api/v1/projects/%E2%82%AC/bot".to_string(), "project_id"),
     ] {
         let r = app.call(Method::GET, &path, Some(&c.token), None).await;
@@ -102,16 +108,36 @@ async fn a_bad_path_uuid_answers_the_envelope_naming_the_parameter() {
         } else {
             r
         };
-        assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_path", Some(field));
-        assert_eq!(r.1["error"]["fields"].as_object().unwrap().len(), 1, "{}", r.1);
+        assert_error(
+            &r,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_path",
+            Some(field),
+        );
+        assert_eq!(
+            r.1["error"]["fields"].as_object().unwrap().len(),
+            1,
+            "{}",
+            r.1
+        );
     }
 
     // A staff route the same way.
     let s = app.staff(domain::accounts::StaffRole::Staff).await;
     let r = app
-        .call(Method::GET, "/api/v1/staff/tenants/nope", Some(&s.token), None)
+        .call(
+            Method::GET,
+            "/api/v1/staff/tenants/nope",
+            Some(&s.token),
+            None,
+        )
         .await;
-    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_path", Some("tenant_id"));
+    assert_error(
+        &r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_path",
+        Some("tenant_id"),
+    );
 }
 
 #[tokio::test]
@@ -141,8 +167,16 @@ async fn a_bad_query_parameter_answers_the_envelope_naming_the_parameter() {
                 "{path}"
             );
             let r = (status, resp.json::<Value>().await.unwrap());
-            assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_query", Some(field));
-            assert_eq!(r.1["error"]["fields"][field]["code"], "invalid_value", "{path}");
+            assert_error(
+                &r,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_query",
+                Some(field),
+            );
+            assert_eq!(
+                r.1["error"]["fields"][field]["code"], "invalid_value",
+                "{path}"
+            );
         }
     }
     let s = app.staff(domain::accounts::StaffRole::Staff).await;
@@ -154,7 +188,12 @@ async fn a_bad_query_parameter_answers_the_envelope_naming_the_parameter() {
             None,
         )
         .await;
-    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_query", Some("tenant_id"));
+    assert_error(
+        &r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_query",
+        Some("tenant_id"),
+    );
 }
 
 #[tokio::test]
@@ -216,7 +255,10 @@ async fn the_document_declares_what_parameters_and_bodies_can_answer() {
     }
     let tg = &doc["paths"]["/tg/{bot_id}"]["post"];
     for status in ["200", "401", "404", "503"] {
-        assert!(tg["responses"].get(status).is_some(), "/tg/{{bot_id}} {status}");
+        assert!(
+            tg["responses"].get(status).is_some(),
+            "/tg/{{bot_id}} {status}"
+        );
     }
     assert_eq!(
         doc["components"]["securitySchemes"]["telegram_secret"]["name"],
