@@ -83,7 +83,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(ctx.config.bind).await?;
             tracing::info!(addr = %listener.local_addr()?, "gatehouse serving (api, dashboard, bots, worker)");
             let worker = tokio::spawn(worker::run(ctx.clone(), shutdown.clone()));
-            tokio::spawn(domain::telegram::registry::listen(ctx.clone(), shutdown.clone()));
+            tokio::spawn(domain::telegram::registry::listen(
+                ctx.clone(),
+                shutdown.clone(),
+            ));
             let pollers = tokio::spawn(bot_router::run_pollers(ctx.clone(), shutdown.clone()));
             crate::app::serve_http(ctx, listener, shutdown.clone()).await?;
             shutdown.cancel();
@@ -94,12 +97,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::app::shutdown_on_signals(shutdown.clone());
             let listener = tokio::net::TcpListener::bind(ctx.config.bind).await?;
             tracing::info!(addr = %listener.local_addr()?, "gatehouse api serving");
-            tokio::spawn(domain::telegram::registry::listen(ctx.clone(), shutdown.clone()));
+            tokio::spawn(domain::telegram::registry::listen(
+                ctx.clone(),
+                shutdown.clone(),
+            ));
             crate::app::serve_http(ctx, listener, shutdown).await?;
         }
         Command::Worker => {
             crate::app::shutdown_on_signals(shutdown.clone());
-            tokio::spawn(domain::telegram::registry::listen(ctx.clone(), shutdown.clone()));
+            tokio::spawn(domain::telegram::registry::listen(
+                ctx.clone(),
+                shutdown.clone(),
+            ));
             // Long polling for bots without a public URL runs beside the jobs.
             let pollers = tokio::spawn(bot_router::run_pollers(ctx.clone(), shutdown.clone()));
             worker::run(ctx, shutdown).await?;

@@ -277,7 +277,12 @@ impl Config {
             retry_min_ms: whole(&get, "JOB_RETRY_MIN_MS", 1..=600_000, d.retry_min_ms)?,
             retry_max_ms: whole(&get, "JOB_RETRY_MAX_MS", 1..=3_600_000, d.retry_max_ms)?,
             heartbeat_secs: whole(&get, "JOB_HEARTBEAT_SECS", 1..=300, d.heartbeat_secs)?,
-            stuck_after_secs: whole(&get, "BATCH_STUCK_AFTER_SECS", 1..=86_400, d.stuck_after_secs)?,
+            stuck_after_secs: whole(
+                &get,
+                "BATCH_STUCK_AFTER_SECS",
+                1..=86_400,
+                d.stuck_after_secs,
+            )?,
             sweep_secs: whole(&get, "JOB_SWEEP_SECS", 1..=3_600, d.sweep_secs)?,
             usage_retry_base_secs: whole(
                 &get,
@@ -286,8 +291,7 @@ impl Config {
                 d.usage_retry_base_secs,
             )?,
         };
-        let db_max_connections =
-            whole(&get, "DATABASE_MAX_CONNECTIONS", 2..=1_000, 20)? as u32;
+        let db_max_connections = whole(&get, "DATABASE_MAX_CONNECTIONS", 2..=1_000, 20)? as u32;
         Ok(Config {
             jobs,
             db_max_connections,

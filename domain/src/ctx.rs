@@ -93,16 +93,16 @@ pub async fn connect_db(config: &Config) -> anyhow::Result<DatabaseConnection> {
     } else {
         1
     })
-        .min_connections(1)
-        .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(30))
-        .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(|o| {
-            use sea_orm::sqlx::sqlite::SqliteJournalMode;
-            o.journal_mode(SqliteJournalMode::Wal)
-                .busy_timeout(Duration::from_secs(10))
-                .foreign_keys(true)
-        });
+    .min_connections(1)
+    .connect_timeout(Duration::from_secs(10))
+    .acquire_timeout(Duration::from_secs(30))
+    .sqlx_logging(false)
+    .map_sqlx_sqlite_opts(|o| {
+        use sea_orm::sqlx::sqlite::SqliteJournalMode;
+        o.journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true)
+    });
     let db = Database::connect(opts)
         .await
         .context("connecting to DATABASE_URL")?;

@@ -26,7 +26,11 @@ fn points() -> &'static [(String, String)] {
 /// Passes unless the fault point `name` is armed: `error` answers an internal error,
 /// `exit` ends the process at once (as a crash or SIGKILL would).
 pub fn hit(name: &str) -> Result<()> {
-    match points().iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()) {
+    match points()
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+    {
         Some("exit") => {
             tracing::error!(point = name, "injected fault: exiting");
             std::process::exit(86)

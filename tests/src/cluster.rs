@@ -207,7 +207,9 @@ impl Cluster {
         role: &'static str,
         extra: HashMap<String, String>,
     ) -> Proc {
-        let log = dir.0.join(format!("{role}-{}.log", uuid::Uuid::new_v4().simple()));
+        let log = dir
+            .0
+            .join(format!("{role}-{}.log", uuid::Uuid::new_v4().simple()));
         let file = std::fs::File::create(&log).expect("log file");
         let port = free_port();
         let mut cmd = tokio::process::Command::new(binary());

@@ -170,7 +170,11 @@ async fn job_sweeps(ctx: AppCtx, shutdown: CancellationToken) {
         flush_usage(&ctx).await;
         match domain::batches::recover_stuck(&ctx).await {
             Ok(r) if r.failed + r.resumed > 0 => {
-                tracing::info!(failed = r.failed, resumed = r.resumed, "stuck batches recovered")
+                tracing::info!(
+                    failed = r.failed,
+                    resumed = r.resumed,
+                    "stuck batches recovered"
+                )
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "stuck batch recovery failed"),

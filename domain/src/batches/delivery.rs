@@ -134,7 +134,10 @@ async fn send_all(ctx: &AppCtx, b: &code_batch::Model, bot_id: Uuid, chat: i64) 
     }
     code_batch::Entity::update_many()
         .col_expr(code_batch::Column::Status, Expr::value(BatchStatus::Done))
-        .col_expr(code_batch::Column::Delivery, Expr::value(DeliveryState::Sent))
+        .col_expr(
+            code_batch::Column::Delivery,
+            Expr::value(DeliveryState::Sent),
+        )
         .col_expr(
             code_batch::Column::DeliveryLeaseUntil,
             Expr::value(Option::<DateTime<Utc>>::None),
@@ -156,7 +159,9 @@ async fn claim(ctx: &AppCtx, batch_id: Uuid) -> Result<()> {
         )
         .col_expr(code_batch::Column::UpdatedAt, Expr::value(now))
         .filter(code_batch::Column::Id.eq(batch_id))
-        .filter(code_batch::Column::Delivery.is_not_in([DeliveryState::Sent, DeliveryState::Failed]))
+        .filter(
+            code_batch::Column::Delivery.is_not_in([DeliveryState::Sent, DeliveryState::Failed]),
+        )
         .filter(
             Condition::any()
                 .add(code_batch::Column::DeliveryLeaseUntil.is_null())
@@ -209,7 +214,9 @@ async fn park(ctx: &AppCtx, batch_id: Uuid, state: DeliveryState) -> Result<()> 
         .col_expr(code_batch::Column::Delivery, Expr::value(state))
         .col_expr(code_batch::Column::UpdatedAt, Expr::value(ctx.now()))
         .filter(code_batch::Column::Id.eq(batch_id))
-        .filter(code_batch::Column::Delivery.is_not_in([DeliveryState::Sent, DeliveryState::Failed]))
+        .filter(
+            code_batch::Column::Delivery.is_not_in([DeliveryState::Sent, DeliveryState::Failed]),
+        )
         .exec(&ctx.db)
         .await?;
     Ok(())
@@ -220,7 +227,10 @@ async fn park(ctx: &AppCtx, batch_id: Uuid, state: DeliveryState) -> Result<()> 
 pub async fn give_up_delivery(ctx: &AppCtx, batch_id: Uuid, why: &str) -> Result<()> {
     code_batch::Entity::update_many()
         .col_expr(code_batch::Column::Status, Expr::value(BatchStatus::Done))
-        .col_expr(code_batch::Column::Delivery, Expr::value(DeliveryState::Failed))
+        .col_expr(
+            code_batch::Column::Delivery,
+            Expr::value(DeliveryState::Failed),
+        )
         .col_expr(
             code_batch::Column::Error,
             Expr::value(Some(format!("delivery failed: {why}"))),

@@ -50,8 +50,7 @@ pub async fn generate(ctx: &AppCtx, batch_id: Uuid) -> Result<code_batch::Model>
             .col_expr(code_batch::Column::UpdatedAt, Expr::value(ctx.now()))
             .filter(code_batch::Column::Id.eq(b.id))
             .filter(
-                code_batch::Column::Status
-                    .is_in([BatchStatus::Queued, BatchStatus::Generating]),
+                code_batch::Column::Status.is_in([BatchStatus::Queued, BatchStatus::Generating]),
             )
             .exec(&txn)
             .await?;

@@ -9,8 +9,7 @@ pub mod generate;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
-    sea_query::Expr,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait, sea_query::Expr,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -488,7 +487,10 @@ pub async fn fail(ctx: &AppCtx, b: code_batch::Model, why: &str) -> Result<code_
     let (tenant_id, cycle, id) = (b.tenant_id, b.cycle_start, b.id);
     let res = code_batch::Entity::update_many()
         .col_expr(code_batch::Column::Status, Expr::value(BatchStatus::Failed))
-        .col_expr(code_batch::Column::Error, Expr::value(Some(why.to_string())))
+        .col_expr(
+            code_batch::Column::Error,
+            Expr::value(Some(why.to_string())),
+        )
         .col_expr(code_batch::Column::UpdatedAt, Expr::value(ctx.now()))
         .filter(code_batch::Column::Id.eq(id))
         .filter(code_batch::Column::Status.is_not_in([BatchStatus::Done, BatchStatus::Failed]))

@@ -295,10 +295,7 @@ async fn settle(
                     .col_expr(
                         usage_record::Column::NextAttemptAt,
                         Expr::value(
-                            now + backoff_from(
-                                ctx.config.jobs.usage_retry_base_secs as i64,
-                                claim,
-                            ),
+                            now + backoff_from(ctx.config.jobs.usage_retry_base_secs as i64, claim),
                         ),
                     )
                     .col_expr(usage_record::Column::LastError, Expr::value(Some(msg))),

@@ -135,7 +135,8 @@ async fn two_api_processes_share_writes_the_free_quota_and_bot_changes() {
     // A bot disconnected through api A is no longer served by api B.
     let bot = a.connect_bot(&c, &pid, &cl.tg).await;
     assert_eq!(
-        b.post_update(&bot, &updates::message(10, 42, "/start")).await,
+        b.post_update(&bot, &updates::message(10, 42, "/start"))
+            .await,
         StatusCode::OK,
         "api B serves the bot (and caches it)"
     );
@@ -151,7 +152,9 @@ async fn two_api_processes_share_writes_the_free_quota_and_bot_changes() {
     let gone = Instant::now();
     let mut id = 11;
     loop {
-        let s = b.post_update(&bot, &updates::message(id, 42, "/start")).await;
+        let s = b
+            .post_update(&bot, &updates::message(id, 42, "/start"))
+            .await;
         if s == StatusCode::NOT_FOUND {
             break;
         }
@@ -202,9 +205,7 @@ async fn a_paid_tenants_split_stays_exact_while_redis_is_flushed_twice() {
         .map(|(_, b)| b["overage_count"].as_i64().unwrap())
         .sum();
     assert_eq!((free, overage), (200, 100), "{results:?}");
-    let (s, billing) = b
-        .as_creator(&c, Method::GET, "/api/v1/billing", None)
-        .await;
+    let (s, billing) = b.as_creator(&c, Method::GET, "/api/v1/billing", None).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(billing["quota"]["used"], 300, "{billing}");
     assert_eq!(billing["overage_codes"], 100, "{billing}");
@@ -252,12 +253,12 @@ async fn overage_reaches_stripe_once_from_the_worker_while_stripe_refuses_three_
     let tries = cl.stripe.calls_to("POST", "/v1/billing/meter_events");
     assert_eq!(tries.len(), 4, "three refused, one accepted");
     // Every try carried the same identifier and timestamp.
-    let stamps: std::collections::HashSet<_> =
-        tries.iter().map(|t| t.param("timestamp").map(str::to_string)).collect();
+    let stamps: std::collections::HashSet<_> = tries
+        .iter()
+        .map(|t| t.param("timestamp").map(str::to_string))
+        .collect();
     assert_eq!(stamps.len(), 1, "{tries:?}");
-    let (_, billing) = a
-        .as_creator(&c, Method::GET, "/api/v1/billing", None)
-        .await;
+    let (_, billing) = a.as_creator(&c, Method::GET, "/api/v1/billing", None).await;
     assert_eq!(billing["unbilled"]["codes"], 0, "{billing}");
 }
 
@@ -275,9 +276,12 @@ async fn workers_killed_mid_delivery_finish_the_batch_within_30s_of_restarting_w
     let (s, b) = cl.app.post_batch(&c, &pid, batch(&plan, 100), None).await;
     assert_eq!(s, StatusCode::ACCEPTED, "{b}");
     let id = b["id"].as_str().unwrap().to_string();
-    wait_until("delivery starting", Duration::from_secs(30), &cl, || async {
-        cl.tg.arrivals("sendDocument") >= 1
-    })
+    wait_until(
+        "delivery starting",
+        Duration::from_secs(30),
+        &cl,
+        || async { cl.tg.arrivals("sendDocument") >= 1 },
+    )
     .await;
     for w in &mut cl.workers {
         w.kill().await;
@@ -308,17 +312,27 @@ async fn a_worker_dying_after_writing_codes_leaves_exact_counts_for_the_next_one
     let (c, pid, plan) = creator_with_plan(&cl.app).await;
     cl.app.set_billing_plan(c.tenant_id, "growth_monthly").await;
     let dying = cl
-        .add("worker", env(&[("GATEHOUSE_TEST_FAULTS", "after_generation=exit")]))
+        .add(
+            "worker",
+            env(&[("GATEHOUSE_TEST_FAULTS", "after_generation=exit")]),
+        )
         .await;
     let (s, b) = cl.app.post_batch(&c, &pid, batch(&plan, 300), None).await;
     assert_eq!(s, StatusCode::ACCEPTED, "{b}");
     let id = b["id"].as_str().unwrap().to_string();
-    assert_eq!(cl.workers[dying].exited().await, Some(86), "the fault ended it");
+    assert_eq!(
+        cl.workers[dying].exited().await,
+        Some(86),
+        "the fault ended it"
+    );
     assert_eq!(batch_row(&cl, &id).await.status.to_string(), "generating");
     let started = Instant::now();
     cl.add("worker", HashMap::new()).await;
     let got = cl.app.wait_batch(&c, &pid, &id).await;
-    println!("batch finished {:?} after a new worker started", started.elapsed());
+    println!(
+        "batch finished {:?} after a new worker started",
+        started.elapsed()
+    );
     assert_eq!(got["status"], "done", "{got}");
     assert_eq!(got["generated"], 300);
     assert_eq!(cl.app.all_codes(&c, &pid, "").await.len(), 300);
@@ -329,10 +343,16 @@ async fn a_worker_dying_after_writing_codes_leaves_exact_counts_for_the_next_one
 async fn a_request_dying_after_the_reservation_is_failed_by_the_sweep_and_its_quota_released() {
     let mut cl = Cluster::start(0, 1, quick_timings()).await;
     let dying = cl
-        .add("api", env(&[("GATEHOUSE_TEST_FAULTS", "after_reservation=exit")]))
+        .add(
+            "api",
+            env(&[("GATEHOUSE_TEST_FAULTS", "after_reservation=exit")]),
+        )
         .await;
     let erroring = cl
-        .add("api", env(&[("GATEHOUSE_TEST_FAULTS", "after_reservation=error")]))
+        .add(
+            "api",
+            env(&[("GATEHOUSE_TEST_FAULTS", "after_reservation=error")]),
+        )
         .await;
     let healthy = cl.add("api", HashMap::new()).await;
     let a = cl.app_on(healthy).await;
@@ -365,9 +385,18 @@ async fn a_request_dying_after_the_reservation_is_failed_by_the_sweep_and_its_qu
     assert_eq!(stuck.status.to_string(), "reserving");
 
     // The worker's sweep fails it; billing, the preview and Redis agree again.
-    wait_until("the stuck batch failed", Duration::from_secs(30), &cl, || async {
-        batch_row(&cl, &stuck.id.to_string()).await.status.to_string() == "failed"
-    })
+    wait_until(
+        "the stuck batch failed",
+        Duration::from_secs(30),
+        &cl,
+        || async {
+            batch_row(&cl, &stuck.id.to_string())
+                .await
+                .status
+                .to_string()
+                == "failed"
+        },
+    )
     .await;
     assert_eq!(free_left(&a, &c).await, 5);
     let (s, p) = a
@@ -382,7 +411,11 @@ async fn a_request_dying_after_the_reservation_is_failed_by_the_sweep_and_its_qu
     assert_eq!(p["allowed"], true, "{p}");
     assert_eq!(p["free_left"], 5, "{p}");
     let (s, body) = a.post_batch(&c, &pid, batch(&plan, 5), None).await;
-    assert_eq!(s, StatusCode::ACCEPTED, "Redis gave the 5 units back: {body}");
+    assert_eq!(
+        s,
+        StatusCode::ACCEPTED,
+        "Redis gave the 5 units back: {body}"
+    );
 }
 
 #[tokio::test]
@@ -432,7 +465,10 @@ async fn every_schedule_runs_in_the_real_worker_process() {
         .collect();
     // Two subscribers redeem through the bot.
     let (ending, reminded) = (91_001, 91_002);
-    for (i, (user, code)) in [(ending, &codes[0]), (reminded, &codes[1])].iter().enumerate() {
+    for (i, (user, code)) in [(ending, &codes[0]), (reminded, &codes[1])]
+        .iter()
+        .enumerate()
+    {
         let s = a
             .post_update(
                 &bot,
@@ -440,7 +476,9 @@ async fn every_schedule_runs_in_the_real_worker_process() {
             )
             .await;
         assert_eq!(s, StatusCode::OK);
-        cl.tg.wait_for_text(&bot.token, *user, "Code accepted").await;
+        cl.tg
+            .wait_for_text(&bot.token, *user, "Code accepted")
+            .await;
     }
     // Setup no endpoint offers: one subscription ended a minute ago, one ends in 12 hours,
     // and the third code expired.
@@ -457,7 +495,10 @@ async fn every_schedule_runs_in_the_real_worker_process() {
             .unwrap()
             .expect("subscriber");
         entity::subscription::Entity::update_many()
-            .col_expr(entity::subscription::Column::EndsAt, Expr::value(Some(ends)))
+            .col_expr(
+                entity::subscription::Column::EndsAt,
+                Expr::value(Some(ends)),
+            )
             .filter(entity::subscription::Column::SubscriberId.eq(subscriber.id))
             .exec(&a.ctx.db)
             .await
@@ -479,12 +520,17 @@ async fn every_schedule_runs_in_the_real_worker_process() {
     cl.tg
         .wait_for_text_within(&bot.token, ending, "has ended", Duration::from_secs(75))
         .await;
-    wait_until("the expired code removed", Duration::from_secs(75), &cl, || async {
-        !a.all_codes(&c, &pid, "")
-            .await
-            .iter()
-            .any(|x| x["code"] == codes[2].as_str())
-    })
+    wait_until(
+        "the expired code removed",
+        Duration::from_secs(75),
+        &cl,
+        || async {
+            !a.all_codes(&c, &pid, "")
+                .await
+                .iter()
+                .any(|x| x["code"] == codes[2].as_str())
+        },
+    )
     .await;
     let subs = {
         let (s, b) = a

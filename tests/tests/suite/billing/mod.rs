@@ -22,8 +22,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 mod checkout;
-mod past_due;
 mod cycles;
+mod past_due;
 mod usage_outbox;
 mod webhooks;
 

@@ -130,11 +130,18 @@ async fn a_late_payment_failed_after_paid_does_not_mark_a_paying_tenant_past_due
     assert_eq!(app.deliver_stripe(&paid).await.0, StatusCode::OK);
     let (s, r) = app.deliver_stripe(&failed(t0 - 60)).await;
     assert_eq!(s, StatusCode::OK, "{r}");
-    let (_, b) = app.as_creator(&c, Method::GET, "/api/v1/billing", None).await;
-    assert_eq!(b["status"], "active", "an older failure changes nothing: {b}");
+    let (_, b) = app
+        .as_creator(&c, Method::GET, "/api/v1/billing", None)
+        .await;
+    assert_eq!(
+        b["status"], "active",
+        "an older failure changes nothing: {b}"
+    );
     // A failure Stripe reports after the payment does count.
     let (s, _) = app.deliver_stripe(&failed(t0 + 60)).await;
     assert_eq!(s, StatusCode::OK);
-    let (_, b) = app.as_creator(&c, Method::GET, "/api/v1/billing", None).await;
+    let (_, b) = app
+        .as_creator(&c, Method::GET, "/api/v1/billing", None)
+        .await;
     assert_eq!(b["status"], "past_due", "{b}");
 }

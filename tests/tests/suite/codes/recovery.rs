@@ -1,10 +1,7 @@
 //! Batches that meet failure: a delivery retried after one message went out sends only the
 //! rest; a delivery that never gets through ends `failed` with its reason (and its page
 //! stops refreshing); a late duplicate generation job never revives a failed batch.
-use gatehouse_tests::{
-    factories::BotProject,
-    fake_telegram::Fault,
-};
+use gatehouse_tests::{factories::BotProject, fake_telegram::Fault};
 
 use super::*;
 
@@ -15,7 +12,8 @@ async fn project(quick_retries: bool) -> BotProject {
         .billing_plan("growth_monthly")
         .owner(OWNER);
     let b = if quick_retries {
-        b.env("JOB_RETRY_MIN_MS", "10").env("JOB_RETRY_MAX_MS", "40")
+        b.env("JOB_RETRY_MIN_MS", "10")
+            .env("JOB_RETRY_MAX_MS", "40")
     } else {
         b
     };
@@ -44,19 +42,21 @@ async fn a_retried_delivery_sends_only_the_codes_not_sent_yet() {
     assert_eq!(st, StatusCode::ACCEPTED, "{b}");
     s.reply(OWNER, "Access code for").await;
     s.tg.fail_next(Some("sendMessage"), 1, Fault::Status(400));
-    let done = s.app.wait_batch(&s.c, &s.pid, b["id"].as_str().unwrap()).await;
+    let done = s
+        .app
+        .wait_batch(&s.c, &s.pid, b["id"].as_str().unwrap())
+        .await;
     assert_eq!(done["delivery"], "sent", "{done}");
     s.app.wait_idle().await;
     let sent = code_messages(&s);
     assert_eq!(sent.len(), 3, "each code once: {sent:?}");
     let distinct: HashSet<&String> = sent.iter().collect();
     assert_eq!(distinct.len(), 3, "{sent:?}");
-    let refused = s
-        .tg
-        .calls_to(&s.bot.token, "sendMessage")
-        .into_iter()
-        .filter(|c| c.status != 200)
-        .count();
+    let refused =
+        s.tg.calls_to(&s.bot.token, "sendMessage")
+            .into_iter()
+            .filter(|c| c.status != 200)
+            .count();
     assert_eq!(refused, 1, "one attempt failed and was retried");
 }
 
@@ -74,7 +74,10 @@ async fn a_delivery_that_never_gets_through_ends_failed_with_its_reason() {
     assert_eq!(done["status"], "done", "{done}");
     assert_eq!(done["delivery"], "failed", "{done}");
     assert!(
-        done["error"].as_str().unwrap().starts_with("delivery failed"),
+        done["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("delivery failed"),
         "{done}"
     );
     // The codes exist and count; the creator downloads them from the dashboard instead.
@@ -109,11 +112,17 @@ async fn a_late_duplicate_generation_job_does_not_revive_a_failed_batch() {
         .exec(&app.ctx.db)
         .await
         .unwrap();
-    domain::batches::give_up(&app.ctx, id, "test: given up").await.unwrap();
-    // …then a duplicate job arrives late and the worker runs it.
-    domain::jobs::push(&app.ctx.db, &app.ctx, domain::jobs::GenerateCodes { batch_id: id })
+    domain::batches::give_up(&app.ctx, id, "test: given up")
         .await
         .unwrap();
+    // …then a duplicate job arrives late and the worker runs it.
+    domain::jobs::push(
+        &app.ctx.db,
+        &app.ctx,
+        domain::jobs::GenerateCodes { batch_id: id },
+    )
+    .await
+    .unwrap();
     app.wait_idle().await;
     let (_, got) = app
         .as_creator(
