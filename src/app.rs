@@ -9,7 +9,7 @@ use tower_http::{catch_panic::CatchPanicLayer, trace::TraceLayer};
 
 /// Everything served over HTTP: API, dashboard, Telegram webhooks, operations.
 pub fn router(ctx: AppCtx) -> Router {
-    api::router(ctx.clone())
+    api::router(ctx.clone(), bot_router::openapi())
         .merge(web::router(ctx.clone()))
         .merge(bot_router::router(ctx))
         .layer(middleware::from_fn(api::ops::track))

@@ -1,7 +1,10 @@
-//! Extractors: the authenticated creator (tenant context) or staff member, and a JSON body
-//! whose rejections speak the API's error format.
+//! Extractors: the authenticated creator (tenant context) or staff member, and a JSON body,
+//! path and query whose rejections speak the API's error format.
 use axum::{
-    extract::{FromRequest, FromRequestParts, Request, rejection::JsonRejection},
+    extract::{
+        FromRequest, FromRequestParts, Path, RawPathParams, Request,
+        rejection::{JsonRejection, PathRejection},
+    },
     http::{header, request::Parts},
 };
 use domain::{
@@ -179,17 +182,49 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJ
     }
 }
 
-/// `Query<T>` whose rejections are API errors (422 `invalid_query`), not axum's plain text.
+/// `Query<T>` whose rejections are API errors: 422 `invalid_query` with the parameter at fault
+/// in `fields` (its own code: `invalid_value`, or `required` for a missing one), never axum's
+/// plain-text 400.
 pub struct ApiQuery<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de)
+            .map(ApiQuery)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner().to_string();
+                let (field, code) = match missing_field(&inner) {
+                    Some(f) => (f, "required"),
+                    None => (path, "invalid_value"),
+                };
+                let field = if field.is_empty() || field == "." {
+                    "query".to_string()
+                } else {
+                    field
+                };
+                param_error("invalid_query", &field, code, format!("{field}: {inner}")).into()
+            })
+    }
+}
+
+/// `Path<T>` whose rejections are API errors: 422 `invalid_path` with the parameter at fault in
+/// `fields` (`invalid_uuid` for an id that is not a UUID), never axum's plain-text 400.
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(v)) => Ok(ApiPath(v)),
             Err(rej) => {
-                Err(Error::new(domain::ErrorKind::Invalid, "invalid_query", rej.body_text()).into())
+                let raw = RawPathParams::from_request_parts(parts, state).await.ok();
+                Err(path_error(rej, raw.as_ref()).into())
             }
         }
     }
@@ -218,4 +253,79 @@ pub fn client_ip(parts: &Parts, ctx: &AppCtx) -> std::net::IpAddr {
         .get("x-forwarded-for")
         .and_then(|v| v.to_str().ok());
     domain::limits::client_ip(peer, forwarded, ctx.config.trusted_proxy_hops)
+}
+
+fn path_error(rej: PathRejection, raw: Option<&RawPathParams>) -> Error {
+    use axum::extract::path::ErrorKind as K;
+    let names: Vec<&str> = raw
+        .map(|r| r.iter().map(|(k, _)| k).collect())
+        .unwrap_or_default();
+    let PathRejection::FailedToDeserializePathParams(e) = rej else {
+        // Only a routing bug (no parameters matched) gets here.
+        return Error::internal(rej);
+    };
+    let (field, expected) = match e.kind() {
+        K::ParseErrorAtKey {
+            key, expected_type, ..
+        } => (Some(key.clone()), *expected_type),
+        K::ParseErrorAtIndex {
+            index,
+            expected_type,
+            ..
+        } => (names.get(*index).map(|n| n.to_string()), *expected_type),
+        K::ParseError { expected_type, .. } => (None, *expected_type),
+        K::DeserializeError { key, .. } | K::InvalidUtf8InPathParam { key } => {
+            (Some(key.clone()), "")
+        }
+        _ => (None, ""),
+    };
+    let field = field
+        .or_else(|| (names.len() == 1).then(|| names[0].to_string()))
+        .unwrap_or_else(|| "path".to_string());
+    let message = e.body_text();
+    let code = if expected.contains("Uuid") || message.to_ascii_lowercase().contains("uuid") {
+        "invalid_uuid"
+    } else {
+        "invalid_value"
+    };
+    param_error("invalid_path", &field, code, format!("{field}: {message}"))
+}
+
+/// 422 with `code` and one field at fault with its own code.
+fn param_error(
+    code: &'static str,
+    field: &str,
+    field_code: &'static str,
+    message: String,
+) -> Error {
+    let mut err = Error::new(domain::ErrorKind::Invalid, code, message.clone());
+    err.fields.insert(
+        field.to_string(),
+        domain::error::FieldError {
+            code: field_code,
+            message,
+        },
+    );
+    err
+}
+
+/// A UTF-8 body taken as it is (signed payloads); rejections are API errors (413
+/// `body_too_large`, 422 `invalid_body`), not axum's plain text.
+pub struct RawText(pub String);
+
+impl<S: Send + Sync> FromRequest<S> for RawText {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        String::from_request(req, state)
+            .await
+            .map(RawText)
+            .map_err(|e| {
+                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    body_too_large().into()
+                } else {
+                    Error::new(domain::ErrorKind::Invalid, "invalid_body", e.body_text()).into()
+                }
+            })
+    }
 }

@@ -1,5 +1,6 @@
 //! The JSON API (`/api/v1`) and the operations endpoints. Handlers are thin: parse, call
 //! `domain`, map the result; the OpenAPI document is generated from their annotations.
+pub mod contract;
 pub mod error;
 pub mod extract;
 pub mod ops;
@@ -40,9 +41,10 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-/// The API routes and the OpenAPI document describing exactly them.
+/// The API routes and the OpenAPI document describing exactly them, every operation with the
+/// error statuses it can answer ([`contract::ErrorResponses`]).
 pub fn api_routes() -> (Router<AppCtx>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (routes, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(accounts::signup))
         .routes(routes!(accounts::login))
         .routes(routes!(accounts::me))
@@ -83,13 +85,17 @@ pub fn api_routes() -> (Router<AppCtx>, utoipa::openapi::OpenApi) {
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics_text))
-        .split_for_parts()
+        .split_for_parts();
+    utoipa::Modify::modify(&contract::ErrorResponses, &mut doc);
+    (routes, doc)
 }
 
-/// The API router with its state bound.
-pub fn router(ctx: AppCtx) -> Router {
+/// The API router with its state bound. `beside` documents routes served next to the API by
+/// other crates (the Telegram webhook); it is merged into `/api/v1/openapi.json` as it is.
+pub fn router(ctx: AppCtx, beside: utoipa::openapi::OpenApi) -> Router {
     ops::metrics_handle();
-    let (routes, doc) = api_routes();
+    let (routes, mut doc) = api_routes();
+    doc.merge(beside);
     let doc = std::sync::Arc::new(doc);
     routes
         .route(

@@ -47,28 +47,47 @@ pub async fn track(req: Request, next: Next) -> Response {
     resp
 }
 
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "the process is alive")))]
+#[utoipa::path(get, path = "/healthz", tag = "operations", security(), responses((status = 200, description = "the process is alive", body = String, content_type = "text/plain")))]
 pub async fn healthz() -> &'static str {
     "ok"
 }
 
-#[utoipa::path(get, path = "/readyz", tag = "operations",
-    responses((status = 200, description = "database (and Redis when configured) answer"), (status = 503)))]
+#[utoipa::path(get, path = "/readyz", tag = "operations", security(),
+    responses((status = 200, description = "database (and Redis when configured) answer", body = ReadyOut),
+        (status = 503, description = "a dependency does not answer", body = ReadyOut)))]
 pub async fn readyz(State(ctx): State<AppCtx>) -> Response {
     match ctx.check_ready().await {
-        Ok(()) => (StatusCode::OK, Json(serde_json::json!({"status": "ready"}))).into_response(),
+        Ok(()) => (
+            StatusCode::OK,
+            Json(ReadyOut {
+                status: "ready".into(),
+                reason: None,
+            }),
+        )
+            .into_response(),
         Err(why) => {
             tracing::warn!(%why, "not ready");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(serde_json::json!({"status": "not_ready", "reason": why})),
+                Json(ReadyOut {
+                    status: "not_ready".into(),
+                    reason: Some(why),
+                }),
             )
                 .into_response()
         }
     }
 }
 
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format")))]
+/// `/readyz`: `ready`, or `not_ready` with the reason.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ReadyOut {
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(), responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 pub async fn metrics_text() -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

@@ -34,6 +34,32 @@ pub fn router(ctx: AppCtx) -> Router {
         .with_state(ctx)
 }
 
+/// The OpenAPI description of the webhook route, merged into `/api/v1/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    WebhookDoc::openapi()
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(webhook), modifiers(&TelegramSecret))]
+struct WebhookDoc;
+
+/// Telegram authenticates itself with the `secret_token` we gave `setWebhook`, not a bearer.
+struct TelegramSecret;
+
+impl utoipa::Modify for TelegramSecret {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "telegram_secret",
+                SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new(SECRET_HEADER))),
+            );
+    }
+}
+
 /// Counts updates by how they ended (`telegram_updates_total{outcome}` on `/metrics`).
 fn count(outcome: &'static str) {
     metrics::counter!("telegram_updates_total", "outcome" => outcome).increment(1);
@@ -43,7 +69,18 @@ fn count(outcome: &'static str) {
 /// matches in constant time (401, before the body is even parsed), the body parses (if not:
 /// logged and acknowledged, since Telegram would otherwise retry it for a day), the update id
 /// is new (repeats are acknowledged and dropped). The update is then handled in the
-/// background so Telegram gets its answer at once.
+/// background so Telegram gets its answer at once. Answers carry no body: Telegram reads only
+/// the status.
+#[utoipa::path(post, path = "/tg/{bot_id}", tag = "telegram",
+    security(("telegram_secret" = [])),
+    params(("bot_id" = Uuid, Path, description = "our `bots.id` (a value that is not one is an unknown bot)")),
+    request_body(content = Object, description = "a Telegram `Update`", content_type = "application/json"),
+    responses(
+        (status = 200, description = "accepted; malformed and repeated updates are acknowledged and dropped too"),
+        (status = 401, description = "the secret header is missing or wrong"),
+        (status = 404, description = "no such bot"),
+        (status = 503, description = "the bot or de-duplication could not be read; Telegram retries"),
+    ))]
 async fn webhook(
     State(ctx): State<AppCtx>,
     Path(bot_id): Path<String>,

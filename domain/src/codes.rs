@@ -155,6 +155,7 @@ pub enum CodeStatus {
 }
 
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CodeFilter {
     pub plan_id: Option<Uuid>,
     pub status: Option<CodeStatus>,

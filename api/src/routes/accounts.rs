@@ -1,9 +1,5 @@
 //! Signup, login, `GET /me`, and tenant API keys.
-use axum::{
-    Json,
-    extract::{Path, State},
-    http::StatusCode,
-};
+use axum::{Json, extract::State, http::StatusCode};
 use domain::{
     AppCtx,
     accounts::{self, ApiKeyCreatedOut, ApiKeyOut, Session},
@@ -14,7 +10,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiResult, ErrorBody},
-    extract::{ApiJson, ClientIp, Creator},
+    extract::{ApiJson, ApiPath, ClientIp, Creator},
 };
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -37,7 +33,7 @@ pub struct ApiKeyIn {
 }
 
 /// Creates a workspace on the Free plan and its owner, and signs them in.
-#[utoipa::path(post, path = "/api/v1/auth/signup", tag = "accounts", request_body = SignupBody,
+#[utoipa::path(post, path = "/api/v1/auth/signup", tag = "accounts", security(), request_body = SignupBody,
     responses((status = 201, body = SignupOut), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn signup(
     State(ctx): State<AppCtx>,
@@ -58,7 +54,7 @@ pub async fn signup(
 /// Exchanges email and password for a session token. Limited per email and per client
 /// address (429 `too_many_attempts` with `Retry-After`); 503 `server_busy` with
 /// `Retry-After` when too many passwords are being checked at once.
-#[utoipa::path(post, path = "/api/v1/auth/login", tag = "accounts", request_body = LoginBody,
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "accounts", security(), request_body = LoginBody,
     responses((status = 200, body = Session), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn login(
     State(ctx): State<AppCtx>,
@@ -105,7 +101,7 @@ pub async fn list_api_keys(
 pub async fn revoke_api_key(
     State(ctx): State<AppCtx>,
     Creator(t): Creator,
-    Path(key_id): Path<Uuid>,
+    ApiPath(key_id): ApiPath<Uuid>,
 ) -> ApiResult<Json<ApiKeyOut>> {
     Ok(Json(accounts::revoke_api_key(&ctx, &t, key_id).await?))
 }

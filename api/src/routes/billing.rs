@@ -2,7 +2,7 @@
 //! webhook endpoint.
 use axum::{
     Json,
-    extract::{Query, State},
+    extract::State,
     http::{HeaderMap, StatusCode},
 };
 use domain::{
@@ -15,7 +15,7 @@ use domain::{
 
 use crate::{
     error::{ApiResult, ErrorBody},
-    extract::{ApiJson, Creator, Staff},
+    extract::{ApiJson, ApiQuery, Creator, RawText, Staff},
 };
 
 /// Plan, payment status, cycle, quota and overage of this cycle, and unbilled usage.
@@ -49,11 +49,14 @@ pub async fn portal(State(ctx): State<AppCtx>, Creator(t): Creator) -> ApiResult
 /// Stripe events, verified by `Stripe-Signature`; each event id is applied once.
 #[utoipa::path(post, path = "/webhooks/stripe", tag = "billing", security(),
     request_body(content = String, description = "the Stripe event, exactly as signed", content_type = "application/json"),
-    responses((status = 200, body = WebhookOut), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = WebhookOut),
+        (status = 401, body = ErrorBody, description = "`invalid_signature` or `signature_expired`"),
+        (status = 409, body = ErrorBody, description = "`billing_offline`: no `STRIPE_WEBHOOK_SECRET` configured"),
+        (status = 422, body = ErrorBody, description = "`invalid_event`: signed but malformed")))]
 pub async fn stripe_webhook(
     State(ctx): State<AppCtx>,
     headers: HeaderMap,
-    payload: String,
+    RawText(payload): RawText,
 ) -> ApiResult<(StatusCode, Json<WebhookOut>)> {
     let signature = headers
         .get("stripe-signature")
@@ -71,7 +74,7 @@ pub async fn stripe_webhook(
 pub async fn staff_usage_records(
     State(ctx): State<AppCtx>,
     Staff(s): Staff,
-    Query(filter): Query<UsageRecordFilter>,
+    ApiQuery(filter): ApiQuery<UsageRecordFilter>,
 ) -> ApiResult<Json<Vec<UsageRecordOut>>> {
     Ok(Json(outbox::staff_usage_records(&ctx, &s, filter).await?))
 }

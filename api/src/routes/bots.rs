@@ -1,9 +1,5 @@
 //! A project's Telegram bot and owner links.
-use axum::{
-    Json,
-    extract::{Path, State},
-    http::StatusCode,
-};
+use axum::{Json, extract::State, http::StatusCode};
 use domain::{
     AppCtx,
     bots::{self, BotIn, BotOut, LinkedOwnerOut, OwnerLinkOut},
@@ -12,7 +8,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiResult, ErrorBody},
-    extract::{ApiJson, Creator},
+    extract::{ApiJson, ApiPath, Creator},
 };
 
 /// Connects the project's bot (or replaces its token): `getMe` validates it, then Telegram
@@ -24,7 +20,7 @@ use crate::{
 pub async fn connect(
     State(ctx): State<AppCtx>,
     Creator(t): Creator,
-    Path(project_id): Path<Uuid>,
+    ApiPath(project_id): ApiPath<Uuid>,
     ApiJson(b): ApiJson<BotIn>,
 ) -> ApiResult<Json<BotOut>> {
     Ok(Json(bots::connect(&ctx, &t, project_id, b).await?))
@@ -35,7 +31,7 @@ pub async fn connect(
 pub async fn get(
     State(ctx): State<AppCtx>,
     Creator(t): Creator,
-    Path(project_id): Path<Uuid>,
+    ApiPath(project_id): ApiPath<Uuid>,
 ) -> ApiResult<Json<BotOut>> {
     Ok(Json(bots::get(&ctx, &t, project_id).await?))
 }
@@ -46,7 +42,7 @@ pub async fn get(
 pub async fn disconnect(
     State(ctx): State<AppCtx>,
     Creator(t): Creator,
-    Path(project_id): Path<Uuid>,
+    ApiPath(project_id): ApiPath<Uuid>,
 ) -> ApiResult<StatusCode> {
     bots::disconnect(&ctx, &t, project_id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -59,7 +55,7 @@ pub async fn disconnect(
 pub async fn create_owner_link(
     State(ctx): State<AppCtx>,
     Creator(t): Creator,
-    Path(project_id): Path<Uuid>,
+    ApiPath(project_id): ApiPath<Uuid>,
 ) -> ApiResult<(StatusCode, Json<OwnerLinkOut>)> {
     Ok((
         StatusCode::CREATED,
@@ -75,7 +71,7 @@ pub async fn create_owner_link(
 pub async fn list_owners(
     State(ctx): State<AppCtx>,
     Creator(t): Creator,
-    Path(project_id): Path<Uuid>,
+    ApiPath(project_id): ApiPath<Uuid>,
 ) -> ApiResult<Json<Vec<LinkedOwnerOut>>> {
     Ok(Json(bots::list_owners(&ctx, &t, project_id).await?))
 }
@@ -87,7 +83,7 @@ pub async fn list_owners(
 pub async fn unlink_owner(
     State(ctx): State<AppCtx>,
     Creator(t): Creator,
-    Path((project_id, owner_id)): Path<(Uuid, Uuid)>,
+    ApiPath((project_id, owner_id)): ApiPath<(Uuid, Uuid)>,
 ) -> ApiResult<StatusCode> {
     bots::unlink_owner(&ctx, &t, project_id, owner_id).await?;
     Ok(StatusCode::NO_CONTENT)

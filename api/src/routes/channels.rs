@@ -1,9 +1,5 @@
 //! Channels of a project.
-use axum::{
-    Json,
-    extract::{Path, State},
-    http::StatusCode,
-};
+use axum::{Json, extract::State, http::StatusCode};
 use domain::{
     AppCtx,
     channels::{self, ChannelIn, ChannelOut},
@@ -12,7 +8,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiResult, ErrorBody},
-    extract::{ApiJson, Creator},
+    extract::{ApiJson, ApiPath, Creator},
 };
 
 /// Registers a channel or group by hand (the bot also registers those it is made admin of).
@@ -21,7 +17,7 @@ use crate::{
 pub async fn create(
     State(ctx): State<AppCtx>,
     Creator(t): Creator,
-    Path(project_id): Path<Uuid>,
+    ApiPath(project_id): ApiPath<Uuid>,
     ApiJson(b): ApiJson<ChannelIn>,
 ) -> ApiResult<(StatusCode, Json<ChannelOut>)> {
     Ok((
@@ -35,7 +31,7 @@ pub async fn create(
 pub async fn list(
     State(ctx): State<AppCtx>,
     Creator(t): Creator,
-    Path(project_id): Path<Uuid>,
+    ApiPath(project_id): ApiPath<Uuid>,
 ) -> ApiResult<Json<Vec<ChannelOut>>> {
     Ok(Json(channels::list(&ctx, &t, project_id).await?))
 }

@@ -2,7 +2,7 @@
 use axum::{
     Json,
     body::Body,
-    extract::{Path, Query, State},
+    extract::State,
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -17,16 +17,17 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiError, ApiResult, ErrorBody},
-    extract::{ApiJson, Creator},
+    extract::{ApiJson, ApiPath, ApiQuery, Creator},
 };
 
 /// Free codes left, this batch's free/overage split and fee, and whether it is allowed.
 #[utoipa::path(post, path = "/api/v1/projects/{project_id}/codes/preview", tag = "codes", request_body = PreviewIn,
-    params(("project_id" = Uuid, Path)), responses((status = 200, body = PreviewOut), (status = 422, body = ErrorBody)))]
+    params(("project_id" = Uuid, Path)), responses((status = 200, body = PreviewOut), (status = 422, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`plan_inactive` or `access_codes_disabled`")))]
 pub async fn preview(
     State(ctx): State<AppCtx>,
     Creator(t): Creator,
-    Path(project_id): Path<Uuid>,
+    ApiPath(project_id): ApiPath<Uuid>,
     ApiJson(b): ApiJson<PreviewIn>,
 ) -> ApiResult<Json<PreviewOut>> {
     Ok(Json(batches::preview(&ctx, &t, project_id, b).await?))
@@ -36,11 +37,14 @@ pub async fn preview(
 /// header: the same key returns the same batch and never generates twice.
 #[utoipa::path(post, path = "/api/v1/projects/{project_id}/code-batches", tag = "codes", request_body = BatchIn,
     params(("project_id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header)),
-    responses((status = 202, body = BatchOut), (status = 402, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 202, body = BatchOut),
+        (status = 402, body = ErrorBody, description = "`quota_exceeded` or `payment_past_due`"),
+        (status = 409, body = ErrorBody, description = "`plan_inactive`, `access_codes_disabled` or `idempotency_key_reused`"),
+        (status = 422, body = ErrorBody)))]
 pub async fn create_batch(
     State(ctx): State<AppCtx>,
     Creator(t): Creator,
-    Path(project_id): Path<Uuid>,
+    ApiPath(project_id): ApiPath<Uuid>,
     headers: HeaderMap,
     ApiJson(b): ApiJson<BatchIn>,
 ) -> ApiResult<(StatusCode, Json<BatchOut>)> {
@@ -58,7 +62,7 @@ pub async fn create_batch(
 pub async fn get_batch(
     State(ctx): State<AppCtx>,
     Creator(t): Creator,
-    Path((project_id, batch_id)): Path<(Uuid, Uuid)>,
+    ApiPath((project_id, batch_id)): ApiPath<(Uuid, Uuid)>,
 ) -> ApiResult<Json<BatchOut>> {
     Ok(Json(batches::get(&ctx, &t, project_id, batch_id).await?))
 }
@@ -69,7 +73,7 @@ pub async fn get_batch(
 pub async fn batch_csv(
     State(ctx): State<AppCtx>,
     Creator(t): Creator,
-    Path((project_id, batch_id)): Path<(Uuid, Uuid)>,
+    ApiPath((project_id, batch_id)): ApiPath<(Uuid, Uuid)>,
 ) -> ApiResult<Response> {
     let b = batches::get(&ctx, &t, project_id, batch_id).await?;
     let filter = CodeFilter {
@@ -85,8 +89,8 @@ pub async fn batch_csv(
 pub async fn list(
     State(ctx): State<AppCtx>,
     Creator(t): Creator,
-    Path(project_id): Path<Uuid>,
-    Query(f): Query<CodeFilter>,
+    ApiPath(project_id): ApiPath<Uuid>,
+    ApiQuery(f): ApiQuery<CodeFilter>,
 ) -> ApiResult<Json<CodePage>> {
     Ok(Json(codes::list(&ctx, &t, project_id, f).await?))
 }
@@ -97,8 +101,8 @@ pub async fn list(
 pub async fn export_csv(
     State(ctx): State<AppCtx>,
     Creator(t): Creator,
-    Path(project_id): Path<Uuid>,
-    Query(f): Query<CodeFilter>,
+    ApiPath(project_id): ApiPath<Uuid>,
+    ApiQuery(f): ApiQuery<CodeFilter>,
 ) -> ApiResult<Response> {
     csv_response(ctx, t, project_id, f, "codes.csv".into()).await
 }
@@ -132,7 +136,7 @@ async fn csv_response(
 pub async fn delete(
     State(ctx): State<AppCtx>,
     Creator(t): Creator,
-    Path((project_id, code_id)): Path<(Uuid, Uuid)>,
+    ApiPath((project_id, code_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<StatusCode, ApiError> {
     codes::delete(&ctx, &t, project_id, code_id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -145,7 +149,7 @@ pub async fn delete(
 pub async fn rollback(
     State(ctx): State<AppCtx>,
     Creator(t): Creator,
-    Path((project_id, code_id)): Path<(Uuid, Uuid)>,
+    ApiPath((project_id, code_id)): ApiPath<(Uuid, Uuid)>,
 ) -> ApiResult<Json<RollbackOut>> {
     Ok(Json(codes::rollback(&ctx, &t, project_id, code_id).await?))
 }

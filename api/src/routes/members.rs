@@ -1,8 +1,5 @@
 //! Subscribers and subscriptions of a project, and revocation.
-use axum::{
-    Json,
-    extract::{Path, State},
-};
+use axum::{Json, extract::State};
 use domain::{
     AppCtx,
     subscriptions::{self, SubscriberOut, SubscriptionOut},
@@ -11,7 +8,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiResult, ErrorBody},
-    extract::Creator,
+    extract::{ApiPath, Creator},
 };
 
 #[utoipa::path(get, path = "/api/v1/projects/{project_id}/subscribers", tag = "members",
@@ -19,7 +16,7 @@ use crate::{
 pub async fn subscribers(
     State(ctx): State<AppCtx>,
     Creator(t): Creator,
-    Path(project_id): Path<Uuid>,
+    ApiPath(project_id): ApiPath<Uuid>,
 ) -> ApiResult<Json<Vec<SubscriberOut>>> {
     Ok(Json(
         subscriptions::list_subscribers(&ctx, &t, project_id).await?,
@@ -31,7 +28,7 @@ pub async fn subscribers(
 pub async fn list(
     State(ctx): State<AppCtx>,
     Creator(t): Creator,
-    Path(project_id): Path<Uuid>,
+    ApiPath(project_id): ApiPath<Uuid>,
 ) -> ApiResult<Json<Vec<SubscriptionOut>>> {
     Ok(Json(subscriptions::list(&ctx, &t, project_id).await?))
 }
@@ -43,7 +40,7 @@ pub async fn list(
 pub async fn revoke(
     State(ctx): State<AppCtx>,
     Creator(t): Creator,
-    Path((project_id, subscription_id)): Path<(Uuid, Uuid)>,
+    ApiPath((project_id, subscription_id)): ApiPath<(Uuid, Uuid)>,
 ) -> ApiResult<Json<SubscriptionOut>> {
     Ok(Json(
         subscriptions::revoke(&ctx, &t, project_id, subscription_id).await?,

@@ -1,9 +1,5 @@
 //! Plans of a project.
-use axum::{
-    Json,
-    extract::{Path, State},
-    http::StatusCode,
-};
+use axum::{Json, extract::State, http::StatusCode};
 use domain::{
     AppCtx,
     plans::{self, PlanIn, PlanOut, PlanPatch},
@@ -12,7 +8,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiResult, ErrorBody},
-    extract::{ApiJson, Creator},
+    extract::{ApiJson, ApiPath, Creator},
 };
 
 #[utoipa::path(post, path = "/api/v1/projects/{project_id}/plans", tag = "plans", request_body = PlanIn,
@@ -20,7 +16,7 @@ use crate::{
 pub async fn create(
     State(ctx): State<AppCtx>,
     Creator(t): Creator,
-    Path(project_id): Path<Uuid>,
+    ApiPath(project_id): ApiPath<Uuid>,
     ApiJson(b): ApiJson<PlanIn>,
 ) -> ApiResult<(StatusCode, Json<PlanOut>)> {
     Ok((
@@ -34,7 +30,7 @@ pub async fn create(
 pub async fn list(
     State(ctx): State<AppCtx>,
     Creator(t): Creator,
-    Path(project_id): Path<Uuid>,
+    ApiPath(project_id): ApiPath<Uuid>,
 ) -> ApiResult<Json<Vec<PlanOut>>> {
     Ok(Json(plans::list(&ctx, &t, project_id).await?))
 }
@@ -44,7 +40,7 @@ pub async fn list(
 pub async fn get(
     State(ctx): State<AppCtx>,
     Creator(t): Creator,
-    Path((project_id, plan_id)): Path<(Uuid, Uuid)>,
+    ApiPath((project_id, plan_id)): ApiPath<(Uuid, Uuid)>,
 ) -> ApiResult<Json<PlanOut>> {
     Ok(Json(plans::get(&ctx, &t, project_id, plan_id).await?))
 }
@@ -55,7 +51,7 @@ pub async fn get(
 pub async fn update(
     State(ctx): State<AppCtx>,
     Creator(t): Creator,
-    Path((project_id, plan_id)): Path<(Uuid, Uuid)>,
+    ApiPath((project_id, plan_id)): ApiPath<(Uuid, Uuid)>,
     ApiJson(b): ApiJson<PlanPatch>,
 ) -> ApiResult<Json<PlanOut>> {
     Ok(Json(plans::update(&ctx, &t, project_id, plan_id, b).await?))

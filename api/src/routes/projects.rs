@@ -1,9 +1,5 @@
 //! Projects and their settings.
-use axum::{
-    Json,
-    extract::{Path, State},
-    http::StatusCode,
-};
+use axum::{Json, extract::State, http::StatusCode};
 use domain::{
     AppCtx,
     projects::{self, ProjectIn, ProjectOut, ProjectPatch},
@@ -12,7 +8,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiResult, ErrorBody},
-    extract::{ApiJson, Creator},
+    extract::{ApiJson, ApiPath, Creator},
 };
 
 #[utoipa::path(post, path = "/api/v1/projects", tag = "projects", request_body = ProjectIn,
@@ -41,7 +37,7 @@ pub async fn list(
 pub async fn get(
     State(ctx): State<AppCtx>,
     Creator(t): Creator,
-    Path(project_id): Path<Uuid>,
+    ApiPath(project_id): ApiPath<Uuid>,
 ) -> ApiResult<Json<ProjectOut>> {
     Ok(Json(projects::get(&ctx, &t, project_id).await?))
 }
@@ -52,7 +48,7 @@ pub async fn get(
 pub async fn update(
     State(ctx): State<AppCtx>,
     Creator(t): Creator,
-    Path(project_id): Path<Uuid>,
+    ApiPath(project_id): ApiPath<Uuid>,
     ApiJson(b): ApiJson<ProjectPatch>,
 ) -> ApiResult<Json<ProjectOut>> {
     Ok(Json(projects::update(&ctx, &t, project_id, b).await?))
@@ -64,7 +60,7 @@ pub async fn update(
 pub async fn delete(
     State(ctx): State<AppCtx>,
     Creator(t): Creator,
-    Path(project_id): Path<Uuid>,
+    ApiPath(project_id): ApiPath<Uuid>,
 ) -> ApiResult<StatusCode> {
     projects::delete(&ctx, &t, project_id).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -1,11 +1,7 @@
 //! The staff API: find tenants, see their usage, suspend, grant quota, override the plan, read
 //! the audit log. Creators get 403 `staff_only` on every route here (the `Staff` extractor);
 //! `staff_readonly` may read, and the domain refuses its writes with 403 `staff_readonly`.
-use axum::{
-    Json,
-    extract::{Path, State},
-    http::StatusCode,
-};
+use axum::{Json, extract::State, http::StatusCode};
 use domain::{
     AppCtx,
     staff::{
@@ -18,7 +14,7 @@ use uuid::Uuid;
 
 use crate::{
     error::{ApiResult, ErrorBody},
-    extract::{ApiJson, ApiQuery, OptionalJson, Staff},
+    extract::{ApiJson, ApiPath, ApiQuery, OptionalJson, Staff},
 };
 
 /// Lists tenants newest first; `q` searches names, member emails and bot usernames.
@@ -39,7 +35,7 @@ pub async fn list_tenants(
 pub async fn get_tenant(
     State(ctx): State<AppCtx>,
     Staff(s): Staff,
-    Path(tenant_id): Path<Uuid>,
+    ApiPath(tenant_id): ApiPath<Uuid>,
 ) -> ApiResult<Json<TenantDetailOut>> {
     Ok(Json(staff::tenant_detail(&ctx, &s, tenant_id).await?))
 }
@@ -52,7 +48,7 @@ pub async fn get_tenant(
 pub async fn suspend(
     State(ctx): State<AppCtx>,
     Staff(s): Staff,
-    Path(tenant_id): Path<Uuid>,
+    ApiPath(tenant_id): ApiPath<Uuid>,
     OptionalJson(b): OptionalJson<SuspensionIn>,
 ) -> ApiResult<Json<TenantOut>> {
     let reason = b.reason.unwrap_or_default();
@@ -67,7 +63,7 @@ pub async fn suspend(
 pub async fn unsuspend(
     State(ctx): State<AppCtx>,
     Staff(s): Staff,
-    Path(tenant_id): Path<Uuid>,
+    ApiPath(tenant_id): ApiPath<Uuid>,
     OptionalJson(b): OptionalJson<SuspensionIn>,
 ) -> ApiResult<Json<TenantOut>> {
     let reason = b.reason.unwrap_or_default();
@@ -82,7 +78,7 @@ pub async fn unsuspend(
 pub async fn grant_quota(
     State(ctx): State<AppCtx>,
     Staff(s): Staff,
-    Path(tenant_id): Path<Uuid>,
+    ApiPath(tenant_id): ApiPath<Uuid>,
     ApiJson(b): ApiJson<QuotaGrantIn>,
 ) -> ApiResult<(StatusCode, Json<QuotaGrantOut>)> {
     Ok((
@@ -100,7 +96,7 @@ pub async fn grant_quota(
 pub async fn override_plan(
     State(ctx): State<AppCtx>,
     Staff(s): Staff,
-    Path(tenant_id): Path<Uuid>,
+    ApiPath(tenant_id): ApiPath<Uuid>,
     ApiJson(b): ApiJson<PlanOverrideIn>,
 ) -> ApiResult<Json<PlanOverrideOut>> {
     Ok(Json(staff::override_plan(&ctx, &s, tenant_id, b).await?))

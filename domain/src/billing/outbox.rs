@@ -358,6 +358,7 @@ impl From<usage_record::Model> for UsageRecordOut {
 }
 
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UsageRecordFilter {
     /// `pending`, `sent` or `failed`.
     pub status: Option<String>,

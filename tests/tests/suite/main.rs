@@ -7,6 +7,7 @@ mod bots;
 mod browser;
 mod cluster;
 mod codes;
+mod contract;
 mod cross_tenant;
 mod flows;
 mod join_requests;
