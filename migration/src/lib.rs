@@ -9,8 +9,8 @@ mod m20261121_000010_bots;
 mod m20261121_000020_staff;
 mod m20261121_000030_billing;
 mod m20261121_000040_subscriptions;
-mod m20261202_000050_login_limits;
 mod m20261202_000050_activation_spans;
+mod m20261202_000050_login_limits;
 mod m20261202_000060_job_recovery;
 
 pub struct Migrator;
