@@ -25,10 +25,38 @@ pub const CANCELLED: &str = "Cancelled.";
 pub const SOMETHING_WENT_WRONG: &str =
     "Something went wrong on our side. Please try again in a minute.";
 
-/// Handles one update; failures are logged (and, where a user is waiting, answered).
+/// Attempts at handling one update when it fails on our side (a database blip).
+pub const DISPATCH_ATTEMPTS: u32 = 3;
+
+/// Handles one update; failures are logged (and, where a user is waiting, answered). An
+/// internal failure (the database, typically) is retried twice, after 250 ms and 1 s: the
+/// update was already acknowledged to Telegram, which will not send it again. Refusals
+/// (validation, state, limits) and Telegram failures are not retried — the sender already
+/// retries what Telegram lets it, and a second run could repeat a message.
 pub async fn dispatch(ctx: &AppCtx, h: &BotHandle, upd: Incoming) {
     let update_id = upd.update_id;
-    let res = if let Some(m) = upd.message {
+    for attempt in 1..=DISPATCH_ATTEMPTS {
+        let res = match domain::faults::hit(domain::faults::HANDLING_UPDATE) {
+            Ok(()) => handle(ctx, h, upd.clone()).await,
+            Err(e) => Err(e),
+        };
+        match res {
+            Ok(()) => return,
+            Err(e) if e.kind == domain::ErrorKind::Internal && attempt < DISPATCH_ATTEMPTS => {
+                tracing::warn!(bot = %h.id, update_id, attempt, error = %e, "handling update failed; retrying");
+                let wait = if attempt == 1 { 250 } else { 1_000 };
+                tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+            }
+            Err(e) => {
+                tracing::error!(bot = %h.id, update_id, error = %e, "handling update failed");
+                return;
+            }
+        }
+    }
+}
+
+async fn handle(ctx: &AppCtx, h: &BotHandle, upd: Incoming) -> domain::Result<()> {
+    if let Some(m) = upd.message {
         on_message(ctx, h, m).await
     } else if let Some(cb) = upd.callback_query {
         on_callback(ctx, h, cb).await
@@ -38,9 +66,6 @@ pub async fn dispatch(ctx: &AppCtx, h: &BotHandle, upd: Incoming) {
         on_join_request(ctx, h, jr).await
     } else {
         Ok(())
-    };
-    if let Err(e) = res {
-        tracing::error!(bot = %h.id, update_id, error = %e, "handling update failed");
     }
 }
 

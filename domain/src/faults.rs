@@ -10,6 +10,8 @@ use crate::error::{Error, Result};
 pub const AFTER_RESERVATION: &str = "after_reservation";
 /// After a batch's codes are written, before it is handed to delivery.
 pub const AFTER_GENERATION: &str = "after_generation";
+/// At the start of handling an acknowledged Telegram update.
+pub const HANDLING_UPDATE: &str = "handling_update";
 
 fn points() -> &'static [(String, String)] {
     static POINTS: OnceLock<Vec<(String, String)>> = OnceLock::new();
@@ -24,13 +26,23 @@ fn points() -> &'static [(String, String)] {
 }
 
 /// Passes unless the fault point `name` is armed: `error` answers an internal error,
-/// `exit` ends the process at once (as a crash or SIGKILL would).
+/// `error_once` does so the first time only (a blip), `exit` ends the process at once (as a
+/// crash or SIGKILL would).
 pub fn hit(name: &str) -> Result<()> {
+    static ONCE_SPENT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     match points()
         .iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
     {
+        Some("error_once") => {
+            let mut spent = ONCE_SPENT.lock().unwrap_or_else(|e| e.into_inner());
+            if spent.iter().any(|s| s == name) {
+                return Ok(());
+            }
+            spent.push(name.to_string());
+            Err(Error::internal(anyhow::anyhow!("injected fault at {name}")))
+        }
         Some("exit") => {
             tracing::error!(point = name, "injected fault: exiting");
             std::process::exit(86)

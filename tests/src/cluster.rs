@@ -219,7 +219,7 @@ impl Cluster {
             .envs(env)
             .envs(&extra)
             .env("BIND", format!("127.0.0.1:{port}"))
-            .stdout(Stdio::null())
+            .stdout(file.try_clone().expect("log file"))
             .stderr(file)
             .kill_on_drop(true);
         let child = cmd.spawn().expect("spawning gatehouse");

@@ -553,3 +553,32 @@ async fn every_schedule_runs_in_the_real_worker_process() {
     assert!(statuses.contains(&"expired"), "{subs}");
     assert!(statuses.contains(&"active"), "{subs}");
 }
+
+#[tokio::test]
+async fn an_update_whose_handling_fails_once_is_retried_and_answered() {
+    let mut cl = Cluster::start(0, 0, quick_timings()).await;
+    let blip = cl
+        .add(
+            "api",
+            env(&[("GATEHOUSE_TEST_FAULTS", "handling_update=error_once")]),
+        )
+        .await;
+    let a = cl.app_on(blip).await;
+    let (c, pid, _) = creator_with_plan(&a).await;
+    let bot = a.connect_bot(&c, &pid, &cl.tg).await;
+    let s = a
+        .post_update(&bot, &updates::message(1, 93_001, "/start"))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    // The first handling failed (a database blip); the retry answers the user, once.
+    cl.tg.wait_for_text(&bot.token, 93_001, "").await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let replies = cl
+        .tg
+        .calls_to(&bot.token, "sendMessage")
+        .into_iter()
+        .filter(|m| m.params["chat_id"].as_i64() == Some(93_001))
+        .count();
+    assert_eq!(replies, 1);
+    assert!(cl.apis[blip].logs().contains("retrying"), "{}", cl.logs());
+}
