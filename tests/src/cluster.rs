@@ -2,7 +2,7 @@
 //! `worker` processes on one PostgreSQL database (of their own) and one Redis database (of
 //! their own, so flushing it touches no other test), with Telegram and Stripe faked at the
 //! wire. Processes can be killed (SIGKILL), stopped (SIGTERM) and started again.
-use std::{collections::HashMap, path::PathBuf, process::Stdio, time::Duration};
+use std::{collections::HashMap, path::PathBuf, time::Duration};
 
 use reqwest::StatusCode;
 
