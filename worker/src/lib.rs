@@ -9,6 +9,8 @@
 //! up to `JOB_RETRY_MAX_MS`), [`domain::jobs::MAX_ATTEMPTS`] attempts in all. Workers beat
 //! every `JOB_HEARTBEAT_SECS`; a worker silent for [`MISSED_HEARTBEATS`] beats is dead, and
 //! the next beat of any live worker (or a restarted one) puts its jobs back in the queue.
+mod idle_pause;
+
 use std::{str::FromStr, time::Duration};
 
 use apalis::prelude::*;
@@ -18,6 +20,7 @@ use domain::{
     config::MISSED_HEARTBEATS,
     jobs::{DeliverBatch, GenerateCodes, queue_name},
 };
+use idle_pause::IdlePauseLayer;
 use tokio_util::sync::CancellationToken;
 use tower::{
     retry::backoff::{ExponentialBackoff, ExponentialBackoffMaker, MakeBackoff},
@@ -99,9 +102,10 @@ async fn run_queue<J: QueuedJob>(
     let heartbeat = Duration::from_secs(timing.heartbeat_secs);
     // The worker is the same on both backends; only the storage differs.
     macro_rules! work_on {
-        ($storage:expr) => {
+        ($storage:expr, $idle_pause:expr) => {
             WorkerBuilder::new(name)
                 .backend($storage)
+                .layer(IdlePauseLayer::new($idle_pause))
                 .retry(RetryPolicy::retries(domain::jobs::MAX_ATTEMPTS).with_backoff(backoff(ctx)))
                 .data(ctx.clone())
                 .build(handle::<J>)
@@ -119,7 +123,8 @@ async fn run_queue<J: QueuedJob>(
                         .heartbeat_interval(heartbeat)
                         .missed_heartbeats(MISSED_HEARTBEATS as usize)
                 )
-                .with_pubsub()
+                .with_pubsub(),
+            Duration::ZERO
         )
     } else {
         work_on!(
@@ -130,7 +135,8 @@ async fn run_queue<J: QueuedJob>(
                         .heartbeat_interval(heartbeat)
                         .missed_heartbeats(MISSED_HEARTBEATS as usize)
                 )
-                .poll_with_strategy(poll_often())
+                .poll_with_strategy(poll_often()),
+            SQLITE_POLL
         )
     }
 }
@@ -192,9 +198,12 @@ async fn expire_codes(_tick: Tick, ctx: Data<AppCtx>) -> Result<(), BoxDynError>
 }
 
 /// PostgreSQL workers wake on LISTEN/NOTIFY; SQLite has no notifications, so its workers
-/// poll on a short fixed interval (apalis' default backs off to many seconds when idle).
+/// poll on a short fixed interval (apalis' default backs off to many seconds when idle), and
+/// no more often than that while the queue is empty ([`idle_pause`]).
+const SQLITE_POLL: Duration = Duration::from_millis(50);
+
 fn poll_often() -> Strategy {
-    Strategy::new().interval(std::time::Duration::from_millis(50))
+    Strategy::new().interval(SQLITE_POLL)
 }
 
 /// Every minute: renewal reminders one day ahead, then subscriptions that ended (each is
