@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use entity::channel;
 
+use crate::tenancy::Action;
 use crate::{
     AppCtx,
     error::{Error, FieldErrors, Result},
@@ -82,7 +83,7 @@ pub async fn create(
     project_id: Uuid,
     input: ChannelIn,
 ) -> Result<ChannelOut> {
-    t.writable()?;
+    t.may(Action::ManageChannels)?;
     let p = projects::find(&ctx.db, t, project_id).await?;
     let mut errs = FieldErrors::default();
     let title = input.title.trim().to_string();

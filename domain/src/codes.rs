@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use entity::{access_code, activation, project};
 
+use crate::tenancy::Action;
 use crate::{
     AppCtx, audit,
     error::{Error, Result},
@@ -328,7 +329,7 @@ pub const CODE_REDEEMED: &str = "code_redeemed";
 /// redeemed code is refused with 409 `code_redeemed` (roll it back instead): the delete is
 /// conditional on `activation_count = 0`, so a redemption racing it wins or loses cleanly.
 pub async fn delete(ctx: &AppCtx, t: &TenantCtx, project_id: Uuid, code_id: Uuid) -> Result<()> {
-    t.writable()?;
+    t.may(Action::ManageCodes)?;
     let c = find_code(&ctx.db, t, project_id, code_id).await?;
     let redeemed = || {
         Error::conflict(
@@ -386,7 +387,7 @@ pub async fn rollback(
     project_id: Uuid,
     code_id: Uuid,
 ) -> Result<RollbackOut> {
-    t.writable()?;
+    t.may(Action::ManageCodes)?;
     let c = find_code(&ctx.db, t, project_id, code_id).await?;
     let now = ctx.now();
     let txn = ctx.db.begin().await?;

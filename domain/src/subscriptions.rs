@@ -16,6 +16,7 @@ use entity::{
     tenant::TenantStatus,
 };
 
+use crate::tenancy::Action;
 use crate::{
     AppCtx, audit,
     error::{Error, Result},
@@ -872,7 +873,7 @@ pub async fn revoke(
     project_id: Uuid,
     subscription_id: Uuid,
 ) -> Result<SubscriptionOut> {
-    t.writable()?;
+    t.may(Action::ManageSubscriptions)?;
     let p = projects::find(&ctx.db, t, project_id).await?;
     let s = subscription::Entity::find_by_id(subscription_id)
         .filter(subscription::Column::TenantId.eq(t.tenant_id))

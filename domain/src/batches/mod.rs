@@ -19,6 +19,7 @@ pub use entity::code_batch::{BatchStatus, DeliveryState};
 use entity::{access_code, code_batch, plan, project, usage_record, usage_record::UsageStatus};
 pub use generate::generate;
 
+use crate::tenancy::Action;
 use crate::{
     AppCtx, ErrorKind, billing,
     codes::{Expiry, ExpiryIn},
@@ -258,7 +259,7 @@ pub async fn create(
     input: BatchIn,
     idempotency_key: Option<String>,
 ) -> Result<(BatchOut, bool)> {
-    t.writable()?;
+    t.may(Action::GenerateCodes)?;
     let now = ctx.now();
     let mut errs = FieldErrors::default();
     quantity(&mut errs, input.quantity);

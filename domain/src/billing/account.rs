@@ -16,6 +16,7 @@ use uuid::Uuid;
 use entity::{tenant, usage_record, user};
 
 use super::{CreatorPlan, outbox, stripe_api};
+use crate::tenancy::Action;
 use crate::{
     AppCtx,
     error::{Error, ErrorKind, Result},
@@ -109,8 +110,7 @@ fn return_base(ctx: &AppCtx) -> String {
 }
 
 fn billing_admin(t: &TenantCtx) -> Result<()> {
-    t.writable()?;
-    Ok(t.admin()?)
+    Ok(t.may(Action::ManageBilling)?)
 }
 
 /// A Checkout session subscribing the tenant to a paid plan: the plan's price plus the

@@ -15,6 +15,7 @@ use super::{
     catalog::project_of,
     connection::{find_for_project, random_token, sha256_hex},
 };
+use crate::tenancy::Action;
 use crate::{
     AppCtx, ErrorKind, accounts, audit, batches,
     error::{Error, Result},
@@ -46,7 +47,7 @@ pub async fn create_owner_link(
     t: &TenantCtx,
     project_id: Uuid,
 ) -> Result<OwnerLinkOut> {
-    t.writable()?;
+    t.may(Action::LinkOwnTelegram)?;
     // Owner commands act as the member behind the link, so an API key (no member) cannot
     // make one.
     let Some(user_id) = t.actor.user_id else {
@@ -265,7 +266,7 @@ pub async fn unlink_owner(
     project_id: Uuid,
     link_id: Uuid,
 ) -> Result<()> {
-    t.writable()?;
+    t.may(Action::LinkOwnTelegram)?;
     let p = projects::find(&ctx.db, t, project_id).await?;
     let link = owner_link::Entity::find_by_id(link_id)
         .filter(owner_link::Column::TenantId.eq(t.tenant_id))
@@ -276,7 +277,7 @@ pub async fn unlink_owner(
         .ok_or_else(|| Error::not_found("owner"))?;
     let own = t.actor.user_id.is_some() && t.actor.user_id == link.user_id;
     if !own {
-        t.admin()?;
+        t.may(Action::ManageBots)?;
     }
     let now = ctx.now();
     let txn = ctx.db.begin().await?;
