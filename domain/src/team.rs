@@ -664,7 +664,6 @@ pub async fn accept(
     let txn = ctx.db.begin().await?;
     let claimed = team_invite::Entity::update_many()
         .col_expr(team_invite::Column::AcceptedAt, Expr::value(now))
-        .col_expr(team_invite::Column::AcceptedBy, Expr::value(user_id))
         .filter(team_invite::Column::Id.eq(i.id))
         .filter(team_invite::Column::AcceptedAt.is_null())
         .filter(team_invite::Column::RevokedAt.is_null())
@@ -720,6 +719,12 @@ pub async fn accept(
             }
         }
     }
+    // Who accepted, now that the account row exists.
+    team_invite::Entity::update_many()
+        .col_expr(team_invite::Column::AcceptedBy, Expr::value(user_id))
+        .filter(team_invite::Column::Id.eq(i.id))
+        .exec(&txn)
+        .await?;
     let member = TenantCtx {
         tenant_id: i.tenant_id,
         role,
