@@ -638,6 +638,11 @@ pub async fn accept(
         Some(_) => {
             let u = accounts::verify_credentials(ctx, &i.email, password, client).await?;
             if u.tenant_id == Some(i.tenant_id) {
+                // Most likely this very invite, accepted a moment ago: say so if it was.
+                let fresh = invite_by_token(ctx, token).await?;
+                if let Some(e) = InviteStatus::of(&fresh, ctx.now()).refusal() {
+                    return Err(e);
+                }
                 return Err(Error::conflict(
                     ALREADY_MEMBER,
                     "you are a member of this workspace already; log in instead",

@@ -545,3 +545,47 @@ async fn two_owners_demoting_each_other_at_once_leave_one_owner() {
         assert_eq!(owners, 2, "{backend:?}");
     }
 }
+
+#[tokio::test]
+async fn members_unlink_their_own_owner_link_but_only_admins_unlink_others() {
+    let s = gatehouse_tests::factories::BotProject::builder(Backend::Postgres)
+        .owner(4100)
+        .build()
+        .await;
+    let (member, _) = s.app.teammate(&s.c, "member").await;
+    s.app
+        .link_owner(&member, &s.pid, &s.bot, &s.tg, 4200, 900_420)
+        .await;
+    let (_, list) = s
+        .app
+        .as_creator(
+            &member,
+            Method::GET,
+            &format!("/api/v1/projects/{}/owners", s.pid),
+            None,
+        )
+        .await;
+    let id_of = |tg: i64| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["telegram_user_id"] == tg)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (owners_link, own_link) = (id_of(4100), id_of(4200));
+    let unlink = |c: &Creator, id: &str| {
+        let path = format!("/api/v1/projects/{}/owners/{id}", s.pid);
+        let c = c.clone();
+        let app = &s.app;
+        async move { app.as_creator(&c, Method::DELETE, &path, None).await }
+    };
+    let r = unlink(&member, &owners_link).await;
+    assert_error(&r, StatusCode::FORBIDDEN, "forbidden_role", None);
+    assert_eq!(r.1["error"]["details"]["required_role"], "admin");
+    assert_eq!(unlink(&member, &own_link).await.0, StatusCode::NO_CONTENT);
+    let (admin, _) = s.app.teammate(&s.c, "admin").await;
+    assert_eq!(unlink(&admin, &owners_link).await.0, StatusCode::NO_CONTENT);
+}

@@ -98,6 +98,10 @@ async fn an_owner_invites_through_the_dashboard_and_the_invitee_joins_as_a_membe
         )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_contains(&r.body, "owner role");
+    let form = invitee.get("/team/invite").await;
+    assert_contains(&form.body, "Only the workspace's owners invite teammates.");
+    assert_lacks(&form.body, "Create invite link");
     // But members generate codes: the form is there.
     let new = invitee.get(&format!("/projects/{pid}/codes/new")).await;
     assert_eq!(new.status, StatusCode::OK);
@@ -156,6 +160,16 @@ async fn owners_revoke_invites_change_roles_remove_members_and_transfer_ownershi
         .as_creator(&member, Method::GET, "/api/v1/me", None)
         .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
+    // Logging in to the dashboard again says why it cannot.
+    let r = app
+        .web()
+        .post_form(
+            "/login",
+            &[("email", &member.email), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_contains(&r.body, "no longer belongs to a workspace");
 
     // The last owner cannot step down: a clear refusal, nothing changed.
     let mut owner_id = String::new();
