@@ -15,13 +15,12 @@ use uuid::Uuid;
 
 use entity::{api_key, tenant, user};
 
-use crate::tenancy::Action;
 pub use crate::tenancy::{Principal, StaffCtx, StaffRole};
 use crate::{
     AppCtx, audit,
     error::{Error, Result},
     limits,
-    tenancy::{Actor, Role, TenantCtx},
+    tenancy::{Action, Actor, Role, TenantCtx},
     validate,
 };
 

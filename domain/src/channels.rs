@@ -7,11 +7,11 @@ use uuid::Uuid;
 
 use entity::channel;
 
-use crate::tenancy::Action;
 use crate::{
     AppCtx,
     error::{Error, FieldErrors, Result},
     projects,
+    tenancy::Action,
     tenants::TenantCtx,
 };
 

@@ -12,14 +12,13 @@ use uuid::Uuid;
 
 use entity::{access_code, activation, project};
 
-use crate::tenancy::Action;
 use crate::{
     AppCtx, audit,
     error::{Error, Result},
     projects, quota,
     scoped::{secure_find_in, secure_get},
     subscriptions,
-    tenancy::TenantCtx,
+    tenancy::{Action, TenantCtx},
 };
 
 /// Crockford base32: no I, L, O, U.

@@ -12,11 +12,11 @@ use uuid::Uuid;
 
 use entity::{channel, plan, plan_channel};
 
-use crate::tenancy::Action;
 use crate::{
     AppCtx,
     error::{Error, FieldErrors, Result},
     projects,
+    tenancy::Action,
     tenants::TenantCtx,
     validate,
 };

@@ -10,10 +10,10 @@ use uuid::Uuid;
 
 use entity::project;
 
-use crate::tenancy::Action;
 use crate::{
     AppCtx, audit,
     error::{Error, FieldErrors, Result},
+    tenancy::Action,
     tenants::TenantCtx,
     validate,
 };

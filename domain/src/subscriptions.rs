@@ -16,13 +16,12 @@ use entity::{
     tenant::TenantStatus,
 };
 
-use crate::tenancy::Action;
 use crate::{
     AppCtx, audit,
     error::{Error, Result},
     projects,
     telegram::{self, BotHandle},
-    tenancy::TenantCtx,
+    tenancy::{Action, TenantCtx},
 };
 
 pub use entity::subscription::{SubscriptionSource, SubscriptionStatus};

@@ -19,7 +19,6 @@ pub use entity::code_batch::{BatchStatus, DeliveryState};
 use entity::{access_code, code_batch, plan, project, usage_record, usage_record::UsageStatus};
 pub use generate::generate;
 
-use crate::tenancy::Action;
 use crate::{
     AppCtx, ErrorKind, billing,
     codes::{Expiry, ExpiryIn},
@@ -27,7 +26,7 @@ use crate::{
     jobs, plans, projects,
     quota::{self, Split},
     scoped::{secure_find_in, secure_get},
-    tenancy::TenantCtx,
+    tenancy::{Action, TenantCtx},
 };
 
 /// Codes per batch, at most.

@@ -20,13 +20,12 @@ use uuid::Uuid;
 
 use entity::bot;
 
-use crate::tenancy::Action;
 use crate::{
     AppCtx, ErrorKind, audit,
     error::{Error, Result},
     projects,
     telegram::{BotHandle, crypto, registry, sender},
-    tenancy::TenantCtx,
+    tenancy::{Action, TenantCtx},
 };
 
 /// The update types a Gatehouse bot asks Telegram for.

@@ -15,13 +15,12 @@ use super::{
     catalog::project_of,
     connection::{find_for_project, random_token, sha256_hex},
 };
-use crate::tenancy::Action;
 use crate::{
     AppCtx, ErrorKind, accounts, audit, batches,
     error::{Error, Result},
     projects,
     telegram::BotHandle,
-    tenancy::{Principal, TenantCtx},
+    tenancy::{Action, Principal, TenantCtx},
 };
 
 /// An owner link that is unknown, expired or already used (all look the same).
