@@ -148,7 +148,9 @@ async fn owners_revoke_invites_change_roles_remove_members_and_transfer_ownershi
         .await;
     assert_eq!(me["role"], "admin");
 
-    // Remove them after a confirmation page; their session dies at once.
+    // Remove them after a confirmation page; their sessions (API and dashboard) die at once.
+    let mut mw = app.web_login(&member.email).await;
+    assert_eq!(mw.get("/projects").await.status, StatusCode::OK);
     let confirm = w.get(&format!("/team/members/{member_id}/remove")).await;
     assert_eq!(confirm.status, StatusCode::OK);
     assert_contains(&confirm.body, &format!("Remove {}?", member.email));
@@ -160,6 +162,7 @@ async fn owners_revoke_invites_change_roles_remove_members_and_transfer_ownershi
         .as_creator(&member, Method::GET, "/api/v1/me", None)
         .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_redirect(&mw.get("/projects").await, "/login");
     // Logging in to the dashboard again says why it cannot.
     let r = app
         .web()
