@@ -76,7 +76,8 @@ fn add_common(op: &mut Operation, path_level: &[ParameterIn]) {
             op,
             "403",
             "`creator_only` / `staff_only` (the other kind of account), `tenant_suspended` \
-             (writes of a suspended workspace), `forbidden` or `staff_readonly` (the role)",
+             (writes of a suspended workspace), `forbidden_role` (the role is below what the \
+             action needs; `details.required_role`) or `staff_readonly`",
         );
     }
     if has_path {

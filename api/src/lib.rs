@@ -11,7 +11,7 @@ use domain::AppCtx;
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use routes::{accounts, billing, bots, channels, codes, members, plans, projects, staff};
+use routes::{accounts, billing, bots, channels, codes, members, plans, projects, staff, team};
 
 /// Largest JSON body the API accepts.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -82,6 +82,12 @@ pub fn api_routes() -> (Router<AppCtx>, utoipa::openapi::OpenApi) {
         .routes(routes!(bots::create_owner_link))
         .routes(routes!(bots::list_owners))
         .routes(routes!(bots::unlink_owner))
+        .routes(routes!(team::members))
+        .routes(routes!(team::change_role, team::remove_member))
+        .routes(routes!(team::transfer_ownership))
+        .routes(routes!(team::create_invite, team::list_invites))
+        .routes(routes!(team::revoke_invite))
+        .routes(routes!(team::accept_invite))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics_text))

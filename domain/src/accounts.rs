@@ -20,7 +20,7 @@ use crate::{
     AppCtx, audit,
     error::{Error, Result},
     limits,
-    tenancy::{Actor, Role, TenantCtx},
+    tenancy::{Action, Actor, Role, TenantCtx},
     validate,
 };
 
@@ -117,7 +117,31 @@ pub fn issue_session(ctx: &AppCtx, user_id: Uuid) -> Result<Session> {
 /// clears the email's counter and gives the address its attempt back. The argon2 work itself
 /// holds a permit of `ctx.password_work`; without one the attempt is given back and the
 /// answer is 503 `server_busy`.
+///
+/// An account that belongs to no workspace (a removed teammate) is refused with 403
+/// `no_workspace` once its password is right: it can only join one through an invite.
 pub async fn login(ctx: &AppCtx, email: &str, password: &str, client: IpAddr) -> Result<Session> {
+    let u = verify_credentials(ctx, email, password, client).await?;
+    if u.tenant_id.is_none() && StaffRole::of(u.role).is_none() {
+        return Err(Error::forbidden(
+            NO_WORKSPACE,
+            "this account no longer belongs to a workspace; ask its owner for a new invite",
+        ));
+    }
+    issue_session(ctx, u.id)
+}
+
+/// A login refused because the account belongs to no workspace (HTTP 403).
+pub const NO_WORKSPACE: &str = "no_workspace";
+
+/// The account behind an email and password, counted by the login limits exactly as
+/// [`login`] describes (accepting a team invite with an existing account uses it too).
+pub(crate) async fn verify_credentials(
+    ctx: &AppCtx,
+    email: &str,
+    password: &str,
+    client: IpAddr,
+) -> Result<user::Model> {
     let email = email.trim().to_lowercase();
     let now = ctx.now();
     let window = Duration::minutes(LOGIN_WINDOW_MINUTES);
@@ -184,7 +208,7 @@ pub async fn login(ctx: &AppCtx, email: &str, password: &str, client: IpAddr) ->
         (true, Some(u)) => {
             limits::reset(&ctx.db, &email_slot.key).await?;
             limits::refund(&ctx.db, &ip_slot).await?;
-            issue_session(ctx, u.id)
+            Ok(u)
         }
         _ => Err(Error::unauthenticated(
             "invalid_credentials",
@@ -193,7 +217,7 @@ pub async fn login(ctx: &AppCtx, email: &str, password: &str, client: IpAddr) ->
     }
 }
 
-fn sha256_hex(s: &str) -> String {
+pub(crate) fn sha256_hex(s: &str) -> String {
     hex::encode(Sha256::digest(s.as_bytes()))
 }
 
@@ -325,8 +349,7 @@ fn random_key() -> String {
 }
 
 pub async fn create_api_key(ctx: &AppCtx, t: &TenantCtx, name: &str) -> Result<ApiKeyCreatedOut> {
-    t.writable()?;
-    t.admin()?;
+    t.may(Action::ManageApiKeys)?;
     let name = validate::name("name", name)?;
     let secret = random_key();
     let now = ctx.now();
@@ -371,8 +394,7 @@ pub async fn list_api_keys(ctx: &AppCtx, t: &TenantCtx) -> Result<Vec<ApiKeyOut>
 }
 
 pub async fn revoke_api_key(ctx: &AppCtx, t: &TenantCtx, id: Uuid) -> Result<ApiKeyOut> {
-    t.writable()?;
-    t.admin()?;
+    t.may(Action::ManageApiKeys)?;
     let key = api_key::Entity::find_by_id(id)
         .filter(api_key::Column::TenantId.eq(t.tenant_id))
         .one(&ctx.db)

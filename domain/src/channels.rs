@@ -11,6 +11,7 @@ use crate::{
     AppCtx,
     error::{Error, FieldErrors, Result},
     projects,
+    tenancy::Action,
     tenants::TenantCtx,
 };
 
@@ -82,7 +83,7 @@ pub async fn create(
     project_id: Uuid,
     input: ChannelIn,
 ) -> Result<ChannelOut> {
-    t.writable()?;
+    t.may(Action::ManageChannels)?;
     let p = projects::find(&ctx.db, t, project_id).await?;
     let mut errs = FieldErrors::default();
     let title = input.title.trim().to_string();

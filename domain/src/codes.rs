@@ -18,7 +18,7 @@ use crate::{
     projects, quota,
     scoped::{secure_find_in, secure_get},
     subscriptions,
-    tenancy::TenantCtx,
+    tenancy::{Action, TenantCtx},
 };
 
 /// Crockford base32: no I, L, O, U.
@@ -328,7 +328,7 @@ pub const CODE_REDEEMED: &str = "code_redeemed";
 /// redeemed code is refused with 409 `code_redeemed` (roll it back instead): the delete is
 /// conditional on `activation_count = 0`, so a redemption racing it wins or loses cleanly.
 pub async fn delete(ctx: &AppCtx, t: &TenantCtx, project_id: Uuid, code_id: Uuid) -> Result<()> {
-    t.writable()?;
+    t.may(Action::ManageCodes)?;
     let c = find_code(&ctx.db, t, project_id, code_id).await?;
     let redeemed = || {
         Error::conflict(
@@ -386,7 +386,7 @@ pub async fn rollback(
     project_id: Uuid,
     code_id: Uuid,
 ) -> Result<RollbackOut> {
-    t.writable()?;
+    t.may(Action::ManageCodes)?;
     let c = find_code(&ctx.db, t, project_id, code_id).await?;
     let now = ctx.now();
     let txn = ctx.db.begin().await?;

@@ -191,13 +191,23 @@ impl From<crate::tenancy::Denied> for Error {
                 TENANT_SUSPENDED,
                 "this workspace is suspended; it can be read but not changed",
             ),
-            Denied::AdminsOnly => Error::forbidden("forbidden", "owners and admins only"),
+            Denied::Role { required, actual } => Error::forbidden(
+                FORBIDDEN_ROLE,
+                format!("this needs the {required} role or above; yours is {actual}"),
+            )
+            .with_details(serde_json::json!({
+                "required_role": required.as_str(),
+                "role": actual.as_str(),
+            })),
             Denied::StaffReadonly => {
                 Error::forbidden("staff_readonly", "read-only staff cannot change anything")
             }
         }
     }
 }
+
+/// The code of every action refused by the role table (HTTP 403, `details.required_role`).
+pub const FORBIDDEN_ROLE: &str = "forbidden_role";
 
 /// The code of every write refused because the tenant is suspended (HTTP 403).
 pub const TENANT_SUSPENDED: &str = "tenant_suspended";

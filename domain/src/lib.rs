@@ -26,6 +26,7 @@ pub mod redemption;
 pub mod scoped;
 pub mod staff;
 pub mod subscriptions;
+pub mod team;
 pub mod telegram;
 pub mod tenancy;
 pub mod tenants;

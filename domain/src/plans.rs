@@ -16,6 +16,7 @@ use crate::{
     AppCtx,
     error::{Error, FieldErrors, Result},
     projects,
+    tenancy::Action,
     tenants::TenantCtx,
     validate,
 };
@@ -177,7 +178,7 @@ pub async fn create(
     project_id: Uuid,
     input: PlanIn,
 ) -> Result<PlanOut> {
-    t.writable()?;
+    t.may(Action::ManagePlans)?;
     let p = projects::find(&ctx.db, t, project_id).await?;
     let mut errs = FieldErrors::default();
     let name = errs.check(validate::name("name", &input.name));
@@ -247,7 +248,7 @@ pub async fn update(
     plan_id: Uuid,
     patch: PlanPatch,
 ) -> Result<PlanOut> {
-    t.writable()?;
+    t.may(Action::ManagePlans)?;
     let p = find(&ctx.db, t, project_id, plan_id).await?;
     let mut errs = FieldErrors::default();
     let name = patch

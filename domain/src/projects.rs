@@ -13,6 +13,7 @@ use entity::project;
 use crate::{
     AppCtx, audit,
     error::{Error, FieldErrors, Result},
+    tenancy::Action,
     tenants::TenantCtx,
     validate,
 };
@@ -103,7 +104,7 @@ pub async fn find(db: &impl ConnectionTrait, t: &TenantCtx, id: Uuid) -> Result<
 }
 
 pub async fn create(ctx: &AppCtx, t: &TenantCtx, input: ProjectIn) -> Result<ProjectOut> {
-    t.writable()?;
+    t.may(Action::ManageProjects)?;
     let mut errs = FieldErrors::default();
     let name = errs.check(validate::name("name", &input.name));
     let welcome = errs.check(validate::text(
@@ -161,7 +162,7 @@ pub async fn update(
     id: Uuid,
     patch: ProjectPatch,
 ) -> Result<ProjectOut> {
-    t.writable()?;
+    t.may(Action::ManageProjects)?;
     let p = find(&ctx.db, t, id).await?;
     let mut errs = FieldErrors::default();
     let name = patch
@@ -202,7 +203,7 @@ pub async fn update(
 
 /// Deletes a project and everything in it (bot, channels, plans, codes, members).
 pub async fn delete(ctx: &AppCtx, t: &TenantCtx, id: Uuid) -> Result<()> {
-    t.writable()?;
+    t.may(Action::ManageProjects)?;
     let p = find(&ctx.db, t, id).await?;
     let now = ctx.now();
     let txn = sea_orm::TransactionTrait::begin(&ctx.db).await?;

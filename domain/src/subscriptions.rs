@@ -21,7 +21,7 @@ use crate::{
     error::{Error, Result},
     projects,
     telegram::{self, BotHandle},
-    tenancy::TenantCtx,
+    tenancy::{Action, TenantCtx},
 };
 
 pub use entity::subscription::{SubscriptionSource, SubscriptionStatus};
@@ -872,7 +872,7 @@ pub async fn revoke(
     project_id: Uuid,
     subscription_id: Uuid,
 ) -> Result<SubscriptionOut> {
-    t.writable()?;
+    t.may(Action::ManageSubscriptions)?;
     let p = projects::find(&ctx.db, t, project_id).await?;
     let s = subscription::Entity::find_by_id(subscription_id)
         .filter(subscription::Column::TenantId.eq(t.tenant_id))

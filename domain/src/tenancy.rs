@@ -102,12 +102,100 @@ pub struct Actor {
 }
 
 /// Why a context may not do something; `domain::Error` turns each into its stable code
-/// (`tenant_suspended`, `forbidden`, `staff_readonly`).
+/// (`tenant_suspended`, `forbidden_role` with the role needed, `staff_readonly`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Denied {
     TenantSuspended,
-    AdminsOnly,
+    /// The creator's role is below what the action needs.
+    Role {
+        required: Role,
+        actual: Role,
+    },
     StaffReadonly,
+}
+
+/// Everything a creator can change, each with the least role that may do it: the one table
+/// of who may do what (the README's "Team and roles" shows the same table). Reading is not
+/// in it: every role reads everything in its workspace. Every domain write calls
+/// [`TenantCtx::may`] with its action before it reads its input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Code batches (and their preview), in the dashboard, the API and the bot.
+    GenerateCodes,
+    /// Linking one's own Telegram account to a project's bot, and unlinking one's own link.
+    LinkOwnTelegram,
+    /// Creating, changing and deleting projects and their settings.
+    ManageProjects,
+    /// Connecting and disconnecting bots; unlinking anyone's owner Telegram account.
+    ManageBots,
+    ManagePlans,
+    ManageChannels,
+    /// Deleting and rolling back codes.
+    ManageCodes,
+    /// Revoking subscriptions.
+    ManageSubscriptions,
+    ManageApiKeys,
+    /// Outgoing webhook endpoints.
+    ManageWebhooks,
+    /// The creator plan: Stripe Checkout and the billing portal.
+    ManageBilling,
+    /// Invites, roles, removing members, transferring ownership.
+    ManageTeam,
+}
+
+impl Action {
+    /// Every action, in the order the README's table lists them.
+    pub const ALL: &[Action] = &[
+        Action::GenerateCodes,
+        Action::LinkOwnTelegram,
+        Action::ManageProjects,
+        Action::ManageBots,
+        Action::ManagePlans,
+        Action::ManageChannels,
+        Action::ManageCodes,
+        Action::ManageSubscriptions,
+        Action::ManageApiKeys,
+        Action::ManageWebhooks,
+        Action::ManageBilling,
+        Action::ManageTeam,
+    ];
+
+    /// The table: the least role allowed to do this.
+    pub const fn min_role(self) -> Role {
+        match self {
+            Action::GenerateCodes | Action::LinkOwnTelegram => Role::Member,
+            Action::ManageProjects
+            | Action::ManageBots
+            | Action::ManagePlans
+            | Action::ManageChannels
+            | Action::ManageCodes
+            | Action::ManageSubscriptions
+            | Action::ManageApiKeys
+            | Action::ManageWebhooks => Role::Admin,
+            Action::ManageBilling | Action::ManageTeam => Role::Owner,
+        }
+    }
+}
+
+impl Role {
+    /// Higher is more: member < admin < owner.
+    const fn rank(self) -> u8 {
+        match self {
+            Role::Member => 0,
+            Role::Admin => 1,
+            Role::Owner => 2,
+        }
+    }
+
+    /// Whether this role is `other` or above it.
+    pub const fn at_least(self, other: Role) -> bool {
+        self.rank() >= other.rank()
+    }
+
+    /// Whether this role may do `action` (the table, without the suspension check).
+    pub const fn allows(self, action: Action) -> bool {
+        self.at_least(action.min_role())
+    }
 }
 
 /// The tenant a request acts for, resolved once per request by the edge's authentication.
@@ -121,7 +209,7 @@ pub struct TenantCtx {
 }
 
 impl TenantCtx {
-    /// Reads are always allowed; every write calls this first.
+    /// Reads are always allowed; every write calls this (through [`TenantCtx::may`]) first.
     pub fn writable(&self) -> Result<(), Denied> {
         match self.status {
             TenantStatus::Suspended => Err(Denied::TenantSuspended),
@@ -129,12 +217,17 @@ impl TenantCtx {
         }
     }
 
-    /// Managing credentials is for owners and admins.
-    pub fn admin(&self) -> Result<(), Denied> {
-        match self.role {
-            Role::Owner | Role::Admin => Ok(()),
-            Role::Member => Err(Denied::AdminsOnly),
+    /// The one check of every write: the role table ([`Action::min_role`]), then the
+    /// suspension (a suspended workspace changes nothing, whatever the role).
+    pub fn may(&self, action: Action) -> Result<(), Denied> {
+        let required = action.min_role();
+        if !self.role.at_least(required) {
+            return Err(Denied::Role {
+                required,
+                actual: self.role,
+            });
         }
+        self.writable()
     }
 }
 

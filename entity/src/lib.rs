@@ -22,6 +22,7 @@ pub mod redeem_failure;
 pub mod stripe_event;
 pub mod subscriber;
 pub mod subscription;
+pub mod team_invite;
 pub mod tenant;
 pub mod usage_record;
 pub mod user;

@@ -24,6 +24,7 @@ mod plans;
 mod projects;
 mod session;
 mod staff;
+mod team;
 
 /// The dashboard and staff console routes.
 pub fn router(ctx: AppCtx) -> Router {
@@ -99,6 +100,22 @@ pub fn router(ctx: AppCtx) -> Router {
         .route("/billing", get(billing::page))
         .route("/billing/checkout", post(billing::checkout))
         .route("/billing/portal", post(billing::portal))
+        .route("/team", get(team::page))
+        .route("/team/invite", get(team::invite_page).post(team::invite))
+        .route(
+            "/team/invites/{invite_id}/revoke",
+            post(team::revoke_invite),
+        )
+        .route("/team/members/{user_id}/role", post(team::change_role))
+        .route(
+            "/team/members/{user_id}/remove",
+            get(team::remove_page).post(team::remove),
+        )
+        .route(
+            "/team/members/{user_id}/transfer",
+            get(team::transfer_page).post(team::transfer),
+        )
+        .route("/invite/{token}", get(team::accept_page).post(team::accept))
         .route("/staff", get(staff::tenants_page))
         .route("/staff/tenants/{tenant_id}", get(staff::tenant_page))
         .route("/staff/tenants/{tenant_id}/suspend", post(staff::suspend))

@@ -8,7 +8,11 @@ use axum::{
     response::{Html, IntoResponse, Redirect, Response},
 };
 use chrono::{DateTime, Utc};
-use domain::{Error, ErrorKind, tenants::TenantStatus};
+use domain::{
+    Error, ErrorKind,
+    tenancy::{Action, Role},
+    tenants::TenantStatus,
+};
 
 use crate::session::{CreatorSession, StaffSession};
 
@@ -23,9 +27,43 @@ pub struct Layout {
     pub suspended: bool,
     pub suspended_reason: String,
     pub readonly: bool,
+    /// The signed-in creator's role (none for staff and visitors): pages show only what the
+    /// role table (`domain::tenancy::Action`) lets it do.
+    pub role: Option<Role>,
 }
 
 impl Layout {
+    /// Whether the signed-in creator's role may do `action` (the domain's table).
+    pub fn may(&self, action: Action) -> bool {
+        self.role.is_some_and(|r| r.allows(action))
+    }
+
+    // One per action the templates ask about (askama calls methods, not paths, most simply).
+    pub fn may_projects(&self) -> bool {
+        self.may(Action::ManageProjects)
+    }
+    pub fn may_bots(&self) -> bool {
+        self.may(Action::ManageBots)
+    }
+    pub fn may_plans(&self) -> bool {
+        self.may(Action::ManagePlans)
+    }
+    pub fn may_channels(&self) -> bool {
+        self.may(Action::ManageChannels)
+    }
+    pub fn may_codes(&self) -> bool {
+        self.may(Action::ManageCodes)
+    }
+    pub fn may_subscriptions(&self) -> bool {
+        self.may(Action::ManageSubscriptions)
+    }
+    pub fn may_billing(&self) -> bool {
+        self.may(Action::ManageBilling)
+    }
+    pub fn may_team(&self) -> bool {
+        self.may(Action::ManageTeam)
+    }
+
     pub fn anonymous(title: impl Into<String>, csrf: &str) -> Self {
         Layout {
             title: title.into(),
@@ -36,6 +74,7 @@ impl Layout {
             suspended: false,
             suspended_reason: String::new(),
             readonly: false,
+            role: None,
         }
     }
 
@@ -49,6 +88,7 @@ impl Layout {
             suspended: s.me.tenant.status == TenantStatus::Suspended,
             suspended_reason: s.me.tenant.suspended_reason.clone().unwrap_or_default(),
             readonly: false,
+            role: Some(s.t.role),
         }
     }
 
@@ -62,6 +102,7 @@ impl Layout {
             suspended: false,
             suspended_reason: String::new(),
             readonly: s.s.can_act().is_err(),
+            role: None,
         }
     }
 }

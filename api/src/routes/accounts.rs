@@ -55,7 +55,9 @@ pub async fn signup(
 /// address (429 `too_many_attempts` with `Retry-After`); 503 `server_busy` with
 /// `Retry-After` when too many passwords are being checked at once.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "accounts", security(), request_body = LoginBody,
-    responses((status = 200, body = Session), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Session), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "`no_workspace`: the account was removed from its workspace"),
+        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn login(
     State(ctx): State<AppCtx>,
     ClientIp(ip): ClientIp,

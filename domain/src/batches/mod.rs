@@ -26,7 +26,7 @@ use crate::{
     jobs, plans, projects,
     quota::{self, Split},
     scoped::{secure_find_in, secure_get},
-    tenancy::TenantCtx,
+    tenancy::{Action, TenantCtx},
 };
 
 /// Codes per batch, at most.
@@ -258,7 +258,7 @@ pub async fn create(
     input: BatchIn,
     idempotency_key: Option<String>,
 ) -> Result<(BatchOut, bool)> {
-    t.writable()?;
+    t.may(Action::GenerateCodes)?;
     let now = ctx.now();
     let mut errs = FieldErrors::default();
     quantity(&mut errs, input.quantity);

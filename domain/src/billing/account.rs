@@ -20,7 +20,7 @@ use crate::{
     AppCtx,
     error::{Error, ErrorKind, Result},
     quota,
-    tenancy::{Role, TenantCtx},
+    tenancy::{Action, Role, TenantCtx},
     tenants,
 };
 
@@ -108,15 +108,15 @@ fn return_base(ctx: &AppCtx) -> String {
         .unwrap_or_else(|| format!("http://{}", ctx.config.bind))
 }
 
-fn billing_admin(t: &TenantCtx) -> Result<()> {
-    t.writable()?;
-    Ok(t.admin()?)
+/// Checkout and the portal change what the workspace pays: owners only (the role table).
+fn billing_owner(t: &TenantCtx) -> Result<()> {
+    Ok(t.may(Action::ManageBilling)?)
 }
 
 /// A Checkout session subscribing the tenant to a paid plan: the plan's price plus the
 /// metered overage price. The Stripe customer is created once and kept.
 pub async fn checkout(ctx: &AppCtx, t: &TenantCtx, input: CheckoutIn) -> Result<CheckoutOut> {
-    billing_admin(t)?;
+    billing_owner(t)?;
     let plan = CreatorPlan::parse(input.plan.trim())?;
     if plan == CreatorPlan::Free {
         return Err(Error::field(
@@ -181,7 +181,7 @@ pub async fn checkout(ctx: &AppCtx, t: &TenantCtx, input: CheckoutIn) -> Result<
 
 /// A billing portal session for the tenant's Stripe customer.
 pub async fn portal(ctx: &AppCtx, t: &TenantCtx) -> Result<PortalOut> {
-    billing_admin(t)?;
+    billing_owner(t)?;
     let cfg = stripe_api::config(ctx)?;
     let tenant = tenants::load(ctx, t.tenant_id).await?;
     let Some(customer) = tenant.stripe_customer_id else {

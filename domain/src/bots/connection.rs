@@ -25,7 +25,7 @@ use crate::{
     error::{Error, Result},
     projects,
     telegram::{BotHandle, crypto, registry, sender},
-    tenancy::TenantCtx,
+    tenancy::{Action, TenantCtx},
 };
 
 /// The update types a Gatehouse bot asks Telegram for.
@@ -172,7 +172,7 @@ pub async fn connect(
     project_id: Uuid,
     input: BotIn,
 ) -> Result<BotOut> {
-    t.writable()?;
+    t.may(Action::ManageBots)?;
     let p = projects::find(&ctx.db, t, project_id).await?;
     let token = parse_token(&input.token)?;
     let probe = registry::client_for(ctx, token)?;
@@ -295,7 +295,7 @@ pub async fn get(ctx: &AppCtx, t: &TenantCtx, project_id: Uuid) -> Result<BotOut
 /// Disconnects the project's bot: removes the webhook, forgets the bot (and so its token),
 /// and stops its poller. Channels, plans and members stay.
 pub async fn disconnect(ctx: &AppCtx, t: &TenantCtx, project_id: Uuid) -> Result<()> {
-    t.writable()?;
+    t.may(Action::ManageBots)?;
     let p = projects::find(&ctx.db, t, project_id).await?;
     let b = find_for_project(ctx, t, p.id)
         .await?

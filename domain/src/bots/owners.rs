@@ -20,7 +20,7 @@ use crate::{
     error::{Error, Result},
     projects,
     telegram::BotHandle,
-    tenancy::{Principal, TenantCtx},
+    tenancy::{Action, Principal, TenantCtx},
 };
 
 /// An owner link that is unknown, expired or already used (all look the same).
@@ -46,7 +46,7 @@ pub async fn create_owner_link(
     t: &TenantCtx,
     project_id: Uuid,
 ) -> Result<OwnerLinkOut> {
-    t.writable()?;
+    t.may(Action::LinkOwnTelegram)?;
     // Owner commands act as the member behind the link, so an API key (no member) cannot
     // make one.
     let Some(user_id) = t.actor.user_id else {
@@ -265,7 +265,7 @@ pub async fn unlink_owner(
     project_id: Uuid,
     link_id: Uuid,
 ) -> Result<()> {
-    t.writable()?;
+    t.may(Action::LinkOwnTelegram)?;
     let p = projects::find(&ctx.db, t, project_id).await?;
     let link = owner_link::Entity::find_by_id(link_id)
         .filter(owner_link::Column::TenantId.eq(t.tenant_id))
@@ -276,7 +276,7 @@ pub async fn unlink_owner(
         .ok_or_else(|| Error::not_found("owner"))?;
     let own = t.actor.user_id.is_some() && t.actor.user_id == link.user_id;
     if !own {
-        t.admin()?;
+        t.may(Action::ManageBots)?;
     }
     let now = ctx.now();
     let txn = ctx.db.begin().await?;

@@ -7,9 +7,10 @@ use serde_json::Value;
 const METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
 
 /// Operations that take no bearer credential (`security: []` in the document).
-const PUBLIC: [(&str, &str); 7] = [
+const PUBLIC: [(&str, &str); 8] = [
     ("post", "/api/v1/auth/signup"),
     ("post", "/api/v1/auth/login"),
+    ("post", "/api/v1/team/invites/accept"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),

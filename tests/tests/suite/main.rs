@@ -20,5 +20,6 @@ mod projects;
 mod redemption;
 mod staff;
 mod subscriptions;
+mod team;
 mod web;
 mod web_bot_members;
