@@ -439,6 +439,7 @@ async fn on_successful_payment(
         payload: paid.invoice_payload.clone(),
         telegram_payment_charge_id: paid.telegram_payment_charge_id.clone(),
         is_recurring: paid.is_recurring,
+        is_first_recurring: paid.is_first_recurring,
         subscription_expires_at: paid
             .subscription_expiration_date
             .and_then(|t| chrono::DateTime::from_timestamp(t, 0)),

@@ -251,6 +251,8 @@ pub struct Charge {
     pub payload: String,
     pub telegram_payment_charge_id: String,
     pub is_recurring: bool,
+    /// The first payment of a Stars subscription (not a renewal).
+    pub is_first_recurring: bool,
     pub subscription_expires_at: Option<DateTime<Utc>>,
     pub recorded_by: RecordedBy,
     pub paid_at: DateTime<Utc>,
@@ -425,17 +427,18 @@ pub async fn on_paid(ctx: &AppCtx, h: &BotHandle, c: &Charge) -> Result<Delivere
             links: vec![],
         });
     }
-    notify_owners(ctx, h, &c.user, &recorded).await;
+    notify_owners(ctx, h, c, &recorded).await;
     let links = subscriptions::access_links(ctx, h, &recorded.subscription, c.user.id).await?;
     Ok(Delivered { recorded, links })
 }
 
-async fn notify_owners(ctx: &AppCtx, h: &BotHandle, user: &TgUser, r: &Recorded) {
+async fn notify_owners(ctx: &AppCtx, h: &BotHandle, c: &Charge, r: &Recorded) {
+    let user = &c.user;
     let who = match &user.username {
         Some(u) => format!("@{u} ({})", user.first_name),
         None => format!("{} (id {})", user.first_name, user.id),
     };
-    let what = if r.payment.is_recurring {
+    let what = if c.is_recurring && !c.is_first_recurring {
         "renewed"
     } else {
         "bought"
@@ -982,7 +985,8 @@ async fn reconcile_bot(ctx: &AppCtx, bot_id: Uuid) -> Result<u64> {
                 total_amount: i64::from(tx.amount),
                 payload,
                 telegram_payment_charge_id: charge_id,
-                is_recurring: false,
+                is_recurring: recurring,
+                is_first_recurring: false,
                 subscription_expires_at: inv
                     .subscription_period
                     .filter(|_| recurring)

@@ -276,7 +276,8 @@ async fn withdraw_grant(
             .filter(|o| removed != GrantRef::Payment(o.id))
             .map(|o| Span {
                 r: GrantRef::Payment(o.id),
-                at: o.paid_at,
+                // When it was granted (as an activation's `at`), not when Telegram charged.
+                at: o.created_at,
                 added_from: Some(o.added_from),
                 added_until: o.added_until,
                 access_code_id: None,

@@ -187,7 +187,9 @@ async fn job_sweeps(ctx: AppCtx, shutdown: CancellationToken) {
 /// reconciling at once record a charge once (its id is unique).
 async fn stars_reconciliation(ctx: AppCtx, shutdown: CancellationToken) {
     let every = Duration::from_secs(ctx.config.jobs.stars_reconcile_secs);
-    let mut tick = tokio::time::interval(every);
+    // The first run one period after start, not at once: a restarting worker need not ask
+    // every bot's ledger immediately.
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
