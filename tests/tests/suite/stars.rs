@@ -693,3 +693,71 @@ async fn the_worker_records_a_paid_charge_whose_update_never_arrived() {
         1
     );
 }
+
+#[tokio::test]
+async fn the_dashboard_lists_payments_refunds_one_and_charts_revenue() {
+    use gatehouse_tests::web::{assert_contains, assert_redirect};
+    let s = setup(7, 120, &[]).await;
+    let user = 8_181;
+    let payload = buy(&s, user, "sendInvoice").await["payload"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    pay(&s, user, &payload, 120, "web-1", None).await;
+    s.reply(user, "Payment received").await;
+    let pid = s.pid.clone();
+    let mut w = s.app.web_login(&s.c.email).await;
+
+    // The plan form carries the Stars price; the settings carry the Stars toggle.
+    let plans = w.get(&format!("/projects/{pid}/plans")).await;
+    assert_contains(&plans.body, "120 ⭐");
+    let overview = w.get(&format!("/projects/{pid}")).await;
+    assert_contains(&overview.body, r#"name="stars_enabled" value="1" checked"#);
+    let bad = w
+        .post_form(
+            &format!("/projects/{pid}/plans"),
+            &[
+                ("name", "Big"),
+                ("price_minor", "0"),
+                ("currency", "USD"),
+                ("duration_days", "7"),
+                ("price_stars", "99999"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    assert_contains(&bad.body, r#"id="stars-error""#);
+
+    let page = w.get(&format!("/projects/{pid}/payments")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert_contains(&page.body, r#"class="revenue-total">120 ⭐</strong>"#);
+    assert_contains(&page.body, r#"data-amount="120""#);
+    assert_contains(
+        &page.body,
+        "<td>Gold</td><td>XTR</td><td>120 ⭐</td><td>1</td><td>0</td>",
+    );
+    let id = payments(&s).await[0]["id"].as_str().unwrap().to_string();
+    assert_contains(&page.body, &format!("/projects/{pid}/payments/{id}/refund"));
+
+    let confirm = w
+        .get(&format!("/projects/{pid}/payments/{id}/refund"))
+        .await;
+    assert_contains(&confirm.body, "Refund this payment?");
+    let r = w
+        .post_form(&format!("/projects/{pid}/payments/{id}/refund"), &[])
+        .await;
+    assert_redirect(&r, &format!("/projects/{pid}/payments?notice=refunded"));
+    let page = w
+        .get(&format!("/projects/{pid}/payments?notice=refunded"))
+        .await;
+    assert_contains(&page.body, "Payment refunded.");
+    assert_contains(&page.body, r#"data-status="refunded""#);
+    assert_contains(&page.body, "No revenue in the last 30 days.");
+    assert_eq!(s.tg.calls_to(&s.bot.token, "refundStarPayment").len(), 1);
+    // A second refund (a stale form) is refused and changes nothing.
+    let again = w
+        .post_form(&format!("/projects/{pid}/payments/{id}/refund"), &[])
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    assert_eq!(s.tg.calls_to(&s.bot.token, "refundStarPayment").len(), 1);
+}
