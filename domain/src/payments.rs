@@ -645,6 +645,9 @@ pub async fn refund(
         .await?
         .ok_or_else(|| Error::not_found("subscriber"))?
         .telegram_user_id;
+    // Loaded (and cached) before the transaction: on the embedded default the pool has one
+    // connection, which the transaction holds while Telegram is asked.
+    telegram::registry::get(ctx, b.id).await?;
     let now = ctx.now();
     let txn = ctx.db.begin().await?;
     let claimed = payment::Entity::update_many()
@@ -759,18 +762,34 @@ pub async fn revenue(
 ) -> Result<RevenueOut> {
     let p = projects::find(&ctx.db, t, project_id).await?;
     let to = to.unwrap_or_else(|| ctx.now().date_naive());
-    let from = from.unwrap_or(to - Duration::days(29));
+    let out_of_range = |f: &str| Error::field(f, "out_of_range", "not a usable date");
+    // Dates at the ends of the calendar cannot be stepped past: refused, never a panic.
+    let next = to.succ_opt().ok_or_else(|| out_of_range("to"))?;
+    let from = match from {
+        Some(f) => f,
+        None => to
+            .checked_sub_signed(Duration::days(29))
+            .ok_or_else(|| out_of_range("to"))?,
+    };
     let mut errs = FieldErrors::default();
-    if from > to {
+    // What both databases store as a timestamp.
+    let usable = |d: NaiveDate| (1970..=9998).contains(&chrono::Datelike::year(&d));
+    if !usable(from) {
+        errs.add("from", "out_of_range", "must be between 1970 and 9998");
+    }
+    if !usable(to) {
+        errs.add("to", "out_of_range", "must be between 1970 and 9998");
+    }
+    if !usable(from) || !usable(to) {
+        // Reported as they are.
+    } else if from > to {
         errs.add("from", "after_to", "must not be after `to`");
     } else if (to - from).num_days() >= REVENUE_MAX_DAYS {
         errs.add("from", "window_too_long", "at most 366 days at a time");
     }
     errs.finish()?;
     let since = from.and_time(chrono::NaiveTime::MIN).and_utc();
-    let until = (to + Duration::days(1))
-        .and_time(chrono::NaiveTime::MIN)
-        .and_utc();
+    let until = next.and_time(chrono::NaiveTime::MIN).and_utc();
 
     // (day, plan, currency, amount, is_payment)
     let mut rows: Vec<(NaiveDate, Uuid, String, i64, bool)> = vec![];

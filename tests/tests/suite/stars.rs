@@ -24,7 +24,11 @@ fn time(v: &Value) -> DateTime<Utc> {
 /// A creator on Growth with a "Gold" plan (15.00 USD, `days` days, `stars` ⭐) granting one
 /// channel, a bot, a linked owner, and Stars switched on.
 async fn setup(days: i64, stars: i64, extra: &[(&str, &str)]) -> BotProject {
-    let mut b = BotProject::builder(Backend::Postgres)
+    setup_on(Backend::Postgres, days, stars, extra).await
+}
+
+async fn setup_on(backend: Backend, days: i64, stars: i64, extra: &[(&str, &str)]) -> BotProject {
+    let mut b = BotProject::builder(backend)
         .billing_plan("growth_monthly")
         .channel(CHANNEL)
         .owner(OWNER)
@@ -625,6 +629,14 @@ async fn revenue_shows_exactly_paid_stars_and_priced_code_orders() {
         "validation_failed",
         Some("from"),
     );
+    for q in [
+        "from=0001-01-01&to=0001-01-31",
+        "to=+262143-12-31",
+        "from=1969-12-01&to=1970-01-01",
+    ] {
+        let got = api(&s, Method::GET, &format!("/revenue?{q}"), None).await;
+        assert_eq!(got.0, StatusCode::UNPROCESSABLE_ENTITY, "{q}: {}", got.1);
+    }
     let got = api(&s, Method::GET, "/revenue?from=yesterday", None).await;
     assert_eq!(got.0, StatusCode::UNPROCESSABLE_ENTITY, "{}", got.1);
 
@@ -760,4 +772,33 @@ async fn the_dashboard_lists_payments_refunds_one_and_charts_revenue() {
         .await;
     assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
     assert_eq!(s.tg.calls_to(&s.bot.token, "refundStarPayment").len(), 1);
+}
+
+#[tokio::test]
+async fn on_the_embedded_default_a_plan_is_bought_once_and_refunded() {
+    let s = setup_on(Backend::Sqlite, 30, 75, &[]).await;
+    let user = 9_191;
+    let payload = buy(&s, user, "createInvoiceLink").await["payload"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(pre_checkout(&s, user, &payload, 75).await["ok"], true);
+    let expires = (Utc::now() + Duration::days(30)).timestamp();
+    pay(&s, user, &payload, 75, "lite-1", Some((true, expires))).await;
+    s.reply(user, "Payment received").await;
+    pay(&s, user, &payload, 75, "lite-1", Some((true, expires))).await;
+    s.app.wait_idle().await;
+    let list = payments(&s).await;
+    assert_eq!(list.len(), 1);
+    let id = list[0]["id"].as_str().unwrap();
+    let (st, b) = api(&s, Method::POST, &format!("/payments/{id}/refund"), None).await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert_eq!(s.subscriptions().await[0]["status"], "revoked");
+    let again = api(&s, Method::POST, &format!("/payments/{id}/refund"), None).await;
+    assert_error(
+        &again,
+        StatusCode::CONFLICT,
+        "payment_already_refunded",
+        None,
+    );
 }
