@@ -914,6 +914,8 @@ const RECONCILE_PAGE: u8 = 100;
 const RECONCILE_PAGES: u32 = 10;
 /// Transactions older than this are not looked at (Telegram retries updates for 24 h).
 const RECONCILE_DAYS: i64 = 7;
+/// Bots reconciled at once.
+const RECONCILE_CONCURRENCY: usize = 16;
 
 /// Reads the recent Star transactions of every bot whose project sells for Stars (and whose
 /// tenant is active) and records each incoming invoice payment whose update never arrived —
@@ -937,15 +939,22 @@ pub async fn reconcile(ctx: &AppCtx) -> Result<u64> {
         .into_tuple()
         .all(&ctx.db)
         .await?;
-    let mut recorded = 0;
-    for bot_id in bots {
-        match reconcile_bot(ctx, bot_id).await {
-            Ok(n) => recorded += n,
-            Err(e) => {
-                tracing::warn!(bot = %bot_id, error = %e, "reconciling Star transactions failed")
+    // Several bots at a time, so one slow or failing bot (its retries take seconds) does not
+    // hold up the others.
+    use futures::StreamExt;
+    let recorded = futures::stream::iter(bots)
+        .map(|bot_id| async move {
+            match reconcile_bot(ctx, bot_id).await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(bot = %bot_id, error = %e, "reconciling Star transactions failed");
+                    0
+                }
             }
-        }
-    }
+        })
+        .buffer_unordered(RECONCILE_CONCURRENCY)
+        .fold(0, |sum, n| async move { sum + n })
+        .await;
     Ok(recorded)
 }
 

@@ -802,3 +802,35 @@ async fn on_the_embedded_default_a_plan_is_bought_once_and_refunded() {
         None,
     );
 }
+
+#[tokio::test]
+async fn eight_refunds_of_one_payment_at_once_refund_it_once() {
+    let s = setup(7, 100, &[]).await;
+    let user = 6_262;
+    let payload = buy(&s, user, "sendInvoice").await["payload"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    pay(&s, user, &payload, 100, "par-1", None).await;
+    s.reply(user, "Payment received").await;
+    let id = payments(&s).await[0]["id"].as_str().unwrap().to_string();
+    let c = s.app.relogin(&s.c).await;
+    let path = format!("/api/v1/projects/{}/payments/{id}/refund", s.pid);
+    let results =
+        futures::future::join_all((0..8).map(|_| s.app.as_creator(&c, Method::POST, &path, None)))
+            .await;
+    let ok = results.iter().filter(|r| r.0 == StatusCode::OK).count();
+    assert_eq!(ok, 1, "{results:?}");
+    for r in results.iter().filter(|r| r.0 != StatusCode::OK) {
+        assert_error(r, StatusCode::CONFLICT, "payment_already_refunded", None);
+    }
+    assert_eq!(s.tg.calls_to(&s.bot.token, "refundStarPayment").len(), 1);
+    assert_eq!(s.subscriptions().await[0]["status"], "revoked");
+    let audited = entity::audit_entry::Entity::find()
+        .filter(entity::audit_entry::Column::TenantId.eq(s.c.tenant_id))
+        .filter(entity::audit_entry::Column::Action.eq("payment.refunded"))
+        .count(&s.app.ctx.db)
+        .await
+        .unwrap();
+    assert_eq!(audited, 1);
+}
