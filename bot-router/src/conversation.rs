@@ -451,7 +451,15 @@ async fn on_successful_payment(
         tracing::debug!(bot = %h.id, "repeated successful_payment acted on once");
         return Ok(());
     }
-    say(ctx, h, chat, &payments::paid_text(&d)).await
+    // Worded as every access message is (the same links as a redeemed code's).
+    let head = payments::paid_head(&d);
+    let links = links_text(&d.links);
+    let text = if links.is_empty() {
+        head
+    } else {
+        format!("{head}\nYour personal access (ask to join; these links work for you only):{links}")
+    };
+    say(ctx, h, chat, &text).await
 }
 
 async fn cancel_renewal(

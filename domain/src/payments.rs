@@ -1040,21 +1040,28 @@ async fn reconcile_bot(ctx: &AppCtx, bot_id: Uuid) -> Result<u64> {
     Ok(recorded)
 }
 
-/// The confirmation a payer gets, with their personal access links.
-pub fn paid_text(d: &Delivered) -> String {
+/// The first line of the confirmation a payer gets (the bot adds the access links the way it
+/// words every access message; the worker's reconciliation uses [`paid_text`]).
+pub fn paid_head(d: &Delivered) -> String {
     let r = &d.recorded;
     let until = match r.subscription.ends_at {
         Some(t) => format!("until {}", t.format("%Y-%m-%d %H:%M UTC")),
         None => "for life".to_string(),
     };
-    let head = if r.extended {
+    if r.extended {
         format!(
             "✅ Payment received: your “{}” subscription is extended {until}.",
             r.plan_name
         )
     } else {
         format!("✅ Payment received: “{}” {until}.", r.plan_name)
-    };
+    }
+}
+
+/// The confirmation a payer gets, with their personal access links (for senders outside the
+/// bot router, i.e. reconciliation in the worker).
+pub fn paid_text(d: &Delivered) -> String {
+    let head = paid_head(d);
     let mut links = String::new();
     for l in &d.links {
         match &l.link {
@@ -1069,12 +1076,5 @@ pub fn paid_text(d: &Delivered) -> String {
         head
     } else {
         format!("{head}\nYour personal access (ask to join; these links work for you only):{links}")
-    }
-}
-
-impl Recorded {
-    /// Whether this payment is part of a Stars subscription that Telegram renews.
-    pub fn renews(&self) -> bool {
-        self.payment.subscription_expires_at.is_some() && !self.payment.renewal_canceled
     }
 }
