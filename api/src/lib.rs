@@ -11,7 +11,9 @@ use domain::AppCtx;
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use routes::{accounts, billing, bots, channels, codes, members, plans, projects, staff, team};
+use routes::{
+    accounts, billing, bots, channels, codes, members, payments, plans, projects, staff, team,
+};
 
 /// Largest JSON body the API accepts.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -66,6 +68,9 @@ pub fn api_routes() -> (Router<AppCtx>, utoipa::openapi::OpenApi) {
         .routes(routes!(members::subscribers))
         .routes(routes!(members::list))
         .routes(routes!(members::revoke))
+        .routes(routes!(payments::list))
+        .routes(routes!(payments::refund))
+        .routes(routes!(payments::revenue))
         .routes(routes!(staff::list_tenants))
         .routes(routes!(staff::get_tenant))
         .routes(routes!(staff::suspend))

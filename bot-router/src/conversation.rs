@@ -6,12 +6,15 @@ use domain::{
     AppCtx,
     bots::{self, BotHandle, ChatFacts, Conversation},
     channels::ChannelKind,
-    redemption,
+    payments, redemption,
     subscriptions::SubscriptionStatus,
     telegram::{self, Button},
 };
 
-use crate::update::{CallbackQuery, ChatJoinRequest, ChatMemberUpdated, Incoming, Message, User};
+use crate::update::{
+    CallbackQuery, ChatJoinRequest, ChatMemberUpdated, Incoming, Message, PreCheckoutQuery,
+    SuccessfulPayment, User,
+};
 
 /// Callback data of the "Redeem a code" button.
 pub const REDEEM_BUTTON: &str = "redeem";
@@ -64,6 +67,8 @@ async fn handle(ctx: &AppCtx, h: &BotHandle, upd: Incoming) -> domain::Result<()
         on_my_chat_member(ctx, h, mc).await
     } else if let Some(jr) = upd.chat_join_request {
         on_join_request(ctx, h, jr).await
+    } else if let Some(q) = upd.pre_checkout_query {
+        on_pre_checkout(ctx, h, q).await
     } else {
         Ok(())
     }
@@ -93,6 +98,9 @@ async fn on_message(ctx: &AppCtx, h: &BotHandle, m: Message) -> domain::Result<(
     // Conversations are one-to-one; the bot stays quiet in groups and channels.
     if m.chat.kind != "private" {
         return Ok(());
+    }
+    if let (Some(from), Some(paid)) = (&m.from, &m.successful_payment) {
+        return on_successful_payment(ctx, h, from, m.chat.id, paid).await;
     }
     let (Some(from), Some(text)) = (m.from, m.text) else {
         return Ok(());
@@ -141,12 +149,24 @@ async fn start(ctx: &AppCtx, h: &BotHandle, chat: i64) -> domain::Result<()> {
             text.push_str(&p.describe());
         }
     }
-    let keyboard = w.codes_enabled.then(|| {
-        vec![vec![Button::Callback {
+    let mut rows = vec![];
+    if w.stars_enabled {
+        for p in &w.plans {
+            if let Some(stars) = p.price_stars {
+                rows.push(vec![Button::Callback {
+                    text: format!("{}: Buy for {stars} ⭐", p.name),
+                    data: format!("{}{}", payments::BUY_PREFIX, p.id),
+                }]);
+            }
+        }
+    }
+    if w.codes_enabled {
+        rows.push(vec![Button::Callback {
             text: "Redeem a code".into(),
             data: REDEEM_BUTTON.into(),
-        }]]
-    });
+        }]);
+    }
+    let keyboard = (!rows.is_empty()).then_some(rows);
     telegram::send_message(ctx, h.id, chat, &text, keyboard).await?;
     Ok(())
 }
@@ -196,6 +216,13 @@ async fn on_callback(ctx: &AppCtx, h: &BotHandle, cb: CallbackQuery) -> domain::
             bots::set_conversation(ctx, h.id, cb.from.id, Conversation::AwaitingCode).await?;
             telegram::answer_callback(ctx, h.id, &cb.id, None).await?;
             say(ctx, h, chat, ASK_FOR_CODE).await
+        }
+        Some(data) if data.starts_with(payments::BUY_PREFIX) => {
+            buy(ctx, h, &cb, chat, &data[payments::BUY_PREFIX.len()..]).await
+        }
+        Some(data) if data.starts_with(payments::CANCEL_RENEWAL_PREFIX) => {
+            let id = &data[payments::CANCEL_RENEWAL_PREFIX.len()..];
+            cancel_renewal(ctx, h, &cb, chat, id).await
         }
         Some(data) if data.starts_with(newcode::PREFIX) => {
             newcode::on_button(ctx, h, &cb.id, cb.from.id, chat, data).await
@@ -308,8 +335,16 @@ async fn my(ctx: &AppCtx, h: &BotHandle, user: i64, chat: i64) -> domain::Result
         )
         .await;
     }
+    let renewable = payments::renewable(ctx, h, user).await?;
+    let mut rows = vec![];
     let mut text = String::from("Your subscriptions:");
     for s in subs {
+        if renewable.contains(&s.id) {
+            rows.push(vec![Button::Callback {
+                text: format!("Cancel renewal: {}", s.plan_name),
+                data: format!("{}{}", payments::CANCEL_RENEWAL_PREFIX, s.id),
+            }]);
+        }
         let state = match s.status {
             SubscriptionStatus::Active => format!("active {}", when(s.ends_at)),
             SubscriptionStatus::Expired => "ended".to_string(),
@@ -317,8 +352,143 @@ async fn my(ctx: &AppCtx, h: &BotHandle, user: i64, chat: i64) -> domain::Result
         };
         text.push_str(&format!("\n\n“{}” — {state}", s.plan_name));
         text.push_str(&links_text(&s.links));
+        if renewable.contains(&s.id) {
+            text.push_str("\nRenews monthly with Telegram Stars.");
+        }
     }
+    let keyboard = (!rows.is_empty()).then_some(rows);
+    telegram::send_message(ctx, h.id, chat, &text, keyboard).await?;
+    Ok(())
+}
+
+// --- Telegram Stars -------------------------------------------------------------------------
+
+async fn buy(
+    ctx: &AppCtx,
+    h: &BotHandle,
+    cb: &CallbackQuery,
+    chat: i64,
+    plan_id: &str,
+) -> domain::Result<()> {
+    telegram::answer_callback(ctx, h.id, &cb.id, None).await?;
+    let Ok(plan_id) = uuid::Uuid::parse_str(plan_id) else {
+        return say(ctx, h, chat, payments::REFUSE_PLAN).await;
+    };
+    let user = domain::subscriptions::TgUser {
+        id: cb.from.id,
+        username: cb.from.username.clone(),
+        first_name: cb.from.first_name.clone(),
+    };
+    match payments::offer(ctx, h, &user, chat, plan_id).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.code == payments::STARS_DISABLED => {
+            say(
+                ctx,
+                h,
+                chat,
+                "Payments with Telegram Stars are not accepted here at the moment.",
+            )
+            .await
+        }
+        Err(e) if e.code == payments::PLAN_NOT_FOR_SALE => {
+            say(ctx, h, chat, payments::REFUSE_PLAN).await
+        }
+        Err(e) => {
+            let _ = say(ctx, h, chat, SOMETHING_WENT_WRONG).await;
+            Err(e)
+        }
+    }
+}
+
+/// Answered at once (Telegram waits 10 s): ok, or a clear reason.
+async fn on_pre_checkout(ctx: &AppCtx, h: &BotHandle, q: PreCheckoutQuery) -> domain::Result<()> {
+    let check = payments::PreCheckout {
+        from_user_id: q.from.id,
+        currency: q.currency,
+        total_amount: q.total_amount,
+        payload: q.invoice_payload,
+    };
+    let refusal = match payments::pre_checkout(ctx, h, &check).await {
+        Ok(r) => r,
+        Err(e) => {
+            // Answer anyway: a silent query fails the payment after 10 s with a vaguer message.
+            let _ =
+                telegram::sender::answer_pre_checkout(ctx, h.id, &q.id, Some(SOMETHING_WENT_WRONG))
+                    .await;
+            return Err(e);
+        }
+    };
+    telegram::sender::answer_pre_checkout(ctx, h.id, &q.id, refusal).await
+}
+
+async fn on_successful_payment(
+    ctx: &AppCtx,
+    h: &BotHandle,
+    from: &User,
+    chat: i64,
+    paid: &SuccessfulPayment,
+) -> domain::Result<()> {
+    let charge = payments::Charge {
+        user: domain::subscriptions::TgUser {
+            id: from.id,
+            username: from.username.clone(),
+            first_name: from.first_name.clone(),
+        },
+        currency: paid.currency.clone(),
+        total_amount: paid.total_amount,
+        payload: paid.invoice_payload.clone(),
+        telegram_payment_charge_id: paid.telegram_payment_charge_id.clone(),
+        is_recurring: paid.is_recurring,
+        is_first_recurring: paid.is_first_recurring,
+        subscription_expires_at: paid
+            .subscription_expiration_date
+            .and_then(|t| chrono::DateTime::from_timestamp(t, 0)),
+        recorded_by: payments::RecordedBy::Update,
+        paid_at: ctx.now(),
+    };
+    let d = payments::on_paid(ctx, h, &charge).await?;
+    if d.recorded.duplicate {
+        tracing::debug!(bot = %h.id, "repeated successful_payment acted on once");
+        return Ok(());
+    }
+    // Worded as every access message is (the same links as a redeemed code's).
+    let head = payments::paid_head(&d);
+    let links = links_text(&d.links);
+    let text = if links.is_empty() {
+        head
+    } else {
+        format!("{head}\nYour personal access (ask to join; these links work for you only):{links}")
+    };
     say(ctx, h, chat, &text).await
+}
+
+async fn cancel_renewal(
+    ctx: &AppCtx,
+    h: &BotHandle,
+    cb: &CallbackQuery,
+    chat: i64,
+    id: &str,
+) -> domain::Result<()> {
+    telegram::answer_callback(ctx, h.id, &cb.id, None).await?;
+    let Ok(id) = uuid::Uuid::parse_str(id) else {
+        return say(ctx, h, chat, "There is no renewal to cancel.").await;
+    };
+    match payments::cancel_renewal(ctx, h, cb.from.id, id).await {
+        Ok((plan, ends_at)) => {
+            let text = format!(
+                "Renewal cancelled: your “{plan}” subscription stays active {} and then ends.",
+                when(ends_at)
+            );
+            say(ctx, h, chat, &text).await
+        }
+        Err(e) if e.code == payments::NO_RENEWAL => {
+            say(ctx, h, chat, "There is no renewal to cancel.").await
+        }
+        Err(e) => {
+            let _ = say(ctx, h, chat, SOMETHING_WENT_WRONG).await;
+            Err(e)
+        }
+    }
 }
 
 async fn on_join_request(ctx: &AppCtx, h: &BotHandle, jr: ChatJoinRequest) -> domain::Result<()> {

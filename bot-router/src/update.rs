@@ -13,6 +13,8 @@ pub struct Incoming {
     pub my_chat_member: Option<ChatMemberUpdated>,
     #[serde(default)]
     pub chat_join_request: Option<ChatJoinRequest>,
+    #[serde(default)]
+    pub pre_checkout_query: Option<PreCheckoutQuery>,
 }
 
 impl Incoming {
@@ -22,6 +24,7 @@ impl Incoming {
             || self.callback_query.is_some()
             || self.my_chat_member.is_some()
             || self.chat_join_request.is_some()
+            || self.pre_checkout_query.is_some()
     }
 }
 
@@ -52,6 +55,34 @@ pub struct Message {
     pub from: Option<User>,
     #[serde(default)]
     pub text: Option<String>,
+    #[serde(default)]
+    pub successful_payment: Option<SuccessfulPayment>,
+}
+
+/// A payment went through (Telegram Stars: currency `XTR`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct SuccessfulPayment {
+    pub currency: String,
+    pub total_amount: i64,
+    pub invoice_payload: String,
+    pub telegram_payment_charge_id: String,
+    /// Unix time; Stars subscriptions only.
+    #[serde(default)]
+    pub subscription_expiration_date: Option<i64>,
+    #[serde(default)]
+    pub is_recurring: bool,
+    #[serde(default)]
+    pub is_first_recurring: bool,
+}
+
+/// Telegram asks whether to go ahead with a payment (answer within 10 s).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct PreCheckoutQuery {
+    pub id: String,
+    pub from: User,
+    pub currency: String,
+    pub total_amount: i64,
+    pub invoice_payload: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -171,6 +171,9 @@ pub struct JobTiming {
     /// First retry delay of a usage record Stripe did not take (`USAGE_RETRY_BASE_SECS`,
     /// default 30 s; doubles per attempt up to an hour).
     pub usage_retry_base_secs: u64,
+    /// How often the worker reads each Stars bot's recent Star transactions to record
+    /// payments whose update never arrived (`STARS_RECONCILE_SECS`, default 300 s).
+    pub stars_reconcile_secs: u64,
 }
 
 impl Default for JobTiming {
@@ -182,6 +185,7 @@ impl Default for JobTiming {
             stuck_after_secs: 300,
             sweep_secs: 30,
             usage_retry_base_secs: 30,
+            stars_reconcile_secs: 300,
         }
     }
 }
@@ -349,6 +353,12 @@ impl Config {
                 d.stuck_after_secs,
             )?,
             sweep_secs: whole(&get, "JOB_SWEEP_SECS", 1..=3_600, d.sweep_secs)?,
+            stars_reconcile_secs: whole(
+                &get,
+                "STARS_RECONCILE_SECS",
+                1..=86_400,
+                d.stars_reconcile_secs,
+            )?,
             usage_retry_base_secs: whole(
                 &get,
                 "USAGE_RETRY_BASE_SECS",

@@ -30,6 +30,8 @@ pub struct Keys {
     pub jwt_decoding: jsonwebtoken::DecodingKey,
     /// 32-byte key for encrypting secrets at rest (bot tokens).
     pub at_rest: [u8; 32],
+    /// HMAC key signing Telegram Stars invoice payloads.
+    pub invoice: [u8; 32],
 }
 
 impl Keys {
@@ -46,6 +48,7 @@ impl Keys {
             jwt_encoding: jsonwebtoken::EncodingKey::from_secret(&jwt),
             jwt_decoding: jsonwebtoken::DecodingKey::from_secret(&jwt),
             at_rest: purpose("gatehouse/at-rest"),
+            invoice: purpose("gatehouse/stars-invoice"),
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod faults;
 pub mod jobs;
 pub mod limits;
 pub mod money;
+pub mod payments;
 pub mod plans;
 pub mod projects;
 pub mod quota;

@@ -37,6 +37,8 @@ pub struct PlanIn {
     pub codes_only: Option<bool>,
     #[serde(default)]
     pub channel_ids: Vec<Uuid>,
+    /// Price in Telegram Stars (1–10,000); leave out for a plan not sold for Stars.
+    pub price_stars: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
@@ -49,6 +51,10 @@ pub struct PlanPatch {
     pub active: Option<bool>,
     pub codes_only: Option<bool>,
     pub channel_ids: Option<Vec<Uuid>>,
+    /// 1–10,000 Stars; `null` stops selling the plan for Stars.
+    #[serde(default, deserialize_with = "crate::projects::double_option")]
+    #[schema(value_type = Option<i64>)]
+    pub price_stars: Option<Option<i64>>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -63,6 +69,8 @@ pub struct PlanOut {
     pub lifetime: bool,
     pub active: bool,
     pub codes_only: bool,
+    /// Price in Telegram Stars; null when the plan is not sold for Stars.
+    pub price_stars: Option<i32>,
     pub channel_ids: Vec<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -80,6 +88,7 @@ impl PlanOut {
             duration_days: p.duration_days,
             active: p.active,
             codes_only: p.codes_only,
+            price_stars: p.price_stars,
             channel_ids,
             created_at: p.created_at,
             updated_at: p.updated_at,
@@ -189,6 +198,9 @@ pub async fn create(
         input.duration_days,
         input.lifetime,
     ));
+    let stars = input
+        .price_stars
+        .map(|v| errs.check(validate::price_stars("price_stars", v)));
     let channels = check_channels(&ctx.db, t, p.id, &input.channel_ids, &mut errs).await?;
     errs.finish()?;
     let now = ctx.now();
@@ -203,6 +215,7 @@ pub async fn create(
         duration_days: Set(duration.flatten()),
         active: Set(input.active.unwrap_or(true)),
         codes_only: Set(input.codes_only.unwrap_or(false)),
+        price_stars: Set(stars.flatten()),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -270,6 +283,9 @@ pub async fn update(
             l.unwrap_or(false),
         )),
     };
+    let stars = patch
+        .price_stars
+        .map(|v| v.map(|n| errs.check(validate::price_stars("price_stars", n))));
     let channels = match &patch.channel_ids {
         Some(ids) => Some(check_channels(&ctx.db, t, project_id, ids, &mut errs).await?),
         None => None,
@@ -294,6 +310,9 @@ pub async fn update(
     }
     if let Some(v) = patch.codes_only {
         am.codes_only = Set(v);
+    }
+    if let Some(v) = stars {
+        am.price_stars = Set(v.flatten());
     }
     am.updated_at = Set(ctx.now());
     let plan = am.update(&txn).await?;

@@ -30,6 +30,8 @@ pub struct ProjectIn {
     pub access_codes_enabled: Option<bool>,
     /// Code orders carry the plan's price (default off: zero-priced, excluded from revenue).
     pub codes_priced: Option<bool>,
+    /// Telegram Stars as a payment method (default off).
+    pub stars_enabled: Option<bool>,
     /// Delete unredeemed codes older than this many days (unset: never).
     pub unused_code_ttl_days: Option<i64>,
 }
@@ -41,6 +43,7 @@ pub struct ProjectPatch {
     pub welcome_message: Option<String>,
     pub access_codes_enabled: Option<bool>,
     pub codes_priced: Option<bool>,
+    pub stars_enabled: Option<bool>,
     #[serde(default, deserialize_with = "crate::projects::double_option")]
     #[schema(value_type = Option<i64>)]
     pub unused_code_ttl_days: Option<Option<i64>>,
@@ -62,6 +65,7 @@ pub struct ProjectOut {
     pub welcome_message: String,
     pub access_codes_enabled: bool,
     pub codes_priced: bool,
+    pub stars_enabled: bool,
     pub unused_code_ttl_days: Option<i32>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -75,6 +79,7 @@ impl From<project::Model> for ProjectOut {
             welcome_message: p.welcome_message,
             access_codes_enabled: p.access_codes_enabled,
             codes_priced: p.codes_priced,
+            stars_enabled: p.stars_enabled,
             unused_code_ttl_days: p.unused_code_ttl_days,
             created_at: p.created_at,
             updated_at: p.updated_at,
@@ -130,6 +135,7 @@ pub async fn create(ctx: &AppCtx, t: &TenantCtx, input: ProjectIn) -> Result<Pro
         }),
         access_codes_enabled: Set(input.access_codes_enabled.unwrap_or(true)),
         codes_priced: Set(input.codes_priced.unwrap_or(false)),
+        stars_enabled: Set(input.stars_enabled.unwrap_or(false)),
         unused_code_ttl_days: Set(ttl_days.flatten()),
         created_at: Set(now),
         updated_at: Set(now),
@@ -193,6 +199,9 @@ pub async fn update(
     }
     if let Some(v) = patch.codes_priced {
         am.codes_priced = Set(v);
+    }
+    if let Some(v) = patch.stars_enabled {
+        am.stars_enabled = Set(v);
     }
     if let Some(v) = ttl_days {
         am.unused_code_ttl_days = Set(v.flatten());

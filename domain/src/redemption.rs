@@ -186,6 +186,11 @@ async fn activate(ctx: &AppCtx, h: &BotHandle, user: &TgUser, typed: &str) -> Re
         txn.rollback().await?;
         return Err(failure(CODE_USED_UP, "this code has been used up"));
     }
+    let price_minor = if project.codes_priced {
+        pl.price_minor
+    } else {
+        0
+    };
     let activation_id = Uuid::now_v7();
     let inserted = activation::ActiveModel {
         id: Set(activation_id),
@@ -196,6 +201,7 @@ async fn activate(ctx: &AppCtx, h: &BotHandle, user: &TgUser, typed: &str) -> Re
         at: Set(now),
         added_from: Set(None),
         added_until: Set(None),
+        price_minor: Set(Some(price_minor)),
     }
     .insert(&txn)
     .await;
@@ -215,11 +221,7 @@ async fn activate(ctx: &AppCtx, h: &BotHandle, user: &TgUser, typed: &str) -> Re
             plan: &pl,
             source: SubscriptionSource::AccessCode,
             access_code_id: Some(c.id),
-            price_minor: if project.codes_priced {
-                pl.price_minor
-            } else {
-                0
-            },
+            price_minor,
         },
         now,
     )

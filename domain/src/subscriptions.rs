@@ -12,8 +12,8 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use entity::{
-    access_code, activation, bot, channel, plan, plan_channel, subscriber, subscription, tenant,
-    tenant::TenantStatus,
+    access_code, activation, bot, channel, payment, plan, plan_channel, subscriber, subscription,
+    tenant, tenant::TenantStatus,
 };
 
 use crate::{
@@ -167,14 +167,25 @@ pub enum Withdrawn {
     Revoked(Uuid),
 }
 
+/// One grant of time to a subscription: a code's activation or a Stars payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GrantRef {
+    Activation(Uuid),
+    Payment(Uuid),
+}
+
+/// A grant and the span it added, as the replay of [`withdraw_grant`] reads it.
+struct Span {
+    r: GrantRef,
+    at: DateTime<Utc>,
+    added_from: Option<DateTime<Utc>>,
+    added_until: Option<DateTime<Utc>>,
+    access_code_id: Option<Uuid>,
+}
+
 /// Takes back exactly the time one activation added to its subscription, inside the
-/// caller's transaction (the caller deletes the activation afterwards). The subscription's
-/// other activations are replayed in redemption order as if this one had never happened:
-/// each starts at the later of its redemption time and the previous one's end and keeps its
-/// own length, so later activations shift earlier by the time taken away. When no granted
-/// time remains (no other activation, or what is left already ended) the subscription is
-/// revoked. Activations from before spans were recorded (`added_from` null) take the plan's
-/// duration off the end instead.
+/// caller's transaction (the caller deletes the activation afterwards). See
+/// [`withdraw_grant`].
 pub(crate) async fn withdraw(
     txn: &impl ConnectionTrait,
     a: &activation::Model,
@@ -183,8 +194,55 @@ pub(crate) async fn withdraw(
     let Some(sid) = a.subscription_id else {
         return Ok(Withdrawn::Unchanged);
     };
-    lock_subscriber(txn, a.subscriber_id).await?;
-    let Some(s) = subscription::Entity::find_by_id(sid)
+    withdraw_grant(
+        txn,
+        sid,
+        a.subscriber_id,
+        GrantRef::Activation(a.id),
+        a.added_from.is_some(),
+        now,
+    )
+    .await
+}
+
+/// Takes back exactly the time a Stars payment added to its subscription (a refund), inside
+/// the caller's transaction, which has already marked the payment refunded.
+pub(crate) async fn withdraw_payment(
+    txn: &impl ConnectionTrait,
+    p: &payment::Model,
+    now: DateTime<Utc>,
+) -> Result<Withdrawn> {
+    let Some(sid) = p.subscription_id else {
+        return Ok(Withdrawn::Unchanged);
+    };
+    withdraw_grant(
+        txn,
+        sid,
+        p.subscriber_id,
+        GrantRef::Payment(p.id),
+        true,
+        now,
+    )
+    .await
+}
+
+/// Takes back exactly the time one grant (a code's activation or a Stars payment) added to
+/// its subscription. The subscription's other grants — activations and paid payments alike —
+/// are replayed in the order they were made as if this one had never happened: each starts
+/// at the later of its own time and the previous one's end and keeps its own length, so
+/// later grants shift earlier by the time taken away. When no granted time remains (no other
+/// grant, or what is left already ended) the subscription is revoked. Grants from before
+/// spans were recorded (`added_from` null) take the plan's duration off the end instead.
+async fn withdraw_grant(
+    txn: &impl ConnectionTrait,
+    subscription_id: Uuid,
+    subscriber_id: Uuid,
+    removed: GrantRef,
+    removed_known: bool,
+    now: DateTime<Utc>,
+) -> Result<Withdrawn> {
+    lock_subscriber(txn, subscriber_id).await?;
+    let Some(s) = subscription::Entity::find_by_id(subscription_id)
         .lock_exclusive()
         .one(txn)
         .await?
@@ -194,17 +252,45 @@ pub(crate) async fn withdraw(
     if s.status != SubscriptionStatus::Active {
         return Ok(Withdrawn::Unchanged);
     }
-    let others = activation::Entity::find()
+    let mut others: Vec<Span> = activation::Entity::find()
         .filter(activation::Column::SubscriptionId.eq(s.id))
-        .filter(activation::Column::Id.ne(a.id))
-        .order_by_asc(activation::Column::At)
-        .order_by_asc(activation::Column::Id)
         .all(txn)
-        .await?;
+        .await?
+        .into_iter()
+        .filter(|o| removed != GrantRef::Activation(o.id))
+        .map(|o| Span {
+            r: GrantRef::Activation(o.id),
+            at: o.at,
+            added_from: o.added_from,
+            added_until: o.added_until,
+            access_code_id: Some(o.access_code_id),
+        })
+        .collect();
+    others.extend(
+        payment::Entity::find()
+            .filter(payment::Column::SubscriptionId.eq(s.id))
+            .filter(payment::Column::Status.eq(payment::PaymentStatus::Paid))
+            .all(txn)
+            .await?
+            .into_iter()
+            .filter(|o| removed != GrantRef::Payment(o.id))
+            .map(|o| Span {
+                r: GrantRef::Payment(o.id),
+                // When it was granted (as an activation's `at`), not when Telegram charged.
+                at: o.created_at,
+                added_from: Some(o.added_from),
+                added_until: o.added_until,
+                access_code_id: None,
+            }),
+    );
+    let key = |g: &GrantRef| match g {
+        GrantRef::Activation(id) | GrantRef::Payment(id) => *id,
+    };
+    others.sort_by_key(|o| (o.at, key(&o.r)));
     if others.is_empty() {
         return revoke_in(txn, &s, now).await;
     }
-    let known = a.added_from.is_some() && others.iter().all(|o| o.added_from.is_some());
+    let known = removed_known && others.iter().all(|o| o.added_from.is_some());
     let (starts_at, ends_at, access_code_id) = if known {
         // Replay what remains.
         let mut end: Option<Option<DateTime<Utc>>> = None;
@@ -226,10 +312,24 @@ pub(crate) async fn withdraw(
             starts_at.get_or_insert(from);
             end = Some(until);
             if (o.added_from, o.added_until) != (Some(from), until) {
-                let mut am = o.clone().into_active_model();
-                am.added_from = Set(Some(from));
-                am.added_until = Set(until);
-                am.update(txn).await?;
+                match o.r {
+                    GrantRef::Activation(id) => {
+                        activation::Entity::update_many()
+                            .col_expr(activation::Column::AddedFrom, Expr::value(from))
+                            .col_expr(activation::Column::AddedUntil, Expr::value(until))
+                            .filter(activation::Column::Id.eq(id))
+                            .exec(txn)
+                            .await?;
+                    }
+                    GrantRef::Payment(id) => {
+                        payment::Entity::update_many()
+                            .col_expr(payment::Column::AddedFrom, Expr::value(from))
+                            .col_expr(payment::Column::AddedUntil, Expr::value(until))
+                            .filter(payment::Column::Id.eq(id))
+                            .exec(txn)
+                            .await?;
+                    }
+                }
             }
         }
         (
@@ -255,7 +355,7 @@ pub(crate) async fn withdraw(
     let mut am = s.into_active_model();
     am.starts_at = Set(starts_at);
     am.ends_at = Set(ends_at);
-    am.access_code_id = Set(Some(access_code_id));
+    am.access_code_id = Set(access_code_id);
     if changed {
         am.reminder_sent_at = Set(None);
     }
@@ -443,6 +543,7 @@ async fn covers(ctx: &AppCtx, project_id: Uuid, channel_id: Uuid, user_id: i64) 
 
 /// The user's subscriptions in this project, with fresh access links for the active ones.
 pub struct MySubscription {
+    pub id: Uuid,
     pub plan_name: String,
     pub status: SubscriptionStatus,
     pub ends_at: Option<DateTime<Utc>>,
@@ -476,6 +577,7 @@ pub async fn mine(ctx: &AppCtx, h: &BotHandle, user_id: i64) -> Result<Vec<MySub
             vec![]
         };
         out.push(MySubscription {
+            id: s.id,
             plan_name,
             status: s.status,
             ends_at: s.ends_at,
@@ -658,23 +760,38 @@ async fn remove_access(ctx: &AppCtx, s: &subscription::Model, message: Option<&s
 
 /// Removes access for subscriptions another service already marked revoked (code rollback).
 pub async fn remove_revoked(ctx: &AppCtx, ids: &[Uuid]) -> Result<()> {
+    remove_revoked_because(
+        ctx,
+        ids,
+        "Your access was revoked by the community's owner.",
+    )
+    .await
+}
+
+/// Removes access for subscriptions already marked revoked, telling each user `message`.
+pub async fn remove_revoked_because(ctx: &AppCtx, ids: &[Uuid], message: &str) -> Result<()> {
     for s in subscription::Entity::find()
         .filter(subscription::Column::Id.is_in(ids.iter().copied()))
         .all(&ctx.db)
         .await?
     {
-        remove_access(
-            ctx,
-            &s,
-            Some("Your access was revoked by the community's owner."),
-        )
-        .await;
+        remove_access(ctx, &s, Some(message)).await;
     }
     Ok(())
 }
 
 /// Tells the users of subscriptions a rollback shortened when their access now ends.
 pub async fn tell_shortened(ctx: &AppCtx, ids: &[Uuid]) {
+    tell_shortened_because(
+        ctx,
+        ids,
+        "An access code you redeemed was withdrawn by the community's owner.",
+    )
+    .await;
+}
+
+/// Tells the users of shortened subscriptions why (`reason`) and when their access now ends.
+pub async fn tell_shortened_because(ctx: &AppCtx, ids: &[Uuid], reason: &str) {
     let run = async {
         for s in subscription::Entity::find()
             .filter(subscription::Column::Id.is_in(ids.iter().copied()))
@@ -696,9 +813,7 @@ pub async fn tell_shortened(ctx: &AppCtx, ids: &[Uuid]) {
                 Some(e) => format!("now ends on {}", e.format("%Y-%m-%d %H:%M UTC")),
                 None => "stays for life".to_string(),
             };
-            let text = format!(
-                "An access code you redeemed was withdrawn by the community's owner. Your “{plan_name}” subscription {until}."
-            );
+            let text = format!("{reason} Your “{plan_name}” subscription {until}.");
             if let Err(e) = telegram::send_message(ctx, b.id, user, &text, None).await {
                 tracing::warn!(error = %e, subscription = %s.id, "shortening not told");
             }

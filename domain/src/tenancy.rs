@@ -132,7 +132,7 @@ pub enum Action {
     ManageChannels,
     /// Deleting and rolling back codes.
     ManageCodes,
-    /// Revoking subscriptions.
+    /// Revoking subscriptions and refunding Stars payments (both take time away).
     ManageSubscriptions,
     ManageApiKeys,
     /// Outgoing webhook endpoints.

@@ -109,6 +109,22 @@ pub fn price_minor(field: &str, v: i64) -> Result<i64> {
     Ok(v)
 }
 
+/// The most a plan may cost in Telegram Stars.
+pub const STARS_MAX: i64 = 10_000;
+
+/// A price in Telegram Stars: 1–10,000.
+pub fn price_stars(field: &str, v: i64) -> Result<i32> {
+    if (1..=STARS_MAX).contains(&v) {
+        Ok(v as i32)
+    } else {
+        Err(Error::field(
+            field,
+            "out_of_range",
+            "must be between 1 and 10000 Stars",
+        ))
+    }
+}
+
 /// A plan duration: 1–36,500 days, or `None` for lifetime.
 pub fn duration_days(field: &str, days: Option<i64>, lifetime: bool) -> Result<Option<i32>> {
     match (days, lifetime) {

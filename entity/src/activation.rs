@@ -16,6 +16,9 @@ pub struct Model {
     pub added_from: Option<DateTimeUtc>,
     /// …until here (null for lifetime, or when `added_from` is null: unknown, older rows).
     pub added_until: Option<DateTimeUtc>,
+    /// What this code order was priced at (0 when the project did not price code orders;
+    /// null on rows from before this was recorded: the subscription's price is used).
+    pub price_minor: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -13,6 +13,7 @@ pub mod channel;
 pub mod code_batch;
 pub mod login_limit;
 pub mod owner_link;
+pub mod payment;
 pub mod plan;
 pub mod plan_channel;
 pub mod project;
@@ -44,6 +45,8 @@ shown_as_stored!(
     subscription::SubscriptionStatus,
     subscription::SubscriptionSource,
     usage_record::UsageStatus,
+    payment::PaymentStatus,
+    payment::RecordedBy,
     tenant::TenantStatus,
     tenant::BillingStatus,
     user::UserRole,

@@ -15,6 +15,8 @@ pub struct Model {
     pub duration_days: Option<i32>,
     pub active: bool,
     pub codes_only: bool,
+    /// Price in Telegram Stars (1–10,000); null: not sold for Stars.
+    pub price_stars: Option<i32>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -13,6 +13,8 @@ pub struct Model {
     pub welcome_message: String,
     pub access_codes_enabled: bool,
     pub codes_priced: bool,
+    /// Telegram Stars as a payment method (default off).
+    pub stars_enabled: bool,
     pub unused_code_ttl_days: Option<i32>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

@@ -69,4 +69,5 @@ pub enum SubscriptionStatus {
 /// How the subscription came about.
 pub enum SubscriptionSource {
     AccessCode,
+    Payment,
 }

@@ -12,6 +12,7 @@ mod m20261121_000040_subscriptions;
 mod m20261202_000050_activation_spans;
 mod m20261202_000050_login_limits;
 mod m20261202_000060_job_recovery;
+mod m20261203_000100_stars;
 mod m20261203_000200_team_invites;
 
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000050_login_limits::Migration),
             Box::new(m20261202_000050_activation_spans::Migration),
             Box::new(m20261202_000060_job_recovery::Migration),
+            Box::new(m20261203_000100_stars::Migration),
             Box::new(m20261203_000200_team_invites::Migration),
         ]
     }

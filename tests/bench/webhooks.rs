@@ -123,6 +123,7 @@ async fn main() {
                 welcome_message: Set("Welcome".into()),
                 access_codes_enabled: Set(true),
                 codes_priced: Set(false),
+                stars_enabled: Set(false),
                 unused_code_ttl_days: Set(None),
                 created_at: Set(now),
                 updated_at: Set(now),

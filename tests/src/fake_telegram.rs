@@ -76,6 +76,11 @@ struct State_ {
     holds: Vec<(String, Option<i64>)>,
     /// How many calls have been held back so far.
     held: usize,
+    /// Star transactions per bot, as `getStarTransactions` answers them (oldest first).
+    star_transactions: HashMap<String, Vec<Value>>,
+    /// Charges refunded through `refundStarPayment` (a second refund is refused, as
+    /// Telegram does).
+    refunded: std::collections::HashSet<String>,
 }
 
 #[derive(Clone)]
@@ -125,6 +130,42 @@ impl FakeTelegram {
             .bots
             .insert(bot.token.clone(), bot.clone());
         bot
+    }
+
+    /// Records that `user_id` paid `amount` Stars for an invoice with `payload` (charge id
+    /// `charge_id`), as Telegram's ledger would: `getStarTransactions` lists it. With
+    /// `subscription_period`, it was a Stars subscription payment.
+    pub fn record_star_payment(
+        &self,
+        token: &str,
+        user_id: i64,
+        payload: &str,
+        amount: i64,
+        charge_id: &str,
+        subscription_period: Option<i64>,
+    ) {
+        let mut source = json!({
+            "type": "user",
+            "transaction_type": "invoice_payment",
+            "user": user_json(user_id, false, "Ann", Some(&format!("ann{user_id}"))),
+            "invoice_payload": payload,
+        });
+        if let Some(p) = subscription_period {
+            source["subscription_period"] = json!(p);
+        }
+        let tx = json!({
+            "id": charge_id,
+            "amount": amount,
+            "date": chrono::Utc::now().timestamp(),
+            "source": source,
+        });
+        self.inner
+            .lock()
+            .unwrap()
+            .star_transactions
+            .entry(token.to_string())
+            .or_default()
+            .push(tx);
     }
 
     /// Makes a token invalid from now on (as if revoked in @BotFather).
@@ -657,6 +698,56 @@ fn answer(fake: &FakeTelegram, s: &mut State_, token: &str, method: &str, p: &Va
                 "file_size": p["document"]["size"],
             },
         })),
+        "sendinvoice" => {
+            let prices = p["prices"].as_array().cloned().unwrap_or_default();
+            if p["currency"] != "XTR" || prices.len() != 1 {
+                return fail(400, "Bad Request: STARS_INVOICE_INVALID", None);
+            }
+            ok(json!({
+                "message_id": message_id,
+                "date": now,
+                "chat": chat_json(chat_id),
+                "from": bot_user,
+                "invoice": {
+                    "title": p["title"],
+                    "description": p["description"],
+                    "start_parameter": "",
+                    "currency": p["currency"],
+                    "total_amount": prices[0]["amount"],
+                },
+            }))
+        }
+        "createinvoicelink" => {
+            let prices = p["prices"].as_array().cloned().unwrap_or_default();
+            if p["currency"] != "XTR" || prices.len() != 1 {
+                return fail(400, "Bad Request: STARS_INVOICE_INVALID", None);
+            }
+            if !p["subscription_period"].is_null() && p["subscription_period"] != 2_592_000 {
+                return fail(400, "Bad Request: SUBSCRIPTION_PERIOD_INVALID", None);
+            }
+            ok(json!(format!("https://t.me/$fakeinvoice{message_id}")))
+        }
+        "refundstarpayment" => {
+            let charge = p["telegram_payment_charge_id"]
+                .as_str()
+                .unwrap_or("")
+                .to_string();
+            if !s.refunded.insert(charge) {
+                return fail(400, "Bad Request: CHARGE_ALREADY_REFUNDED", None);
+            }
+            ok(json!(true))
+        }
+        "getstartransactions" => {
+            let offset = p["offset"].as_u64().unwrap_or(0) as usize;
+            let limit = p["limit"].as_u64().unwrap_or(100) as usize;
+            let txs: Vec<Value> = s
+                .star_transactions
+                .get(token)
+                .map(|t| t.iter().skip(offset).take(limit).cloned().collect())
+                .unwrap_or_default();
+            ok(json!({"transactions": txs}))
+        }
+        "answerprecheckoutquery" | "edituserstarsubscription" => ok(json!(true)),
         "answercallbackquery"
         | "approvechatjoinrequest"
         | "declinechatjoinrequest"

@@ -179,6 +179,56 @@ impl TestApp {
 pub mod updates {
     use super::*;
 
+    /// Telegram asks whether to go ahead with a payment of `amount` Stars for `payload`.
+    pub fn pre_checkout_query(update_id: i64, user_id: i64, payload: &str, amount: i64) -> Value {
+        json!({
+            "update_id": update_id,
+            "pre_checkout_query": {
+                "id": format!("pcq{update_id}"),
+                "from": user(user_id),
+                "currency": "XTR",
+                "total_amount": amount,
+                "invoice_payload": payload,
+            }
+        })
+    }
+
+    /// A Stars payment went through: the service message carrying `successful_payment`.
+    /// `recurring`: `Some((is_first, expires_at_unix))` for a Stars subscription payment.
+    pub fn successful_payment(
+        update_id: i64,
+        user_id: i64,
+        payload: &str,
+        amount: i64,
+        charge_id: &str,
+        recurring: Option<(bool, i64)>,
+    ) -> Value {
+        let mut paid = json!({
+            "currency": "XTR",
+            "total_amount": amount,
+            "invoice_payload": payload,
+            "telegram_payment_charge_id": charge_id,
+            "provider_payment_charge_id": "",
+        });
+        if let Some((first, expires)) = recurring {
+            paid["subscription_expiration_date"] = json!(expires);
+            paid["is_recurring"] = json!(true);
+            if first {
+                paid["is_first_recurring"] = json!(true);
+            }
+        }
+        json!({
+            "update_id": update_id,
+            "message": {
+                "message_id": update_id,
+                "from": user(user_id),
+                "chat": {"id": user_id, "first_name": "Ann", "username": format!("ann{user_id}"), "type": "private"},
+                "date": 1_763_700_000,
+                "successful_payment": paid,
+            }
+        })
+    }
+
     pub fn user(id: i64) -> Value {
         json!({"id": id, "is_bot": false, "first_name": "Ann", "username": format!("ann{id}"), "language_code": "en"})
     }

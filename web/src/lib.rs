@@ -20,6 +20,7 @@ mod codes;
 mod form;
 mod members;
 mod page;
+mod payments;
 mod plans;
 mod projects;
 mod session;
@@ -53,6 +54,11 @@ pub fn router(ctx: AppCtx) -> Router {
             post(bots::unlink_owner),
         )
         .route("/projects/{project_id}/members", get(members::page))
+        .route("/projects/{project_id}/payments", get(payments::page))
+        .route(
+            "/projects/{project_id}/payments/{payment_id}/refund",
+            get(payments::refund_page).post(payments::refund),
+        )
         .route(
             "/projects/{project_id}/members/{subscription_id}/revoke",
             get(members::revoke_page).post(members::revoke),

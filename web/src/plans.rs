@@ -27,6 +27,8 @@ pub struct PlanView {
     pub active: bool,
     pub codes_only: bool,
     pub channels: String,
+    /// e.g. `250 ⭐`, or empty when not sold for Stars.
+    pub stars: String,
 }
 
 impl PlanView {
@@ -47,6 +49,7 @@ impl PlanView {
             },
             active: p.active,
             codes_only: p.codes_only,
+            stars: p.price_stars.map(|n| format!("{n} ⭐")).unwrap_or_default(),
             channels: if names.is_empty() {
                 "none yet".into()
             } else {
@@ -79,6 +82,8 @@ pub struct PlanForm {
     pub lifetime: bool,
     pub codes_only: bool,
     pub channel_ids: Vec<String>,
+    /// Empty: not sold for Stars.
+    pub price_stars: String,
 }
 
 impl PlanForm {
@@ -91,6 +96,7 @@ impl PlanForm {
             lifetime: false,
             codes_only: false,
             channel_ids: vec![],
+            price_stars: String::new(),
         }
     }
 
@@ -103,6 +109,7 @@ impl PlanForm {
             lifetime: p.lifetime,
             codes_only: p.codes_only,
             channel_ids: p.channel_ids.iter().map(Uuid::to_string).collect(),
+            price_stars: p.price_stars.map(|n| n.to_string()).unwrap_or_default(),
         }
     }
 
@@ -115,6 +122,7 @@ impl PlanForm {
             lifetime: f.checked("lifetime"),
             codes_only: f.checked("codes_only"),
             channel_ids: f.all("channel_ids"),
+            price_stars: f.get("price_stars"),
         }
     }
 
@@ -130,6 +138,7 @@ struct ParsedPlan {
     price_minor: Option<i64>,
     duration_days: Option<i64>,
     channel_ids: Vec<Uuid>,
+    price_stars: Option<i64>,
 }
 
 fn parse_plan(f: &FormData, errors: &mut FormErrors) -> ParsedPlan {
@@ -153,10 +162,13 @@ fn parse_plan(f: &FormData, errors: &mut FormErrors) -> ParsedPlan {
         errors.general = Some("Please correct the fields marked below.".into());
         errors.status = Some(axum::http::StatusCode::UNPROCESSABLE_ENTITY);
     }
+    // An empty box: not sold for Stars.
+    let price_stars = f.int("price_stars", errors);
     ParsedPlan {
         price_minor,
         duration_days,
         channel_ids,
+        price_stars,
     }
 }
 
@@ -226,6 +238,7 @@ pub async fn create(
             active: Some(true),
             codes_only: Some(form.checked("codes_only")),
             channel_ids: parsed.channel_ids,
+            price_stars: parsed.price_stars,
         };
         match plans::create(&ctx, &s.t, project_id, input).await {
             Ok(_) => return Ok(page::see_other(format!("/projects/{project_id}/plans"))),
@@ -300,6 +313,7 @@ pub async fn update(
             active: None,
             codes_only: Some(form.checked("codes_only")),
             channel_ids: Some(parsed.channel_ids),
+            price_stars: Some(parsed.price_stars),
         };
         match plans::update(&ctx, &s.t, project_id, plan_id, patch).await {
             Ok(_) => return Ok(page::see_other(format!("/projects/{project_id}/plans"))),

@@ -189,6 +189,7 @@ pub async fn update_settings(
         welcome_message: Some(form.get("welcome_message")),
         access_codes_enabled: Some(form.checked("access_codes_enabled")),
         codes_priced: Some(form.checked("codes_priced")),
+        stars_enabled: Some(form.checked("stars_enabled")),
         // An empty box turns the unused-code timer off.
         unused_code_ttl_days: Some(ttl),
     };

@@ -188,6 +188,30 @@ async fn job_sweeps(ctx: AppCtx, shutdown: CancellationToken) {
     }
 }
 
+/// Every `STARS_RECONCILE_SECS`: recent Star transactions of each Stars bot, so a paid charge
+/// whose `successful_payment` never arrived is recorded and its access granted. Two workers
+/// reconciling at once record a charge once (its id is unique).
+async fn stars_reconciliation(ctx: AppCtx, shutdown: CancellationToken) {
+    let every = Duration::from_secs(ctx.config.jobs.stars_reconcile_secs);
+    // The first run one period after start, not at once: a restarting worker need not ask
+    // every bot's ledger immediately.
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match domain::payments::reconcile(&ctx).await {
+            Ok(n) if n > 0 => {
+                tracing::warn!(recorded = n, "Stars payments recorded by reconciliation")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "Stars reconciliation failed"),
+        }
+    }
+}
+
 /// Every minute: expired and auto-deleted codes.
 async fn expire_codes(_tick: Tick, ctx: Data<AppCtx>) -> Result<(), BoxDynError> {
     let n = domain::codes::expire(&ctx).await?;
@@ -264,7 +288,15 @@ pub async fn run(ctx: AppCtx, shutdown: CancellationToken) -> anyhow::Result<()>
             }
         }
     };
-    let (a, b, c, ()) = tokio::join!(
+    let reconciliation = {
+        let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
+        async move {
+            if schedules {
+                stars_reconciliation(ctx, shutdown).await
+            }
+        }
+    };
+    let (a, b, c, (), ()) = tokio::join!(
         run_queue::<GenerateCodes>(&ctx, name(GenerateCodes::WORKER), shutdown.clone()),
         run_queue::<DeliverBatch>(&ctx, name(DeliverBatch::WORKER), shutdown.clone()),
         async {
@@ -272,6 +304,7 @@ pub async fn run(ctx: AppCtx, shutdown: CancellationToken) -> anyhow::Result<()>
             a.and(b)
         },
         job_sweeps,
+        reconciliation,
     );
     for r in [a, b, c] {
         if let Err(e) = r {

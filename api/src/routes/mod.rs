@@ -5,6 +5,7 @@ pub mod bots;
 pub mod channels;
 pub mod codes;
 pub mod members;
+pub mod payments;
 pub mod plans;
 pub mod projects;
 pub mod staff;

@@ -36,6 +36,8 @@ pub struct PublicPlan {
     pub currency: String,
     /// None: lifetime.
     pub duration_days: Option<i32>,
+    /// None: not sold for Stars.
+    pub price_stars: Option<i32>,
 }
 
 impl PublicPlan {
@@ -66,6 +68,8 @@ pub struct Welcome {
     pub text: String,
     pub plans: Vec<PublicPlan>,
     pub codes_enabled: bool,
+    /// Plans with a Stars price get a "Buy for N ⭐" button.
+    pub stars_enabled: bool,
 }
 
 /// The project's welcome and its public plans (active and not codes-only).
@@ -77,6 +81,7 @@ pub async fn welcome(ctx: &AppCtx, h: &BotHandle) -> Result<Welcome> {
         text: p.welcome_message,
         plans,
         codes_enabled: p.access_codes_enabled,
+        stars_enabled: p.stars_enabled,
     })
 }
 
@@ -122,6 +127,7 @@ impl From<plan::Model> for PublicPlan {
             price_minor: pl.price_minor,
             currency: pl.currency,
             duration_days: pl.duration_days,
+            price_stars: pl.price_stars,
         }
     }
 }

@@ -29,12 +29,13 @@ use crate::{
 };
 
 /// The update types a Gatehouse bot asks Telegram for.
-pub const ALLOWED_UPDATES: [AllowedUpdate; 5] = [
+pub const ALLOWED_UPDATES: [AllowedUpdate; 6] = [
     AllowedUpdate::Message,
     AllowedUpdate::CallbackQuery,
     AllowedUpdate::MyChatMember,
     AllowedUpdate::ChatMember,
     AllowedUpdate::ChatJoinRequest,
+    AllowedUpdate::PreCheckoutQuery,
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]

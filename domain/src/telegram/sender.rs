@@ -310,3 +310,150 @@ pub async fn remove_member(ctx: &AppCtx, bot_id: Uuid, chat_id: i64, user_id: i6
     .await?;
     Ok(())
 }
+
+// --- Telegram Stars (the payments service's calls) ------------------------------------------
+
+/// A Stars invoice: currency `XTR`, no provider token, exactly one price item.
+#[derive(Debug, Clone)]
+pub struct StarsInvoice<'a> {
+    pub title: &'a str,
+    pub description: &'a str,
+    pub payload: &'a str,
+    pub label: &'a str,
+    pub stars: u32,
+}
+
+fn stars_price(i: &StarsInvoice<'_>) -> Vec<teloxide::types::LabeledPrice> {
+    vec![teloxide::types::LabeledPrice::new(i.label, i.stars)]
+}
+
+/// Sends a one-time Stars invoice to a chat; returns Telegram's message id.
+pub async fn send_invoice(
+    ctx: &AppCtx,
+    bot_id: Uuid,
+    chat_id: i64,
+    i: &StarsInvoice<'_>,
+) -> Result<i32> {
+    use teloxide::payloads::SendInvoiceSetters;
+    let h = handle(ctx, bot_id).await?;
+    let msg = deliver(&h, Some(chat_id), || {
+        let req = h
+            .bot
+            .send_invoice(
+                ChatId(chat_id),
+                i.title,
+                i.description,
+                i.payload,
+                "XTR",
+                stars_price(i),
+            )
+            .provider_token("");
+        async move { req.await }
+    })
+    .await?;
+    Ok(msg.id.0)
+}
+
+/// An invoice link; with `subscription_period` (seconds, 2592000 = 30 days) Telegram renews
+/// it as a Stars subscription.
+pub async fn create_invoice_link(
+    ctx: &AppCtx,
+    bot_id: Uuid,
+    i: &StarsInvoice<'_>,
+    subscription_period: Option<u32>,
+) -> Result<String> {
+    use teloxide::payloads::CreateInvoiceLinkSetters;
+    let h = handle(ctx, bot_id).await?;
+    deliver(&h, None, || {
+        let req = h
+            .bot
+            .create_invoice_link(i.title, i.description, i.payload, "XTR", stars_price(i))
+            .provider_token("");
+        let req = match subscription_period {
+            Some(s) => req.subscription_period(teloxide::types::Seconds::from_seconds(s)),
+            None => req,
+        };
+        async move { req.await }
+    })
+    .await
+}
+
+/// Answers a `pre_checkout_query`: ok, or refused with a message the user sees.
+pub async fn answer_pre_checkout(
+    ctx: &AppCtx,
+    bot_id: Uuid,
+    query_id: &str,
+    error: Option<&str>,
+) -> Result<()> {
+    use teloxide::payloads::AnswerPreCheckoutQuerySetters;
+    let h = handle(ctx, bot_id).await?;
+    let id = teloxide::types::PreCheckoutQueryId(query_id.to_string());
+    deliver(&h, None, || {
+        let req = h.bot.answer_pre_checkout_query(id.clone(), error.is_none());
+        let req = match error {
+            Some(e) => req.error_message(e),
+            None => req,
+        };
+        async move { req.await }
+    })
+    .await?;
+    Ok(())
+}
+
+/// Gives a Stars payment back to the user.
+pub async fn refund_star_payment(
+    ctx: &AppCtx,
+    bot_id: Uuid,
+    user_id: i64,
+    charge_id: &str,
+) -> Result<()> {
+    let h = handle(ctx, bot_id).await?;
+    let charge = teloxide::types::TelegramTransactionId(charge_id.to_string());
+    deliver(&h, None, || {
+        let req = h
+            .bot
+            .refund_star_payment(teloxide::types::UserId(user_id as u64), charge.clone());
+        async move { req.await }
+    })
+    .await?;
+    Ok(())
+}
+
+/// Cancels (or re-enables) the renewal of a user's Stars subscription.
+pub async fn edit_user_star_subscription(
+    ctx: &AppCtx,
+    bot_id: Uuid,
+    user_id: i64,
+    charge_id: &str,
+    canceled: bool,
+) -> Result<()> {
+    let h = handle(ctx, bot_id).await?;
+    let charge = teloxide::types::TelegramTransactionId(charge_id.to_string());
+    deliver(&h, None, || {
+        let req = h.bot.edit_user_star_subscription(
+            teloxide::types::UserId(user_id as u64),
+            charge.clone(),
+            canceled,
+        );
+        async move { req.await }
+    })
+    .await?;
+    Ok(())
+}
+
+/// One page of the bot's Star transactions.
+pub async fn get_star_transactions(
+    ctx: &AppCtx,
+    bot_id: Uuid,
+    offset: u32,
+    limit: u8,
+) -> Result<Vec<teloxide::types::StarTransaction>> {
+    use teloxide::payloads::GetStarTransactionsSetters;
+    let h = handle(ctx, bot_id).await?;
+    let page = deliver(&h, None, || {
+        let req = h.bot.get_star_transactions().offset(offset).limit(limit);
+        async move { req.await }
+    })
+    .await?;
+    Ok(page.transactions)
+}

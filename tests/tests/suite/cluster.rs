@@ -448,8 +448,9 @@ async fn sigterm_to_an_api_process_loses_none_of_its_acknowledged_updates() {
 
 #[tokio::test]
 async fn every_schedule_runs_in_the_real_worker_process() {
-    // Product timings: code expiry at second 0 of each minute, subscription sweeps at 30.
-    let cl = Cluster::start(1, 1, HashMap::new()).await;
+    // Product timings: code expiry at second 0 of each minute, subscription sweeps at 30;
+    // the Stars reconciliation every 2 s instead of 300.
+    let cl = Cluster::start(1, 1, env(&[("STARS_RECONCILE_SECS", "2")])).await;
     let a = &cl.app;
     let (c, pid, plan) = creator_with_plan(a).await;
     let bot = a.connect_bot(&c, &pid, &cl.tg).await;
@@ -514,6 +515,56 @@ async fn every_schedule_runs_in_the_real_worker_process() {
         .await
         .unwrap();
 
+    // A Stars payment whose successful_payment update never arrived: the worker's
+    // reconciliation of Star transactions records it and sends the access.
+    let payer = 91_003;
+    let (s, b) = a
+        .as_creator(
+            &c,
+            Method::PATCH,
+            &format!("/api/v1/projects/{pid}"),
+            Some(serde_json::json!({"stars_enabled": true})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = a
+        .as_creator(
+            &c,
+            Method::PATCH,
+            &format!("/api/v1/projects/{pid}/plans/{plan}"),
+            Some(serde_json::json!({"price_stars": 50})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let s = a
+        .post_update(
+            &bot,
+            &updates::callback(600, payer, &format!("buy:{plan}"), &bot),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let invoice = cl
+        .tg
+        .wait_for(&bot.token, "createInvoiceLink", 1, Duration::from_secs(30))
+        .await;
+    let payload = invoice[0].params["payload"].as_str().unwrap().to_string();
+    cl.tg.record_star_payment(
+        &bot.token,
+        payer,
+        &payload,
+        50,
+        "cluster-charge",
+        Some(2_592_000),
+    );
+
+    cl.tg
+        .wait_for_text_within(
+            &bot.token,
+            payer,
+            "Payment received",
+            Duration::from_secs(75),
+        )
+        .await;
     cl.tg
         .wait_for_text_within(&bot.token, reminded, "ends on", Duration::from_secs(75))
         .await;

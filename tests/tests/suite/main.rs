@@ -19,6 +19,7 @@ mod process;
 mod projects;
 mod redemption;
 mod staff;
+mod stars;
 mod subscriptions;
 mod team;
 mod web;

@@ -88,6 +88,7 @@ async fn connecting_validates_the_token_encrypts_it_and_sets_the_webhook() {
         "my_chat_member",
         "chat_member",
         "chat_join_request",
+        "pre_checkout_query",
     ] {
         assert!(allowed.contains(&u), "{u} missing from {allowed:?}");
     }

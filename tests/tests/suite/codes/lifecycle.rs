@@ -55,6 +55,7 @@ async fn rollback_removes_the_code_and_its_activations_and_revokes_subscriptions
         // As written before activations recorded their span.
         added_from: Set(None),
         added_until: Set(None),
+        price_minor: Set(None),
     }
     .insert(&app.ctx.db)
     .await

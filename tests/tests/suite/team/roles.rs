@@ -64,6 +64,9 @@ fn routes(ids: &HashMap<&'static str, String>) -> Vec<Route> {
         // Anyone unlinks their own link; someone else's needs ManageBots, checked once the link
         // is found (a made-up id is 404 for every role; team::members_unlink_their_own_… covers it).
         (DELETE, "/api/v1/projects/{project_id}/owners/{owner_id}", Some(LinkOwnTelegram), None),
+        (GET, "/api/v1/projects/{project_id}/payments", None, None),
+        (POST, "/api/v1/projects/{project_id}/payments/{payment_id}/refund", Some(ManageSubscriptions), None),
+        (GET, "/api/v1/projects/{project_id}/revenue", None, None),
         (GET, "/api/v1/billing", None, None),
         (POST, "/api/v1/billing/checkout", Some(ManageBilling), Some(json!({"plan": "starter_monthly"}))),
         (POST, "/api/v1/billing/portal", Some(ManageBilling), None),
@@ -168,6 +171,7 @@ async fn every_creator_route_answers_every_role_as_the_role_table_says() {
         ("batch_id", b["id"].as_str().unwrap().to_string()),
         ("code_id", Uuid::now_v7().to_string()),
         ("subscription_id", Uuid::now_v7().to_string()),
+        ("payment_id", Uuid::now_v7().to_string()),
         ("key_id", keys[1]["id"].as_str().unwrap().to_string()),
         ("owner_id", Uuid::now_v7().to_string()),
         ("invite_id", invite["id"].as_str().unwrap().to_string()),

@@ -1,0 +1,836 @@
+//! Telegram Stars, through the surfaces users touch: the bot's webhook (`/start` → "Buy for
+//! N ⭐" → invoice → `pre_checkout_query` → `successful_payment` → access link → join request),
+//! `/my`'s "Cancel renewal", the API's payments, refunds and revenue, and the worker's
+//! reconciliation of Star transactions whose update never arrived. Bad input: forged and
+//! replayed payloads, another user's invoice, a changed price, a plan turned off, a suspended
+//! tenant, duplicate (also parallel) `successful_payment`, refunding twice.
+use chrono::{DateTime, Duration, Utc};
+use gatehouse_tests::{Backend, app::assert_error, factories::BotProject, telegram::updates};
+use reqwest::{Method, StatusCode};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+const CHANNEL: i64 = -1_001_777_000_001;
+const OWNER: i64 = 7_770;
+
+fn time(v: &Value) -> DateTime<Utc> {
+    v.as_str()
+        .unwrap_or_else(|| panic!("a timestamp: {v}"))
+        .parse()
+        .unwrap()
+}
+
+/// A creator on Growth with a "Gold" plan (15.00 USD, `days` days, `stars` ⭐) granting one
+/// channel, a bot, a linked owner, and Stars switched on.
+async fn setup(days: i64, stars: i64, extra: &[(&str, &str)]) -> BotProject {
+    setup_on(Backend::Postgres, days, stars, extra).await
+}
+
+async fn setup_on(backend: Backend, days: i64, stars: i64, extra: &[(&str, &str)]) -> BotProject {
+    let mut b = BotProject::builder(backend)
+        .billing_plan("growth_monthly")
+        .channel(CHANNEL)
+        .owner(OWNER)
+        .plan(json!({"name": "Gold", "price_minor": 1500, "currency": "USD", "duration_days": days, "price_stars": stars}));
+    for (k, v) in extra {
+        b = b.env(k, v);
+    }
+    let s = b.build().await;
+    let (st, body) = api(&s, Method::PATCH, "", Some(json!({"stars_enabled": true}))).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    assert_eq!(body["stars_enabled"], true);
+    s
+}
+
+/// A call to `/api/v1/projects/{pid}{path}` as the creator.
+async fn api(s: &BotProject, m: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    let c = s.app.relogin(&s.c).await;
+    s.app
+        .as_creator(&c, m, &format!("/api/v1/projects/{}{path}", s.pid), body)
+        .await
+}
+
+/// `user` presses "Buy" on the plan and gets an invoice: returns the signed payload (from
+/// `sendInvoice` or `createInvoiceLink`, whichever the plan uses).
+async fn buy(s: &BotProject, user: i64, method: &str) -> Value {
+    let before = s.tg.calls_to(&s.bot.token, method).len();
+    s.press(user, &format!("buy:{}", s.plan)).await;
+    let calls =
+        s.tg.wait_for(
+            &s.bot.token,
+            method,
+            before + 1,
+            std::time::Duration::from_secs(10),
+        )
+        .await;
+    calls[before].params.clone()
+}
+
+/// Telegram's `pre_checkout_query` for `payload` at `amount` Stars: the bot's answer.
+async fn pre_checkout(s: &BotProject, user: i64, payload: &str, amount: i64) -> Value {
+    let before = s.tg.calls_to(&s.bot.token, "answerPreCheckoutQuery").len();
+    let id = s.next_update_id();
+    let st = s
+        .app
+        .post_update(
+            &s.bot,
+            &updates::pre_checkout_query(id, user, payload, amount),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let calls =
+        s.tg.wait_for(
+            &s.bot.token,
+            "answerPreCheckoutQuery",
+            before + 1,
+            std::time::Duration::from_secs(10),
+        )
+        .await;
+    let answer = calls[before].params.clone();
+    assert_eq!(answer["pre_checkout_query_id"], format!("pcq{id}"));
+    answer
+}
+
+async fn pay(
+    s: &BotProject,
+    user: i64,
+    payload: &str,
+    amount: i64,
+    charge: &str,
+    recurring: Option<(bool, i64)>,
+) {
+    let upd =
+        updates::successful_payment(s.next_update_id(), user, payload, amount, charge, recurring);
+    assert_eq!(s.app.post_update(&s.bot, &upd).await, StatusCode::OK);
+}
+
+async fn payments(s: &BotProject) -> Vec<Value> {
+    let (st, b) = api(s, Method::GET, "/payments", None).await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    b.as_array().unwrap().clone()
+}
+
+fn payment<'a>(list: &'a [Value], charge: &str) -> &'a Value {
+    list.iter()
+        .find(|p| p["telegram_payment_charge_id"] == charge)
+        .unwrap_or_else(|| panic!("payment {charge} in {list:?}"))
+}
+
+async fn subscription(s: &BotProject, id: &str) -> Value {
+    s.subscriptions()
+        .await
+        .into_iter()
+        .find(|x| x["id"] == id)
+        .expect("the subscription")
+}
+
+fn close(a: DateTime<Utc>, b: DateTime<Utc>) -> bool {
+    (a - b).num_seconds().abs() < 120
+}
+
+#[tokio::test]
+async fn a_plan_is_bought_end_to_end_renewed_its_renewal_cancelled_and_refunded() {
+    let s = setup(30, 250, &[]).await;
+    let user = 4_242;
+
+    // /start offers the plan for Stars beside "Redeem a code".
+    s.say(user, "/start").await;
+    let welcome = s.tg.wait_for_text(&s.bot.token, user, "Plans:").await;
+    let buttons = welcome.params["reply_markup"]["inline_keyboard"].to_string();
+    assert!(buttons.contains("Buy for 250 ⭐"), "{buttons}");
+    assert!(buttons.contains(&format!("buy:{}", s.plan)), "{buttons}");
+    assert!(buttons.contains("Redeem a code"), "{buttons}");
+
+    // A 30-day plan is a Stars subscription: an invoice link renewed every 30 days.
+    let inv = buy(&s, user, "createInvoiceLink").await;
+    assert_eq!(inv["currency"], "XTR");
+    assert_eq!(inv["subscription_period"], 2_592_000);
+    assert_eq!(inv["provider_token"], "");
+    assert_eq!(inv["prices"].as_array().unwrap().len(), 1);
+    assert_eq!(inv["prices"][0]["amount"], 250);
+    let payload = inv["payload"].as_str().unwrap().to_string();
+    assert!(payload.len() <= 128, "{payload}");
+    let offer = s.reply(user, "250 ⭐ a month").await;
+    assert!(offer.contains("Gold"), "{offer}");
+
+    let ok = pre_checkout(&s, user, &payload, 250).await;
+    assert_eq!(ok["ok"], true, "{ok}");
+
+    let expires = (Utc::now() + Duration::days(30)).timestamp();
+    pay(&s, user, &payload, 250, "charge-1", Some((true, expires))).await;
+    let paid = s.reply(user, "Payment received").await;
+    assert!(
+        paid.contains("https://t.me/+fake"),
+        "the access link: {paid}"
+    );
+    s.reply(OWNER, "New payment").await;
+
+    // The link's join request is approved for the payer.
+    assert_eq!(
+        s.join_request(s.next_update_id(), user).await,
+        StatusCode::OK
+    );
+    let approved =
+        s.tg.wait_for(
+            &s.bot.token,
+            "approveChatJoinRequest",
+            1,
+            std::time::Duration::from_secs(10),
+        )
+        .await;
+    assert_eq!(approved[0].params["user_id"], user);
+
+    let list = payments(&s).await;
+    let first = payment(&list, "charge-1").clone();
+    assert_eq!(first["amount"], 250);
+    assert_eq!(first["currency"], "XTR");
+    assert_eq!(first["status"], "paid");
+    assert_eq!(first["recorded_by"], "update");
+    assert_eq!(first["is_recurring"], true);
+    let sid = first["subscription_id"].as_str().unwrap().to_string();
+    let sub = subscription(&s, &sid).await;
+    assert_eq!(sub["source"], "payment");
+    assert_eq!(sub["status"], "active");
+    let first_end = time(&sub["ends_at"]);
+    assert!(close(first_end, Utc::now() + Duration::days(30)), "{sub}");
+
+    // Telegram renews it once: the same subscription is extended by 30 days.
+    pay(
+        &s,
+        user,
+        &payload,
+        250,
+        "charge-2",
+        Some((false, expires + 2_592_000)),
+    )
+    .await;
+    s.reply(user, "is extended").await;
+    let sub = subscription(&s, &sid).await;
+    assert_eq!(time(&sub["ends_at"]), first_end + Duration::days(30));
+    assert_eq!(payments(&s).await.len(), 2);
+
+    // /my offers "Cancel renewal"; pressing it tells Telegram, and the offer goes away.
+    s.say(user, "/my").await;
+    let my =
+        s.tg.wait_for_text(&s.bot.token, user, "Renews monthly")
+            .await;
+    let data = format!("nr:{sid}");
+    assert!(
+        my.params["reply_markup"].to_string().contains(&data),
+        "{:?}",
+        my.params
+    );
+    s.press(user, &data).await;
+    s.reply(user, "Renewal cancelled").await;
+    let edit = s.tg.calls_to(&s.bot.token, "editUserStarSubscription");
+    assert_eq!(edit.len(), 1);
+    assert_eq!(edit[0].params["user_id"], user);
+    assert_eq!(edit[0].params["telegram_payment_charge_id"], "charge-1");
+    assert_eq!(edit[0].params["is_canceled"], true);
+    let before = s.texts_to(user).len();
+    s.say(user, "/my").await;
+    s.replies(user, "Your subscriptions", 2).await;
+    let last =
+        s.tg.calls_to(&s.bot.token, "sendMessage")
+            .into_iter()
+            .rfind(|c| c.params["chat_id"] == user)
+            .unwrap();
+    assert!(s.texts_to(user).len() > before);
+    assert!(
+        !last.params["reply_markup"].to_string().contains("nr:"),
+        "{:?}",
+        last.params
+    );
+    // The subscription runs to its end.
+    assert_eq!(subscription(&s, &sid).await["status"], "active");
+
+    // Refunding the renewal takes exactly its 30 days away; the user keeps the first month.
+    let renewal_id = payment(&payments(&s).await, "charge-2")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (st, b) = api(
+        &s,
+        Method::POST,
+        &format!("/payments/{renewal_id}/refund"),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert_eq!(b["status"], "refunded");
+    let refunds = s.tg.calls_to(&s.bot.token, "refundStarPayment");
+    assert_eq!(refunds.len(), 1);
+    assert_eq!(refunds[0].params["user_id"], user);
+    assert_eq!(refunds[0].params["telegram_payment_charge_id"], "charge-2");
+    let sub = subscription(&s, &sid).await;
+    assert_eq!(sub["status"], "active");
+    assert_eq!(time(&sub["ends_at"]), first_end);
+    s.reply(user, "A payment of yours was refunded").await;
+
+    // Twice: 409 with a stable code, nothing changes, Telegram is not asked again.
+    let again = api(
+        &s,
+        Method::POST,
+        &format!("/payments/{renewal_id}/refund"),
+        None,
+    )
+    .await;
+    assert_error(
+        &again,
+        StatusCode::CONFLICT,
+        "payment_already_refunded",
+        None,
+    );
+    assert_eq!(s.tg.calls_to(&s.bot.token, "refundStarPayment").len(), 1);
+    assert_eq!(time(&subscription(&s, &sid).await["ends_at"]), first_end);
+
+    // Refunding the first payment too: nothing covers the user any more; they are removed.
+    let first_id = first["id"].as_str().unwrap();
+    let (st, b) = api(
+        &s,
+        Method::POST,
+        &format!("/payments/{first_id}/refund"),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert_eq!(subscription(&s, &sid).await["status"], "revoked");
+    let bans =
+        s.tg.wait_for(
+            &s.bot.token,
+            "banChatMember",
+            1,
+            std::time::Duration::from_secs(10),
+        )
+        .await;
+    assert_eq!(bans[0].params["user_id"], user);
+    assert_eq!(bans[0].params["chat_id"], CHANNEL);
+
+    // Each refund is audited once.
+    let audited = entity::audit_entry::Entity::find()
+        .filter(entity::audit_entry::Column::TenantId.eq(s.c.tenant_id))
+        .filter(entity::audit_entry::Column::Action.eq("payment.refunded"))
+        .count(&s.app.ctx.db)
+        .await
+        .unwrap();
+    assert_eq!(audited, 2);
+}
+
+#[tokio::test]
+async fn other_durations_get_a_one_time_invoice_and_bad_pre_checkouts_are_refused_clearly() {
+    let s = setup(7, 100, &[]).await;
+    let user = 5_151;
+    s.say(user, "/start").await;
+    s.reply(user, "Plans:").await;
+
+    let inv = buy(&s, user, "sendInvoice").await;
+    assert_eq!(inv["chat_id"], user);
+    assert_eq!(inv["currency"], "XTR");
+    assert_eq!(inv["provider_token"], "");
+    assert_eq!(inv["prices"].as_array().unwrap().len(), 1);
+    assert_eq!(inv["prices"][0]["amount"], 100);
+    assert!(inv.get("subscription_period").is_none_or(Value::is_null));
+    let payload = inv["payload"].as_str().unwrap().to_string();
+
+    let refused = |a: &Value, message: &str| {
+        assert_eq!(a["ok"], false, "{a}");
+        assert_eq!(a["error_message"], message, "{a}");
+    };
+    // Forged: one character of the signature changed; or not ours at all.
+    let mut forged = payload.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    refused(
+        &pre_checkout(&s, user, &forged, 100).await,
+        domain::payments::REFUSE_FORGED,
+    );
+    refused(
+        &pre_checkout(&s, user, "p1.hello", 100).await,
+        domain::payments::REFUSE_FORGED,
+    );
+    // Another user paying an invoice made for this one.
+    refused(
+        &pre_checkout(&s, 9_999, &payload, 100).await,
+        domain::payments::REFUSE_FORGED,
+    );
+    // The price changed between invoice and payment.
+    let (st, b) = api(
+        &s,
+        Method::PATCH,
+        &format!("/plans/{}", s.plan),
+        Some(json!({"price_stars": 150})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    refused(
+        &pre_checkout(&s, user, &payload, 100).await,
+        domain::payments::REFUSE_PRICE,
+    );
+    api(
+        &s,
+        Method::PATCH,
+        &format!("/plans/{}", s.plan),
+        Some(json!({"price_stars": 100})),
+    )
+    .await;
+    assert_eq!(pre_checkout(&s, user, &payload, 100).await["ok"], true);
+    // The plan turned off.
+    api(
+        &s,
+        Method::PATCH,
+        &format!("/plans/{}", s.plan),
+        Some(json!({"active": false})),
+    )
+    .await;
+    refused(
+        &pre_checkout(&s, user, &payload, 100).await,
+        domain::payments::REFUSE_PLAN,
+    );
+    api(
+        &s,
+        Method::PATCH,
+        &format!("/plans/{}", s.plan),
+        Some(json!({"active": true})),
+    )
+    .await;
+
+    // Paid once: the same payload again is a replay.
+    pay(&s, user, &payload, 100, "one-time-1", None).await;
+    let paid = s.reply(user, "Payment received").await;
+    assert!(paid.contains("https://t.me/+fake"), "{paid}");
+    refused(
+        &pre_checkout(&s, user, &payload, 100).await,
+        domain::payments::REFUSE_USED,
+    );
+    let list = payments(&s).await;
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["is_recurring"], false);
+    assert!(list[0]["subscription_expires_at"].is_null());
+    // A one-time purchase offers no renewal to cancel.
+    s.say(user, "/my").await;
+    let my =
+        s.tg.wait_for_text(&s.bot.token, user, "Your subscriptions")
+            .await;
+    assert!(!my.params["reply_markup"].to_string().contains("nr:"));
+
+    // A suspended tenant sells nothing.
+    let fresh = buy(&s, user, "sendInvoice").await["payload"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let staff = s.app.staff(domain::accounts::StaffRole::Staff).await;
+    domain::staff::suspend(&s.app.ctx, &staff.ctx, s.c.tenant_id, "review")
+        .await
+        .unwrap();
+    refused(
+        &pre_checkout(&s, user, &fresh, 100).await,
+        domain::payments::REFUSE_PAUSED,
+    );
+}
+
+#[tokio::test]
+async fn a_plan_price_in_stars_is_validated_and_stars_can_be_switched_off() {
+    let s = setup(7, 100, &[]).await;
+    for bad in [0, 10_001, -5] {
+        let got = api(
+            &s,
+            Method::PATCH,
+            &format!("/plans/{}", s.plan),
+            Some(json!({"price_stars": bad})),
+        )
+        .await;
+        assert_error(
+            &got,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            Some("price_stars"),
+        );
+        assert_eq!(
+            got.1["error"]["fields"]["price_stars"]["code"], "out_of_range",
+            "{}",
+            got.1
+        );
+    }
+    let (st, b) = api(
+        &s,
+        Method::PATCH,
+        &format!("/plans/{}", s.plan),
+        Some(json!({"price_stars": 10_000})),
+    )
+    .await;
+    assert_eq!(
+        (st, &b["price_stars"]),
+        (StatusCode::OK, &json!(10_000)),
+        "{b}"
+    );
+    let (st, b) = api(
+        &s,
+        Method::PATCH,
+        &format!("/plans/{}", s.plan),
+        Some(json!({"price_stars": null})),
+    )
+    .await;
+    assert_eq!(
+        (st, &b["price_stars"]),
+        (StatusCode::OK, &Value::Null),
+        "{b}"
+    );
+    let (st, b) = api(&s, Method::POST, "/plans", Some(json!({"name": "X", "price_minor": 0, "currency": "USD", "duration_days": 1, "price_stars": 20_000}))).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+
+    // Without a Stars price there is no Buy button; with Stars off, none at all.
+    s.say(1, "/start").await;
+    let w = s.tg.wait_for_text(&s.bot.token, 1, "Plans:").await;
+    assert!(!w.params["reply_markup"].to_string().contains("buy:"));
+    api(
+        &s,
+        Method::PATCH,
+        &format!("/plans/{}", s.plan),
+        Some(json!({"price_stars": 100})),
+    )
+    .await;
+    api(&s, Method::PATCH, "", Some(json!({"stars_enabled": false}))).await;
+    s.say(2, "/start").await;
+    let w = s.tg.wait_for_text(&s.bot.token, 2, "Plans:").await;
+    assert!(!w.params["reply_markup"].to_string().contains("buy:"));
+    // An old Buy button is refused clearly.
+    s.press(2, &format!("buy:{}", s.plan)).await;
+    s.reply(2, "not accepted here").await;
+    assert!(s.tg.calls_to(&s.bot.token, "sendInvoice").is_empty());
+}
+
+#[tokio::test]
+async fn a_repeated_successful_payment_acts_once_also_when_delivered_in_parallel() {
+    let s = setup(7, 100, &[]).await;
+    let user = 6_161;
+    let payload = buy(&s, user, "sendInvoice").await["payload"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(pre_checkout(&s, user, &payload, 100).await["ok"], true);
+
+    // Twice in a row (two update ids: Telegram's or a reconciliation's second sight).
+    pay(&s, user, &payload, 100, "dup-1", None).await;
+    s.reply(user, "Payment received").await;
+    pay(&s, user, &payload, 100, "dup-1", None).await;
+    s.app.wait_idle().await;
+
+    // Ten at once.
+    let mut tasks = vec![];
+    for _ in 0..10 {
+        let upd =
+            updates::successful_payment(s.next_update_id(), user, &payload, 100, "dup-2", None);
+        let app = &s.app;
+        let bot = &s.bot;
+        tasks.push(async move { app.post_update(bot, &upd).await });
+    }
+    for st in futures::future::join_all(tasks).await {
+        assert_eq!(st, StatusCode::OK);
+    }
+    s.app.wait_idle().await;
+
+    let list = payments(&s).await;
+    assert_eq!(list.len(), 2, "{list:?}");
+    let received = s
+        .texts_to(user)
+        .iter()
+        .filter(|t| t.contains("Payment received"))
+        .count();
+    assert_eq!(received, 2, "{:?}", s.texts_to(user));
+    // One subscription, extended once by the second charge: 14 days in all.
+    let subs = s.subscriptions().await;
+    assert_eq!(subs.len(), 1);
+    let sub = &subs[0];
+    let length = time(&sub["ends_at"]) - time(&sub["starts_at"]);
+    assert_eq!(length.num_days(), 14, "{sub}");
+}
+
+#[tokio::test]
+async fn revenue_shows_exactly_paid_stars_and_priced_code_orders() {
+    let s = setup(7, 250, &[]).await;
+    // A zero-priced code order (the default: code orders are not priced).
+    let codes = s.codes(3, json!({})).await;
+    s.say(100, &format!("/start c_{}", codes[0])).await;
+    s.reply(100, "Code accepted").await;
+    // Code orders priced from now: a new subscription and an extension of it both count.
+    let (st, b) = api(&s, Method::PATCH, "", Some(json!({"codes_priced": true}))).await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    s.say(200, &format!("/start c_{}", codes[1])).await;
+    s.reply(200, "Code accepted").await;
+    s.say(200, &format!("/start c_{}", codes[2])).await;
+    s.reply(200, "is extended").await;
+    // Two Stars payments, one of them refunded.
+    for (user, charge) in [(300, "rev-1"), (400, "rev-2")] {
+        let payload = buy(&s, user, "sendInvoice").await["payload"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        pay(&s, user, &payload, 250, charge, None).await;
+        s.reply(user, "Payment received").await;
+    }
+    let refunded = payment(&payments(&s).await, "rev-2")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (st, b) = api(
+        &s,
+        Method::POST,
+        &format!("/payments/{refunded}/refund"),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+
+    let (st, r) = api(&s, Method::GET, "/revenue", None).await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    assert_eq!(
+        r["totals"],
+        json!([{"currency": "USD", "amount": 3000}, {"currency": "XTR", "amount": 250}]),
+        "{r}"
+    );
+    let today = Utc::now().date_naive().to_string();
+    assert_eq!(
+        r["days"],
+        json!([
+            {"day": today, "currency": "USD", "amount": 3000},
+            {"day": today, "currency": "XTR", "amount": 250},
+        ]),
+        "{r}"
+    );
+    assert_eq!(
+        r["plans"],
+        json!([
+            {"plan_id": s.plan, "plan_name": "Gold", "currency": "USD", "amount": 3000, "payments": 0, "code_orders": 2},
+            {"plan_id": s.plan, "plan_name": "Gold", "currency": "XTR", "amount": 250, "payments": 1, "code_orders": 0},
+        ]),
+        "{r}"
+    );
+    // A window without them is empty; a backwards one is refused.
+    let (st, r) = api(
+        &s,
+        Method::GET,
+        "/revenue?from=2020-01-01&to=2020-01-31",
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(r["totals"], json!([]));
+    let got = api(
+        &s,
+        Method::GET,
+        "/revenue?from=2026-02-01&to=2026-01-01",
+        None,
+    )
+    .await;
+    assert_error(
+        &got,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+        Some("from"),
+    );
+    for q in [
+        "from=0001-01-01&to=0001-01-31",
+        "to=+262143-12-31",
+        "from=1969-12-01&to=1970-01-01",
+    ] {
+        let got = api(&s, Method::GET, &format!("/revenue?{q}"), None).await;
+        assert_eq!(got.0, StatusCode::UNPROCESSABLE_ENTITY, "{q}: {}", got.1);
+    }
+    let got = api(&s, Method::GET, "/revenue?from=yesterday", None).await;
+    assert_eq!(got.0, StatusCode::UNPROCESSABLE_ENTITY, "{}", got.1);
+
+    // Another tenant sees none of it.
+    let other = s.app.signup().await;
+    let got = s
+        .app
+        .as_creator(
+            &other,
+            Method::GET,
+            &format!("/api/v1/projects/{}/revenue", s.pid),
+            None,
+        )
+        .await;
+    assert_error(&got, StatusCode::NOT_FOUND, "not_found", None);
+    let got = s
+        .app
+        .as_creator(
+            &other,
+            Method::POST,
+            &format!("/api/v1/projects/{}/payments/{refunded}/refund", s.pid),
+            None,
+        )
+        .await;
+    assert_error(&got, StatusCode::NOT_FOUND, "not_found", None);
+}
+
+#[tokio::test]
+async fn the_worker_records_a_paid_charge_whose_update_never_arrived() {
+    let s = setup(7, 100, &[("STARS_RECONCILE_SECS", "1")]).await;
+    let user = 7_171;
+    let payload = buy(&s, user, "sendInvoice").await["payload"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(pre_checkout(&s, user, &payload, 100).await["ok"], true);
+    // Telegram charged the user, but the successful_payment update was lost.
+    s.tg.record_star_payment(&s.bot.token, user, &payload, 100, "lost-1", None);
+    // Someone else's payment to another bot's payload, and an unsigned one, are ignored.
+    s.tg.record_star_payment(&s.bot.token, user, "p1.not-ours", 100, "foreign-1", None);
+
+    let paid = s.reply(user, "Payment received").await;
+    assert!(paid.contains("https://t.me/+fake"), "{paid}");
+    let list = payments(&s).await;
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["telegram_payment_charge_id"], "lost-1");
+    assert_eq!(list[0]["recorded_by"], "reconciliation");
+    assert_eq!(s.subscriptions().await[0]["status"], "active");
+
+    // Reconciling again, or the late update arriving after all, records nothing twice.
+    assert_eq!(domain::payments::reconcile(&s.app.ctx).await.unwrap(), 0);
+    pay(&s, user, &payload, 100, "lost-1", None).await;
+    s.app.wait_idle().await;
+    assert_eq!(payments(&s).await.len(), 1);
+    let sub_count = entity::payment::Entity::find()
+        .filter(entity::payment::Column::ProjectId.eq(s.pid.parse::<Uuid>().unwrap()))
+        .count(&s.app.ctx.db)
+        .await
+        .unwrap();
+    assert_eq!(sub_count, 1);
+    assert_eq!(
+        s.texts_to(user)
+            .iter()
+            .filter(|t| t.contains("Payment received"))
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn the_dashboard_lists_payments_refunds_one_and_charts_revenue() {
+    use gatehouse_tests::web::{assert_contains, assert_redirect};
+    let s = setup(7, 120, &[]).await;
+    let user = 8_181;
+    let payload = buy(&s, user, "sendInvoice").await["payload"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    pay(&s, user, &payload, 120, "web-1", None).await;
+    s.reply(user, "Payment received").await;
+    let pid = s.pid.clone();
+    let mut w = s.app.web_login(&s.c.email).await;
+
+    // The plan form carries the Stars price; the settings carry the Stars toggle.
+    let plans = w.get(&format!("/projects/{pid}/plans")).await;
+    assert_contains(&plans.body, "120 ⭐");
+    let overview = w.get(&format!("/projects/{pid}")).await;
+    assert_contains(&overview.body, r#"name="stars_enabled" value="1" checked"#);
+    let bad = w
+        .post_form(
+            &format!("/projects/{pid}/plans"),
+            &[
+                ("name", "Big"),
+                ("price_minor", "0"),
+                ("currency", "USD"),
+                ("duration_days", "7"),
+                ("price_stars", "99999"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    assert_contains(&bad.body, r#"id="stars-error""#);
+
+    let page = w.get(&format!("/projects/{pid}/payments")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert_contains(&page.body, r#"class="revenue-total">120 ⭐</strong>"#);
+    assert_contains(&page.body, r#"data-amount="120""#);
+    assert_contains(
+        &page.body,
+        "<td>Gold</td><td>XTR</td><td>120 ⭐</td><td>1</td><td>0</td>",
+    );
+    let id = payments(&s).await[0]["id"].as_str().unwrap().to_string();
+    assert_contains(&page.body, &format!("/projects/{pid}/payments/{id}/refund"));
+
+    let confirm = w
+        .get(&format!("/projects/{pid}/payments/{id}/refund"))
+        .await;
+    assert_contains(&confirm.body, "Refund this payment?");
+    let r = w
+        .post_form(&format!("/projects/{pid}/payments/{id}/refund"), &[])
+        .await;
+    assert_redirect(&r, &format!("/projects/{pid}/payments?notice=refunded"));
+    let page = w
+        .get(&format!("/projects/{pid}/payments?notice=refunded"))
+        .await;
+    assert_contains(&page.body, "Payment refunded.");
+    assert_contains(&page.body, r#"data-status="refunded""#);
+    assert_contains(&page.body, "No revenue in the last 30 days.");
+    assert_eq!(s.tg.calls_to(&s.bot.token, "refundStarPayment").len(), 1);
+    // A second refund (a stale form) is refused and changes nothing.
+    let again = w
+        .post_form(&format!("/projects/{pid}/payments/{id}/refund"), &[])
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    assert_eq!(s.tg.calls_to(&s.bot.token, "refundStarPayment").len(), 1);
+}
+
+#[tokio::test]
+async fn on_the_embedded_default_a_plan_is_bought_once_and_refunded() {
+    let s = setup_on(Backend::Sqlite, 30, 75, &[]).await;
+    let user = 9_191;
+    let payload = buy(&s, user, "createInvoiceLink").await["payload"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(pre_checkout(&s, user, &payload, 75).await["ok"], true);
+    let expires = (Utc::now() + Duration::days(30)).timestamp();
+    pay(&s, user, &payload, 75, "lite-1", Some((true, expires))).await;
+    s.reply(user, "Payment received").await;
+    pay(&s, user, &payload, 75, "lite-1", Some((true, expires))).await;
+    s.app.wait_idle().await;
+    let list = payments(&s).await;
+    assert_eq!(list.len(), 1);
+    let id = list[0]["id"].as_str().unwrap();
+    let (st, b) = api(&s, Method::POST, &format!("/payments/{id}/refund"), None).await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert_eq!(s.subscriptions().await[0]["status"], "revoked");
+    let again = api(&s, Method::POST, &format!("/payments/{id}/refund"), None).await;
+    assert_error(
+        &again,
+        StatusCode::CONFLICT,
+        "payment_already_refunded",
+        None,
+    );
+}
+
+#[tokio::test]
+async fn eight_refunds_of_one_payment_at_once_refund_it_once() {
+    let s = setup(7, 100, &[]).await;
+    let user = 6_262;
+    let payload = buy(&s, user, "sendInvoice").await["payload"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    pay(&s, user, &payload, 100, "par-1", None).await;
+    s.reply(user, "Payment received").await;
+    let id = payments(&s).await[0]["id"].as_str().unwrap().to_string();
+    let c = s.app.relogin(&s.c).await;
+    let path = format!("/api/v1/projects/{}/payments/{id}/refund", s.pid);
+    let results =
+        futures::future::join_all((0..8).map(|_| s.app.as_creator(&c, Method::POST, &path, None)))
+            .await;
+    let ok = results.iter().filter(|r| r.0 == StatusCode::OK).count();
+    assert_eq!(ok, 1, "{results:?}");
+    for r in results.iter().filter(|r| r.0 != StatusCode::OK) {
+        assert_error(r, StatusCode::CONFLICT, "payment_already_refunded", None);
+    }
+    assert_eq!(s.tg.calls_to(&s.bot.token, "refundStarPayment").len(), 1);
+    assert_eq!(s.subscriptions().await[0]["status"], "revoked");
+    let audited = entity::audit_entry::Entity::find()
+        .filter(entity::audit_entry::Column::TenantId.eq(s.c.tenant_id))
+        .filter(entity::audit_entry::Column::Action.eq("payment.refunded"))
+        .count(&s.app.ctx.db)
+        .await
+        .unwrap();
+    assert_eq!(audited, 1);
+}
