@@ -10,7 +10,7 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use entity::{access_code, activation, project};
+use entity::{access_code, activation, project, subscriber};
 
 use crate::{
     AppCtx, audit,
@@ -179,6 +179,18 @@ pub struct CodeOut {
     pub activation_count: i32,
     pub expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// Who redeemed it, first activation first (empty while unredeemed).
+    pub redeemed_by: Vec<Redeemer>,
+}
+
+/// One activation of a code: the subscriber and when.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Redeemer {
+    pub subscriber_id: Uuid,
+    pub telegram_user_id: i64,
+    pub first_name: String,
+    pub username: Option<String>,
+    pub at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -269,10 +281,20 @@ pub async fn list(
     } else {
         None
     };
+    let mut redeemers = redeemers_of(
+        ctx,
+        t,
+        rows.iter()
+            .filter(|c| c.activation_count > 0)
+            .map(|c| c.id)
+            .collect(),
+    )
+    .await?;
     Ok(CodePage {
         items: rows
             .into_iter()
             .map(|c| CodeOut {
+                redeemed_by: redeemers.remove(&c.id).unwrap_or_default(),
                 status: status_of(&c, now),
                 id: c.id,
                 code: c.code,
@@ -286,6 +308,44 @@ pub async fn list(
             .collect(),
         next_cursor,
     })
+}
+
+/// The activations of `codes` with their subscribers, per code, oldest first.
+async fn redeemers_of(
+    ctx: &AppCtx,
+    t: &TenantCtx,
+    codes: Vec<Uuid>,
+) -> Result<std::collections::HashMap<Uuid, Vec<Redeemer>>> {
+    let mut out: std::collections::HashMap<Uuid, Vec<Redeemer>> = Default::default();
+    if codes.is_empty() {
+        return Ok(out);
+    }
+    let acts = activation::Entity::find()
+        .filter(activation::Column::TenantId.eq(t.tenant_id))
+        .filter(activation::Column::AccessCodeId.is_in(codes))
+        .order_by_asc(activation::Column::At)
+        .all(&ctx.db)
+        .await?;
+    let people: std::collections::HashMap<Uuid, subscriber::Model> = subscriber::Entity::find()
+        .filter(subscriber::Column::TenantId.eq(t.tenant_id))
+        .filter(subscriber::Column::Id.is_in(acts.iter().map(|a| a.subscriber_id)))
+        .all(&ctx.db)
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s))
+        .collect();
+    for a in acts {
+        if let Some(s) = people.get(&a.subscriber_id) {
+            out.entry(a.access_code_id).or_default().push(Redeemer {
+                subscriber_id: s.id,
+                telegram_user_id: s.telegram_user_id,
+                first_name: s.first_name.clone(),
+                username: s.username.clone(),
+                at: a.at,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// Codes of the filtered view for export, oldest first, one page at a time (the edge

@@ -8,7 +8,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, sea_query::Expr,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use entity::{
@@ -872,17 +872,146 @@ impl From<subscription::Model> for SubscriptionOut {
     }
 }
 
+/// Filters and page of the subscribers and subscriptions lists: a subscriber is listed when
+/// one of their subscriptions matches every filter given.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MemberFilter {
+    pub plan_id: Option<Uuid>,
+    pub status: Option<SubscriptionStatus>,
+    pub source: Option<SubscriptionSource>,
+    /// Only this subscriber's subscriptions (the subscriptions list).
+    pub subscriber_id: Option<Uuid>,
+    /// The last id of the previous page.
+    pub cursor: Option<Uuid>,
+    /// 1–500, default 50.
+    pub limit: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SubscriberPage {
+    pub items: Vec<SubscriberOut>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SubscriptionPage {
+    pub items: Vec<SubscriptionOut>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<Uuid>,
+}
+
+/// The largest page of the members lists.
+pub const MEMBERS_PAGE_MAX: u64 = 500;
+
+/// The project's subscriptions matching `f` (cursor and limit aside).
+fn matching_subscriptions(
+    t: &TenantCtx,
+    project_id: Uuid,
+    f: &MemberFilter,
+) -> sea_orm::Select<subscription::Entity> {
+    use subscription::Column as C;
+    let mut q = subscription::Entity::find()
+        .filter(C::TenantId.eq(t.tenant_id))
+        .filter(C::ProjectId.eq(project_id));
+    if let Some(p) = f.plan_id {
+        q = q.filter(C::PlanId.eq(p));
+    }
+    if let Some(st) = f.status {
+        q = q.filter(C::Status.eq(st));
+    }
+    if let Some(so) = f.source {
+        q = q.filter(C::Source.eq(so));
+    }
+    if let Some(sid) = f.subscriber_id {
+        q = q.filter(C::SubscriberId.eq(sid));
+    }
+    q
+}
+
+/// Cuts a page fetched with one extra row: the rows to show and the next cursor.
+fn page_of<T>(mut rows: Vec<T>, limit: u64, id: impl Fn(&T) -> Uuid) -> (Vec<T>, Option<Uuid>) {
+    if rows.len() as u64 > limit {
+        rows.truncate(limit as usize);
+        let next = rows.last().map(&id);
+        (rows, next)
+    } else {
+        (rows, None)
+    }
+}
+
+/// Subscribers, newest first (ids are time-ordered), a page at a time.
 pub async fn list_subscribers(
     ctx: &AppCtx,
     t: &TenantCtx,
     project_id: Uuid,
-) -> Result<Vec<SubscriberOut>> {
+    f: MemberFilter,
+) -> Result<SubscriberPage> {
+    let p = projects::find(&ctx.db, t, project_id).await?;
+    let limit = f.limit.unwrap_or(50).clamp(1, MEMBERS_PAGE_MAX);
+    let mut q = subscriber::Entity::find()
+        .filter(subscriber::Column::TenantId.eq(t.tenant_id))
+        .filter(subscriber::Column::ProjectId.eq(p.id));
+    if f.plan_id.is_some() || f.status.is_some() || f.source.is_some() {
+        let with = matching_subscriptions(t, p.id, &f)
+            .select_only()
+            .column(subscription::Column::SubscriberId)
+            .into_query();
+        q = q.filter(subscriber::Column::Id.in_subquery(with));
+    }
+    if let Some(sid) = f.subscriber_id {
+        q = q.filter(subscriber::Column::Id.eq(sid));
+    }
+    if let Some(c) = f.cursor {
+        q = q.filter(subscriber::Column::Id.lt(c));
+    }
+    let rows = q
+        .order_by_desc(subscriber::Column::Id)
+        .limit(limit + 1)
+        .all(&ctx.db)
+        .await?;
+    let (rows, next_cursor) = page_of(rows, limit, |s| s.id);
+    Ok(SubscriberPage {
+        items: rows
+            .into_iter()
+            .map(|s| SubscriberOut {
+                id: s.id,
+                telegram_user_id: s.telegram_user_id,
+                username: s.username,
+                first_name: s.first_name,
+                created_at: s.created_at,
+            })
+            .collect(),
+        next_cursor,
+    })
+}
+
+/// How many subscribers the project has.
+pub async fn subscriber_count(ctx: &AppCtx, t: &TenantCtx, project_id: Uuid) -> Result<u64> {
     let p = projects::find(&ctx.db, t, project_id).await?;
     Ok(subscriber::Entity::find()
         .filter(subscriber::Column::TenantId.eq(t.tenant_id))
         .filter(subscriber::Column::ProjectId.eq(p.id))
-        .order_by_desc(subscriber::Column::CreatedAt)
-        .limit(1_000)
+        .count(&ctx.db)
+        .await?)
+}
+
+/// Subscribers of the project by id (for naming them beside subscriptions and payments).
+pub async fn subscribers_by_id(
+    ctx: &AppCtx,
+    t: &TenantCtx,
+    project_id: Uuid,
+    ids: Vec<Uuid>,
+) -> Result<Vec<SubscriberOut>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let p = projects::find(&ctx.db, t, project_id).await?;
+    Ok(subscriber::Entity::find()
+        .filter(subscriber::Column::TenantId.eq(t.tenant_id))
+        .filter(subscriber::Column::ProjectId.eq(p.id))
+        .filter(subscriber::Column::Id.is_in(ids))
         .all(&ctx.db)
         .await?
         .into_iter()
@@ -896,18 +1025,29 @@ pub async fn list_subscribers(
         .collect())
 }
 
-pub async fn list(ctx: &AppCtx, t: &TenantCtx, project_id: Uuid) -> Result<Vec<SubscriptionOut>> {
+/// Subscriptions, newest first (ids are time-ordered), a page at a time.
+pub async fn list(
+    ctx: &AppCtx,
+    t: &TenantCtx,
+    project_id: Uuid,
+    f: MemberFilter,
+) -> Result<SubscriptionPage> {
     let p = projects::find(&ctx.db, t, project_id).await?;
-    Ok(subscription::Entity::find()
-        .filter(subscription::Column::TenantId.eq(t.tenant_id))
-        .filter(subscription::Column::ProjectId.eq(p.id))
-        .order_by_desc(subscription::Column::CreatedAt)
-        .limit(1_000)
+    let limit = f.limit.unwrap_or(50).clamp(1, MEMBERS_PAGE_MAX);
+    let mut q = matching_subscriptions(t, p.id, &f);
+    if let Some(c) = f.cursor {
+        q = q.filter(subscription::Column::Id.lt(c));
+    }
+    let rows = q
+        .order_by_desc(subscription::Column::Id)
+        .limit(limit + 1)
         .all(&ctx.db)
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect())
+        .await?;
+    let (rows, next_cursor) = page_of(rows, limit, |s| s.id);
+    Ok(SubscriptionPage {
+        items: rows.into_iter().map(Into::into).collect(),
+        next_cursor,
+    })
 }
 
 /// One subscription of the project (another tenant's or project's is not found).

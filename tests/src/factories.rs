@@ -621,7 +621,7 @@ impl BotProject {
             )
             .await;
         assert_eq!(s, StatusCode::OK, "{b}");
-        b.as_array().unwrap().clone()
+        b["items"].as_array().unwrap().clone()
     }
 
     /// The project's batches, straight from the database.

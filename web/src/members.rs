@@ -5,8 +5,11 @@ use axum::extract::{Path, Query, State};
 use domain::{
     AppCtx, plans, projects,
     projects::ProjectOut,
-    subscriptions::{self, SubscriptionOut, SubscriptionSource, SubscriptionStatus},
+    subscriptions::{self, MemberFilter, SubscriptionOut, SubscriptionSource, SubscriptionStatus},
 };
+
+/// Subscriptions per page of the members page.
+const PAGE: u64 = 100;
 use uuid::Uuid;
 
 use crate::{
@@ -32,14 +35,58 @@ pub struct MemberRow {
 struct MembersPage {
     l: Layout,
     p: ProjectOut,
-    subscribers: usize,
+    subscribers: u64,
     rows: Vec<MemberRow>,
     revoked: bool,
+    plans: Vec<plans::PlanOut>,
+    filters: Filters,
+    /// The query of the next page, if there is one.
+    next: Option<String>,
 }
 
+/// The filters as the form shows them (empty: not filtered).
+#[derive(Default)]
+pub struct Filters {
+    pub plan_id: String,
+    pub status: String,
+    pub source: String,
+}
+
+impl Filters {
+    pub fn any(&self) -> bool {
+        !(self.plan_id.is_empty() && self.status.is_empty() && self.source.is_empty())
+    }
+
+    /// The filters as a query string (for the next page link).
+    pub fn query(&self) -> String {
+        [
+            ("plan_id", &self.plan_id),
+            ("status", &self.status),
+            ("source", &self.source),
+        ]
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
+    }
+}
+
+/// The page's query: a notice after revoking, the filters (a bad value is ignored, as an
+/// unknown option of the form would be) and the cursor.
 #[derive(serde::Deserialize)]
 pub struct Params {
     notice: Option<String>,
+    plan_id: Option<String>,
+    status: Option<String>,
+    source: Option<String>,
+    cursor: Option<Uuid>,
+}
+
+fn parse<T: serde::de::DeserializeOwned>(v: &Option<String>) -> Option<T> {
+    v.as_deref()
+        .filter(|s| !s.is_empty())
+        .and_then(|s| serde_json::from_value(serde_json::Value::String(s.to_string())).ok())
 }
 
 pub async fn page(
@@ -49,10 +96,39 @@ pub async fn page(
     Query(q): Query<Params>,
 ) -> WebResult {
     let p = projects::get(&ctx, &s.t, project_id).await?;
-    let subscribers = subscriptions::list_subscribers(&ctx, &s.t, project_id).await?;
     let plans = plans::list(&ctx, &s.t, project_id).await?;
-    let rows = subscriptions::list(&ctx, &s.t, project_id)
-        .await?
+    let filter = MemberFilter {
+        plan_id: parse(&q.plan_id),
+        status: parse(&q.status),
+        source: parse(&q.source),
+        subscriber_id: None,
+        cursor: q.cursor,
+        limit: Some(PAGE),
+    };
+    let filters = Filters {
+        plan_id: filter.plan_id.map(|v| v.to_string()).unwrap_or_default(),
+        status: filter.status.map(|v| v.to_string()).unwrap_or_default(),
+        source: filter.source.map(|v| v.to_string()).unwrap_or_default(),
+    };
+    let subscriber_count = subscriptions::subscriber_count(&ctx, &s.t, project_id).await?;
+    let page = subscriptions::list(&ctx, &s.t, project_id, filter).await?;
+    let subscribers = subscriptions::subscribers_by_id(
+        &ctx,
+        &s.t,
+        project_id,
+        page.items.iter().map(|sub| sub.subscriber_id).collect(),
+    )
+    .await?;
+    let next = page.next_cursor.map(|c| {
+        let f = filters.query();
+        if f.is_empty() {
+            format!("cursor={c}")
+        } else {
+            format!("{f}&cursor={c}")
+        }
+    });
+    let rows = page
+        .items
         .into_iter()
         .map(|sub| {
             let who = subscribers.iter().find(|m| m.id == sub.subscriber_id);
@@ -81,9 +157,12 @@ pub async fn page(
     Ok(page::ok(&MembersPage {
         l: Layout::creator(format!("Members · {}", p.name), &s),
         p,
-        subscribers: subscribers.len(),
+        subscribers: subscriber_count,
         rows,
         revoked: q.notice.as_deref() == Some("revoked"),
+        plans,
+        filters,
+        next,
     }))
 }
 

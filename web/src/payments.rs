@@ -70,10 +70,16 @@ pub async fn page(
     Query(q): Query<Params>,
 ) -> WebResult {
     let p = projects::get(&ctx, &s.t, project_id).await?;
-    let subscribers = subscriptions::list_subscribers(&ctx, &s.t, project_id).await?;
     let plan_list = plans::list(&ctx, &s.t, project_id).await?;
-    let rows = payments::list(&ctx, &s.t, project_id)
-        .await?
+    let paid = payments::list(&ctx, &s.t, project_id).await?;
+    let subscribers = subscriptions::subscribers_by_id(
+        &ctx,
+        &s.t,
+        project_id,
+        paid.iter().map(|pay| pay.subscriber_id).collect(),
+    )
+    .await?;
+    let rows = paid
         .into_iter()
         .map(|pay| PaymentRow {
             id: pay.id,

@@ -595,7 +595,7 @@ async fn every_schedule_runs_in_the_real_worker_process() {
         assert_eq!(s, StatusCode::OK, "{b}");
         b
     };
-    let statuses: Vec<&str> = subs
+    let statuses: Vec<&str> = subs["items"]
         .as_array()
         .unwrap()
         .iter()

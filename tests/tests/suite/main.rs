@@ -11,6 +11,7 @@ mod contract;
 mod cross_tenant;
 mod flows;
 mod join_requests;
+mod member_lists;
 mod money;
 mod newcode;
 mod operations;

@@ -385,8 +385,8 @@ async fn lifetime_subscriptions_never_expire() {
             None,
         )
         .await;
-    assert_eq!(subs[0]["status"], "active");
-    assert!(subs[0]["ends_at"].is_null());
+    assert_eq!(subs["items"][0]["status"], "active");
+    assert!(subs["items"][0]["ends_at"].is_null());
 }
 
 #[tokio::test]
