@@ -11,7 +11,7 @@ use domain::AppCtx;
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use routes::{accounts, billing, bots, channels, codes, members, plans, projects, staff};
+use routes::{accounts, billing, bots, channels, codes, members, plans, projects, staff, webhooks};
 
 /// Largest JSON body the API accepts.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -82,6 +82,11 @@ pub fn api_routes() -> (Router<AppCtx>, utoipa::openapi::OpenApi) {
         .routes(routes!(bots::create_owner_link))
         .routes(routes!(bots::list_owners))
         .routes(routes!(bots::unlink_owner))
+        .routes(routes!(webhooks::create, webhooks::list))
+        .routes(routes!(webhooks::get, webhooks::update, webhooks::delete))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::attempts))
+        .routes(routes!(webhooks::retry))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics_text))

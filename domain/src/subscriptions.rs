@@ -6,7 +6,7 @@
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, sea_query::Expr,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, TransactionTrait, sea_query::Expr,
 };
 use serde::Serialize;
 use uuid::Uuid;
@@ -19,6 +19,7 @@ use entity::{
 use crate::{
     AppCtx, audit,
     error::{Error, Result},
+    events::{self, EventType},
     projects,
     telegram::{self, BotHandle},
     tenancy::TenantCtx,
@@ -106,7 +107,7 @@ pub async fn grant(
         .one(txn)
         .await?;
     let length = pl.duration_days.map(|d| Duration::days(i64::from(d)));
-    Ok(match existing {
+    let granted = match existing {
         Some(s) => {
             let added_from = s.ends_at.map_or(now, |end| Ord::max(end, now));
             let ends_at = match (s.ends_at, length) {
@@ -153,7 +154,14 @@ pub async fn grant(
                 added_from: now,
             }
         }
-    })
+    };
+    let kind = if granted.extended {
+        EventType::SubscriptionExtended
+    } else {
+        EventType::SubscriptionCreated
+    };
+    events::emit_subscription(txn, kind, granted.subscription.id, now).await?;
+    Ok(granted)
 }
 
 /// What taking one activation's time back did to its subscription.
@@ -280,6 +288,7 @@ async fn revoke_in(
         .filter(subscription::Column::Status.eq(SubscriptionStatus::Active))
         .exec(txn)
         .await?;
+    events::emit_subscription(txn, EventType::SubscriptionRevoked, s.id, now).await?;
     Ok(Withdrawn::Revoked(s.id))
 }
 
@@ -621,7 +630,19 @@ async fn end(ctx: &AppCtx, s: &subscription::Model, status: SubscriptionStatus) 
         }
         SubscriptionStatus::Revoked | SubscriptionStatus::Active => {}
     }
-    Ok(claim.exec(&ctx.db).await?.rows_affected == 1)
+    // The end and its webhook event commit together.
+    let txn = ctx.db.begin().await?;
+    if claim.exec(&txn).await?.rows_affected != 1 {
+        txn.rollback().await?;
+        return Ok(false);
+    }
+    let kind = match status {
+        SubscriptionStatus::Revoked => EventType::SubscriptionRevoked,
+        SubscriptionStatus::Expired | SubscriptionStatus::Active => EventType::SubscriptionEnded,
+    };
+    events::emit_subscription(&txn, kind, s.id, now).await?;
+    txn.commit().await?;
+    Ok(true)
 }
 
 /// Removes the user from the plan's channels (unless another active subscription still

@@ -12,6 +12,7 @@ mod m20261121_000040_subscriptions;
 mod m20261202_000050_activation_spans;
 mod m20261202_000050_login_limits;
 mod m20261202_000060_job_recovery;
+mod m20261203_000300_webhooks;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000050_login_limits::Migration),
             Box::new(m20261202_000050_activation_spans::Migration),
             Box::new(m20261202_000060_job_recovery::Migration),
+            Box::new(m20261203_000300_webhooks::Migration),
         ]
     }
 }

@@ -8,3 +8,4 @@ pub mod members;
 pub mod plans;
 pub mod projects;
 pub mod staff;
+pub mod webhooks;

@@ -22,3 +22,4 @@ mod staff;
 mod subscriptions;
 mod web;
 mod web_bot_members;
+mod webhooks;
