@@ -16,6 +16,7 @@ use gatehouse_tests::{
     Backend, Creator, TestApp,
     app::{assert_error, isolated_pg_database},
     factories::{BotProject, assert_field_error},
+    web::{assert_contains, assert_lacks},
 };
 use reqwest::{Method, StatusCode};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -498,4 +499,79 @@ async fn endpoints_must_be_https_and_public_unless_allowed() {
         .await;
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert!(list[0].get("secret").is_none(), "{list}");
+}
+
+#[tokio::test]
+async fn the_dashboard_adds_an_endpoint_shows_its_secret_once_and_lists_its_deliveries() {
+    let bp = bot_project().await;
+    let app = &bp.app;
+    let r = Receiver::start().await;
+    r.state.fail_next.store(1, Ordering::SeqCst);
+    let mut w = app.web_login(&bp.c.email).await;
+
+    let bad = w
+        .post_form(
+            "/webhooks",
+            &[
+                ("url", "ftp://example.com"),
+                ("event_types", "code.redeemed"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    assert_contains(&bad.body, "must be an https:// URL");
+
+    let made = w
+        .post_form(
+            "/webhooks",
+            &[("url", &r.url), ("event_types", "code_batch.done")],
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+    let secret = made
+        .body
+        .split("<code id=\"webhook-secret\">")
+        .nth(1)
+        .and_then(|s| s.split("</code>").next())
+        .expect("the secret on the page")
+        .to_string();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    let list = w.get("/webhooks").await;
+    assert_lacks(&list.body, &secret);
+    assert_contains(&list.body, &r.url);
+
+    bp.codes(1, json!({})).await;
+    // The first attempt gets a 500; the retry succeeds. Both signed with the shown secret.
+    let got = r.wait_for(2).await;
+    for x in &got {
+        verify(&secret, x);
+    }
+    let (_, eps) = app
+        .as_creator(&bp.c, Method::GET, "/api/v1/webhooks/endpoints", None)
+        .await;
+    let id = eps[0]["id"].as_str().unwrap().to_string();
+    let page = w.get(&format!("/webhooks/{id}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_contains(&page.body, "code_batch.done");
+    assert_contains(&page.body, "500");
+    let did = page
+        .body
+        .split("id=\"delivery-")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap()
+        .to_string();
+    let again = w
+        .post_form(&format!("/webhooks/{id}/deliveries/{did}/retry"), &[])
+        .await;
+    assert_contains(&again.body, "queued to be sent again");
+    r.wait_for(3).await;
+
+    // Another workspace's endpoint page is not found.
+    let other = app.signup().await;
+    let mut w2 = app.web_login(&other.email).await;
+    assert_eq!(
+        w2.get(&format!("/webhooks/{id}")).await.status,
+        StatusCode::NOT_FOUND
+    );
 }
