@@ -932,3 +932,88 @@ pub async fn revoke(
         .ok_or_else(|| Error::not_found("subscription"))?;
     Ok(s.into())
 }
+
+/// `/members` in the bot: active subscribers per plan and the latest activations.
+#[derive(Debug, Clone, Serialize)]
+pub struct MembersSummary {
+    /// (plan name, active subscriptions), every plan of the project, most members first.
+    pub per_plan: Vec<(String, u64)>,
+    /// The latest activations, newest first.
+    pub latest: Vec<RecentActivation>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RecentActivation {
+    pub who: String,
+    pub code: Option<String>,
+    pub plan: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Activations listed by `/members`.
+pub const RECENT_ACTIVATIONS: u64 = 5;
+
+/// Active subscribers per plan and the latest activations of the bot's project (for its
+/// linked owners; the caller checks that).
+pub async fn members_summary(ctx: &AppCtx, h: &BotHandle) -> Result<MembersSummary> {
+    let plans = plan::Entity::find()
+        .filter(plan::Column::ProjectId.eq(h.project_id))
+        .filter(plan::Column::TenantId.eq(h.tenant_id))
+        .all(&ctx.db)
+        .await?;
+    let active: Vec<Uuid> = subscription::Entity::find()
+        .select_only()
+        .column(subscription::Column::PlanId)
+        .filter(subscription::Column::ProjectId.eq(h.project_id))
+        .filter(subscription::Column::TenantId.eq(h.tenant_id))
+        .filter(subscription::Column::Status.eq(SubscriptionStatus::Active))
+        .into_tuple()
+        .all(&ctx.db)
+        .await?;
+    let mut per_plan: Vec<(String, u64)> = plans
+        .iter()
+        .map(|p| {
+            let n = active.iter().filter(|id| **id == p.id).count() as u64;
+            (p.name.clone(), n)
+        })
+        .collect();
+    per_plan.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let codes = access_code::Entity::find()
+        .select_only()
+        .column(access_code::Column::Id)
+        .filter(access_code::Column::ProjectId.eq(h.project_id))
+        .into_query();
+    let recent = activation::Entity::find()
+        .filter(activation::Column::TenantId.eq(h.tenant_id))
+        .filter(activation::Column::AccessCodeId.in_subquery(codes))
+        .order_by_desc(activation::Column::At)
+        .order_by_desc(activation::Column::Id)
+        .limit(RECENT_ACTIVATIONS)
+        .all(&ctx.db)
+        .await?;
+    let mut latest = Vec::with_capacity(recent.len());
+    for a in recent {
+        let who = subscriber::Entity::find_by_id(a.subscriber_id)
+            .one(&ctx.db)
+            .await?;
+        let code = access_code::Entity::find_by_id(a.access_code_id)
+            .one(&ctx.db)
+            .await?;
+        latest.push(RecentActivation {
+            who: who
+                .map(|s| match s.username {
+                    Some(u) => format!("{} (@{u})", s.first_name),
+                    None => s.first_name,
+                })
+                .unwrap_or_default(),
+            plan: code
+                .as_ref()
+                .and_then(|c| plans.iter().find(|p| p.id == c.plan_id))
+                .map(|p| p.name.clone())
+                .unwrap_or_default(),
+            code: code.map(|c| c.code),
+            at: a.at,
+        });
+    }
+    Ok(MembersSummary { per_plan, latest })
+}

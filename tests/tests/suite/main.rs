@@ -14,6 +14,7 @@ mod join_requests;
 mod money;
 mod newcode;
 mod operations;
+mod owner_tools;
 mod owners;
 mod process;
 mod projects;
