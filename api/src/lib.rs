@@ -13,6 +13,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use routes::{
     accounts, billing, bots, channels, codes, members, payments, plans, projects, staff, team,
+    webhooks,
 };
 
 /// Largest JSON body the API accepts.
@@ -93,6 +94,11 @@ pub fn api_routes() -> (Router<AppCtx>, utoipa::openapi::OpenApi) {
         .routes(routes!(team::create_invite, team::list_invites))
         .routes(routes!(team::revoke_invite))
         .routes(routes!(team::accept_invite))
+        .routes(routes!(webhooks::create, webhooks::list))
+        .routes(routes!(webhooks::get, webhooks::update, webhooks::delete))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::attempts))
+        .routes(routes!(webhooks::retry))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics_text))

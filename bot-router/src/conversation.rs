@@ -121,6 +121,7 @@ async fn on_message(ctx: &AppCtx, h: &BotHandle, m: Message) -> domain::Result<(
             start(ctx, h, chat).await
         }
         Some(("codes", _)) => codes(ctx, h, from.id, chat).await,
+        Some(("members", _)) => members(ctx, h, from.id, chat).await,
         Some(("my", _)) => my(ctx, h, from.id, chat).await,
         Some(("newcode", _)) => newcode::start(ctx, h, from.id, chat).await,
         Some(("cancel", _)) => {
@@ -181,7 +182,7 @@ async fn link_owner(
     match bots::redeem_owner_link(ctx, h, token, user, chat).await {
         Ok(project) => {
             let text = format!(
-                "Done: this Telegram account is now an owner of “{project}”.\nOwner commands: /codes, /newcode"
+                "Done: this Telegram account is now an owner of “{project}”.\nOwner commands: /codes, /members, /newcode"
             );
             say(ctx, h, chat, &text).await
         }
@@ -202,6 +203,37 @@ async fn codes(ctx: &AppCtx, h: &BotHandle, user: i64, chat: i64) -> domain::Res
         "Access codes\nUnredeemed: {}\nRedeemed: {}\nExpired: {}",
         c.unredeemed, c.redeemed, c.expired
     );
+    say(ctx, h, chat, &text).await
+}
+
+async fn members(ctx: &AppCtx, h: &BotHandle, user: i64, chat: i64) -> domain::Result<()> {
+    if !bots::is_owner(ctx, h, user).await? {
+        return say(ctx, h, chat, OWNERS_ONLY).await;
+    }
+    let m = domain::subscriptions::members_summary(ctx, h).await?;
+    let mut text = String::from("Active members by plan");
+    if m.per_plan.is_empty() {
+        text.push_str("\nNo plans yet.");
+    }
+    for (plan, n) in &m.per_plan {
+        text.push_str(&format!("\n• {plan}: {n}"));
+    }
+    text.push_str("\n\nLatest activations");
+    if m.latest.is_empty() {
+        text.push_str("\nNone yet.");
+    }
+    for a in &m.latest {
+        text.push_str(&format!(
+            "\n• {} — {}{} — {}",
+            a.who,
+            a.plan,
+            a.code
+                .as_deref()
+                .map(|c| format!(" (code {c})"))
+                .unwrap_or_default(),
+            a.at.format("%Y-%m-%d %H:%M UTC")
+        ));
+    }
     say(ctx, h, chat, &text).await
 }
 

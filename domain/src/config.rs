@@ -90,6 +90,14 @@ pub struct Config {
     /// Passwords hashed or verified at once per process (`PASSWORD_HASH_CONCURRENCY`,
     /// default twice the cores); beyond it sign-ins wait briefly, then get 503.
     pub password_hash_concurrency: usize,
+    /// `WEBHOOK_ALLOW_PRIVATE=true` lets webhook endpoints use `http` and loopback, private
+    /// and link-local addresses (tests, local development); never on by default.
+    pub webhook_allow_private: bool,
+    /// First retry delay of a webhook delivery (`WEBHOOK_RETRY_BASE_SECS`, default 10;
+    /// doubling to 1 h, with jitter).
+    pub webhook_retry_base_secs: u64,
+    /// How often each worker looks for due webhook deliveries (`WEBHOOK_POLL_MS`, default 1000).
+    pub webhook_poll_ms: u64,
 }
 
 /// `Debug` never shows secrets: URL passwords are replaced and the Stripe secrets left out,
@@ -116,6 +124,9 @@ impl std::fmt::Debug for Config {
             .field("password_hash_concurrency", &self.password_hash_concurrency)
             .field("jobs", &self.jobs)
             .field("db_max_connections", &self.db_max_connections)
+            .field("webhook_allow_private", &self.webhook_allow_private)
+            .field("webhook_retry_base_secs", &self.webhook_retry_base_secs)
+            .field("webhook_poll_ms", &self.webhook_poll_ms)
             .finish()
     }
 }
@@ -410,6 +421,44 @@ impl Config {
                 None => std::thread::available_parallelism()
                     .map_or(2, |n| n.get())
                     .saturating_mul(2),
+            },
+            webhook_allow_private: match get("WEBHOOK_ALLOW_PRIVATE").as_deref().map(str::trim) {
+                None | Some("false" | "off" | "0" | "") => false,
+                Some("true" | "on" | "1") => true,
+                Some(other) => {
+                    return Err(bad(
+                        "WEBHOOK_ALLOW_PRIVATE",
+                        format!("expected true or false, got {other:?}"),
+                    ));
+                }
+            },
+            webhook_retry_base_secs: match get("WEBHOOK_RETRY_BASE_SECS") {
+                Some(v) => v
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n <= 3600)
+                    .ok_or_else(|| {
+                        bad(
+                            "WEBHOOK_RETRY_BASE_SECS",
+                            format!("expected seconds from 0 to 3600, got {v:?}"),
+                        )
+                    })?,
+                None => 10,
+            },
+            webhook_poll_ms: match get("WEBHOOK_POLL_MS") {
+                Some(v) => v
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| (50..=60_000).contains(n))
+                    .ok_or_else(|| {
+                        bad(
+                            "WEBHOOK_POLL_MS",
+                            format!("expected milliseconds from 50 to 60000, got {v:?}"),
+                        )
+                    })?,
+                None => 1000,
             },
             worker_schedules: match get("WORKER_SCHEDULES").as_deref().map(str::trim) {
                 None | Some("on" | "true" | "1") => true,

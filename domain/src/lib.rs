@@ -14,6 +14,7 @@ pub mod codes;
 pub mod config;
 pub mod ctx;
 pub mod error;
+pub mod events;
 pub mod export;
 pub mod faults;
 pub mod jobs;
@@ -33,6 +34,7 @@ pub mod tenancy;
 pub mod tenants;
 pub mod tiers;
 pub mod validate;
+pub mod webhooks;
 
 pub use ctx::AppCtx;
 pub use error::{Error, ErrorKind, Result};

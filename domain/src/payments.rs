@@ -27,7 +27,7 @@ pub use entity::payment::{PaymentStatus, RecordedBy};
 use crate::{
     AppCtx, audit, bots,
     error::{Error, FieldErrors, Result},
-    projects,
+    events, projects,
     subscriptions::{self, AccessLink, SubscriptionSource, TgUser, Withdrawn},
     telegram::{self, BotHandle, Button, sender::StarsInvoice},
     tenancy::{Action, TenantCtx},
@@ -364,6 +364,22 @@ pub async fn record_paid(ctx: &AppCtx, h: &BotHandle, c: &Charge) -> Result<Reco
         .filter(payment::Column::Id.eq(id))
         .exec(&txn)
         .await?;
+    events::emit(
+        &txn,
+        h.tenant_id,
+        events::Event::new(
+            events::EventType::PaymentSucceeded,
+            serde_json::json!({
+                "payment_id": id, "project_id": h.project_id, "plan_id": pl.id,
+                "subscriber_id": sub.id, "subscription_id": granted.subscription.id,
+                "amount": c.total_amount, "currency": c.currency,
+                "telegram_payment_charge_id": c.telegram_payment_charge_id,
+                "is_recurring": c.is_recurring,
+            }),
+        ),
+        now,
+    )
+    .await?;
     txn.commit().await?;
     let payment = payment::Entity::find_by_id(id)
         .one(&ctx.db)
@@ -675,6 +691,21 @@ pub async fn refund(
                 "currency": pay.currency,
                 "telegram_payment_charge_id": pay.telegram_payment_charge_id,
                 "subscription_id": pay.subscription_id,
+            }),
+        ),
+        now,
+    )
+    .await?;
+    events::emit(
+        &txn,
+        t.tenant_id,
+        events::Event::new(
+            events::EventType::PaymentRefunded,
+            serde_json::json!({
+                "payment_id": pay.id, "project_id": pay.project_id, "plan_id": pay.plan_id,
+                "subscriber_id": pay.subscriber_id, "subscription_id": pay.subscription_id,
+                "amount": pay.amount, "currency": pay.currency,
+                "telegram_payment_charge_id": pay.telegram_payment_charge_id,
             }),
         ),
         now,

@@ -17,6 +17,7 @@ use entity::{access_code, activation, plan, project, redeem_failure};
 use crate::{
     AppCtx, bots, codes,
     error::{Error, ErrorKind, Result},
+    events,
     subscriptions::{self, AccessLink, SubscriptionSource, TgUser},
     telegram::{self, BotHandle},
 };
@@ -244,6 +245,13 @@ async fn activate(ctx: &AppCtx, h: &BotHandle, user: &TgUser, typed: &str) -> Re
         .filter(activation::Column::Id.eq(activation_id))
         .exec(&txn)
         .await?;
+    events::emit(
+        &txn,
+        h.tenant_id,
+        events::Event::code_redeemed(&c, &sub, subscription.id),
+        now,
+    )
+    .await?;
     txn.commit().await?;
 
     notify_owners(ctx, h, user, &code, &pl.name).await;

@@ -83,6 +83,8 @@ owned! {
     subscriber: "subscriber";
     owner_link: "owner link";
     api_key: "API key";
+    webhook_endpoint: "webhook endpoint";
+    webhook_delivery: "webhook delivery";
 }
 
 in_project!(

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, sea_query::Expr,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, TransactionTrait, sea_query::Expr,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -19,6 +19,7 @@ use entity::{
 use crate::{
     AppCtx, audit,
     error::{Error, Result},
+    events::{self, EventType},
     projects,
     telegram::{self, BotHandle},
     tenancy::{Action, TenantCtx},
@@ -106,7 +107,7 @@ pub async fn grant(
         .one(txn)
         .await?;
     let length = pl.duration_days.map(|d| Duration::days(i64::from(d)));
-    Ok(match existing {
+    let granted = match existing {
         Some(s) => {
             let added_from = s.ends_at.map_or(now, |end| Ord::max(end, now));
             let ends_at = match (s.ends_at, length) {
@@ -153,7 +154,14 @@ pub async fn grant(
                 added_from: now,
             }
         }
-    })
+    };
+    let kind = if granted.extended {
+        EventType::SubscriptionExtended
+    } else {
+        EventType::SubscriptionCreated
+    };
+    events::emit_subscription(txn, kind, granted.subscription.id, now).await?;
+    Ok(granted)
 }
 
 /// What taking one activation's time back did to its subscription.
@@ -380,6 +388,7 @@ async fn revoke_in(
         .filter(subscription::Column::Status.eq(SubscriptionStatus::Active))
         .exec(txn)
         .await?;
+    events::emit_subscription(txn, EventType::SubscriptionRevoked, s.id, now).await?;
     Ok(Withdrawn::Revoked(s.id))
 }
 
@@ -723,7 +732,19 @@ async fn end(ctx: &AppCtx, s: &subscription::Model, status: SubscriptionStatus) 
         }
         SubscriptionStatus::Revoked | SubscriptionStatus::Active => {}
     }
-    Ok(claim.exec(&ctx.db).await?.rows_affected == 1)
+    // The end and its webhook event commit together.
+    let txn = ctx.db.begin().await?;
+    if claim.exec(&txn).await?.rows_affected != 1 {
+        txn.rollback().await?;
+        return Ok(false);
+    }
+    let kind = match status {
+        SubscriptionStatus::Revoked => EventType::SubscriptionRevoked,
+        SubscriptionStatus::Expired | SubscriptionStatus::Active => EventType::SubscriptionEnded,
+    };
+    events::emit_subscription(&txn, kind, s.id, now).await?;
+    txn.commit().await?;
+    Ok(true)
 }
 
 /// Removes the user from the plan's channels (unless another active subscription still
@@ -1165,4 +1186,89 @@ pub async fn revoke(
         .await?
         .ok_or_else(|| Error::not_found("subscription"))?;
     Ok(s.into())
+}
+
+/// `/members` in the bot: active subscribers per plan and the latest activations.
+#[derive(Debug, Clone, Serialize)]
+pub struct MembersSummary {
+    /// (plan name, active subscriptions), every plan of the project, most members first.
+    pub per_plan: Vec<(String, u64)>,
+    /// The latest activations, newest first.
+    pub latest: Vec<RecentActivation>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RecentActivation {
+    pub who: String,
+    pub code: Option<String>,
+    pub plan: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Activations listed by `/members`.
+pub const RECENT_ACTIVATIONS: u64 = 5;
+
+/// Active subscribers per plan and the latest activations of the bot's project (for its
+/// linked owners; the caller checks that).
+pub async fn members_summary(ctx: &AppCtx, h: &BotHandle) -> Result<MembersSummary> {
+    let plans = plan::Entity::find()
+        .filter(plan::Column::ProjectId.eq(h.project_id))
+        .filter(plan::Column::TenantId.eq(h.tenant_id))
+        .all(&ctx.db)
+        .await?;
+    let active: Vec<Uuid> = subscription::Entity::find()
+        .select_only()
+        .column(subscription::Column::PlanId)
+        .filter(subscription::Column::ProjectId.eq(h.project_id))
+        .filter(subscription::Column::TenantId.eq(h.tenant_id))
+        .filter(subscription::Column::Status.eq(SubscriptionStatus::Active))
+        .into_tuple()
+        .all(&ctx.db)
+        .await?;
+    let mut per_plan: Vec<(String, u64)> = plans
+        .iter()
+        .map(|p| {
+            let n = active.iter().filter(|id| **id == p.id).count() as u64;
+            (p.name.clone(), n)
+        })
+        .collect();
+    per_plan.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let codes = access_code::Entity::find()
+        .select_only()
+        .column(access_code::Column::Id)
+        .filter(access_code::Column::ProjectId.eq(h.project_id))
+        .into_query();
+    let recent = activation::Entity::find()
+        .filter(activation::Column::TenantId.eq(h.tenant_id))
+        .filter(activation::Column::AccessCodeId.in_subquery(codes))
+        .order_by_desc(activation::Column::At)
+        .order_by_desc(activation::Column::Id)
+        .limit(RECENT_ACTIVATIONS)
+        .all(&ctx.db)
+        .await?;
+    let mut latest = Vec::with_capacity(recent.len());
+    for a in recent {
+        let who = subscriber::Entity::find_by_id(a.subscriber_id)
+            .one(&ctx.db)
+            .await?;
+        let code = access_code::Entity::find_by_id(a.access_code_id)
+            .one(&ctx.db)
+            .await?;
+        latest.push(RecentActivation {
+            who: who
+                .map(|s| match s.username {
+                    Some(u) => format!("{} (@{u})", s.first_name),
+                    None => s.first_name,
+                })
+                .unwrap_or_default(),
+            plan: code
+                .as_ref()
+                .and_then(|c| plans.iter().find(|p| p.id == c.plan_id))
+                .map(|p| p.name.clone())
+                .unwrap_or_default(),
+            code: code.map(|c| c.code),
+            at: a.at,
+        });
+    }
+    Ok(MembersSummary { per_plan, latest })
 }

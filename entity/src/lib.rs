@@ -27,6 +27,9 @@ pub mod team_invite;
 pub mod tenant;
 pub mod usage_record;
 pub mod user;
+pub mod webhook_attempt;
+pub mod webhook_delivery;
+pub mod webhook_endpoint;
 
 /// States stored as text show as the text they are stored as (`active`, `past_due`, …).
 macro_rules! shown_as_stored {
@@ -50,4 +53,5 @@ shown_as_stored!(
     tenant::TenantStatus,
     tenant::BillingStatus,
     user::UserRole,
+    webhook_delivery::DeliveryStatus,
 );

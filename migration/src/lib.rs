@@ -14,6 +14,7 @@ mod m20261202_000050_login_limits;
 mod m20261202_000060_job_recovery;
 mod m20261203_000100_stars;
 mod m20261203_000200_team_invites;
+mod m20261203_000300_webhooks;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000060_job_recovery::Migration),
             Box::new(m20261203_000100_stars::Migration),
             Box::new(m20261203_000200_team_invites::Migration),
+            Box::new(m20261203_000300_webhooks::Migration),
         ]
     }
 }

@@ -26,6 +26,7 @@ mod projects;
 mod session;
 mod staff;
 mod team;
+mod webhooks;
 
 /// The dashboard and staff console routes.
 pub fn router(ctx: AppCtx) -> Router {
@@ -102,6 +103,14 @@ pub fn router(ctx: AppCtx) -> Router {
         .route(
             "/projects/{project_id}/batches/{batch_id}/codes.csv",
             get(codes::batch_csv),
+        )
+        .route("/webhooks", get(webhooks::page).post(webhooks::create))
+        .route("/webhooks/{endpoint_id}", get(webhooks::endpoint))
+        .route("/webhooks/{endpoint_id}/enabled", post(webhooks::toggle))
+        .route("/webhooks/{endpoint_id}/delete", post(webhooks::delete))
+        .route(
+            "/webhooks/{endpoint_id}/deliveries/{delivery_id}/retry",
+            post(webhooks::retry),
         )
         .route("/billing", get(billing::page))
         .route("/billing/checkout", post(billing::checkout))

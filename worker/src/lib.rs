@@ -1,7 +1,7 @@
 //! Background work on apalis: the `GenerateCodes` and `DeliverBatch` jobs (stored in the
 //! application database, so they survive restarts) and the schedules: code expiry and
 //! subscription sweeps every minute, the usage outbox flush and the stuck-batch recovery
-//! every `JOB_SWEEP_SECS` (30 s). `gatehouse worker` runs only this; `gatehouse serve` runs
+//! every `JOB_SWEEP_SECS` (30 s), and the webhook outbox every `WEBHOOK_POLL_MS` (1 s). `gatehouse worker` runs only this; `gatehouse serve` runs
 //! it beside the API. Any number of workers can run: jobs are claimed by one worker each,
 //! and scheduled sweeps are written to be harmless when two workers tick at once.
 //!
@@ -212,6 +212,29 @@ async fn stars_reconciliation(ctx: AppCtx, shutdown: CancellationToken) {
     }
 }
 
+/// Every `WEBHOOK_POLL_MS`: due webhook deliveries are sent (claimed with a lease, so any
+/// number of workers share them and each is sent by one).
+async fn webhook_deliveries(ctx: AppCtx, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_millis(ctx.config.webhook_poll_ms));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match domain::webhooks::deliver_due(&ctx).await {
+            Ok(r) if r.claimed > 0 => tracing::debug!(
+                delivered = r.delivered,
+                retrying = r.retrying,
+                failed = r.failed,
+                "webhook deliveries"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "webhook delivery pass failed"),
+        }
+    }
+}
+
 /// Every minute: expired and auto-deleted codes.
 async fn expire_codes(_tick: Tick, ctx: Data<AppCtx>) -> Result<(), BoxDynError> {
     let n = domain::codes::expire(&ctx).await?;
@@ -296,7 +319,15 @@ pub async fn run(ctx: AppCtx, shutdown: CancellationToken) -> anyhow::Result<()>
             }
         }
     };
-    let (a, b, c, (), ()) = tokio::join!(
+    let webhooks = {
+        let (ctx, shutdown) = (ctx.clone(), shutdown.clone());
+        async move {
+            if schedules {
+                webhook_deliveries(ctx, shutdown).await
+            }
+        }
+    };
+    let (a, b, c, (), (), ()) = tokio::join!(
         run_queue::<GenerateCodes>(&ctx, name(GenerateCodes::WORKER), shutdown.clone()),
         run_queue::<DeliverBatch>(&ctx, name(DeliverBatch::WORKER), shutdown.clone()),
         async {
@@ -305,6 +336,7 @@ pub async fn run(ctx: AppCtx, shutdown: CancellationToken) -> anyhow::Result<()>
         },
         job_sweeps,
         reconciliation,
+        webhooks,
     );
     for r in [a, b, c] {
         if let Err(e) = r {

@@ -10,3 +10,4 @@ pub mod plans;
 pub mod projects;
 pub mod staff;
 pub mod team;
+pub mod webhooks;

@@ -18,8 +18,10 @@ pub const PREFIX: &str = "nc:";
 pub const ASK_QUANTITY: &str = "How many codes? Send a number from 1 to 1000.";
 pub const BAD_QUANTITY: &str =
     "That is not a number from 1 to 1000. Send how many codes to generate (or /cancel).";
-pub const BAD_DAYS: &str =
-    "Pick an expiry with the buttons, or send a number of days from 1 to 36500 (or /cancel).";
+pub const BAD_DAYS: &str = "Pick an expiry with the buttons, or send a number of days from 1 to 36500 or a date like 2027-01-31 (or /cancel).";
+pub const ASK_ACTIVATIONS: &str =
+    "How many times may each code be redeemed? Send a number from 1 to 1000000.";
+pub const BAD_ACTIVATIONS: &str = "That is not a number from 1 to 1000000. Send how many activations each code allows (or /cancel).";
 pub const PICK_BUTTON: &str = "Please use the buttons above (or /cancel).";
 pub const GENERATING: &str =
     "✅ Confirmed: the codes are being generated and will be sent to this chat.";
@@ -48,6 +50,7 @@ struct Order {
     plan_id: Uuid,
     quantity: i64,
     expiry: NewCodeExpiry,
+    max_activations: i64,
 }
 
 pub async fn start(ctx: &AppCtx, h: &BotHandle, user: i64, chat: i64) -> domain::Result<()> {
@@ -95,6 +98,7 @@ fn expiry_label(e: NewCodeExpiry) -> String {
         NewCodeExpiry::Preset(ExpiryPreset::Year) => "after 1 year".into(),
         NewCodeExpiry::Days(1) => "after 1 day".into(),
         NewCodeExpiry::Days(d) => format!("after {d} days"),
+        NewCodeExpiry::Date(d) => format!("at the end of {d} (UTC)"),
     }
 }
 
@@ -140,23 +144,45 @@ pub async fn on_text(
                 ctx,
                 h.id,
                 chat,
-                "When should unused codes expire? Pick one, or send a number of days.",
+                "When should unused codes expire? Pick one, or send a number of days or a date (YYYY-MM-DD).",
                 Some(keyboard),
             )
             .await?;
             Ok(())
         }
-        Conversation::NewCodeExpiry { plan_id, quantity } => match NewCodeExpiry::days(text) {
+        Conversation::NewCodeExpiry { plan_id, quantity } => match NewCodeExpiry::typed(text) {
             Some(expiry) => {
                 let order = Order {
                     plan_id,
                     quantity,
                     expiry,
+                    max_activations: 1,
                 };
                 preview(ctx, h, user, chat, order).await
             }
             None => say(ctx, h, chat, BAD_DAYS).await,
         },
+        Conversation::NewCodeActivations {
+            plan_id,
+            quantity,
+            expiry,
+        } => {
+            let n = text
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (1..=batches::MAX_ACTIVATIONS).contains(n));
+            let Some(max_activations) = n else {
+                return say(ctx, h, chat, BAD_ACTIVATIONS).await;
+            };
+            let order = Order {
+                plan_id,
+                quantity,
+                expiry,
+                max_activations,
+            };
+            preview(ctx, h, user, chat, order).await
+        }
         _ => say(ctx, h, chat, PICK_BUTTON).await,
     }
 }
@@ -207,6 +233,7 @@ pub async fn on_button(
                 plan_id,
                 quantity,
                 expiry: NewCodeExpiry::Preset(p),
+                max_activations: 1,
             };
             preview(ctx, h, user, chat, order).await
         }
@@ -217,14 +244,38 @@ pub async fn on_button(
                 quantity,
                 expiry,
                 nonce: n,
+                max_activations,
             }),
         ) if nonce == n.to_string() => {
             let order = Order {
                 plan_id,
                 quantity,
                 expiry,
+                max_activations,
             };
             confirm(ctx, h, user, chat, order, n).await
+        }
+        (
+            None,
+            Some(Conversation::NewCodeConfirm {
+                plan_id,
+                quantity,
+                expiry,
+                ..
+            }),
+        ) if action == "act" => {
+            bots::set_conversation(
+                ctx,
+                h.id,
+                user,
+                Conversation::NewCodeActivations {
+                    plan_id,
+                    quantity,
+                    expiry,
+                },
+            )
+            .await?;
+            say(ctx, h, chat, ASK_ACTIVATIONS).await
         }
         (None, Some(Conversation::NewCodeConfirm { .. })) if action == "no" => {
             bots::clear_conversation(ctx, h.id, user).await?;
@@ -249,6 +300,7 @@ async fn preview(
         plan_id,
         quantity,
         expiry,
+        max_activations,
     } = order;
     let plan_name = bots::project_plan(ctx, h, plan_id)
         .await?
@@ -273,6 +325,7 @@ async fn preview(
             quantity,
             expiry,
             nonce,
+            max_activations,
         },
     )
     .await?;
@@ -286,16 +339,19 @@ async fn preview(
         "none".into()
     };
     let text = format!(
-        "Preview\nPlan: {plan_name}\nCodes: {quantity}\nExpiry: {}\nFree codes left this cycle: {}\nFree: {} · Overage: {}\nFee: {fee}\n\nGenerate these codes?",
+        "Preview\nPlan: {plan_name}\nCodes: {quantity}\nExpiry: {}\nActivations per code: {max_activations}\nFree codes left this cycle: {}\nFree: {} · Overage: {}\nFee: {fee}\n\nGenerate these codes?",
         expiry_label(expiry),
         pv.free_left,
         pv.free,
         pv.overage,
     );
-    let keyboard = vec![vec![
-        btn("✅ Confirm", &format!("ok:{nonce}")),
-        btn("Cancel", "no"),
-    ]];
+    let keyboard = vec![
+        vec![
+            btn("✅ Confirm", &format!("ok:{nonce}")),
+            btn("Cancel", "no"),
+        ],
+        vec![btn("Change activations per code", "act")],
+    ];
     telegram::send_message(ctx, h.id, chat, &text, Some(keyboard)).await?;
     Ok(())
 }
@@ -315,7 +371,7 @@ async fn confirm(
         plan_id: order.plan_id,
         quantity: order.quantity,
         expiry: order.expiry.to_input(),
-        max_activations: None,
+        max_activations: Some(order.max_activations),
         consent: true,
     };
     let key = bots::newcode_idempotency_key(h, user, nonce);

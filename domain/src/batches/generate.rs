@@ -13,7 +13,7 @@ use super::{BatchStatus, DeliveryState, delivery, fail, generated_count};
 use crate::{
     AppCtx, codes,
     error::{Error, Result},
-    jobs,
+    events, jobs,
 };
 
 /// Rows per multi-row INSERT on SQLite (below its parameter limit).
@@ -175,8 +175,17 @@ async fn finish_generation(ctx: &AppCtx, batch_id: Uuid) -> Result<code_batch::M
         .filter(code_batch::Column::Status.eq(BatchStatus::Generating))
         .exec(&txn)
         .await?;
-    if moved.rows_affected == 1 && deliverable {
-        jobs::push(&txn, ctx, jobs::DeliverBatch { batch_id }).await?;
+    if moved.rows_affected == 1 {
+        events::emit(
+            &txn,
+            b.tenant_id,
+            events::Event::code_batch_done(&b),
+            ctx.now(),
+        )
+        .await?;
+        if deliverable {
+            jobs::push(&txn, ctx, jobs::DeliverBatch { batch_id }).await?;
+        }
     }
     txn.commit().await?;
     code_batch::Entity::find_by_id(batch_id)

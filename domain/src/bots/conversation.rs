@@ -38,7 +38,20 @@ pub enum Conversation {
         quantity: i64,
         expiry: NewCodeExpiry,
         nonce: Uuid,
+        /// Activations per code (1 unless changed from the preview).
+        #[serde(default = "one_activation")]
+        max_activations: i64,
     },
+    /// `/newcode`: from the preview, the owner types how many activations each code allows.
+    NewCodeActivations {
+        plan_id: Uuid,
+        quantity: i64,
+        expiry: NewCodeExpiry,
+    },
+}
+
+fn one_activation() -> i64 {
+    1
 }
 
 /// The codes' expiry as chosen in `/newcode`.
@@ -48,6 +61,8 @@ pub enum NewCodeExpiry {
     /// `none`, `1d`, `1w`, `1m` or `1y` (see [`codes::ExpiryIn`]).
     Preset(ExpiryPreset),
     Days(i64),
+    /// A custom date: the codes work through the end of that day (UTC), as on the dashboard.
+    Date(chrono::NaiveDate),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +104,15 @@ impl ExpiryPreset {
 }
 
 impl NewCodeExpiry {
+    /// What the owner typed at the expiry step: a number of days (checked with the API's own
+    /// rule) or a date `YYYY-MM-DD` (checked by the batch itself: it must be in the future).
+    pub fn typed(typed: &str) -> Option<Self> {
+        if let Ok(d) = chrono::NaiveDate::parse_from_str(typed.trim(), "%Y-%m-%d") {
+            return Some(NewCodeExpiry::Date(d));
+        }
+        Self::days(typed)
+    }
+
     /// Days typed by the owner, checked with the API's own rule.
     pub fn days(typed: &str) -> Option<Self> {
         let d: i64 = typed.trim().parse().ok()?;
@@ -107,6 +131,10 @@ impl NewCodeExpiry {
                 days: Some(d),
                 ..Default::default()
             },
+            NewCodeExpiry::Date(d) => codes::ExpiryIn {
+                date: d.and_hms_opt(23, 59, 59).map(|t| t.and_utc()),
+                ..Default::default()
+            },
         }
     }
 }
@@ -119,6 +147,7 @@ impl Conversation {
             Conversation::NewCodeQuantity { .. } => "new_code_quantity",
             Conversation::NewCodeExpiry { .. } => "new_code_expiry",
             Conversation::NewCodeConfirm { .. } => "new_code_confirm",
+            Conversation::NewCodeActivations { .. } => "new_code_activations",
         }
     }
 

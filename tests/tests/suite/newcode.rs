@@ -170,3 +170,70 @@ async fn the_free_plan_quota_is_explained() {
     assert_eq!(s.state(OWNER).await, None);
     assert_eq!(s.batches().await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_custom_date_and_activations_per_code_reach_the_batch_and_25_codes_arrive_as_one_csv() {
+    let s = setup(Some("growth_monthly")).await;
+    s.say(OWNER, "/newcode").await;
+    s.reply(OWNER, "which plan").await;
+    s.press(OWNER, &format!("nc:plan:{}", s.plan)).await;
+    s.reply(OWNER, "How many codes").await;
+    s.say(OWNER, "25").await;
+    s.reply(OWNER, "a date (YYYY-MM-DD)").await;
+    let date = (s.app.ctx.now() + chrono::Duration::days(40)).date_naive();
+    s.say(OWNER, &date.format("%Y-%m-%d").to_string()).await;
+    let preview = s.reply(OWNER, "Preview").await;
+    assert!(
+        preview.contains(&format!("at the end of {date}")),
+        "{preview}"
+    );
+    assert!(preview.contains("Activations per code: 1"), "{preview}");
+    s.press(OWNER, "nc:act").await;
+    s.reply(OWNER, "How many times may each code be redeemed")
+        .await;
+    s.say(OWNER, "0").await;
+    s.reply(OWNER, "not a number from 1 to 1000000").await;
+    s.say(OWNER, "3").await;
+    s.replies(OWNER, "Activations per code: 3", 1).await;
+    let Some(Conversation::NewCodeConfirm {
+        nonce,
+        quantity: 25,
+        expiry: NewCodeExpiry::Date(d),
+        max_activations: 3,
+        ..
+    }) = s.state(OWNER).await
+    else {
+        panic!("not at the confirm step: {:?}", s.state(OWNER).await);
+    };
+    assert_eq!(d, date);
+    s.press(OWNER, &format!("nc:ok:{nonce}")).await;
+    s.reply(OWNER, "being generated").await;
+    let b = &s.batches().await[0];
+    assert_eq!(b.max_activations, 3);
+    assert_eq!(
+        b.codes_expire_at,
+        Some(date.and_hms_opt(23, 59, 59).unwrap().and_utc())
+    );
+    // 25 codes: one CSV document to the owner's chat, with every code.
+    let docs =
+        s.tg.wait_for(
+            &s.bot.token,
+            "sendDocument",
+            1,
+            std::time::Duration::from_secs(30),
+        )
+        .await;
+    assert_eq!(docs[0].params["chat_id"].as_i64(), Some(OWNER));
+    let csv = docs[0].params["document"]["content"].as_str().unwrap();
+    // (A UTF-8 byte order mark first, for spreadsheets.)
+    assert!(
+        csv.trim_start_matches('\u{feff}')
+            .starts_with("Access Code,Plan Name,Join Link"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 26, "{csv}");
+    assert!(
+        csv.contains(&format!("{date}T23:59:59")),
+        "the codes' expiry in the CSV: {csv}"
+    );
+}

@@ -1,0 +1,225 @@
+//! The events outgoing webhooks carry, and the one way to emit one: [`emit`] writes a row of
+//! the webhook outbox (`webhook_deliveries`) for every enabled endpoint of the tenant that
+//! subscribed to the event's type, inside the caller's transaction — so an event exists
+//! exactly when the change it describes committed. Sending is `webhooks::delivery`'s.
+//!
+//! A leaf besides `error`: the owners of batches, redemptions and subscriptions (and later
+//! payments) call it without the domain's module graph gaining a cycle.
+use chrono::{DateTime, SecondsFormat, Utc};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use serde::Serialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use entity::{
+    access_code, code_batch, subscriber, subscription, webhook_delivery,
+    webhook_delivery::DeliveryStatus, webhook_endpoint,
+};
+
+use crate::error::Result;
+
+/// The version of the event body; bumped only for a breaking change of its shape.
+pub const EVENT_VERSION: i32 = 1;
+/// How long the worker keeps retrying an event for an endpoint.
+pub const RETRY_WINDOW_HOURS: i64 = 24;
+
+/// The event types an endpoint can subscribe to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+pub enum EventType {
+    #[serde(rename = "code_batch.done")]
+    CodeBatchDone,
+    #[serde(rename = "code.redeemed")]
+    CodeRedeemed,
+    #[serde(rename = "subscription.created")]
+    SubscriptionCreated,
+    #[serde(rename = "subscription.extended")]
+    SubscriptionExtended,
+    #[serde(rename = "subscription.ended")]
+    SubscriptionEnded,
+    #[serde(rename = "subscription.revoked")]
+    SubscriptionRevoked,
+    #[serde(rename = "payment.succeeded")]
+    PaymentSucceeded,
+    #[serde(rename = "payment.refunded")]
+    PaymentRefunded,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 8] = [
+        EventType::CodeBatchDone,
+        EventType::CodeRedeemed,
+        EventType::SubscriptionCreated,
+        EventType::SubscriptionExtended,
+        EventType::SubscriptionEnded,
+        EventType::SubscriptionRevoked,
+        EventType::PaymentSucceeded,
+        EventType::PaymentRefunded,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::CodeBatchDone => "code_batch.done",
+            EventType::CodeRedeemed => "code.redeemed",
+            EventType::SubscriptionCreated => "subscription.created",
+            EventType::SubscriptionExtended => "subscription.extended",
+            EventType::SubscriptionEnded => "subscription.ended",
+            EventType::SubscriptionRevoked => "subscription.revoked",
+            EventType::PaymentSucceeded => "payment.succeeded",
+            EventType::PaymentRefunded => "payment.refunded",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+/// One event: its type and its `data` object.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub kind: EventType,
+    pub data: Value,
+}
+
+impl Event {
+    pub fn new(kind: EventType, data: Value) -> Self {
+        Event { kind, data }
+    }
+
+    /// A batch's codes were all written (emitted once, when generation finishes).
+    pub fn code_batch_done(b: &code_batch::Model) -> Self {
+        Self::new(
+            EventType::CodeBatchDone,
+            json!({
+                "batch_id": b.id, "project_id": b.project_id, "plan_id": b.plan_id,
+                "quantity": b.quantity, "free_count": b.free_count,
+                "overage_count": b.overage_count, "max_activations": b.max_activations,
+                "codes_expire_at": b.codes_expire_at.map(ts),
+            }),
+        )
+    }
+
+    /// A code was redeemed by a subscriber, into `subscription_id`.
+    pub fn code_redeemed(
+        c: &access_code::Model,
+        s: &subscriber::Model,
+        subscription_id: Uuid,
+    ) -> Self {
+        Self::new(
+            EventType::CodeRedeemed,
+            json!({
+                "code_id": c.id, "code": c.code, "project_id": c.project_id,
+                "plan_id": c.plan_id, "batch_id": c.batch_id,
+                "activation_count": c.activation_count + 1,
+                "max_activations": c.max_activations,
+                "subscriber": subscriber_json(s),
+                "subscription_id": subscription_id,
+            }),
+        )
+    }
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn subscriber_json(s: &subscriber::Model) -> Value {
+    json!({
+        "id": s.id, "telegram_user_id": s.telegram_user_id,
+        "username": s.username, "first_name": s.first_name,
+    })
+}
+
+/// A subscription event (`subscription.created|extended|ended|revoked`) with the
+/// subscription as it is now, read inside the caller's transaction.
+pub async fn emit_subscription(
+    db: &impl ConnectionTrait,
+    kind: EventType,
+    subscription_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let Some(s) = subscription::Entity::find_by_id(subscription_id)
+        .one(db)
+        .await?
+    else {
+        return Ok(());
+    };
+    let who = subscriber::Entity::find_by_id(s.subscriber_id)
+        .one(db)
+        .await?;
+    let data = json!({
+        "subscription_id": s.id, "project_id": s.project_id, "plan_id": s.plan_id,
+        "subscriber": who.as_ref().map(subscriber_json),
+        "source": s.source, "status": s.status,
+        "access_code_id": s.access_code_id,
+        "price_minor": s.price_minor, "currency": s.currency,
+        "starts_at": ts(s.starts_at), "ends_at": s.ends_at.map(ts),
+        "ended_at": s.ended_at.map(ts),
+    });
+    emit(db, s.tenant_id, Event::new(kind, data), now).await
+}
+
+/// The body sent for an event: `{"type","id","timestamp","version","data"}`.
+pub fn body(kind: EventType, id: &str, at: DateTime<Utc>, data: &Value) -> String {
+    json!({
+        "type": kind.as_str(),
+        "id": id,
+        "timestamp": ts(at),
+        "version": EVENT_VERSION,
+        "data": data,
+    })
+    .to_string()
+}
+
+/// Writes the event to the outbox of every enabled endpoint of `tenant_id` that subscribed
+/// to its type, inside the caller's transaction. One call per event; nothing is sent here.
+pub async fn emit(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    event: Event,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let endpoints = webhook_endpoint::Entity::find()
+        .filter(webhook_endpoint::Column::TenantId.eq(tenant_id))
+        .filter(webhook_endpoint::Column::Enabled.eq(true))
+        .all(db)
+        .await?;
+    let wanted: Vec<_> = endpoints
+        .into_iter()
+        .filter(|e| subscribes(e, event.kind))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let id = format!("evt_{}", Uuid::now_v7().simple());
+    let payload = body(event.kind, &id, now, &event.data);
+    for e in wanted {
+        webhook_delivery::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            tenant_id: Set(tenant_id),
+            endpoint_id: Set(e.id),
+            event_id: Set(id.clone()),
+            event_type: Set(event.kind.as_str().to_string()),
+            payload: Set(payload.clone()),
+            status: Set(DeliveryStatus::Pending),
+            attempts: Set(0),
+            next_attempt_at: Set(now),
+            retry_until: Set(now + chrono::Duration::hours(RETRY_WINDOW_HOURS)),
+            last_status_code: Set(None),
+            last_latency_ms: Set(None),
+            last_error: Set(None),
+            delivered_at: Set(None),
+            created_at: Set(now),
+        }
+        .insert(db)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Whether the endpoint wants events of this type.
+pub fn subscribes(e: &webhook_endpoint::Model, kind: EventType) -> bool {
+    e.event_types
+        .as_array()
+        .is_some_and(|a| a.iter().any(|v| v.as_str() == Some(kind.as_str())))
+}
