@@ -108,7 +108,7 @@ async fn on_message(ctx: &AppCtx, h: &BotHandle, m: Message) -> domain::Result<(
             }
             bots::clear_conversation(ctx, h.id, from.id).await?;
             if let Some(code) = arg.strip_prefix("c_") {
-                return redeem(ctx, h, &from, chat, code).await;
+                return redeem(ctx, h, &from, chat, code, false).await;
             }
             start(ctx, h, chat).await
         }
@@ -123,7 +123,7 @@ async fn on_message(ctx: &AppCtx, h: &BotHandle, m: Message) -> domain::Result<(
         None => {
             // Free text continues a conversation.
             match bots::conversation(ctx, h.id, from.id).await? {
-                Some(Conversation::AwaitingCode) => redeem(ctx, h, &from, chat, &text).await,
+                Some(Conversation::AwaitingCode) => redeem(ctx, h, &from, chat, &text, true).await,
                 Some(c) => newcode::on_text(ctx, h, from.id, chat, c, &text).await,
                 None => say(ctx, h, chat, "Send /start to see what this bot offers.").await,
             }
@@ -233,26 +233,15 @@ fn when(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
     )
 }
 
-fn links_text(links: &[domain::subscriptions::AccessLink]) -> String {
-    let mut text = String::new();
-    for l in links {
-        match &l.link {
-            Some(link) => text.push_str(&format!("\n• {}: {link}", l.channel)),
-            None if l.already_member => {
-                text.push_str(&format!("\n• {}: you are already in it", l.channel))
-            }
-            None => {}
-        }
-    }
-    text
-}
-
 async fn redeem(
     ctx: &AppCtx,
     h: &BotHandle,
     from: &User,
     chat: i64,
     typed: &str,
+    // A code typed while the bot awaited one: the conversation ends on success. (A deep
+    // link's `/start` has already ended it; clearing again would be one more round trip.)
+    awaiting: bool,
 ) -> domain::Result<()> {
     let user = domain::subscriptions::TgUser {
         id: from.id,
@@ -261,7 +250,9 @@ async fn redeem(
     };
     match redemption::redeem(ctx, h, &user, typed).await {
         Ok(r) => {
-            bots::clear_conversation(ctx, h.id, from.id).await?;
+            if awaiting {
+                bots::clear_conversation(ctx, h.id, from.id).await?;
+            }
             let head = if r.extended {
                 format!(
                     "✅ Code accepted: your “{}” subscription is extended {}.",
@@ -271,15 +262,14 @@ async fn redeem(
             } else {
                 format!("✅ Code accepted: “{}” {}.", r.plan_name, when(r.ends_at))
             };
-            let links = links_text(&r.links);
-            let text = if links.is_empty() {
+            let text = if r.links.is_empty() {
                 head
             } else {
                 format!(
-                    "{head}\nYour personal access (ask to join; these links work for you only):{links}"
+                    "{head}\nYour personal access (ask to join; these buttons work for you only):"
                 )
             };
-            say(ctx, h, chat, &text).await
+            domain::subscriptions::send_access(ctx, h, chat, &text, &r.links).await
         }
         Err(e)
             if e.kind == domain::ErrorKind::Internal
@@ -289,7 +279,7 @@ async fn redeem(
             Err(e)
         }
         Err(e) => {
-            if e.code == redemption::TOO_MANY_ATTEMPTS {
+            if awaiting && e.code == redemption::TOO_MANY_ATTEMPTS {
                 bots::clear_conversation(ctx, h.id, from.id).await?;
             }
             say(ctx, h, chat, &redeem_failure_reply(&e)).await
@@ -309,6 +299,7 @@ async fn my(ctx: &AppCtx, h: &BotHandle, user: i64, chat: i64) -> domain::Result
         .await;
     }
     let mut text = String::from("Your subscriptions:");
+    let mut links = vec![];
     for s in subs {
         let state = match s.status {
             SubscriptionStatus::Active => format!("active {}", when(s.ends_at)),
@@ -316,9 +307,9 @@ async fn my(ctx: &AppCtx, h: &BotHandle, user: i64, chat: i64) -> domain::Result
             SubscriptionStatus::Revoked => "revoked".to_string(),
         };
         text.push_str(&format!("\n\n“{}” — {state}", s.plan_name));
-        text.push_str(&links_text(&s.links));
+        links.extend(s.links);
     }
-    say(ctx, h, chat, &text).await
+    domain::subscriptions::send_access(ctx, h, chat, &text, &links).await
 }
 
 async fn on_join_request(ctx: &AppCtx, h: &BotHandle, jr: ChatJoinRequest) -> domain::Result<()> {

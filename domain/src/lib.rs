@@ -15,6 +15,7 @@ pub mod config;
 pub mod ctx;
 pub mod error;
 pub mod export;
+pub mod facts;
 pub mod faults;
 pub mod jobs;
 pub mod limits;

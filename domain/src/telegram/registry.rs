@@ -105,16 +105,20 @@ pub async fn get(ctx: &AppCtx, id: Uuid) -> Result<Option<Arc<BotHandle>>> {
     Ok(Some(fresh))
 }
 
-/// Forgets a bot this process changed or removed.
+/// Forgets a bot this process changed or removed, and any per-process fact cached under the
+/// same id ([`crate::facts`]).
 pub fn evict(id: Uuid) {
     CACHE.remove(&id);
+    crate::facts::evict(id);
 }
 
 /// The Redis channel bot changes are announced on (the message is the bot id).
 pub const INVALIDATIONS: &str = "gatehouse:bots:changed";
 
-/// A bot was connected, reconnected or disconnected: this process forgets it at once, and
-/// every other process is told through Redis (best effort; the revalidation catches up).
+/// A bot was connected, reconnected or disconnected — or a tenant's status, a project or a
+/// plan cached in [`crate::facts`] changed (`id` is then that row's id): this process forgets
+/// it at once, and every other process is told through Redis (best effort; the revalidation
+/// catches up). Call it after the change is committed.
 pub async fn changed(ctx: &AppCtx, id: Uuid) {
     evict(id);
     if let Some(redis) = &ctx.redis {
@@ -149,6 +153,7 @@ pub async fn listen(ctx: AppCtx, shutdown: tokio_util::sync::CancellationToken) 
         match subscribed {
             Ok(mut pubsub) => {
                 CACHE.clear();
+                crate::facts::clear();
                 let mut messages = pubsub.on_message();
                 loop {
                     tokio::select! {
