@@ -69,7 +69,7 @@ fn keep(id: Uuid, generation: u64, fact: Fact) {
 /// The tenant's status (active or suspended).
 pub async fn tenant_status(ctx: &AppCtx, tenant_id: Uuid) -> Result<TenantStatus> {
     if let Some(s) = cached(tenant_id, |f| match f {
-        Fact::TenantStatus(s) => Some(s.clone()),
+        Fact::TenantStatus(s) => Some(*s),
         _ => None,
     }) {
         return Ok(s);
@@ -79,7 +79,7 @@ pub async fn tenant_status(ctx: &AppCtx, tenant_id: Uuid) -> Result<TenantStatus
         .one(&ctx.db)
         .await?
         .ok_or_else(|| Error::not_found("tenant"))?;
-    keep(tenant_id, generation, Fact::TenantStatus(t.status.clone()));
+    keep(tenant_id, generation, Fact::TenantStatus(t.status));
     Ok(t.status)
 }
 
