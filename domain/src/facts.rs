@@ -52,7 +52,17 @@ pub fn clear() {
     CACHE.clear();
 }
 
+/// Evicted with the bot cache: its invalidation (local and through Redis) is ours.
+fn hook(id: Option<Uuid>) {
+    match id {
+        Some(id) => evict(id),
+        None => clear(),
+    }
+}
+
 fn cached<T>(id: Uuid, pick: impl Fn(&Fact) -> Option<T>) -> Option<T> {
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
+    REGISTERED.call_once(|| crate::telegram::registry::also_evict(hook));
     let e = CACHE.get(&id)?;
     if e.1.elapsed() >= REVALIDATE_AFTER {
         return None;
