@@ -116,7 +116,7 @@ async fn on_message(ctx: &AppCtx, h: &BotHandle, m: Message) -> domain::Result<(
             }
             bots::clear_conversation(ctx, h.id, from.id).await?;
             if let Some(code) = arg.strip_prefix("c_") {
-                return redeem(ctx, h, &from, chat, code).await;
+                return redeem(ctx, h, &from, chat, code, false).await;
             }
             start(ctx, h, chat).await
         }
@@ -132,7 +132,7 @@ async fn on_message(ctx: &AppCtx, h: &BotHandle, m: Message) -> domain::Result<(
         None => {
             // Free text continues a conversation.
             match bots::conversation(ctx, h.id, from.id).await? {
-                Some(Conversation::AwaitingCode) => redeem(ctx, h, &from, chat, &text).await,
+                Some(Conversation::AwaitingCode) => redeem(ctx, h, &from, chat, &text, true).await,
                 Some(c) => newcode::on_text(ctx, h, from.id, chat, c, &text).await,
                 None => say(ctx, h, chat, "Send /start to see what this bot offers.").await,
             }
@@ -292,26 +292,15 @@ fn when(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
     )
 }
 
-fn links_text(links: &[domain::subscriptions::AccessLink]) -> String {
-    let mut text = String::new();
-    for l in links {
-        match &l.link {
-            Some(link) => text.push_str(&format!("\n• {}: {link}", l.channel)),
-            None if l.already_member => {
-                text.push_str(&format!("\n• {}: you are already in it", l.channel))
-            }
-            None => {}
-        }
-    }
-    text
-}
-
 async fn redeem(
     ctx: &AppCtx,
     h: &BotHandle,
     from: &User,
     chat: i64,
     typed: &str,
+    // A code typed while the bot awaited one: the conversation ends on success. (A deep
+    // link's `/start` has already ended it; clearing again would be one more round trip.)
+    awaiting: bool,
 ) -> domain::Result<()> {
     let user = domain::subscriptions::TgUser {
         id: from.id,
@@ -320,7 +309,9 @@ async fn redeem(
     };
     match redemption::redeem(ctx, h, &user, typed).await {
         Ok(r) => {
-            bots::clear_conversation(ctx, h.id, from.id).await?;
+            if awaiting {
+                bots::clear_conversation(ctx, h.id, from.id).await?;
+            }
             let head = if r.extended {
                 format!(
                     "✅ Code accepted: your “{}” subscription is extended {}.",
@@ -330,15 +321,14 @@ async fn redeem(
             } else {
                 format!("✅ Code accepted: “{}” {}.", r.plan_name, when(r.ends_at))
             };
-            let links = links_text(&r.links);
-            let text = if links.is_empty() {
+            let text = if r.links.is_empty() {
                 head
             } else {
                 format!(
-                    "{head}\nYour personal access (ask to join; these links work for you only):{links}"
+                    "{head}\nYour personal access (ask to join; these buttons work for you only):"
                 )
             };
-            say(ctx, h, chat, &text).await
+            domain::subscriptions::send_access(ctx, h, chat, &text, &r.links, vec![]).await
         }
         Err(e)
             if e.kind == domain::ErrorKind::Internal
@@ -348,7 +338,7 @@ async fn redeem(
             Err(e)
         }
         Err(e) => {
-            if e.code == redemption::TOO_MANY_ATTEMPTS {
+            if awaiting && e.code == redemption::TOO_MANY_ATTEMPTS {
                 bots::clear_conversation(ctx, h.id, from.id).await?;
             }
             say(ctx, h, chat, &redeem_failure_reply(&e)).await
@@ -370,6 +360,7 @@ async fn my(ctx: &AppCtx, h: &BotHandle, user: i64, chat: i64) -> domain::Result
     let renewable = payments::renewable(ctx, h, user).await?;
     let mut rows = vec![];
     let mut text = String::from("Your subscriptions:");
+    let mut links = vec![];
     for s in subs {
         if renewable.contains(&s.id) {
             rows.push(vec![Button::Callback {
@@ -383,14 +374,12 @@ async fn my(ctx: &AppCtx, h: &BotHandle, user: i64, chat: i64) -> domain::Result
             SubscriptionStatus::Revoked => "revoked".to_string(),
         };
         text.push_str(&format!("\n\n“{}” — {state}", s.plan_name));
-        text.push_str(&links_text(&s.links));
         if renewable.contains(&s.id) {
             text.push_str("\nRenews monthly with Telegram Stars.");
         }
+        links.extend(s.links);
     }
-    let keyboard = (!rows.is_empty()).then_some(rows);
-    telegram::send_message(ctx, h.id, chat, &text, keyboard).await?;
-    Ok(())
+    domain::subscriptions::send_access(ctx, h, chat, &text, &links, rows).await
 }
 
 // --- Telegram Stars -------------------------------------------------------------------------
@@ -483,15 +472,9 @@ async fn on_successful_payment(
         tracing::debug!(bot = %h.id, "repeated successful_payment acted on once");
         return Ok(());
     }
-    // Worded as every access message is (the same links as a redeemed code's).
+    // Access goes as every access message does: one message with a Join button per channel.
     let head = payments::paid_head(&d);
-    let links = links_text(&d.links);
-    let text = if links.is_empty() {
-        head
-    } else {
-        format!("{head}\nYour personal access (ask to join; these links work for you only):{links}")
-    };
-    say(ctx, h, chat, &text).await
+    domain::subscriptions::send_access(ctx, h, chat, &head, &d.links, vec![]).await
 }
 
 async fn cancel_renewal(

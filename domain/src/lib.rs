@@ -16,6 +16,7 @@ pub mod ctx;
 pub mod error;
 pub mod events;
 pub mod export;
+pub mod facts;
 pub mod faults;
 pub mod jobs;
 pub mod limits;

@@ -444,7 +444,7 @@ pub async fn on_paid(ctx: &AppCtx, h: &BotHandle, c: &Charge) -> Result<Delivere
         });
     }
     notify_owners(ctx, h, c, &recorded).await;
-    let links = subscriptions::access_links(ctx, h, &recorded.subscription, c.user.id).await?;
+    let links = subscriptions::access_links(ctx, h, &recorded.subscription).await?;
     Ok(Delivered { recorded, links })
 }
 
@@ -1057,8 +1057,10 @@ async fn reconcile_bot(ctx: &AppCtx, bot_id: Uuid) -> Result<u64> {
             if !d.recorded.duplicate {
                 recorded += 1;
                 tracing::warn!(bot = %h.id, charge = %charge.telegram_payment_charge_id, "a paid charge whose update never arrived was recorded");
-                let text = paid_text(&d);
-                if let Err(e) = telegram::send_message(ctx, h.id, charge.user.id, &text, None).await
+                let head = paid_head(&d);
+                if let Err(e) =
+                    subscriptions::send_access(ctx, &h, charge.user.id, &head, &d.links, vec![])
+                        .await
                 {
                     tracing::warn!(error = %e, "payment confirmation not delivered");
                 }
@@ -1071,8 +1073,8 @@ async fn reconcile_bot(ctx: &AppCtx, bot_id: Uuid) -> Result<u64> {
     Ok(recorded)
 }
 
-/// The first line of the confirmation a payer gets (the bot adds the access links the way it
-/// words every access message; the worker's reconciliation uses [`paid_text`]).
+/// The confirmation a payer gets; its access goes with it as Join buttons
+/// (`subscriptions::send_access`), from the bot and from the worker's reconciliation alike.
 pub fn paid_head(d: &Delivered) -> String {
     let r = &d.recorded;
     let until = match r.subscription.ends_at {
@@ -1086,26 +1088,5 @@ pub fn paid_head(d: &Delivered) -> String {
         )
     } else {
         format!("✅ Payment received: “{}” {until}.", r.plan_name)
-    }
-}
-
-/// The confirmation a payer gets, with their personal access links (for senders outside the
-/// bot router, i.e. reconciliation in the worker).
-pub fn paid_text(d: &Delivered) -> String {
-    let head = paid_head(d);
-    let mut links = String::new();
-    for l in &d.links {
-        match &l.link {
-            Some(link) => links.push_str(&format!("\n• {}: {link}", l.channel)),
-            None if l.already_member => {
-                links.push_str(&format!("\n• {}: you are already in it", l.channel))
-            }
-            None => {}
-        }
-    }
-    if links.is_empty() {
-        head
-    } else {
-        format!("{head}\nYour personal access (ask to join; these links work for you only):{links}")
     }
 }

@@ -320,6 +320,8 @@ pub async fn update(
         set_channels(&txn, t, plan.id, ids).await?;
     }
     txn.commit().await?;
+    // Redemption reads the plan from the per-process cache: every process forgets it now.
+    crate::telegram::registry::changed(ctx, plan.id).await;
     let c = channels_of(&ctx.db, &[plan.id])
         .await?
         .remove(&plan.id)

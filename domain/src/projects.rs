@@ -207,7 +207,10 @@ pub async fn update(
         am.unused_code_ttl_days = Set(v.flatten());
     }
     am.updated_at = Set(ctx.now());
-    Ok(am.update(&ctx.db).await?.into())
+    let out = am.update(&ctx.db).await?;
+    // Redemption reads the project from the per-process cache: every process forgets it now.
+    crate::telegram::registry::changed(ctx, out.id).await;
+    Ok(out.into())
 }
 
 /// Deletes a project and everything in it (bot, channels, plans, codes, members).
@@ -225,5 +228,6 @@ pub async fn delete(ctx: &AppCtx, t: &TenantCtx, id: Uuid) -> Result<()> {
     .await?;
     project::Entity::delete_by_id(p.id).exec(&txn).await?;
     txn.commit().await?;
+    crate::telegram::registry::changed(ctx, p.id).await;
     Ok(())
 }

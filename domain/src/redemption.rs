@@ -12,12 +12,12 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use entity::{access_code, activation, plan, project, redeem_failure};
+use entity::{access_code, activation, redeem_failure};
 
 use crate::{
     AppCtx, bots, codes,
     error::{Error, ErrorKind, Result},
-    events,
+    events, facts,
     subscriptions::{self, AccessLink, SubscriptionSource, TgUser},
     telegram::{self, BotHandle},
 };
@@ -116,10 +116,7 @@ pub async fn redeem(ctx: &AppCtx, h: &BotHandle, user: &TgUser, typed: &str) -> 
 async fn activate(ctx: &AppCtx, h: &BotHandle, user: &TgUser, typed: &str) -> Result<Redeemed> {
     let unknown = || failure(CODE_UNKNOWN, "no such code");
     let code = codes::normalize(typed).ok_or_else(unknown)?;
-    let project = project::Entity::find_by_id(h.project_id)
-        .one(&ctx.db)
-        .await?
-        .ok_or_else(|| Error::not_found("project"))?;
+    let project = facts::project(ctx, h.project_id).await?;
     if !project.access_codes_enabled {
         return Err(failure(
             CODES_DISABLED,
@@ -133,10 +130,7 @@ async fn activate(ctx: &AppCtx, h: &BotHandle, user: &TgUser, typed: &str) -> Re
         .await?
         .ok_or_else(unknown)?;
     let now = ctx.now();
-    let pl = plan::Entity::find_by_id(c.plan_id)
-        .one(&ctx.db)
-        .await?
-        .ok_or_else(|| Error::not_found("plan"))?;
+    let pl = facts::plan(ctx, c.plan_id).await?;
     let sub = subscriptions::subscriber_for(ctx, h, user).await?;
     let already = activation::Entity::find()
         .filter(activation::Column::AccessCodeId.eq(c.id))
@@ -192,27 +186,6 @@ async fn activate(ctx: &AppCtx, h: &BotHandle, user: &TgUser, typed: &str) -> Re
     } else {
         0
     };
-    let activation_id = Uuid::now_v7();
-    let inserted = activation::ActiveModel {
-        id: Set(activation_id),
-        tenant_id: Set(h.tenant_id),
-        access_code_id: Set(c.id),
-        subscriber_id: Set(sub.id),
-        subscription_id: Set(None),
-        at: Set(now),
-        added_from: Set(None),
-        added_until: Set(None),
-        price_minor: Set(Some(price_minor)),
-    }
-    .insert(&txn)
-    .await;
-    if inserted.is_err() {
-        txn.rollback().await?;
-        return Err(failure(
-            CODE_ALREADY_REDEEMED,
-            "you have already redeemed this code",
-        ));
-    }
     let granted = subscriptions::grant(
         &txn,
         subscriptions::Grant {
@@ -228,23 +201,30 @@ async fn activate(ctx: &AppCtx, h: &BotHandle, user: &TgUser, typed: &str) -> Re
     )
     .await?;
     let subscription = granted.subscription;
-    // What this activation added, so a rollback of its code takes exactly that away.
-    activation::Entity::update_many()
-        .col_expr(
-            activation::Column::SubscriptionId,
-            Expr::value(subscription.id),
-        )
-        .col_expr(
-            activation::Column::AddedFrom,
-            Expr::value(granted.added_from),
-        )
-        .col_expr(
-            activation::Column::AddedUntil,
-            Expr::value(granted.added_until),
-        )
-        .filter(activation::Column::Id.eq(activation_id))
-        .exec(&txn)
-        .await?;
+    // The activation, with what it added (so a rollback of its code takes exactly that
+    // away), in one insert after the grant. Its unique (code, subscriber) pair is the guard
+    // against one user redeeming a code twice at once: the loser's whole transaction —
+    // count, grant and all — is rolled back.
+    let inserted = activation::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(h.tenant_id),
+        access_code_id: Set(c.id),
+        subscriber_id: Set(sub.id),
+        subscription_id: Set(Some(subscription.id)),
+        at: Set(now),
+        added_from: Set(Some(granted.added_from)),
+        added_until: Set(granted.added_until),
+        price_minor: Set(Some(price_minor)),
+    }
+    .insert(&txn)
+    .await;
+    if inserted.is_err() {
+        txn.rollback().await?;
+        return Err(failure(
+            CODE_ALREADY_REDEEMED,
+            "you have already redeemed this code",
+        ));
+    }
     events::emit(
         &txn,
         h.tenant_id,
@@ -255,9 +235,9 @@ async fn activate(ctx: &AppCtx, h: &BotHandle, user: &TgUser, typed: &str) -> Re
     txn.commit().await?;
 
     notify_owners(ctx, h, user, &code, &pl.name).await;
-    let links = subscriptions::access_links(ctx, h, &subscription, user.id).await?;
+    let links = subscriptions::access_links(ctx, h, &subscription).await?;
     Ok(Redeemed {
-        plan_name: pl.name,
+        plan_name: pl.name.clone(),
         ends_at: subscription.ends_at,
         extended: granted.extended,
         links,

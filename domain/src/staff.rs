@@ -545,6 +545,8 @@ async fn set_status(
     .await?;
     let t = load(&txn, tenant_id).await?;
     txn.commit().await?;
+    // Bots read the status from the per-process cache: every process forgets it now.
+    crate::telegram::registry::changed(ctx, tenant_id).await;
     Ok(t.into())
 }
 

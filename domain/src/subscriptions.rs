@@ -35,13 +35,12 @@ pub struct TgUser {
     pub first_name: String,
 }
 
-/// Access to one channel after redeeming: a personal join-request link, or a note that the
-/// user is already in.
+/// Access to one channel: a personal join-request link (the bot approves only the
+/// subscriber; a user already in the channel loses nothing by holding one).
 #[derive(Debug, Clone, Serialize)]
 pub struct AccessLink {
     pub channel: String,
-    pub link: Option<String>,
-    pub already_member: bool,
+    pub link: String,
 }
 
 /// What a grant of a plan is made of (a redeemed code today; a payment later).
@@ -445,41 +444,55 @@ async fn channels_of_plan(db: &impl ConnectionTrait, plan_id: Uuid) -> Result<Ve
         .await?)
 }
 
-/// A fresh personal join-request link per channel of the subscription's plan (or a note that
-/// the user is already there).
+/// A fresh personal join-request link per available channel of the subscription's plan:
+/// one `createChatInviteLink` per channel and nothing else (no `getChatMember`: a member who
+/// follows a join-request link is simply approved again, so asking first only costs a call).
 pub async fn access_links(
     ctx: &AppCtx,
     h: &BotHandle,
     s: &subscription::Model,
-    user_id: i64,
 ) -> Result<Vec<AccessLink>> {
     let mut out = vec![];
+    let name = format!("sub {}", &s.id.simple().to_string()[..12]);
     for ch in channels_of_plan(&ctx.db, s.plan_id).await? {
         if !ch.available {
             continue;
         }
-        if telegram::sender::is_member(ctx, h.id, ch.telegram_chat_id, user_id)
-            .await
-            .unwrap_or(false)
-        {
-            out.push(AccessLink {
-                channel: ch.title,
-                link: None,
-                already_member: true,
-            });
-            continue;
-        }
-        let name = format!("sub {}", &s.id.simple().to_string()[..12]);
         let link =
             telegram::sender::create_join_request_link(ctx, h.id, ch.telegram_chat_id, &name)
                 .await?;
         out.push(AccessLink {
             channel: ch.title,
-            link: Some(link),
-            already_member: false,
+            link,
         });
     }
     Ok(out)
+}
+
+/// The one way access goes out to a user: a single message (`text`) with a "Join <channel>"
+/// URL button per link, so N channels cost N + 1 Bot API calls (the links, then this message).
+/// Redemption and `/my` use it; so can any other grant (a payment).
+pub async fn send_access(
+    ctx: &AppCtx,
+    h: &BotHandle,
+    chat_id: i64,
+    text: &str,
+    links: &[AccessLink],
+    more: telegram::Keyboard,
+) -> Result<()> {
+    let keyboard: telegram::Keyboard = links
+        .iter()
+        .map(|l| {
+            vec![telegram::Button::Url {
+                text: format!("Join {}", l.channel),
+                url: l.link.clone(),
+            }]
+        })
+        .chain(more)
+        .collect();
+    let keyboard = (!keyboard.is_empty()).then_some(keyboard);
+    telegram::send_message(ctx, h.id, chat_id, text, keyboard).await?;
+    Ok(())
 }
 
 /// A join request to a channel through an invite link this bot created (`link_creator` is
@@ -581,7 +594,7 @@ pub async fn mine(ctx: &AppCtx, h: &BotHandle, user_id: i64) -> Result<Vec<MySub
             .map(|p| p.name)
             .unwrap_or_default();
         let links = if s.status == SubscriptionStatus::Active {
-            access_links(ctx, h, &s, user_id).await?
+            access_links(ctx, h, &s).await?
         } else {
             vec![]
         };

@@ -132,6 +132,68 @@ async fn main() {
         ours_rate / 50_000.0
     );
 
+    // The physical floor: COPY of the same 100,000 rows (same columns, same table, all its
+    // indexes and foreign keys) through psql's \copy, timed from psql's start to its end.
+    let copy_batch = Uuid::now_v7();
+    let mut cb: entity::code_batch::ActiveModel = template.clone().into();
+    cb.id = Set(copy_batch);
+    cb.idempotency_key = Set(None);
+    cb.insert(&bulk.ctx.db).await.unwrap();
+    let db_name: String = {
+        use sea_orm::{ConnectionTrait, Statement};
+        let row = bulk
+            .ctx
+            .db
+            .query_one_raw(Statement::from_string(
+                bulk.ctx.db.get_database_backend(),
+                "SELECT current_database() AS d",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get("", "d").unwrap()
+    };
+    let csv_path = std::env::temp_dir().join(format!("gh-copy-{copy_batch}.csv"));
+    let mut csv = String::with_capacity(100_000 * 200);
+    for _ in 0..100_000 {
+        csv.push_str(&format!(
+            "{},{},{},{},{},{},1,0,,{cycle},{now}\n",
+            Uuid::now_v7(),
+            template.tenant_id,
+            template.project_id,
+            template.plan_id,
+            copy_batch,
+            domain::codes::new_code()
+        ));
+    }
+    std::fs::write(&csv_path, csv).unwrap();
+    let start = Instant::now();
+    let copied = std::process::Command::new("psql")
+        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", &db_name, "-qc"])
+        .arg(format!(
+            "\\copy access_codes (id, tenant_id, project_id, plan_id, batch_id, code, \
+             max_activations, activation_count, expires_at, cycle_start, created_at) \
+             FROM '{}' WITH (FORMAT csv)",
+            csv_path.display()
+        ))
+        .output();
+    let copy_secs = start.elapsed().as_secs_f64();
+    let _ = std::fs::remove_file(&csv_path);
+    match copied {
+        Ok(o) if o.status.success() => {
+            let copy_rate = 100_000.0 / copy_secs;
+            println!(
+                "  COPY of the same 100,000 rows into access_codes, same run: {copy_rate:.0} rows/s ({copy_secs:.2} s); bulk writer ÷ COPY = {:.2}× (goal ≥ 0.9×)",
+                ours_rate / copy_rate
+            );
+        }
+        Ok(o) => println!(
+            "  COPY failed: {}",
+            String::from_utf8_lossy(&o.stderr).trim()
+        ),
+        Err(_) => println!("  psql NOT FOUND: no COPY baseline"),
+    }
+
     // 3. Quota reservations/s beside redis-benchmark INCR.
     let redis = bulk.ctx.redis.clone().unwrap();
     let facts = domain::quota::cycle_facts(&bulk.ctx.db, c2.tenant_id, Utc::now())

@@ -240,6 +240,39 @@ async fn main() {
         pct(&lat, 0.99) <= Duration::from_millis(5),
         per_bot <= 4096.0
     );
+    // The floor: each update costs one Redis round trip (the de-duplication SET NX), so the
+    // same run's redis-benchmark SET at the same concurrency is the figure to compare with.
+    let set = std::process::Command::new("redis-benchmark")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            "6379",
+            "-t",
+            "set",
+            "-n",
+            "200000",
+            "-q",
+        ])
+        .args(["-c", &concurrency.to_string()])
+        .output();
+    let ours = n_updates as f64 / elapsed.as_secs_f64();
+    match set {
+        Ok(o) if o.status.success() => {
+            let text = String::from_utf8_lossy(&o.stdout);
+            let rps: f64 = text
+                .split_whitespace()
+                .find_map(|w| w.parse::<f64>().ok())
+                .unwrap_or(f64::NAN);
+            println!(
+                "baseline:       redis-benchmark -t set -c {concurrency}, same run: {rps:.0} req/s; updates/s ÷ SET = {:.2}× (goal ≥ 0.6×)",
+                ours / rps
+            );
+        }
+        _ => println!(
+            "baseline:       redis-benchmark NOT FOUND (apt-get install redis-tools): no ratio"
+        ),
+    }
     assert!(
         tg.calls()
             .iter()

@@ -518,6 +518,29 @@ impl BotProject {
             .to_string()
     }
 
+    /// Waits for a message to `user` containing `needle`; returns its text and its URL
+    /// buttons as (label, url), row by row (access goes out as "Join <channel>" buttons).
+    pub async fn reply_with_buttons(
+        &self,
+        user: i64,
+        needle: &str,
+    ) -> (String, Vec<(String, String)>) {
+        let call = self.tg.wait_for_text(&self.bot.token, user, needle).await;
+        let text = call.params["text"].as_str().unwrap().to_string();
+        let mut buttons = vec![];
+        if let Some(rows) = call.params["reply_markup"]["inline_keyboard"].as_array() {
+            for b in rows
+                .iter()
+                .flat_map(|r| r.as_array().cloned().unwrap_or_default())
+            {
+                if let Some(url) = b["url"].as_str() {
+                    buttons.push((b["text"].as_str().unwrap().to_string(), url.to_string()));
+                }
+            }
+        }
+        (text, buttons)
+    }
+
     /// Waits (bounded) until `n` messages to `user` contain `needle` (updates are handled in
     /// the background, so each step waits for the previous one's answer).
     pub async fn replies(&self, user: i64, needle: &str, n: usize) {

@@ -11,13 +11,11 @@ use crate::{
     error::{Error, Result},
     telegram::BotHandle,
     tenancy::TenantStatus,
-    tenants,
 };
 
 /// Whether the bot's tenant may be served (a suspended tenant's bot says it is paused).
 pub async fn tenant_active(ctx: &AppCtx, h: &BotHandle) -> Result<bool> {
-    let tenant = tenants::load(ctx, h.tenant_id).await?;
-    Ok(tenant.status == TenantStatus::Active)
+    Ok(crate::facts::tenant_status(ctx, h.tenant_id).await? == TenantStatus::Active)
 }
 
 pub(crate) async fn project_of(ctx: &AppCtx, h: &BotHandle) -> Result<project::Model> {

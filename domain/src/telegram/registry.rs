@@ -105,16 +105,39 @@ pub async fn get(ctx: &AppCtx, id: Uuid) -> Result<Option<Arc<BotHandle>>> {
     Ok(Some(fresh))
 }
 
-/// Forgets a bot this process changed or removed.
+/// Other per-process caches evicted with this one (by id; `None`: everything), so their
+/// rows share this cache's invalidation (`facts` registers itself; this module stays a leaf).
+/// Evicts by id (`None`: everything).
+type EvictHook = fn(Option<Uuid>);
+
+static ALSO_EVICT: Mutex<Vec<EvictHook>> = Mutex::new(Vec::new());
+
+/// Registers another cache to be evicted whenever this one is (by id or as a whole).
+pub fn also_evict(f: EvictHook) {
+    ALSO_EVICT.lock().expect("hooks lock").push(f);
+}
+
+fn evict_others(id: Option<Uuid>) {
+    let hooks = ALSO_EVICT.lock().expect("hooks lock").clone();
+    for f in hooks {
+        f(id);
+    }
+}
+
+/// Forgets a bot this process changed or removed, and whatever the registered caches hold
+/// under the same id (see [`also_evict`]).
 pub fn evict(id: Uuid) {
     CACHE.remove(&id);
+    evict_others(Some(id));
 }
 
 /// The Redis channel bot changes are announced on (the message is the bot id).
 pub const INVALIDATIONS: &str = "gatehouse:bots:changed";
 
-/// A bot was connected, reconnected or disconnected: this process forgets it at once, and
-/// every other process is told through Redis (best effort; the revalidation catches up).
+/// A bot was connected, reconnected or disconnected — or a row another per-process cache
+/// holds (a tenant, project or plan in `facts`) changed (`id` is then that row's id): this process forgets
+/// it at once, and every other process is told through Redis (best effort; the revalidation
+/// catches up). Call it after the change is committed.
 pub async fn changed(ctx: &AppCtx, id: Uuid) {
     evict(id);
     if let Some(redis) = &ctx.redis {
@@ -149,6 +172,7 @@ pub async fn listen(ctx: AppCtx, shutdown: tokio_util::sync::CancellationToken) 
         match subscribed {
             Ok(mut pubsub) => {
                 CACHE.clear();
+                evict_others(None);
                 let mut messages = pubsub.on_message();
                 loop {
                     tokio::select! {

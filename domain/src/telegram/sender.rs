@@ -252,19 +252,6 @@ pub async fn create_join_request_link(
     Ok(link.invite_link)
 }
 
-/// Whether the user is in the chat now (member, admin or owner).
-pub async fn is_member(ctx: &AppCtx, bot_id: Uuid, chat_id: i64, user_id: i64) -> Result<bool> {
-    let h = handle(ctx, bot_id).await?;
-    let m = deliver(&h, None, || {
-        let req = h
-            .bot
-            .get_chat_member(ChatId(chat_id), teloxide::types::UserId(user_id as u64));
-        async move { req.await }
-    })
-    .await?;
-    Ok(m.kind.is_present())
-}
-
 pub async fn approve_join(ctx: &AppCtx, bot_id: Uuid, chat_id: i64, user_id: i64) -> Result<()> {
     let h = handle(ctx, bot_id).await?;
     deliver(&h, None, || {

@@ -45,11 +45,23 @@ async fn a_deep_link_redeems_at_once_and_grants_an_unshareable_join_link() {
     s.link_owner(4242).await;
     let code = s.codes(1, json!({})).await.remove(0);
     s.say_as_update(1, 777, &format!("/start c_{code}")).await;
-    let text = s.reply(777, "Code accepted").await;
+    let (text, buttons) = s.reply_with_buttons(777, "Code accepted").await;
     assert!(text.contains("“Gold”"), "{text}");
-    assert!(text.contains("https://t.me/+"), "a personal link: {text}");
     let links = s.tg.calls_to(&s.bot.token, "createChatInviteLink");
     assert_eq!(links.len(), 1);
+    // One message with a "Join <channel>" URL button carrying the personal link (not a
+    // link in the text): one link call + one message for one channel, no membership check.
+    assert_eq!(buttons.len(), 1, "{buttons:?}");
+    assert!(buttons[0].0.starts_with("Join "), "{buttons:?}");
+    assert!(
+        buttons[0].1.starts_with("https://t.me/+"),
+        "a personal link: {buttons:?}"
+    );
+    assert!(
+        !text.contains("https://t.me/+"),
+        "no link in the text: {text}"
+    );
+    assert!(s.tg.calls_to(&s.bot.token, "getChatMember").is_empty());
     assert_eq!(links[0].params["chat_id"].as_i64(), Some(CHANNEL));
     assert_eq!(
         links[0].params["creates_join_request"], true,
@@ -226,17 +238,17 @@ async fn redeeming_again_for_the_same_plan_extends_the_subscription() {
 }
 
 #[tokio::test]
-async fn a_user_already_in_the_channel_is_told_so() {
+async fn a_user_already_in_the_channel_gets_a_join_button_without_a_membership_check() {
     let s = setup(Backend::Postgres, gold_plan()).await;
     s.tg.set_member_status(CHANNEL, 710, "member");
     let code = s.codes(1, json!({})).await.remove(0);
     s.say_as_update(1, 710, &format!("/start c_{code}")).await;
-    let text = s.reply(710, "Code accepted").await;
-    assert!(text.contains("already in it"), "{text}");
-    assert!(
-        s.tg.calls_to(&s.bot.token, "createChatInviteLink")
-            .is_empty()
-    );
+    let (_, buttons) = s.reply_with_buttons(710, "Code accepted").await;
+    // A join-request link harms no member (the request is approved again), so the bot does
+    // not ask Telegram first: N + 1 calls for N channels.
+    assert_eq!(buttons.len(), 1, "{buttons:?}");
+    assert!(s.tg.calls_to(&s.bot.token, "getChatMember").is_empty());
+    assert_eq!(s.tg.calls_to(&s.bot.token, "createChatInviteLink").len(), 1);
 }
 
 #[tokio::test]
@@ -494,9 +506,10 @@ async fn my_lists_subscriptions_with_end_dates_and_fresh_links() {
     s.say_as_update(2, 830, &format!("/start c_{code}")).await;
     s.reply(830, "Code accepted").await;
     s.say_as_update(3, 830, "/my").await;
-    let text = s.reply(830, "Your subscriptions").await;
+    let (text, buttons) = s.reply_with_buttons(830, "Your subscriptions").await;
     assert!(text.contains("“Gold” — active until"), "{text}");
-    assert!(text.contains("https://t.me/+"), "{text}");
+    assert_eq!(buttons.len(), 1, "{buttons:?}");
+    assert!(buttons[0].1.starts_with("https://t.me/+"), "{buttons:?}");
     assert_eq!(
         s.tg.calls_to(&s.bot.token, "createChatInviteLink").len(),
         2,

@@ -159,10 +159,12 @@ async fn a_plan_is_bought_end_to_end_renewed_its_renewal_cancelled_and_refunded(
 
     let expires = (Utc::now() + Duration::days(30)).timestamp();
     pay(&s, user, &payload, 250, "charge-1", Some((true, expires))).await;
-    let paid = s.reply(user, "Payment received").await;
+    let (paid, buttons) = s.reply_with_buttons(user, "Payment received").await;
     assert!(
-        paid.contains("https://t.me/+fake"),
-        "the access link: {paid}"
+        buttons
+            .iter()
+            .any(|(t, url)| t.starts_with("Join ") && url.starts_with("https://t.me/+fake")),
+        "the access link as a Join button: {paid} {buttons:?}"
     );
     s.reply(OWNER, "New payment").await;
 
@@ -397,8 +399,13 @@ async fn other_durations_get_a_one_time_invoice_and_bad_pre_checkouts_are_refuse
 
     // Paid once: the same payload again is a replay.
     pay(&s, user, &payload, 100, "one-time-1", None).await;
-    let paid = s.reply(user, "Payment received").await;
-    assert!(paid.contains("https://t.me/+fake"), "{paid}");
+    let (paid, buttons) = s.reply_with_buttons(user, "Payment received").await;
+    assert!(
+        buttons
+            .iter()
+            .any(|(t, url)| t.starts_with("Join ") && url.starts_with("https://t.me/+fake")),
+        "{paid} {buttons:?}"
+    );
     refused(
         &pre_checkout(&s, user, &payload, 100).await,
         domain::payments::REFUSE_USED,
@@ -678,8 +685,13 @@ async fn the_worker_records_a_paid_charge_whose_update_never_arrived() {
     // Someone else's payment to another bot's payload, and an unsigned one, are ignored.
     s.tg.record_star_payment(&s.bot.token, user, "p1.not-ours", 100, "foreign-1", None);
 
-    let paid = s.reply(user, "Payment received").await;
-    assert!(paid.contains("https://t.me/+fake"), "{paid}");
+    let (paid, buttons) = s.reply_with_buttons(user, "Payment received").await;
+    assert!(
+        buttons
+            .iter()
+            .any(|(t, url)| t.starts_with("Join ") && url.starts_with("https://t.me/+fake")),
+        "{paid} {buttons:?}"
+    );
     let list = payments(&s).await;
     assert_eq!(list.len(), 1, "{list:?}");
     assert_eq!(list[0]["telegram_payment_charge_id"], "lost-1");

@@ -1,0 +1,132 @@
+//! The per-process cache of the facts every update of a bot reads: its tenant's status, its
+//! project and the plans of its codes. A leaf, like the bot cache it sits beside, and kept
+//! the same way: the database is the truth; a process that changes one of these rows forgets
+//! it at once and announces the id on the bot cache's Redis channel
+//! ([`crate::telegram::registry::changed`]), and every process drops it as soon as the
+//! message arrives; entries are re-read after [`REVALIDATE_AFTER`] in any case (one node
+//! without Redis, or a message missed while a listener reconnects).
+//!
+//! A read that raced an eviction does not put its (possibly older) row back: every eviction
+//! moves a generation counter, and a row read before it is returned but not cached.
+use std::{
+    sync::{
+        Arc, LazyLock,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use dashmap::DashMap;
+use sea_orm::EntityTrait;
+use uuid::Uuid;
+
+use entity::{plan, project, tenant, tenant::TenantStatus};
+
+use crate::{
+    AppCtx,
+    error::{Error, Result},
+};
+
+/// How long a cached fact is trusted before it is re-read (the bot cache's interval).
+pub const REVALIDATE_AFTER: Duration = Duration::from_secs(60);
+
+enum Fact {
+    TenantStatus(TenantStatus),
+    Project(Arc<project::Model>),
+    Plan(Arc<plan::Model>),
+}
+
+static CACHE: LazyLock<DashMap<Uuid, (Fact, Instant)>> = LazyLock::new(DashMap::new);
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// Forgets whatever is cached under `id` (a tenant, project or plan id; ids are UUIDs, so
+/// one namespace serves all three).
+pub fn evict(id: Uuid) {
+    GENERATION.fetch_add(1, Ordering::SeqCst);
+    CACHE.remove(&id);
+}
+
+/// Forgets everything (after a lost invalidation subscription).
+pub fn clear() {
+    GENERATION.fetch_add(1, Ordering::SeqCst);
+    CACHE.clear();
+}
+
+/// Evicted with the bot cache: its invalidation (local and through Redis) is ours.
+fn hook(id: Option<Uuid>) {
+    match id {
+        Some(id) => evict(id),
+        None => clear(),
+    }
+}
+
+fn cached<T>(id: Uuid, pick: impl Fn(&Fact) -> Option<T>) -> Option<T> {
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
+    REGISTERED.call_once(|| crate::telegram::registry::also_evict(hook));
+    let e = CACHE.get(&id)?;
+    if e.1.elapsed() >= REVALIDATE_AFTER {
+        return None;
+    }
+    pick(&e.0)
+}
+
+fn keep(id: Uuid, generation: u64, fact: Fact) {
+    if GENERATION.load(Ordering::SeqCst) == generation {
+        CACHE.insert(id, (fact, Instant::now()));
+    }
+}
+
+/// The tenant's status (active or suspended).
+pub async fn tenant_status(ctx: &AppCtx, tenant_id: Uuid) -> Result<TenantStatus> {
+    if let Some(s) = cached(tenant_id, |f| match f {
+        Fact::TenantStatus(s) => Some(*s),
+        _ => None,
+    }) {
+        return Ok(s);
+    }
+    let generation = GENERATION.load(Ordering::SeqCst);
+    let t = tenant::Entity::find_by_id(tenant_id)
+        .one(&ctx.db)
+        .await?
+        .ok_or_else(|| Error::not_found("tenant"))?;
+    keep(tenant_id, generation, Fact::TenantStatus(t.status));
+    Ok(t.status)
+}
+
+/// The project row.
+pub async fn project(ctx: &AppCtx, project_id: Uuid) -> Result<Arc<project::Model>> {
+    if let Some(p) = cached(project_id, |f| match f {
+        Fact::Project(p) => Some(p.clone()),
+        _ => None,
+    }) {
+        return Ok(p);
+    }
+    let generation = GENERATION.load(Ordering::SeqCst);
+    let p = Arc::new(
+        project::Entity::find_by_id(project_id)
+            .one(&ctx.db)
+            .await?
+            .ok_or_else(|| Error::not_found("project"))?,
+    );
+    keep(project_id, generation, Fact::Project(p.clone()));
+    Ok(p)
+}
+
+/// The plan row.
+pub async fn plan(ctx: &AppCtx, plan_id: Uuid) -> Result<Arc<plan::Model>> {
+    if let Some(p) = cached(plan_id, |f| match f {
+        Fact::Plan(p) => Some(p.clone()),
+        _ => None,
+    }) {
+        return Ok(p);
+    }
+    let generation = GENERATION.load(Ordering::SeqCst);
+    let p = Arc::new(
+        plan::Entity::find_by_id(plan_id)
+            .one(&ctx.db)
+            .await?
+            .ok_or_else(|| Error::not_found("plan"))?,
+    );
+    keep(plan_id, generation, Fact::Plan(p.clone()));
+    Ok(p)
+}
