@@ -9,8 +9,6 @@
 //! up to `JOB_RETRY_MAX_MS`), [`domain::jobs::MAX_ATTEMPTS`] attempts in all. Workers beat
 //! every `JOB_HEARTBEAT_SECS`; a worker silent for [`MISSED_HEARTBEATS`] beats is dead, and
 //! the next beat of any live worker (or a restarted one) puts its jobs back in the queue.
-mod idle_pause;
-
 use std::{str::FromStr, time::Duration};
 
 use apalis::prelude::*;
@@ -20,7 +18,6 @@ use domain::{
     config::MISSED_HEARTBEATS,
     jobs::{DeliverBatch, GenerateCodes, queue_name},
 };
-use idle_pause::IdlePauseLayer;
 use tokio_util::sync::CancellationToken;
 use tower::{
     retry::backoff::{ExponentialBackoff, ExponentialBackoffMaker, MakeBackoff},
@@ -102,10 +99,9 @@ async fn run_queue<J: QueuedJob>(
     let heartbeat = Duration::from_secs(timing.heartbeat_secs);
     // The worker is the same on both backends; only the storage differs.
     macro_rules! work_on {
-        ($storage:expr, $idle_pause:expr) => {
+        ($storage:expr) => {
             WorkerBuilder::new(name)
                 .backend($storage)
-                .layer(IdlePauseLayer::new($idle_pause))
                 .retry(RetryPolicy::retries(domain::jobs::MAX_ATTEMPTS).with_backoff(backoff(ctx)))
                 .data(ctx.clone())
                 .build(handle::<J>)
@@ -123,8 +119,7 @@ async fn run_queue<J: QueuedJob>(
                         .heartbeat_interval(heartbeat)
                         .missed_heartbeats(MISSED_HEARTBEATS as usize)
                 )
-                .with_pubsub(),
-            Duration::ZERO
+                .with_pubsub()
         )
     } else {
         work_on!(
@@ -135,8 +130,7 @@ async fn run_queue<J: QueuedJob>(
                         .heartbeat_interval(heartbeat)
                         .missed_heartbeats(MISSED_HEARTBEATS as usize)
                 )
-                .poll_with_strategy(poll_often()),
-            SQLITE_POLL
+                .poll_with_strategy(poll_often())
         )
     }
 }
@@ -245,8 +239,10 @@ async fn expire_codes(_tick: Tick, ctx: Data<AppCtx>) -> Result<(), BoxDynError>
 }
 
 /// PostgreSQL workers wake on LISTEN/NOTIFY; SQLite has no notifications, so its workers
-/// poll on a short fixed interval (apalis' default backs off to many seconds when idle), and
-/// no more often than that while the queue is empty ([`idle_pause`]).
+/// poll on a short fixed interval (apalis' default backs off to many seconds when idle).
+/// Known defect: apalis-sqlite 1.0 re-polls an empty queue as soon as it is woken, which is at
+/// once, so an idle SQLite worker spins a core (see the README); holding readiness back in a
+/// tower layer stalled in-flight fetches that hold the one SQLite connection, so it was undone.
 const SQLITE_POLL: Duration = Duration::from_millis(50);
 
 fn poll_often() -> Strategy {

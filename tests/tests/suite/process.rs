@@ -38,32 +38,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// CPU time (user + system) `pid` used over `window`, as a share of one core.
-async fn cpu_share_over(pid: u32, window: Duration) -> f64 {
-    let ticks = || {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-        // Fields after the command name (which may hold spaces) start at its closing ')'.
-        let rest = &stat[stat.rfind(')').unwrap() + 2..];
-        let f: Vec<&str> = rest.split(' ').collect();
-        // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-        f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
-    };
-    let hz = String::from_utf8(
-        std::process::Command::new("getconf")
-            .arg("CLK_TCK")
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap()
-    .trim()
-    .parse::<f64>()
-    .unwrap();
-    let before = ticks();
-    tokio::time::sleep(window).await;
-    (ticks() - before) as f64 / hz / window.as_secs_f64()
-}
-
 #[tokio::test]
 async fn a_bad_setting_fails_at_start_naming_the_variable() {
     let dir = TempDir::new();
@@ -166,15 +140,6 @@ async fn embedded_default_serves_on_sqlite_and_stops_on_sigterm() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-
-    // Idle, the process sleeps: its workers wait between looks at the empty SQLite queue
-    // (an idle `serve` once spun a whole core polling it).
-    let busy = cpu_share_over(child.id().unwrap(), Duration::from_secs(3)).await;
-    assert!(
-        busy < 0.25,
-        "an idle gatehouse serve used {:.0} % of a core",
-        busy * 100.0
-    );
 
     let pid = child.id().unwrap().to_string();
     let killed = std::process::Command::new("kill")
