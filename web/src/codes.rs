@@ -412,6 +412,8 @@ pub struct CodeRow {
     pub plan: String,
     pub status: &'static str,
     pub activations: String,
+    /// Who redeemed it (first name and @username), first activation first.
+    pub redeemed_by: String,
     pub expires: String,
     pub created: String,
 }
@@ -546,6 +548,15 @@ pub async fn list_page(
                     CodeStatus::Expired => "expired",
                 },
                 activations: format!("{} / {}", c.activation_count, c.max_activations),
+                redeemed_by: c
+                    .redeemed_by
+                    .iter()
+                    .map(|r| match &r.username {
+                        Some(u) => format!("{} (@{u})", r.first_name),
+                        None => r.first_name.clone(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 expires: page::when_or(&c.expires_at, "never"),
                 created: page::when(&c.created_at),
                 code: c.code,

@@ -187,8 +187,27 @@ async fn members_lists_page_by_cursor_and_filter_by_plan_status_and_source() {
     assert!(st.is_client_error(), "{st} {b}");
     assert!(b["error"]["code"].is_string(), "{b}");
 
-    // The dashboard: filtered, paged.
+    // The dashboard: the codes page names who redeemed each code.
     let mut w = s.app.web_login(&s.c.email).await;
+    let codes_page = w
+        .get(&format!("/projects/{}/codes?status=redeemed", s.pid))
+        .await;
+    assert_eq!(codes_page.status, StatusCode::OK);
+    assert_contains(&codes_page.body, "Redeemed by");
+    let first_names: Vec<String> = get(&s, "subscribers?limit=100").await["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["first_name"].as_str().unwrap().to_string())
+        .collect();
+    for name in &first_names {
+        assert_contains(
+            &codes_page.body,
+            &format!("<td class=\"redeemed-by\">{name}"),
+        );
+    }
+
+    // The members page: filtered, paged.
     let page = w
         .get(&format!("/projects/{}/members?status=revoked", s.pid))
         .await;
