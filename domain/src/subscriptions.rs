@@ -1021,6 +1021,14 @@ pub async fn list_subscribers(
     })
 }
 
+/// How a subscriber is named to creators: `First (@username)`, or the first name alone.
+pub fn display_name(first_name: &str, username: Option<&str>) -> String {
+    match username {
+        Some(u) => format!("{first_name} (@{u})"),
+        None => first_name.to_string(),
+    }
+}
+
 /// How many subscribers the project has.
 pub async fn subscriber_count(ctx: &AppCtx, t: &TenantCtx, project_id: Uuid) -> Result<u64> {
     let p = projects::find(&ctx.db, t, project_id).await?;

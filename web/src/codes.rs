@@ -551,9 +551,8 @@ pub async fn list_page(
                 redeemed_by: c
                     .redeemed_by
                     .iter()
-                    .map(|r| match &r.username {
-                        Some(u) => format!("{} (@{u})", r.first_name),
-                        None => r.first_name.clone(),
+                    .map(|r| {
+                        domain::subscriptions::display_name(&r.first_name, r.username.as_deref())
                     })
                     .collect::<Vec<_>>()
                     .join(", "),

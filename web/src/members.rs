@@ -135,9 +135,8 @@ pub async fn page(
             MemberRow {
                 id: sub.id,
                 who: who
-                    .map(|m| match &m.username {
-                        Some(u) => format!("{} (@{u})", m.first_name),
-                        None => m.first_name.clone(),
+                    .map(|m| {
+                        domain::subscriptions::display_name(&m.first_name, m.username.as_deref())
                     })
                     .unwrap_or_default(),
                 telegram_user_id: who.map(|m| m.telegram_user_id).unwrap_or_default(),

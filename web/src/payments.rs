@@ -86,10 +86,7 @@ pub async fn page(
             who: subscribers
                 .iter()
                 .find(|m| m.id == pay.subscriber_id)
-                .map(|m| match &m.username {
-                    Some(u) => format!("{} (@{u})", m.first_name),
-                    None => m.first_name.clone(),
-                })
+                .map(|m| domain::subscriptions::display_name(&m.first_name, m.username.as_deref()))
                 .unwrap_or_default(),
             plan: plan_list
                 .iter()
