@@ -89,6 +89,7 @@ pub struct ReadyOut {
 
 #[utoipa::path(get, path = "/metrics", tag = "operations", security(), responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 pub async fn metrics_text() -> Response {
+    metrics::counter!("db_statements_total").absolute(domain::ctx::statements_sent());
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         metrics_handle().render(),

@@ -3,10 +3,11 @@
 //! subscribed to the event's type, inside the caller's transaction — so an event exists
 //! exactly when the change it describes committed. Sending is `webhooks::delivery`'s.
 //!
-//! A leaf besides `error`: the owners of batches, redemptions and subscriptions (and later
-//! payments) call it without the domain's module graph gaining a cycle.
+//! A leaf besides `error` and the `facts` cache (which endpoints listen): the owners of
+//! batches, redemptions, subscriptions and payments call it without the domain's module graph
+//! gaining a cycle.
 use chrono::{DateTime, SecondsFormat, Utc};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ConnectionTrait, EntityTrait, Set};
 use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -131,13 +132,19 @@ fn subscriber_json(s: &subscriber::Model) -> Value {
 }
 
 /// A subscription event (`subscription.created|extended|ended|revoked`) with the
-/// subscription as it is now, read inside the caller's transaction.
+/// subscription as it is now, read inside the caller's transaction — only when an endpoint of
+/// the tenant listens for it (most tenants have none: one round trip then, not three).
 pub async fn emit_subscription(
     db: &impl ConnectionTrait,
+    tenant_id: Uuid,
     kind: EventType,
     subscription_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    let wanted = listeners(db, tenant_id, kind).await?;
+    if wanted.is_empty() {
+        return Ok(());
+    }
     let Some(s) = subscription::Entity::find_by_id(subscription_id)
         .one(db)
         .await?
@@ -156,7 +163,7 @@ pub async fn emit_subscription(
         "starts_at": ts(s.starts_at), "ends_at": s.ends_at.map(ts),
         "ended_at": s.ended_at.map(ts),
     });
-    emit(db, s.tenant_id, Event::new(kind, data), now).await
+    write(db, tenant_id, &wanted, Event::new(kind, data), now).await
 }
 
 /// The body sent for an event: `{"type","id","timestamp","version","data"}`.
@@ -179,41 +186,56 @@ pub async fn emit(
     event: Event,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let endpoints = webhook_endpoint::Entity::find()
-        .filter(webhook_endpoint::Column::TenantId.eq(tenant_id))
-        .filter(webhook_endpoint::Column::Enabled.eq(true))
-        .all(db)
-        .await?;
-    let wanted: Vec<_> = endpoints
-        .into_iter()
-        .filter(|e| subscribes(e, event.kind))
-        .collect();
+    let wanted = listeners(db, tenant_id, event.kind).await?;
+    write(db, tenant_id, &wanted, event, now).await
+}
+
+/// The tenant's enabled endpoints that subscribed to `kind` (from the per-process cache of
+/// [`crate::facts`]: no round trip for a tenant whose endpoints were read recently).
+async fn listeners(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    kind: EventType,
+) -> Result<Vec<webhook_endpoint::Model>> {
+    Ok(crate::facts::webhook_endpoints(db, tenant_id)
+        .await?
+        .iter()
+        .filter(|e| subscribes(e, kind))
+        .cloned()
+        .collect())
+}
+
+/// One outbox row per endpoint in `wanted`, in one statement.
+async fn write(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    wanted: &[webhook_endpoint::Model],
+    event: Event,
+    now: DateTime<Utc>,
+) -> Result<()> {
     if wanted.is_empty() {
         return Ok(());
     }
     let id = format!("evt_{}", Uuid::now_v7().simple());
     let payload = body(event.kind, &id, now, &event.data);
-    for e in wanted {
-        webhook_delivery::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            tenant_id: Set(tenant_id),
-            endpoint_id: Set(e.id),
-            event_id: Set(id.clone()),
-            event_type: Set(event.kind.as_str().to_string()),
-            payload: Set(payload.clone()),
-            status: Set(DeliveryStatus::Pending),
-            attempts: Set(0),
-            next_attempt_at: Set(now),
-            retry_until: Set(now + chrono::Duration::hours(RETRY_WINDOW_HOURS)),
-            last_status_code: Set(None),
-            last_latency_ms: Set(None),
-            last_error: Set(None),
-            delivered_at: Set(None),
-            created_at: Set(now),
-        }
-        .insert(db)
-        .await?;
-    }
+    let rows = wanted.iter().map(|e| webhook_delivery::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(tenant_id),
+        endpoint_id: Set(e.id),
+        event_id: Set(id.clone()),
+        event_type: Set(event.kind.as_str().to_string()),
+        payload: Set(payload.clone()),
+        status: Set(DeliveryStatus::Pending),
+        attempts: Set(0),
+        next_attempt_at: Set(now),
+        retry_until: Set(now + chrono::Duration::hours(RETRY_WINDOW_HOURS)),
+        last_status_code: Set(None),
+        last_latency_ms: Set(None),
+        last_error: Set(None),
+        delivered_at: Set(None),
+        created_at: Set(now),
+    });
+    webhook_delivery::Entity::insert_many(rows).exec(db).await?;
     Ok(())
 }
 

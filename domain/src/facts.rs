@@ -1,5 +1,6 @@
 //! The per-process cache of the facts every update of a bot reads: its tenant's status, its
-//! project and the plans of its codes. A leaf, like the bot cache it sits beside, and kept
+//! project, the plans of its codes, and the tenant's webhook endpoints (every grant and
+//! redemption asks which endpoints listen, and most tenants have none). A leaf, like the bot cache it sits beside, and kept
 //! the same way: the database is the truth; a process that changes one of these rows forgets
 //! it at once and announces the id on the bot cache's Redis channel
 //! ([`crate::telegram::registry::changed`]), and every process drops it as soon as the
@@ -17,10 +18,10 @@ use std::{
 };
 
 use dashmap::DashMap;
-use sea_orm::EntityTrait;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
-use entity::{plan, project, tenant, tenant::TenantStatus};
+use entity::{plan, project, tenant, tenant::TenantStatus, webhook_endpoint};
 
 use crate::{
     AppCtx,
@@ -37,6 +38,10 @@ enum Fact {
 }
 
 static CACHE: LazyLock<DashMap<Uuid, (Fact, Instant)>> = LazyLock::new(DashMap::new);
+/// A tenant's enabled webhook endpoints, by tenant id (beside `CACHE`, whose tenant entry is
+/// its status; one eviction of the tenant id drops both).
+static ENDPOINTS: LazyLock<DashMap<Uuid, (Arc<Vec<webhook_endpoint::Model>>, Instant)>> =
+    LazyLock::new(DashMap::new);
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 
 /// Forgets whatever is cached under `id` (a tenant, project or plan id; ids are UUIDs, so
@@ -44,12 +49,14 @@ static GENERATION: AtomicU64 = AtomicU64::new(0);
 pub fn evict(id: Uuid) {
     GENERATION.fetch_add(1, Ordering::SeqCst);
     CACHE.remove(&id);
+    ENDPOINTS.remove(&id);
 }
 
 /// Forgets everything (after a lost invalidation subscription).
 pub fn clear() {
     GENERATION.fetch_add(1, Ordering::SeqCst);
     CACHE.clear();
+    ENDPOINTS.clear();
 }
 
 /// Evicted with the bot cache: its invalidation (local and through Redis) is ours.
@@ -60,9 +67,13 @@ fn hook(id: Option<Uuid>) {
     }
 }
 
-fn cached<T>(id: Uuid, pick: impl Fn(&Fact) -> Option<T>) -> Option<T> {
+fn register() {
     static REGISTERED: std::sync::Once = std::sync::Once::new();
     REGISTERED.call_once(|| crate::telegram::registry::also_evict(hook));
+}
+
+fn cached<T>(id: Uuid, pick: impl Fn(&Fact) -> Option<T>) -> Option<T> {
+    register();
     let e = CACHE.get(&id)?;
     if e.1.elapsed() >= REVALIDATE_AFTER {
         return None;
@@ -129,4 +140,31 @@ pub async fn plan(ctx: &AppCtx, plan_id: Uuid) -> Result<Arc<plan::Model>> {
     );
     keep(plan_id, generation, Fact::Plan(p.clone()));
     Ok(p)
+}
+
+/// The tenant's enabled webhook endpoints, read through `db` (the caller's transaction) when
+/// not cached. Whoever creates, changes or deletes an endpoint announces the tenant id
+/// ([`crate::telegram::registry::changed`]).
+pub async fn webhook_endpoints(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+) -> Result<Arc<Vec<webhook_endpoint::Model>>> {
+    register();
+    if let Some(e) = ENDPOINTS.get(&tenant_id)
+        && e.1.elapsed() < REVALIDATE_AFTER
+    {
+        return Ok(e.0.clone());
+    }
+    let generation = GENERATION.load(Ordering::SeqCst);
+    let found = Arc::new(
+        webhook_endpoint::Entity::find()
+            .filter(webhook_endpoint::Column::TenantId.eq(tenant_id))
+            .filter(webhook_endpoint::Column::Enabled.eq(true))
+            .all(db)
+            .await?,
+    );
+    if GENERATION.load(Ordering::SeqCst) == generation {
+        ENDPOINTS.insert(tenant_id, (found.clone(), Instant::now()));
+    }
+    Ok(found)
 }

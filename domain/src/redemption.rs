@@ -132,28 +132,23 @@ async fn activate(ctx: &AppCtx, h: &BotHandle, user: &TgUser, typed: &str) -> Re
     let now = ctx.now();
     let pl = facts::plan(ctx, c.plan_id).await?;
     let sub = subscriptions::subscriber_for(ctx, h, user).await?;
-    let already = activation::Entity::find()
-        .filter(activation::Column::AccessCodeId.eq(c.id))
-        .filter(activation::Column::SubscriberId.eq(sub.id))
-        .count(&ctx.db)
-        .await?;
-    if already > 0 {
-        return Err(failure(
-            CODE_ALREADY_REDEEMED,
-            "you have already redeemed this code",
-        ));
-    }
-    if c.expires_at.is_some_and(|e| e <= now) {
-        return Err(failure(CODE_EXPIRED, "this code has expired"));
-    }
-    if c.activation_count >= c.max_activations {
-        return Err(failure(CODE_USED_UP, "this code has been used up"));
-    }
-    if !pl.active {
-        return Err(failure(
+    // "Already redeemed" is told before any other refusal. It is asked only when the code is
+    // refused anyway: on the way to a grant, the activation's unique (code, subscriber) pair
+    // answers it inside the transaction, one round trip fewer for every redemption.
+    let refused = if c.expires_at.is_some_and(|e| e <= now) {
+        Some(failure(CODE_EXPIRED, "this code has expired"))
+    } else if c.activation_count >= c.max_activations {
+        Some(failure(CODE_USED_UP, "this code has been used up"))
+    } else if !pl.active {
+        Some(failure(
             PLAN_INACTIVE,
             "the plan of this code is no longer offered",
-        ));
+        ))
+    } else {
+        None
+    };
+    if let Some(e) = refused {
+        return Err(already_redeemed(ctx, c.id, sub.id).await?.unwrap_or(e));
     }
 
     let txn = ctx.db.begin().await?;
@@ -179,7 +174,8 @@ async fn activate(ctx: &AppCtx, h: &BotHandle, user: &TgUser, typed: &str) -> Re
         .rows_affected;
     if took == 0 {
         txn.rollback().await?;
-        return Err(failure(CODE_USED_UP, "this code has been used up"));
+        let used_up = failure(CODE_USED_UP, "this code has been used up");
+        return Err(already_redeemed(ctx, c.id, sub.id).await?.unwrap_or(used_up));
     }
     let price_minor = if project.codes_priced {
         pl.price_minor
@@ -218,12 +214,21 @@ async fn activate(ctx: &AppCtx, h: &BotHandle, user: &TgUser, typed: &str) -> Re
     }
     .insert(&txn)
     .await;
-    if inserted.is_err() {
-        txn.rollback().await?;
-        return Err(failure(
-            CODE_ALREADY_REDEEMED,
-            "you have already redeemed this code",
-        ));
+    match inserted {
+        Ok(_) => {}
+        Err(e)
+            if matches!(
+                e.sql_err(),
+                Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+            ) =>
+        {
+            txn.rollback().await?;
+            return Err(failure(
+                CODE_ALREADY_REDEEMED,
+                "you have already redeemed this code",
+            ));
+        }
+        Err(e) => return Err(e.into()),
     }
     events::emit(
         &txn,
@@ -242,6 +247,21 @@ async fn activate(ctx: &AppCtx, h: &BotHandle, user: &TgUser, typed: &str) -> Re
         extended: granted.extended,
         links,
     })
+}
+
+/// `code_already_redeemed` when this subscriber holds an activation of this code.
+async fn already_redeemed(ctx: &AppCtx, code_id: Uuid, subscriber_id: Uuid) -> Result<Option<Error>> {
+    let n = activation::Entity::find()
+        .filter(activation::Column::AccessCodeId.eq(code_id))
+        .filter(activation::Column::SubscriberId.eq(subscriber_id))
+        .count(&ctx.db)
+        .await?;
+    Ok((n > 0).then(|| {
+        failure(
+            CODE_ALREADY_REDEEMED,
+            "you have already redeemed this code",
+        )
+    }))
 }
 
 /// Tells the project's linked owners who redeemed which code for which plan. A failed

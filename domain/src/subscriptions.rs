@@ -159,7 +159,7 @@ pub async fn grant(
     } else {
         EventType::SubscriptionCreated
     };
-    events::emit_subscription(txn, kind, granted.subscription.id, now).await?;
+    events::emit_subscription(txn, g.tenant_id, kind, granted.subscription.id, now).await?;
     Ok(granted)
 }
 
@@ -387,7 +387,7 @@ async fn revoke_in(
         .filter(subscription::Column::Status.eq(SubscriptionStatus::Active))
         .exec(txn)
         .await?;
-    events::emit_subscription(txn, EventType::SubscriptionRevoked, s.id, now).await?;
+    events::emit_subscription(txn, s.tenant_id, EventType::SubscriptionRevoked, s.id, now).await?;
     Ok(Withdrawn::Revoked(s.id))
 }
 
@@ -427,18 +427,17 @@ pub(crate) async fn subscriber_for(
 }
 
 async fn channels_of_plan(db: &impl ConnectionTrait, plan_id: Uuid) -> Result<Vec<channel::Model>> {
-    let ids: Vec<Uuid> = plan_channel::Entity::find()
-        .select_only()
-        .column(plan_channel::Column::ChannelId)
-        .filter(plan_channel::Column::PlanId.eq(plan_id))
-        .into_tuple()
-        .all(db)
-        .await?;
-    if ids.is_empty() {
-        return Ok(vec![]);
-    }
+    // One round trip: the plan's channel ids as a subquery.
     Ok(channel::Entity::find()
-        .filter(channel::Column::Id.is_in(ids))
+        .filter(
+            channel::Column::Id.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(plan_channel::Column::ChannelId)
+                    .from(plan_channel::Entity)
+                    .and_where(plan_channel::Column::PlanId.eq(plan_id))
+                    .to_owned(),
+            ),
+        )
         .order_by_asc(channel::Column::CreatedAt)
         .all(db)
         .await?)
@@ -755,7 +754,7 @@ async fn end(ctx: &AppCtx, s: &subscription::Model, status: SubscriptionStatus) 
         SubscriptionStatus::Revoked => EventType::SubscriptionRevoked,
         SubscriptionStatus::Expired | SubscriptionStatus::Active => EventType::SubscriptionEnded,
     };
-    events::emit_subscription(&txn, kind, s.id, now).await?;
+    events::emit_subscription(&txn, s.tenant_id, kind, s.id, now).await?;
     txn.commit().await?;
     Ok(true)
 }

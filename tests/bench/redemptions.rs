@@ -315,6 +315,33 @@ async fn main() {
     }
     let probe_token = queues[0][0].0.token.clone();
     let mut next_user = 5_000_000i64;
+    // What one redemption costs, counted rather than read off the code: statements this
+    // process sent to PostgreSQL and Bot API calls the fake received, from the POST until the
+    // reply, one redemption at a time (the least of five, so a worker's sweep that happens to
+    // run meanwhile is not counted).
+    let mut counted = vec![];
+    for _ in 0..5 {
+        let (bot, code) = queues[0].pop().expect("codes for the count");
+        let user = next_user;
+        next_user += 1;
+        let (statements, calls) = (domain::ctx::statements_sent(), tg.calls().len());
+        let s = app
+            .post_update(&bot, &updates::message(user, user, &format!("/start c_{code}")))
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        tg.wait_for_text(&bot.token, user, "Code accepted").await;
+        while bot_router::updates_in_flight(c.tenant_id) > 0 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        counted.push((
+            domain::ctx::statements_sent() - statements,
+            tg.calls().len() - calls,
+        ));
+    }
+    let (statements, calls) = counted.iter().min().copied().unwrap();
+    println!(
+        "one redemption (/start c_<CODE>, first contact, one channel), counted: {statements} database statements (+ BEGIN and COMMIT), {calls} Bot API calls"
+    );
     println!(
         "open-loop sweep: arrivals at a fixed rate, round-robin over {bots_n} bots, {phase_secs} s each"
     );

@@ -9,10 +9,13 @@
 //! up to `JOB_RETRY_MAX_MS`), [`domain::jobs::MAX_ATTEMPTS`] attempts in all. Workers beat
 //! every `JOB_HEARTBEAT_SECS`; a worker silent for [`MISSED_HEARTBEATS`] beats is dead, and
 //! the next beat of any live worker (or a restarted one) puts its jobs back in the queue.
+mod quiet_poll;
+
 use std::{str::FromStr, time::Duration};
 
 use apalis::prelude::*;
 use apalis_cron::{CronScheduler, Tick};
+use quiet_poll::QuietPoll;
 use domain::{
     AppCtx,
     config::MISSED_HEARTBEATS,
@@ -122,16 +125,16 @@ async fn run_queue<J: QueuedJob>(
                 .with_pubsub()
         )
     } else {
-        work_on!(
+        work_on!(QuietPoll::new(
             apalis_sqlite::SqliteStorage::<J>::new(ctx.db.get_sqlite_connection_pool())
                 .with_config(
                     apalis_sqlite::Config::default()
                         .queue(queue)
                         .heartbeat_interval(heartbeat)
                         .missed_heartbeats(MISSED_HEARTBEATS as usize)
-                )
-                .poll_with_strategy(poll_often())
-        )
+                ),
+            SQLITE_POLL
+        ))
     }
 }
 
@@ -238,16 +241,10 @@ async fn expire_codes(_tick: Tick, ctx: Data<AppCtx>) -> Result<(), BoxDynError>
     Ok(())
 }
 
-/// PostgreSQL workers wake on LISTEN/NOTIFY; SQLite has no notifications, so its workers
-/// poll on a short fixed interval (apalis' default backs off to many seconds when idle).
-/// Known defect: apalis-sqlite 1.0 re-polls an empty queue as soon as it is woken, which is at
-/// once, so an idle SQLite worker spins a core (see the README); holding readiness back in a
-/// tower layer stalled in-flight fetches that hold the one SQLite connection, so it was undone.
-const SQLITE_POLL: Duration = Duration::from_millis(50);
-
-fn poll_often() -> Strategy {
-    Strategy::new().interval(SQLITE_POLL)
-}
+/// PostgreSQL workers wake on LISTEN/NOTIFY; SQLite has no notifications, so its workers look
+/// at the queue again this long after finding it empty ([`QuietPoll`]; a queue with work is
+/// drained without pauses).
+const SQLITE_POLL: Duration = Duration::from_millis(100);
 
 /// Every minute: renewal reminders one day ahead, then subscriptions that ended (each is
 /// claimed by a conditional update, so two workers never send or remove twice).

@@ -249,6 +249,8 @@ pub async fn create(ctx: &AppCtx, t: &TenantCtx, input: EndpointIn) -> Result<En
     }
     .insert(&ctx.db)
     .await?;
+    // Every process's cached list of this tenant's endpoints (`facts`) is dropped.
+    crate::telegram::registry::changed(ctx, t.tenant_id).await;
     audit::record(
         &ctx.db,
         audit::Entry::creator(t, "webhook_endpoint.created", "webhook_endpoint", id)
@@ -315,7 +317,9 @@ pub async fn update(
         am.enabled = Set(en);
     }
     am.updated_at = Set(ctx.now());
-    Ok(am.update(&ctx.db).await?.into())
+    let out = am.update(&ctx.db).await?;
+    crate::telegram::registry::changed(ctx, t.tenant_id).await;
+    Ok(out.into())
 }
 
 /// Deletes an endpoint with its outbox and log (audited).
@@ -325,6 +329,7 @@ pub async fn delete(ctx: &AppCtx, t: &TenantCtx, id: Uuid) -> Result<()> {
     webhook_endpoint::Entity::delete_by_id(e.id)
         .exec(&ctx.db)
         .await?;
+    crate::telegram::registry::changed(ctx, t.tenant_id).await;
     audit::record(
         &ctx.db,
         audit::Entry::creator(t, "webhook_endpoint.deleted", "webhook_endpoint", e.id)

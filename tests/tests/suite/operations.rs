@@ -77,6 +77,15 @@ async fn metrics_count_requests_by_route_template() {
         "{text}"
     );
     assert!(!text.contains(id), "raw ids never become labels");
+    // Statements sent to the database so far (signup and project creation wrote some).
+    let statements: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("db_statements_total "))
+        .expect("db_statements_total is exported")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(statements >= 2, "{statements}");
 }
 
 #[tokio::test]
