@@ -175,7 +175,9 @@ async fn activate(ctx: &AppCtx, h: &BotHandle, user: &TgUser, typed: &str) -> Re
     if took == 0 {
         txn.rollback().await?;
         let used_up = failure(CODE_USED_UP, "this code has been used up");
-        return Err(already_redeemed(ctx, c.id, sub.id).await?.unwrap_or(used_up));
+        return Err(already_redeemed(ctx, c.id, sub.id)
+            .await?
+            .unwrap_or(used_up));
     }
     let price_minor = if project.codes_priced {
         pl.price_minor
@@ -250,18 +252,17 @@ async fn activate(ctx: &AppCtx, h: &BotHandle, user: &TgUser, typed: &str) -> Re
 }
 
 /// `code_already_redeemed` when this subscriber holds an activation of this code.
-async fn already_redeemed(ctx: &AppCtx, code_id: Uuid, subscriber_id: Uuid) -> Result<Option<Error>> {
+async fn already_redeemed(
+    ctx: &AppCtx,
+    code_id: Uuid,
+    subscriber_id: Uuid,
+) -> Result<Option<Error>> {
     let n = activation::Entity::find()
         .filter(activation::Column::AccessCodeId.eq(code_id))
         .filter(activation::Column::SubscriberId.eq(subscriber_id))
         .count(&ctx.db)
         .await?;
-    Ok((n > 0).then(|| {
-        failure(
-            CODE_ALREADY_REDEEMED,
-            "you have already redeemed this code",
-        )
-    }))
+    Ok((n > 0).then(|| failure(CODE_ALREADY_REDEEMED, "you have already redeemed this code")))
 }
 
 /// Tells the project's linked owners who redeemed which code for which plan. A failed

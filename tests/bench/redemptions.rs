@@ -326,7 +326,10 @@ async fn main() {
         next_user += 1;
         let (statements, calls) = (domain::ctx::statements_sent(), tg.calls().len());
         let s = app
-            .post_update(&bot, &updates::message(user, user, &format!("/start c_{code}")))
+            .post_update(
+                &bot,
+                &updates::message(user, user, &format!("/start c_{code}")),
+            )
             .await;
         assert_eq!(s, StatusCode::OK);
         tg.wait_for_text(&bot.token, user, "Code accepted").await;

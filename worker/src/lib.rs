@@ -15,12 +15,12 @@ use std::{str::FromStr, time::Duration};
 
 use apalis::prelude::*;
 use apalis_cron::{CronScheduler, Tick};
-use quiet_poll::QuietPoll;
 use domain::{
     AppCtx,
     config::MISSED_HEARTBEATS,
     jobs::{DeliverBatch, GenerateCodes, queue_name},
 };
+use quiet_poll::QuietPoll;
 use tokio_util::sync::CancellationToken;
 use tower::{
     retry::backoff::{ExponentialBackoff, ExponentialBackoffMaker, MakeBackoff},

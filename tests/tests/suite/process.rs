@@ -204,7 +204,10 @@ async fn embedded_default_serves_on_sqlite_and_stops_on_sigterm() {
         .unwrap();
     let ct = creator["token"].as_str().expect("creator can log in");
     let post = |path: String, body: serde_json::Value| {
-        let req = http.post(format!("{base}{path}")).bearer_auth(ct).json(&body);
+        let req = http
+            .post(format!("{base}{path}"))
+            .bearer_auth(ct)
+            .json(&body);
         async move {
             let r = req.send().await.unwrap();
             assert!(r.status().is_success(), "{path}: {}", r.status());
