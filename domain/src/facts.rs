@@ -40,8 +40,9 @@ enum Fact {
 static CACHE: LazyLock<DashMap<Uuid, (Fact, Instant)>> = LazyLock::new(DashMap::new);
 /// A tenant's enabled webhook endpoints, by tenant id (beside `CACHE`, whose tenant entry is
 /// its status; one eviction of the tenant id drops both).
-static ENDPOINTS: LazyLock<DashMap<Uuid, (Arc<Vec<webhook_endpoint::Model>>, Instant)>> =
-    LazyLock::new(DashMap::new);
+static ENDPOINTS: LazyLock<DashMap<Uuid, (Endpoints, Instant)>> = LazyLock::new(DashMap::new);
+
+type Endpoints = Arc<Vec<webhook_endpoint::Model>>;
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 
 /// Forgets whatever is cached under `id` (a tenant, project or plan id; ids are UUIDs, so
@@ -145,10 +146,7 @@ pub async fn plan(ctx: &AppCtx, plan_id: Uuid) -> Result<Arc<plan::Model>> {
 /// The tenant's enabled webhook endpoints, read through `db` (the caller's transaction) when
 /// not cached. Whoever creates, changes or deletes an endpoint announces the tenant id
 /// ([`crate::telegram::registry::changed`]).
-pub async fn webhook_endpoints(
-    db: &impl ConnectionTrait,
-    tenant_id: Uuid,
-) -> Result<Arc<Vec<webhook_endpoint::Model>>> {
+pub async fn webhook_endpoints(db: &impl ConnectionTrait, tenant_id: Uuid) -> Result<Endpoints> {
     register();
     if let Some(e) = ENDPOINTS.get(&tenant_id)
         && e.1.elapsed() < REVALIDATE_AFTER
