@@ -575,3 +575,39 @@ async fn the_dashboard_adds_an_endpoint_shows_its_secret_once_and_lists_its_deli
         StatusCode::NOT_FOUND
     );
 }
+
+/// Which endpoints listen is cached per process (every grant asks); adding or disabling one
+/// through the API takes effect for the very next event.
+#[tokio::test]
+async fn an_endpoint_added_or_disabled_counts_from_the_next_event() {
+    let bp = bot_project().await;
+    let (app, c) = (&bp.app, &bp.c);
+    // A redemption with no endpoint yet: the process now knows "nobody listens".
+    let codes = bp.codes(3, json!({})).await;
+    bp.say(711, &format!("/start c_{}", codes[0])).await;
+    bp.reply(711, "Code accepted").await;
+
+    let receiver = Receiver::start().await;
+    let (eid, _) = endpoint(app, c, &receiver.url, &["code.redeemed"]).await;
+    bp.say(712, &format!("/start c_{}", codes[1])).await;
+    let got = receiver.wait_for(1).await;
+    assert_eq!(got[0].json()["data"]["subscriber"]["telegram_user_id"], 712);
+
+    let (s, b) = app
+        .as_creator(
+            c,
+            Method::PATCH,
+            &format!("/api/v1/webhooks/endpoints/{eid}"),
+            Some(json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    bp.say(713, &format!("/start c_{}", codes[2])).await;
+    bp.reply(713, "Code accepted").await;
+    tokio::time::sleep(StdDuration::from_millis(500)).await;
+    assert_eq!(
+        receiver.got().len(),
+        1,
+        "a disabled endpoint gets nothing new"
+    );
+}
