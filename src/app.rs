@@ -1,7 +1,7 @@
 //! Assembling the HTTP application and running processes until shutdown.
 use std::time::Duration;
 
-use axum::{Router, extract::MatchedPath, http::Request, middleware};
+use axum::{Router, extract::MatchedPath, http::Request, middleware, serve::ListenerExt};
 use domain::AppCtx;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -39,6 +39,13 @@ pub async fn serve_http(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let app = router(ctx);
+    // TCP_NODELAY: a reply is one small write; without it Nagle holds it behind the
+    // client's delayed ACK (≈ 40 ms per request on a keep-alive connection).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!(%err, "could not set TCP_NODELAY");
+        }
+    });
     // The peer address feeds login limiting (`domain::limits::client_ip`).
     axum::serve(
         listener,

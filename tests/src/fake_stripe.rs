@@ -18,6 +18,7 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
     routing::{get, post},
+    serve::ListenerExt,
 };
 use serde_json::{Value, json};
 
@@ -117,7 +118,9 @@ impl FakeStripe {
             .layer(axum::middleware::from_fn_with_state(state.clone(), record))
             .with_state(state.clone());
         tokio::spawn(async move {
-            axum::serve(listener, app).await.ok();
+            axum::serve(listener.tap_io(|tcp| _ = tcp.set_nodelay(true)), app)
+                .await
+                .ok();
         });
         FakeStripe { base, state }
     }

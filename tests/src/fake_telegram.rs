@@ -21,6 +21,7 @@ use axum::{
     http::{StatusCode, header},
     response::{IntoResponse, Response},
     routing::any,
+    serve::ListenerExt,
 };
 use serde_json::{Map, Value, json};
 use tokio::sync::Notify;
@@ -111,7 +112,7 @@ impl FakeTelegram {
             .route("/{*path}", any(handle))
             .with_state(fake.clone());
         tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            let _ = axum::serve(listener.tap_io(|tcp| _ = tcp.set_nodelay(true)), app).await;
         });
         fake
     }

@@ -2,12 +2,15 @@
 //! goes through here, paced to Telegram's limits (about one message per second per chat and
 //! thirty per second per bot) and retried after a 429 once its `retry_after` has passed.
 //!
-//! Pacing is a reservation of time slots per bot (in its cached handle): each send takes the
-//! next free slot that is at least [`PER_BOT`] after the bot's previous one and [`PER_CHAT`]
-//! after that chat's previous one, then sleeps until it. A 429 pushes the bot's next slot past
-//! `retry_after` for every sender of that bot, then the message is sent again. The limits are
-//! per process; several processes sending through one bot share Telegram's budget, and the
-//! 429 handling is what keeps that safe.
+//! Pacing is a reservation of time slots per bot (in its cached handle): each message takes the
+//! next free slot that is at least [`PER_BOT`] after the bot's previous message and
+//! [`PER_CHAT`] after that chat's previous one, then sleeps until it. Calls that are not a
+//! message to a chat (invite links, join approvals, removals, callback answers) are paced
+//! [`PER_BOT`] apart on a budget of their own: Telegram's 30 per second counts messages, and a
+//! redemption's invite link must not push its own reply a slot later. A 429 holds every call
+//! of that bot, on both budgets, until `retry_after` has passed, then the call is sent again.
+//! The limits are per process; several processes sending through one bot share Telegram's
+//! budget, and the 429 handling is what keeps that safe.
 use std::{
     collections::HashMap,
     future::Future,
@@ -39,7 +42,12 @@ const MAX_FAILURES: u32 = 3;
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Pace {
+    /// The bot's next free message slot.
     bot_next: Option<Instant>,
+    /// The bot's next free slot for calls that are not messages.
+    calls_next: Option<Instant>,
+    /// Set by a 429: nothing goes out through this bot before it.
+    held_until: Option<Instant>,
     chats: HashMap<i64, Instant>,
 }
 
@@ -79,21 +87,30 @@ async fn handle(ctx: &AppCtx, bot_id: Uuid) -> Result<std::sync::Arc<BotHandle>>
         .ok_or_else(|| Error::not_found("bot"))
 }
 
-/// Reserves this message's slot and sleeps until it.
+/// Reserves this call's slot and sleeps until it: a message to `chat` on the bot's message
+/// budget and the chat's, any other call (`None`) on the bot's budget for calls.
 async fn wait_turn(h: &BotHandle, chat: Option<i64>) {
     let at = {
         let mut p = h.pace.lock().expect("pace lock");
         let now = Instant::now();
-        let mut t = p.bot_next.map_or(now, |n| n.max(now));
-        if let Some(c) = chat {
-            if let Some(n) = p.chats.get(&c) {
-                t = t.max(*n);
+        let earliest = p.held_until.map_or(now, |n| n.max(now));
+        match chat {
+            Some(c) => {
+                let mut t = p.bot_next.map_or(earliest, |n| n.max(earliest));
+                if let Some(n) = p.chats.get(&c) {
+                    t = t.max(*n);
+                }
+                p.chats.insert(c, t + PER_CHAT);
+                registry::prune(&mut p.chats, now);
+                p.bot_next = Some(t + PER_BOT);
+                t
             }
-            p.chats.insert(c, t + PER_CHAT);
-            registry::prune(&mut p.chats, now);
+            None => {
+                let t = p.calls_next.map_or(earliest, |n| n.max(earliest));
+                p.calls_next = Some(t + PER_BOT);
+                t
+            }
         }
-        p.bot_next = Some(t + PER_BOT);
-        t
     };
     tokio::time::sleep_until(at.into()).await;
 }
@@ -113,7 +130,7 @@ where
                 limited += 1;
                 let until = Instant::now() + s.duration();
                 let mut p = h.pace.lock().expect("pace lock");
-                p.bot_next = Some(p.bot_next.map_or(until, |n| n.max(until)));
+                p.held_until = Some(p.held_until.map_or(until, |n| n.max(until)));
                 tracing::warn!(bot = %h.id, retry_after = s.seconds(), "Telegram asked to slow down");
             }
             Err(e) if transient(&e) && failed < MAX_FAILURES => {
@@ -228,7 +245,7 @@ pub async fn answer_callback(
 
 // --- channel access (the subscription service's calls) --------------------------------------
 //
-// Channel administration is not a chat message, so it is paced per bot only.
+// Channel administration is not a chat message: it is paced on the bot's budget for calls.
 
 /// A personal invite link that creates a join request (the bot approves only the subscriber),
 /// named for the subscription so the creator can tell links apart in Telegram.

@@ -112,15 +112,65 @@ async fn the_sender_paces_messages_per_chat_and_per_bot() {
         assert!(w[1].at.duration_since(w[0].at) >= Duration::from_millis(900));
     }
     // Thirty-one messages to different chats take at least a second (30 per second per bot).
+    // An invite link asked for meanwhile is not a message: it does not queue behind them.
     let start = std::time::Instant::now();
     let sends = (0..31).map(|i| async move {
         domain::telegram::send_message(ctx, bot.id, 1000 + i, "hi", None)
             .await
             .unwrap()
     });
-    futures::future::join_all(sends).await;
+    let link = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        domain::telegram::sender::create_join_request_link(ctx, bot.id, -100_777, "sub")
+            .await
+            .unwrap()
+    };
+    let (_, link) = tokio::join!(futures::future::join_all(sends), link);
     assert!(start.elapsed() >= Duration::from_millis(950));
-    assert_eq!(tg.calls_to(&bot.token, "sendMessage").len(), 34);
+    let messages = tg.calls_to(&bot.token, "sendMessage");
+    assert_eq!(messages.len(), 34);
+    let links = tg.calls_to(&bot.token, "createChatInviteLink");
+    assert_eq!(links.len(), 1);
+    assert!(link.starts_with("https://t.me/"), "{link}");
+    let last_message = messages.last().unwrap().at;
+    assert!(
+        last_message.duration_since(links[0].at) >= Duration::from_millis(500),
+        "the link waited for the messages' slots"
+    );
+    // Calls that are not messages are paced too, on a budget of their own: thirty-one links
+    // take at least a second.
+    let start = std::time::Instant::now();
+    let asks = (0..31).map(|i| async move {
+        domain::telegram::sender::create_join_request_link(ctx, bot.id, -100_778 - i, "sub")
+            .await
+            .unwrap()
+    });
+    futures::future::join_all(asks).await;
+    assert!(start.elapsed() >= Duration::from_millis(950));
+}
+
+#[tokio::test]
+async fn a_429_holds_every_call_of_that_bot() {
+    let (app, tg) = TestApp::spawn_with_telegram(Backend::Postgres, true).await;
+    let c = app.signup().await;
+    let (_, bot) = app.project_with_bot(&c, &tg).await;
+    let ctx = &app.ctx;
+    tg.fail_next(Some("sendMessage"), 1, Fault::RetryAfter(1));
+    let message = domain::telegram::send_message(ctx, bot.id, 42, "hello", None);
+    let link = async {
+        // Asked after the 429 reached the sender (the fake records the call as it answers;
+        // the sender reads the answer a moment later): it waits out the same hold.
+        tg.wait_for(&bot.token, "sendMessage", 1, Duration::from_secs(5))
+            .await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        domain::telegram::sender::create_join_request_link(ctx, bot.id, -100_779, "sub").await
+    };
+    let (m, l) = tokio::join!(message, link);
+    m.unwrap();
+    l.unwrap();
+    let refused = tg.calls_to(&bot.token, "sendMessage")[0].at;
+    let link_at = tg.calls_to(&bot.token, "createChatInviteLink")[0].at;
+    assert!(link_at.duration_since(refused) >= Duration::from_millis(900));
 }
 
 #[tokio::test]
