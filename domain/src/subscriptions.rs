@@ -391,22 +391,17 @@ async fn revoke_in(
     Ok(Withdrawn::Revoked(s.id))
 }
 
-/// The project's subscriber for a Telegram user, created on first contact.
+/// The project's subscriber for a Telegram user, created on first contact, with the name
+/// Telegram sent this time (a subscriber who changed their @username or first name is shown
+/// by the current one). One statement either way: an insert that, on the (project, user)
+/// pair it shares with an existing subscriber, refreshes the names and returns that row.
 pub(crate) async fn subscriber_for(
     ctx: &AppCtx,
     h: &BotHandle,
     user: &TgUser,
 ) -> Result<subscriber::Model> {
-    let find = || {
-        subscriber::Entity::find()
-            .filter(subscriber::Column::ProjectId.eq(h.project_id))
-            .filter(subscriber::Column::TelegramUserId.eq(user.id))
-            .one(&ctx.db)
-    };
-    if let Some(s) = find().await? {
-        return Ok(s);
-    }
-    let inserted = subscriber::ActiveModel {
+    use sea_orm::sea_query::OnConflict;
+    let fresh = subscriber::ActiveModel {
         id: Set(Uuid::now_v7()),
         tenant_id: Set(h.tenant_id),
         project_id: Set(h.project_id),
@@ -414,16 +409,18 @@ pub(crate) async fn subscriber_for(
         username: Set(user.username.clone()),
         first_name: Set(user.first_name.chars().take(255).collect()),
         created_at: Set(ctx.now()),
-    }
-    .insert(&ctx.db)
-    .await;
-    match inserted {
-        Ok(s) => Ok(s),
-        // Two first redemptions at once: the other insert won.
-        Err(_) => find()
-            .await?
-            .ok_or_else(|| Error::internal(anyhow::anyhow!("subscriber vanished"))),
-    }
+    };
+    Ok(subscriber::Entity::insert(fresh)
+        .on_conflict(
+            OnConflict::columns([
+                subscriber::Column::ProjectId,
+                subscriber::Column::TelegramUserId,
+            ])
+            .update_columns([subscriber::Column::Username, subscriber::Column::FirstName])
+            .to_owned(),
+        )
+        .exec_with_returning(&ctx.db)
+        .await?)
 }
 
 async fn channels_of_plan(db: &impl ConnectionTrait, plan_id: Uuid) -> Result<Vec<channel::Model>> {

@@ -222,3 +222,35 @@ async fn members_lists_page_by_cursor_and_filter_by_plan_status_and_source() {
     assert_contains(&page.body, &format!("sub-{}", silver_subs[0]));
     assert_lacks(&page.body, "id=\"next-page\"");
 }
+
+/// A subscriber is listed by the name Telegram sent last: one who changed their @username and
+/// first name between two redemptions is shown by the new ones (still one subscriber).
+#[tokio::test]
+async fn a_subscriber_is_listed_by_the_name_telegram_sent_last() {
+    let s = BotProject::builder(Backend::Postgres)
+        .billing_plan("growth_monthly")
+        .channel(CHANNEL)
+        .build()
+        .await;
+    let codes = s.codes(2, json!({})).await;
+    redeem(&s, 4_000, &codes[0]).await;
+    let before = get(&s, "subscribers").await;
+    assert_eq!(before["items"][0]["username"], "ann4000", "{before}");
+
+    let mut update = gatehouse_tests::telegram::updates::message(
+        s.next_update_id(),
+        4_000,
+        &format!("/start c_{}", codes[1]),
+    );
+    update["message"]["from"]["username"] = json!("ann_renamed");
+    update["message"]["from"]["first_name"] = json!("Annabel");
+    assert_eq!(s.app.post_update(&s.bot, &update).await, StatusCode::OK);
+    s.replies(4_000, "Code accepted", 2).await;
+
+    let after = get(&s, "subscribers").await;
+    let items = after["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{after}");
+    assert_eq!(items[0]["id"], before["items"][0]["id"]);
+    assert_eq!(items[0]["username"], "ann_renamed");
+    assert_eq!(items[0]["first_name"], "Annabel");
+}
