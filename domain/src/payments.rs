@@ -151,7 +151,7 @@ pub async fn offer(
         ));
     }
     let (pl, stars) = plan_on_sale(ctx, h, plan_id).await?;
-    let sub = subscriptions::subscriber_for(ctx, h, user).await?;
+    let sub = subscriptions::subscriber_for(&ctx.db, h, user, ctx.now()).await?;
     let payload = sign(ctx, pl.id, sub.id);
     let term = match pl.duration_days {
         None => "for life".to_string(),

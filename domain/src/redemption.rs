@@ -12,7 +12,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use entity::{access_code, activation, redeem_failure};
+use entity::{access_code, activation, redeem_failure, subscriber};
 
 use crate::{
     AppCtx, bots, codes,
@@ -131,7 +131,6 @@ async fn activate(ctx: &AppCtx, h: &BotHandle, user: &TgUser, typed: &str) -> Re
         .ok_or_else(unknown)?;
     let now = ctx.now();
     let pl = facts::plan(ctx, c.plan_id).await?;
-    let sub = subscriptions::subscriber_for(ctx, h, user).await?;
     // "Already redeemed" is told before any other refusal. It is asked only when the code is
     // refused anyway: on the way to a grant, the activation's unique (code, subscriber) pair
     // answers it inside the transaction, one round trip fewer for every redemption.
@@ -148,7 +147,9 @@ async fn activate(ctx: &AppCtx, h: &BotHandle, user: &TgUser, typed: &str) -> Re
         None
     };
     if let Some(e) = refused {
-        return Err(already_redeemed(ctx, c.id, sub.id).await?.unwrap_or(e));
+        return Err(already_redeemed(ctx, c.id, h.project_id, user.id)
+            .await?
+            .unwrap_or(e));
     }
 
     let txn = ctx.db.begin().await?;
@@ -175,16 +176,20 @@ async fn activate(ctx: &AppCtx, h: &BotHandle, user: &TgUser, typed: &str) -> Re
     if took == 0 {
         txn.rollback().await?;
         let used_up = failure(CODE_USED_UP, "this code has been used up");
-        return Err(already_redeemed(ctx, c.id, sub.id)
+        return Err(already_redeemed(ctx, c.id, h.project_id, user.id)
             .await?
             .unwrap_or(used_up));
     }
+    // The subscriber is made (first contact) or refreshed inside the transaction: the upsert
+    // holds the subscriber's row lock until the commit, which is the lock `grant` would take,
+    // so grants for one subscriber still run one after the other.
+    let sub = subscriptions::subscriber_for(&txn, h, user, now).await?;
     let price_minor = if project.codes_priced {
         pl.price_minor
     } else {
         0
     };
-    let granted = subscriptions::grant(
+    let granted = subscriptions::grant_locked(
         &txn,
         subscriptions::Grant {
             tenant_id: h.tenant_id,
@@ -251,15 +256,26 @@ async fn activate(ctx: &AppCtx, h: &BotHandle, user: &TgUser, typed: &str) -> Re
     })
 }
 
-/// `code_already_redeemed` when this subscriber holds an activation of this code.
+/// `code_already_redeemed` when the project's subscriber for this Telegram user holds an
+/// activation of this code (a user who never became a subscriber holds none).
 async fn already_redeemed(
     ctx: &AppCtx,
     code_id: Uuid,
-    subscriber_id: Uuid,
+    project_id: Uuid,
+    telegram_user_id: i64,
 ) -> Result<Option<Error>> {
     let n = activation::Entity::find()
         .filter(activation::Column::AccessCodeId.eq(code_id))
-        .filter(activation::Column::SubscriberId.eq(subscriber_id))
+        .filter(
+            activation::Column::SubscriberId.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(subscriber::Column::Id)
+                    .from(subscriber::Entity)
+                    .and_where(subscriber::Column::ProjectId.eq(project_id))
+                    .and_where(subscriber::Column::TelegramUserId.eq(telegram_user_id))
+                    .to_owned(),
+            ),
+        )
         .count(&ctx.db)
         .await?;
     Ok((n > 0).then(|| failure(CODE_ALREADY_REDEEMED, "you have already redeemed this code")))

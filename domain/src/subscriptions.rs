@@ -96,8 +96,18 @@ pub async fn grant(
     g: Grant<'_>,
     now: DateTime<Utc>,
 ) -> Result<Granted> {
-    let pl = g.plan;
     lock_subscriber(txn, g.subscriber_id).await?;
+    grant_locked(txn, g, now).await
+}
+
+/// [`grant`] for a caller whose transaction already holds the subscriber's row lock (a
+/// redemption upserts the subscriber inside its transaction, which locks the row).
+pub(crate) async fn grant_locked(
+    txn: &impl ConnectionTrait,
+    g: Grant<'_>,
+    now: DateTime<Utc>,
+) -> Result<Granted> {
+    let pl = g.plan;
     let existing = subscription::Entity::find()
         .filter(subscription::Column::SubscriberId.eq(g.subscriber_id))
         .filter(subscription::Column::PlanId.eq(pl.id))
@@ -395,10 +405,13 @@ async fn revoke_in(
 /// Telegram sent this time (a subscriber who changed their @username or first name is shown
 /// by the current one). One statement either way: an insert that, on the (project, user)
 /// pair it shares with an existing subscriber, refreshes the names and returns that row.
+/// Inside a transaction it also holds the subscriber's row lock until the end, as
+/// [`grant`] would take it.
 pub(crate) async fn subscriber_for(
-    ctx: &AppCtx,
+    db: &impl ConnectionTrait,
     h: &BotHandle,
     user: &TgUser,
+    now: DateTime<Utc>,
 ) -> Result<subscriber::Model> {
     use sea_orm::sea_query::OnConflict;
     let fresh = subscriber::ActiveModel {
@@ -408,7 +421,7 @@ pub(crate) async fn subscriber_for(
         telegram_user_id: Set(user.id),
         username: Set(user.username.clone()),
         first_name: Set(user.first_name.chars().take(255).collect()),
-        created_at: Set(ctx.now()),
+        created_at: Set(now),
     };
     Ok(subscriber::Entity::insert(fresh)
         .on_conflict(
@@ -419,7 +432,7 @@ pub(crate) async fn subscriber_for(
             .update_columns([subscriber::Column::Username, subscriber::Column::FirstName])
             .to_owned(),
         )
-        .exec_with_returning(&ctx.db)
+        .exec_with_returning(db)
         .await?)
 }
 
