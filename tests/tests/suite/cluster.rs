@@ -140,6 +140,65 @@ async fn two_api_processes_share_writes_the_free_quota_and_bot_changes() {
         StatusCode::OK,
         "api B serves the bot (and caches it)"
     );
+
+    // The project and plan rows every redemption reads are cached per process; a change made
+    // through api A reaches api B's cache through Redis at once, not after the 60 s
+    // revalidation. Api B redeems a code (and caches both rows) …
+    let codes: Vec<String> = a
+        .all_codes(&c, &pid, "")
+        .await
+        .iter()
+        .map(|c| c["code"].as_str().unwrap().to_string())
+        .collect();
+    let redeem_on_b = |update: i64, user: i64, code: &str| {
+        let update = updates::message(update, user, &format!("/start c_{code}"));
+        let (b, bot) = (&b, &bot);
+        async move { assert_eq!(b.post_update(bot, &update).await, StatusCode::OK) }
+    };
+    redeem_on_b(100, 500, &codes[0]).await;
+    cl.tg.wait_for_text(&bot.token, 500, "Code accepted").await;
+    // … api A switches the plan off, and api B refuses the plan's next code.
+    let (s, body) = a
+        .as_creator(
+            &c,
+            Method::PATCH,
+            &format!("/api/v1/projects/{pid}/plans/{plan}"),
+            Some(json!({"active": false})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    redeem_on_b(101, 501, &codes[1]).await;
+    cl.tg
+        .wait_for_text(&bot.token, 501, "no longer available")
+        .await;
+    // The same for the project: codes switched off through api A are refused by api B.
+    let (s, body) = a
+        .as_creator(
+            &c,
+            Method::PATCH,
+            &format!("/api/v1/projects/{pid}"),
+            Some(json!({"access_codes_enabled": false})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    redeem_on_b(102, 502, &codes[2]).await;
+    cl.tg
+        .wait_for_text(&bot.token, 502, "not accepted here")
+        .await;
+    assert!(
+        cl.tg
+            .calls_to(&bot.token, "sendMessage")
+            .iter()
+            .filter(|m| m.params["text"]
+                .as_str()
+                .unwrap_or("")
+                .contains("Code accepted"))
+            .count()
+            == 1,
+        "only the first code was accepted"
+    );
     let (s, _) = a
         .as_creator(
             &c,
