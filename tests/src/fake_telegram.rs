@@ -261,12 +261,28 @@ impl FakeTelegram {
         self.inner.lock().unwrap().calls.clone()
     }
 
+    /// How many calls have arrived so far (a mark for [`FakeTelegram::calls_since`]).
+    pub fn call_count(&self) -> usize {
+        self.inner.lock().unwrap().calls.len()
+    }
+
+    /// The calls after the first `mark`, oldest first (copies only those: a benchmark that
+    /// polls for replies must not spend its CPU copying the whole log).
+    pub fn calls_since(&self, mark: usize) -> Vec<Call> {
+        let inner = self.inner.lock().unwrap();
+        inner.calls.get(mark..).unwrap_or_default().to_vec()
+    }
+
     /// Calls of one bot to one method (case-insensitive), oldest first.
     pub fn calls_to(&self, token: &str, method: &str) -> Vec<Call> {
         let m = method.to_lowercase();
-        self.calls()
-            .into_iter()
+        self.inner
+            .lock()
+            .unwrap()
+            .calls
+            .iter()
             .filter(|c| c.token == token && c.method == m)
+            .cloned()
             .collect()
     }
 
