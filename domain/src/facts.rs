@@ -1,6 +1,7 @@
 //! The per-process cache of the facts every update of a bot reads: its tenant's status, its
 //! project, the plans of its codes, and the tenant's webhook endpoints (every grant and
-//! redemption asks which endpoints listen, and most tenants have none). A leaf, like the bot cache it sits beside, and kept
+//! redemption asks which endpoints listen, and most tenants have none), and a project's linked
+//! owner links (every redemption notifies them, and most projects have none). A leaf, like the bot cache it sits beside, and kept
 //! the same way: the database is the truth; a process that changes one of these rows forgets
 //! it at once and announces the id on the bot cache's Redis channel
 //! ([`crate::telegram::registry::changed`]), and every process drops it as soon as the
@@ -21,7 +22,7 @@ use dashmap::DashMap;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
-use entity::{plan, project, tenant, tenant::TenantStatus, webhook_endpoint};
+use entity::{owner_link, plan, project, tenant, tenant::TenantStatus, webhook_endpoint};
 
 use crate::{
     AppCtx,
@@ -43,6 +44,11 @@ static CACHE: LazyLock<DashMap<Uuid, (Fact, Instant)>> = LazyLock::new(DashMap::
 static ENDPOINTS: LazyLock<DashMap<Uuid, (Endpoints, Instant)>> = LazyLock::new(DashMap::new);
 
 type Endpoints = Arc<Vec<webhook_endpoint::Model>>;
+/// A project's linked owner links, by project id (beside `CACHE`'s project row; one eviction
+/// of the project id drops both).
+static OWNERS: LazyLock<DashMap<Uuid, (OwnerLinks, Instant)>> = LazyLock::new(DashMap::new);
+
+type OwnerLinks = Arc<Vec<owner_link::Model>>;
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 
 /// Forgets whatever is cached under `id` (a tenant, project or plan id; ids are UUIDs, so
@@ -51,6 +57,7 @@ pub fn evict(id: Uuid) {
     GENERATION.fetch_add(1, Ordering::SeqCst);
     CACHE.remove(&id);
     ENDPOINTS.remove(&id);
+    OWNERS.remove(&id);
 }
 
 /// Forgets everything (after a lost invalidation subscription).
@@ -58,6 +65,7 @@ pub fn clear() {
     GENERATION.fetch_add(1, Ordering::SeqCst);
     CACHE.clear();
     ENDPOINTS.clear();
+    OWNERS.clear();
 }
 
 /// Evicted with the bot cache: its invalidation (local and through Redis) is ours.
@@ -163,6 +171,30 @@ pub async fn webhook_endpoints(db: &impl ConnectionTrait, tenant_id: Uuid) -> Re
     );
     if GENERATION.load(Ordering::SeqCst) == generation {
         ENDPOINTS.insert(tenant_id, (found.clone(), Instant::now()));
+    }
+    Ok(found)
+}
+
+/// The project's linked owner links (linked, whether or not a member is still behind them:
+/// the caller asks that of the accounts, which are not cached). Whoever links or unlinks an
+/// owner announces the project id ([`crate::telegram::registry::changed`]).
+pub async fn linked_owners(ctx: &AppCtx, project_id: Uuid) -> Result<OwnerLinks> {
+    register();
+    if let Some(e) = OWNERS.get(&project_id)
+        && e.1.elapsed() < REVALIDATE_AFTER
+    {
+        return Ok(e.0.clone());
+    }
+    let generation = GENERATION.load(Ordering::SeqCst);
+    let found = Arc::new(
+        owner_link::Entity::find()
+            .filter(owner_link::Column::ProjectId.eq(project_id))
+            .filter(owner_link::Column::LinkedAt.is_not_null())
+            .all(&ctx.db)
+            .await?,
+    );
+    if GENERATION.load(Ordering::SeqCst) == generation {
+        OWNERS.insert(project_id, (found.clone(), Instant::now()));
     }
     Ok(found)
 }

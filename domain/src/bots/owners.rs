@@ -127,6 +127,8 @@ pub async fn redeem_owner_link(
     if won != 1 {
         return Err(invalid());
     }
+    // Every process forgets the project's cached owners (`facts::linked_owners`).
+    crate::telegram::registry::changed(ctx, h.project_id).await;
     // Batches that waited for a linked chat go out now.
     batches::resume_waiting(ctx, h.project_id).await?;
     Ok(project_of(ctx, h).await?.name)
@@ -196,15 +198,11 @@ pub async fn owner_linked(ctx: &AppCtx, t: &TenantCtx, project_id: Uuid) -> Resu
 /// The private chats of the project's linked owners with a current member behind the link
 /// (for notifications and code delivery).
 pub async fn owner_chat_ids(ctx: &AppCtx, project_id: Uuid) -> Result<Vec<i64>> {
-    let links = owner_link::Entity::find()
-        .filter(owner_link::Column::ProjectId.eq(project_id))
-        .filter(owner_link::Column::LinkedAt.is_not_null())
-        .all(&ctx.db)
-        .await?;
+    let links = crate::facts::linked_owners(ctx, project_id).await?;
     let mut ids = Vec::new();
-    for l in links {
+    for l in links.iter() {
         if let Some(chat) = l.telegram_chat_id
-            && member_behind(ctx, &l).await?.is_some()
+            && member_behind(ctx, l).await?.is_some()
         {
             ids.push(chat);
         }
@@ -300,6 +298,7 @@ pub async fn unlink_owner(
         .await?;
     }
     txn.commit().await?;
+    crate::telegram::registry::changed(ctx, p.id).await;
     Ok(())
 }
 

@@ -120,6 +120,13 @@ async fn unlinking_an_owner_applies_at_once_in_every_process() {
 
     s.say(99, "/codes").await;
     s.reply(99, "Unredeemed").await;
+    // Notifications go to the owner's chat (and the project's owners are now cached).
+    assert_eq!(
+        domain::bots::owner_chat_ids(&s.app.ctx, s.pid.parse().unwrap())
+            .await
+            .unwrap(),
+        vec![99]
+    );
 
     // Another tenant cannot see or unlink it.
     let other = s.app.signup().await;
