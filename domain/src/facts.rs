@@ -151,50 +151,45 @@ pub async fn plan(ctx: &AppCtx, plan_id: Uuid) -> Result<Arc<plan::Model>> {
     Ok(p)
 }
 
-/// The tenant's enabled webhook endpoints, read through `db` (the caller's transaction) when
-/// not cached. Whoever creates, changes or deletes an endpoint announces the tenant id
-/// ([`crate::telegram::registry::changed`]).
-pub async fn webhook_endpoints(db: &impl ConnectionTrait, tenant_id: Uuid) -> Result<Endpoints> {
+/// A cached list of rows under `id` in `map`, or `load`ed (and cached unless an eviction
+/// happened meanwhile) when missing or older than [`REVALIDATE_AFTER`].
+async fn cached_rows<M>(
+    map: &DashMap<Uuid, (Arc<Vec<M>>, Instant)>,
+    id: Uuid,
+    load: impl Future<Output = std::result::Result<Vec<M>, sea_orm::DbErr>>,
+) -> Result<Arc<Vec<M>>> {
     register();
-    if let Some(e) = ENDPOINTS.get(&tenant_id)
+    if let Some(e) = map.get(&id)
         && e.1.elapsed() < REVALIDATE_AFTER
     {
         return Ok(e.0.clone());
     }
     let generation = GENERATION.load(Ordering::SeqCst);
-    let found = Arc::new(
-        webhook_endpoint::Entity::find()
-            .filter(webhook_endpoint::Column::TenantId.eq(tenant_id))
-            .filter(webhook_endpoint::Column::Enabled.eq(true))
-            .all(db)
-            .await?,
-    );
+    let found = Arc::new(load.await?);
     if GENERATION.load(Ordering::SeqCst) == generation {
-        ENDPOINTS.insert(tenant_id, (found.clone(), Instant::now()));
+        map.insert(id, (found.clone(), Instant::now()));
     }
     Ok(found)
+}
+
+/// The tenant's enabled webhook endpoints, read through `db` (the caller's transaction) when
+/// not cached. Whoever creates, changes or deletes an endpoint announces the tenant id
+/// ([`crate::telegram::registry::changed`]).
+pub async fn webhook_endpoints(db: &impl ConnectionTrait, tenant_id: Uuid) -> Result<Endpoints> {
+    let load = webhook_endpoint::Entity::find()
+        .filter(webhook_endpoint::Column::TenantId.eq(tenant_id))
+        .filter(webhook_endpoint::Column::Enabled.eq(true))
+        .all(db);
+    cached_rows(&ENDPOINTS, tenant_id, load).await
 }
 
 /// The project's linked owner links (linked, whether or not a member is still behind them:
 /// the caller asks that of the accounts, which are not cached). Whoever links or unlinks an
 /// owner announces the project id ([`crate::telegram::registry::changed`]).
 pub async fn linked_owners(ctx: &AppCtx, project_id: Uuid) -> Result<OwnerLinks> {
-    register();
-    if let Some(e) = OWNERS.get(&project_id)
-        && e.1.elapsed() < REVALIDATE_AFTER
-    {
-        return Ok(e.0.clone());
-    }
-    let generation = GENERATION.load(Ordering::SeqCst);
-    let found = Arc::new(
-        owner_link::Entity::find()
-            .filter(owner_link::Column::ProjectId.eq(project_id))
-            .filter(owner_link::Column::LinkedAt.is_not_null())
-            .all(&ctx.db)
-            .await?,
-    );
-    if GENERATION.load(Ordering::SeqCst) == generation {
-        OWNERS.insert(project_id, (found.clone(), Instant::now()));
-    }
-    Ok(found)
+    let load = owner_link::Entity::find()
+        .filter(owner_link::Column::ProjectId.eq(project_id))
+        .filter(owner_link::Column::LinkedAt.is_not_null())
+        .all(&ctx.db);
+    cached_rows(&OWNERS, project_id, load).await
 }

@@ -150,52 +150,48 @@ async fn two_api_processes_share_writes_the_free_quota_and_bot_changes() {
         .iter()
         .map(|c| c["code"].as_str().unwrap().to_string())
         .collect();
-    let redeem_on_b = |update: i64, user: i64, code: &str| {
+    // `user` sends `code` to api B, which answers with `expect`.
+    let redeem_on_b = |update: i64, user: i64, code: &str, expect: &'static str| {
         let update = updates::message(update, user, &format!("/start c_{code}"));
-        let (b, bot) = (&b, &bot);
-        async move { assert_eq!(b.post_update(bot, &update).await, StatusCode::OK) }
+        let (b, bot, tg) = (&b, &bot, &cl.tg);
+        async move {
+            assert_eq!(b.post_update(bot, &update).await, StatusCode::OK);
+            tg.wait_for_text(&bot.token, user, expect).await;
+        }
     };
-    redeem_on_b(100, 500, &codes[0]).await;
-    cl.tg.wait_for_text(&bot.token, 500, "Code accepted").await;
+    // A change through api A, then time for api B to hear of it (far inside the 60 s
+    // revalidation that would otherwise be the only way it learns).
+    let patch_on_a = |path: String, body: Value| {
+        let c = &c;
+        async move {
+            let (s, body) = a.as_creator(c, Method::PATCH, &path, Some(body)).await;
+            assert_eq!(s, StatusCode::OK, "{body}");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    };
+    redeem_on_b(100, 500, &codes[0], "Code accepted").await;
     // … the project's linked owners are cached too (none yet): an owner linked through api A
     // hears of the next redemption on api B.
     link_owner(&cl, &c, &pid, &bot).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    redeem_on_b(103, 503, &codes[3]).await;
-    cl.tg.wait_for_text(&bot.token, 503, "Code accepted").await;
+    redeem_on_b(103, 503, &codes[3], "Code accepted").await;
     cl.tg
         .wait_for_text(&bot.token, OWNER, "New activation")
         .await;
     // … api A switches the plan off, and api B refuses the plan's next code.
-    let (s, body) = a
-        .as_creator(
-            &c,
-            Method::PATCH,
-            &format!("/api/v1/projects/{pid}/plans/{plan}"),
-            Some(json!({"active": false})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{body}");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    redeem_on_b(101, 501, &codes[1]).await;
-    cl.tg
-        .wait_for_text(&bot.token, 501, "no longer available")
-        .await;
+    patch_on_a(
+        format!("/api/v1/projects/{pid}/plans/{plan}"),
+        json!({"active": false}),
+    )
+    .await;
+    redeem_on_b(101, 501, &codes[1], "no longer available").await;
     // The same for the project: codes switched off through api A are refused by api B.
-    let (s, body) = a
-        .as_creator(
-            &c,
-            Method::PATCH,
-            &format!("/api/v1/projects/{pid}"),
-            Some(json!({"access_codes_enabled": false})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{body}");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    redeem_on_b(102, 502, &codes[2]).await;
-    cl.tg
-        .wait_for_text(&bot.token, 502, "not accepted here")
-        .await;
+    patch_on_a(
+        format!("/api/v1/projects/{pid}"),
+        json!({"access_codes_enabled": false}),
+    )
+    .await;
+    redeem_on_b(102, 502, &codes[2], "not accepted here").await;
     assert!(
         cl.tg
             .calls_to(&bot.token, "sendMessage")

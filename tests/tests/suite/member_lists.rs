@@ -224,7 +224,8 @@ async fn members_lists_page_by_cursor_and_filter_by_plan_status_and_source() {
 }
 
 /// A subscriber is listed by the name Telegram sent last: one who changed their @username and
-/// first name between two redemptions is shown by the new ones (still one subscriber).
+/// first name between two redemptions is shown by the new ones (still one subscriber). A user
+/// whose code is refused is not listed at all.
 #[tokio::test]
 async fn a_subscriber_is_listed_by_the_name_telegram_sent_last() {
     let s = BotProject::builder(Backend::Postgres)
@@ -234,7 +235,11 @@ async fn a_subscriber_is_listed_by_the_name_telegram_sent_last() {
         .await;
     let codes = s.codes(2, json!({})).await;
     redeem(&s, 4_000, &codes[0]).await;
+    // Someone whose code is refused does not become a subscriber.
+    s.say(4_001, &format!("/start c_{}", codes[0])).await;
+    s.reply(4_001, "already been used").await;
     let before = get(&s, "subscribers").await;
+    assert_eq!(before["items"].as_array().unwrap().len(), 1, "{before}");
     assert_eq!(before["items"][0]["username"], "ann4000", "{before}");
 
     let mut update = gatehouse_tests::telegram::updates::message(
