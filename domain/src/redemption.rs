@@ -6,9 +6,10 @@
 //! The project's linked owners are told of each activation.
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
-    sea_query::{Expr, ExprTrait},
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult,
+    IdenStatic, Iterable, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait,
+    sea_query::{Alias, Expr, ExprTrait, Func, JoinType, Query},
 };
 use uuid::Uuid;
 
@@ -54,6 +55,61 @@ fn failure(code: &'static str, message: &str) -> Error {
     Error::new(ErrorKind::Conflict, code, message)
 }
 
+/// What every redemption reads first, in one round trip: how many failed attempts this user
+/// made through this bot within the window, and the project's code `code` (None when there is
+/// none, or when nothing was typed that could be a code).
+async fn failures_and_code(
+    ctx: &AppCtx,
+    h: &BotHandle,
+    user: i64,
+    code: Option<&str>,
+) -> Result<(u64, Option<access_code::Model>)> {
+    let since = ctx.now() - Duration::minutes(FAILURE_WINDOW_MINUTES);
+    let failures = Query::select()
+        .expr_as(
+            Func::count(Expr::col(redeem_failure::Column::Id)),
+            Alias::new("n"),
+        )
+        .from(redeem_failure::Entity)
+        .and_where(redeem_failure::Column::BotId.eq(h.id))
+        .and_where(redeem_failure::Column::TelegramUserId.eq(user))
+        .and_where(redeem_failure::Column::At.gt(since))
+        .to_owned();
+    let mut q = Query::select();
+    q.expr_as(
+        Expr::col((Alias::new("f"), Alias::new("n"))),
+        Alias::new("failures"),
+    )
+    .from_subquery(failures, Alias::new("f"))
+    .join(
+        JoinType::LeftJoin,
+        access_code::Entity,
+        Condition::all()
+            .add(access_code::Column::ProjectId.eq(h.project_id))
+            // No code is empty: text that is no code finds no row.
+            .add(access_code::Column::Code.eq(code.unwrap_or_default())),
+    );
+    for col in access_code::Column::iter() {
+        q.expr_as(
+            Expr::col((access_code::Entity, col)),
+            Alias::new(format!("c_{}", col.as_str())),
+        );
+    }
+    let stmt = ctx.db.get_database_backend().build(&q);
+    let row = ctx
+        .db
+        .query_one_raw(stmt)
+        .await?
+        .ok_or_else(|| Error::internal(anyhow::anyhow!("the failure count returned no row")))?;
+    let n: i64 = row.try_get("", "failures")?;
+    Ok((
+        n as u64,
+        access_code::Model::from_query_result_optional(&row, "c_")?,
+    ))
+}
+
+/// The user's failed attempts through this bot within the window, oldest first (read only
+/// when they are too many, to say when the next attempt is allowed).
 async fn recent_failures(ctx: &AppCtx, bot_id: Uuid, user: i64) -> Result<Vec<DateTime<Utc>>> {
     let since = ctx.now() - Duration::minutes(FAILURE_WINDOW_MINUTES);
     Ok(redeem_failure::Entity::find()
@@ -93,17 +149,22 @@ async fn record_failure(ctx: &AppCtx, bot_id: Uuid, user: i64) -> Result<()> {
 /// `code_already_redeemed`, `plan_inactive`, `codes_disabled` — and count towards the
 /// per-user limit (`too_many_attempts`, with `retry_after`).
 pub async fn redeem(ctx: &AppCtx, h: &BotHandle, user: &TgUser, typed: &str) -> Result<Redeemed> {
-    let fails = recent_failures(ctx, h.id, user.id).await?;
-    if fails.len() as u64 >= MAX_FAILURES {
-        let retry =
-            (fails[0] + Duration::minutes(FAILURE_WINDOW_MINUTES) - ctx.now()).num_seconds();
+    let code = codes::normalize(typed);
+    let (failures, found) = failures_and_code(ctx, h, user.id, code.as_deref()).await?;
+    if failures >= MAX_FAILURES {
+        let oldest = recent_failures(ctx, h.id, user.id)
+            .await?
+            .first()
+            .copied()
+            .unwrap_or_else(|| ctx.now());
+        let retry = (oldest + Duration::minutes(FAILURE_WINDOW_MINUTES) - ctx.now()).num_seconds();
         return Err(Error::rate_limited(
             TOO_MANY_ATTEMPTS,
             "too many failed attempts",
             Ord::max(retry, 1) as u64,
         ));
     }
-    match activate(ctx, h, user, typed).await {
+    match activate(ctx, h, user, code, found).await {
         Ok(r) => Ok(r),
         Err(e) if e.kind == ErrorKind::Conflict => {
             record_failure(ctx, h.id, user.id).await?;
@@ -113,9 +174,15 @@ pub async fn redeem(ctx: &AppCtx, h: &BotHandle, user: &TgUser, typed: &str) -> 
     }
 }
 
-async fn activate(ctx: &AppCtx, h: &BotHandle, user: &TgUser, typed: &str) -> Result<Redeemed> {
+async fn activate(
+    ctx: &AppCtx,
+    h: &BotHandle,
+    user: &TgUser,
+    code: Option<String>,
+    found: Option<access_code::Model>,
+) -> Result<Redeemed> {
     let unknown = || failure(CODE_UNKNOWN, "no such code");
-    let code = codes::normalize(typed).ok_or_else(unknown)?;
+    let code = code.ok_or_else(unknown)?;
     let project = facts::project(ctx, h.project_id).await?;
     if !project.access_codes_enabled {
         return Err(failure(
@@ -123,12 +190,7 @@ async fn activate(ctx: &AppCtx, h: &BotHandle, user: &TgUser, typed: &str) -> Re
             "access codes are turned off for this project",
         ));
     }
-    let c = access_code::Entity::find()
-        .filter(access_code::Column::ProjectId.eq(h.project_id))
-        .filter(access_code::Column::Code.eq(&code))
-        .one(&ctx.db)
-        .await?
-        .ok_or_else(unknown)?;
+    let c = found.ok_or_else(unknown)?;
     let now = ctx.now();
     let pl = facts::plan(ctx, c.plan_id).await?;
     // "Already redeemed" is told before any other refusal. It is asked only when the code is
