@@ -13,6 +13,9 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 static METRICS: OnceLock<PrometheusHandle> = OnceLock::new();
 
+/// How often histogram samples are folded into their buckets when nobody scrapes `/metrics`.
+const METRICS_UPKEEP: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The process-wide Prometheus recorder (installed once, however many apps a test starts).
 pub fn metrics_handle() -> &'static PrometheusHandle {
     METRICS.get_or_init(|| {
@@ -25,6 +28,18 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
         let handle = recorder.handle();
         // Another recorder may already be installed (embedding); then ours only renders.
         let _ = metrics::set_global_recorder(recorder);
+        // Histograms keep every sample until they are drained, which `build_recorder` leaves
+        // to its caller: without this, a process nobody scrapes grows by every request's
+        // latency sample for ever. A thread, so it runs whichever runtime (if any) is current.
+        let upkeep = handle.clone();
+        let _ = std::thread::Builder::new()
+            .name("metrics-upkeep".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(METRICS_UPKEEP);
+                    upkeep.run_upkeep();
+                }
+            });
         handle
     })
 }
