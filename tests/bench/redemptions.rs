@@ -48,7 +48,112 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-fn pgbench_tps() -> Option<f64> {
+/// CPU time, in clock ticks (USER_HZ, 100 a second on Linux), from `/proc`: of this process
+/// (the app, the fake Telegram and the load generator: they share it), of its waited-for
+/// children (pgbench), of every process named `name`, and of the whole machine (busy time:
+/// everything but idle and iowait).
+mod cpu {
+    pub const HZ: f64 = 100.0;
+
+    fn stat_fields(text: &str) -> Vec<u64> {
+        // After the ")" closing the command name: state, then numeric fields from ppid on.
+        text.rsplit_once(')')
+            .map(|(_, rest)| {
+                rest.split_whitespace()
+                    .skip(1)
+                    .map(|f| f.parse().unwrap_or(0))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// utime + stime of this process (fields 14 and 15 of `stat`).
+    pub fn this_process() -> u64 {
+        let f = stat_fields(&std::fs::read_to_string("/proc/self/stat").unwrap_or_default());
+        f.get(10).unwrap_or(&0) + f.get(11).unwrap_or(&0)
+    }
+
+    /// cutime + cstime of this process (fields 16 and 17): its children once waited for.
+    pub fn children() -> u64 {
+        let f = stat_fields(&std::fs::read_to_string("/proc/self/stat").unwrap_or_default());
+        f.get(12).unwrap_or(&0) + f.get(13).unwrap_or(&0)
+    }
+
+    /// utime + stime summed over the live processes whose command name is `name`.
+    pub fn named(name: &str) -> u64 {
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return 0;
+        };
+        dir.filter_map(|e| e.ok())
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .bytes()
+                    .all(|b| b.is_ascii_digit())
+            })
+            .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+            .filter(|t| {
+                t.split_once('(')
+                    .and_then(|(_, r)| r.rsplit_once(')'))
+                    .is_some_and(|(comm, _)| comm == name)
+            })
+            .map(|t| {
+                let f = stat_fields(&t);
+                f.get(10).unwrap_or(&0) + f.get(11).unwrap_or(&0)
+            })
+            .sum()
+    }
+
+    /// Busy ticks of all cores together (`/proc/stat`: user, nice, system, irq, softirq, steal).
+    pub fn machine() -> u64 {
+        let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let f: Vec<u64> = text
+            .lines()
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .skip(1)
+            .map(|v| v.parse().unwrap_or(0))
+            .collect();
+        [0, 1, 2, 5, 6, 7]
+            .iter()
+            .map(|&i| f.get(i).unwrap_or(&0))
+            .sum()
+    }
+
+    #[derive(Clone, Copy)]
+    pub struct Sample {
+        pub machine: u64,
+        pub this: u64,
+        pub postgres: u64,
+        pub redis: u64,
+    }
+
+    pub fn sample() -> Sample {
+        Sample {
+            machine: machine(),
+            this: this_process(),
+            postgres: named("postgres"),
+            redis: named("redis-server"),
+        }
+    }
+
+    /// Milliseconds of CPU per unit of work between two samples: machine, this process,
+    /// PostgreSQL, Redis.
+    pub fn per_unit(a: Sample, b: Sample, units: usize) -> [f64; 4] {
+        let ms = |x: u64, y: u64| y.saturating_sub(x) as f64 / HZ * 1000.0 / units.max(1) as f64;
+        [
+            ms(a.machine, b.machine),
+            ms(a.this, b.this),
+            ms(a.postgres, b.postgres),
+            ms(a.redis, b.redis),
+        ]
+    }
+}
+
+/// pgbench -N's TPS, and the machine's CPU per transaction (milliseconds: all cores' busy
+/// time, and pgbench's own, over the number of transactions).
+fn pgbench_tps() -> Option<(f64, f64, f64)> {
     let db = "gatehouse_pgbench";
     let psql = |sql: &str| {
         std::process::Command::new("psql")
@@ -83,6 +188,7 @@ fn pgbench_tps() -> Option<f64> {
     if !init.status.success() {
         return None;
     }
+    let (machine0, children0) = (cpu::machine(), cpu::children());
     let run = std::process::Command::new("pgbench")
         .args([
             "-h",
@@ -100,9 +206,11 @@ fn pgbench_tps() -> Option<f64> {
         ])
         .output()
         .ok()?;
+    let (machine1, children1) = (cpu::machine(), cpu::children());
     let _ = psql(&format!("DROP DATABASE IF EXISTS {db}"));
     let text = String::from_utf8_lossy(&run.stdout);
-    text.lines()
+    let tps: f64 = text
+        .lines()
         .find(|l| l.starts_with("tps = "))
         .and_then(|l| {
             l.trim_start_matches("tps = ")
@@ -110,7 +218,14 @@ fn pgbench_tps() -> Option<f64> {
                 .next()?
                 .parse()
                 .ok()
-        })
+        })?;
+    let txns: f64 = text.lines().find_map(|l| {
+        l.trim()
+            .strip_prefix("number of transactions actually processed:")
+            .and_then(|r| r.split_whitespace().next()?.parse().ok())
+    })?;
+    let ms = |a: u64, b: u64| b.saturating_sub(a) as f64 / cpu::HZ * 1000.0 / txns.max(1.0);
+    Some((tps, ms(machine0, machine1), ms(children0, children1)))
 }
 
 struct Phase {
@@ -120,6 +235,8 @@ struct Phase {
     p50: f64,
     p99: f64,
     max: f64,
+    /// CPU per answered redemption, ms: machine, this process, PostgreSQL, Redis.
+    cpu: [f64; 4],
 }
 
 /// Offers `rate` redemptions/s for `secs` seconds (open loop), round-robin over the bots'
@@ -149,6 +266,7 @@ async fn phase(
     *next_user += n as i64;
     let mark = tg.call_count();
     let sent: Arc<std::sync::Mutex<HashMap<i64, Instant>>> = Arc::default();
+    let cpu_before = cpu::sample();
     let start = tokio::time::Instant::now();
     let mut tasks = vec![];
     for (k, (bot, code)) in work.into_iter().enumerate() {
@@ -194,6 +312,7 @@ async fn phase(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    let cpu_after = cpu::sample();
     let sent = sent.lock().unwrap();
     let mut lat: Vec<f64> = vec![];
     let t0 = start.into_std();
@@ -213,6 +332,7 @@ async fn phase(
             p50: f64::INFINITY,
             p99: f64::INFINITY,
             max: f64::INFINITY,
+            cpu: [f64::NAN; 4],
         });
     }
     Some(Phase {
@@ -222,6 +342,7 @@ async fn phase(
         p50: pct(&lat, 0.5),
         p99: pct(&lat, 0.99),
         max: *lat.last().unwrap(),
+        cpu: cpu::per_unit(cpu_before, cpu_after, lat.len()),
     })
 }
 
@@ -373,6 +494,10 @@ async fn main() {
             p.max,
             if kept { "kept up" } else { "fell behind" }
         );
+        println!(
+            "      CPU per redemption: machine {:.2} ms (this process {:.2}, PostgreSQL {:.2}, Redis {:.2})",
+            p.cpu[0], p.cpu[1], p.cpu[2], p.cpu[3]
+        );
         if !kept {
             break;
         }
@@ -401,13 +526,22 @@ async fn main() {
             p.p99 - fake
         );
         println!("  goal p99 ≤ 50 ms → {:.2}×", p.p99 / 50.0);
+        println!(
+            "  CPU per redemption: machine {:.2} ms (this process {:.2}, PostgreSQL {:.2}, Redis {:.2})",
+            p.cpu[0], p.cpu[1], p.cpu[2], p.cpu[3]
+        );
     }
     println!("highest rate kept up with: {sustained:.0} redemptions/s");
     match pgbench_tps() {
-        Some(tps) => println!(
-            "pgbench -N (simple-update, 16 clients, 10 s) on the same server, same run: {tps:.0} TPS; sustained ÷ TPS = {:.2} (goal ≥ 0.5)",
-            sustained / tps
-        ),
+        Some((tps, machine, client)) => {
+            println!(
+                "pgbench -N (simple-update, 16 clients, 10 s) on the same server, same run: {tps:.0} TPS; sustained ÷ TPS = {:.2} (goal ≥ 0.5)",
+                sustained / tps
+            );
+            println!(
+                "  CPU per pgbench transaction: machine {machine:.2} ms (pgbench itself {client:.2}, the rest PostgreSQL)"
+            );
+        }
         None => println!(
             "pgbench NOT FOUND (apt-get install postgresql-contrib): no baseline, no ratio"
         ),

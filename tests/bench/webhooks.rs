@@ -117,8 +117,8 @@ fn wrk_ms(v: &str) -> Option<f64> {
 }
 
 /// Ten seconds of wrk (one thread, `concurrency` connections) posting no-op updates with
-/// `webhooks.lua`; None when wrk is not installed. Panics on any answer but 200.
-fn wrk_run(app: &TestApp, bots: &[Target], concurrency: usize) -> Option<WrkRun> {
+/// `webhooks.lua` to `base`; None when wrk is not installed. Panics on any answer but 200.
+fn wrk_run(base: &str, bots: &[Target], concurrency: usize) -> Option<WrkRun> {
     let dir = std::env::temp_dir().join(format!("bench-webhooks-{}", std::process::id()));
     std::fs::create_dir_all(&dir).ok()?;
     let list = dir.join("bots.txt");
@@ -134,7 +134,7 @@ fn wrk_run(app: &TestApp, bots: &[Target], concurrency: usize) -> Option<WrkRun>
         .args(["-c", &concurrency.to_string()])
         .arg("-s")
         .arg(&script)
-        .arg(app.url(""))
+        .arg(base)
         .arg("--")
         .arg(&list)
         .arg(WRK_FIRST_UPDATE.to_string())
@@ -156,6 +156,45 @@ fn wrk_run(app: &TestApp, bots: &[Target], concurrency: usize) -> Option<WrkRun>
         p50_ms: wrk_ms(&field("50%")?)?,
         p99_ms: wrk_ms(&field("99%")?)?,
     })
+}
+
+/// The product's listener settings (TCP_NODELAY) serving `app`; returns its base URL.
+async fn serve(app: axum::Router) -> String {
+    use axum::serve::ListenerExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener.tap_io(|tcp| _ = tcp.set_nodelay(true)), app).await;
+    });
+    base
+}
+
+/// `POST /tg/{bot_id}` that reads the body and answers 200, after one `SET key 1 NX EX 60`
+/// when given Redis (keys under `gh:bench:floor:`, gone in a minute).
+fn floor_router(redis: Option<redis::aio::ConnectionManager>) -> axum::Router {
+    use axum::{Router, body::Bytes, extract::State, http::StatusCode, routing::post};
+    type Floor = (Option<redis::aio::ConnectionManager>, Arc<AtomicU64>);
+    async fn handle(State((redis, n)): State<Floor>, body: Bytes) -> StatusCode {
+        std::hint::black_box(&body);
+        if let Some(mut r) = redis {
+            let key = format!("gh:bench:floor:{}", n.fetch_add(1, Ordering::Relaxed));
+            let set: Option<String> = redis::cmd("SET")
+                .arg(key)
+                .arg(1)
+                .arg("NX")
+                .arg("EX")
+                .arg(60)
+                .query_async(&mut r)
+                .await
+                .expect("SET");
+            assert!(set.is_some());
+        }
+        StatusCode::OK
+    }
+    let state: Floor = (redis, Arc::new(AtomicU64::new(0)));
+    Router::new()
+        .route("/tg/{bot_id}", post(handle))
+        .with_state(state)
 }
 
 fn pct(sorted: &[Duration], p: f64) -> Duration {
@@ -309,7 +348,27 @@ async fn main() {
     // redis-benchmark itself), so the figure is the server's alone, not the server's plus a
     // Rust HTTP client sharing its two cores.
     let ours = n_updates as f64 / elapsed.as_secs_f64();
-    let wrk = wrk_run(&app, &bots, concurrency);
+    let wrk = wrk_run(&app.url(""), &bots, concurrency);
+    // What any HTTP server in front of Redis costs on this machine, measured with the same
+    // wrk script and the same listener settings: a handler that only reads the body, and one
+    // that also does the update's one Redis round trip (SET NX EX on the app's own
+    // connection). The product's figure against these two says how much of the gap to SET is
+    // our handler and how much is HTTP itself.
+    let floors = if wrk.is_some() {
+        let redis = app.ctx.redis.clone().expect("bench runs with Redis");
+        let bare = serve(floor_router(None)).await;
+        let with_redis = serve(floor_router(Some(redis))).await;
+        // The product's webhook route without the app's layers (request metrics, trace
+        // span, panic catching): the same handler, so the difference is the layers' cost.
+        let unlayered = serve(bot_router::router(app.ctx.clone())).await;
+        Some((
+            wrk_run(&bare, &bots, concurrency).expect("wrk ran before"),
+            wrk_run(&with_redis, &bots, concurrency).expect("wrk ran before"),
+            wrk_run(&unlayered, &bots, concurrency).expect("wrk ran before"),
+        ))
+    } else {
+        None
+    };
     // The floor: each update costs one Redis round trip (the de-duplication SET NX), so the
     // same run's redis-benchmark SET at the same concurrency is the figure to compare with.
     let set = std::process::Command::new("redis-benchmark")
@@ -358,6 +417,35 @@ async fn main() {
         None => println!(
             "ratio:          wrk NOT FOUND (apt-get install wrk): no figure with the client in another process"
         ),
+    }
+    if let (Some(w), Some((bare, with_redis, unlayered))) = (&wrk, &floors) {
+        println!(
+            "floor:          axum, body read, no Redis (wrk -t1 -c {concurrency}): {:.0} req/s = {:.2}× SET; p50 {:.2} ms, p99 {:.2} ms",
+            bare.rps,
+            bare.rps / rps,
+            bare.p50_ms,
+            bare.p99_ms
+        );
+        println!(
+            "floor:          axum + one SET NX EX (wrk -t1 -c {concurrency}): {:.0} req/s = {:.2}× SET; p50 {:.2} ms, p99 {:.2} ms",
+            with_redis.rps,
+            with_redis.rps / rps,
+            with_redis.p50_ms,
+            with_redis.p99_ms
+        );
+        println!(
+            "floor:          the webhook route without the app's layers (wrk -t1 -c {concurrency}): {:.0} updates/s = {:.2}× SET; p50 {:.2} ms, p99 {:.2} ms",
+            unlayered.rps,
+            unlayered.rps / rps,
+            unlayered.p50_ms,
+            unlayered.p99_ms
+        );
+        println!(
+            "split:          webhook = {:.2}× its route without layers = {:.2}× the HTTP+SET floor; HTTP+SET floor = {:.2}× bare HTTP",
+            w.rps / unlayered.rps,
+            w.rps / with_redis.rps,
+            with_redis.rps / bare.rps
+        );
     }
     let mut redis = app.ctx.redis.clone().expect("bench runs with Redis");
     if wrk.is_some() {
