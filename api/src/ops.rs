@@ -111,22 +111,3 @@ pub async fn metrics_text() -> Response {
     )
         .into_response()
 }
-
-#[cfg(test)]
-mod tests {
-    /// The recorder's histograms are drained by a thread of their own, whether or not
-    /// anything ever scrapes `/metrics` (read off the process's thread names).
-    #[test]
-    fn installing_the_recorder_starts_its_upkeep_thread() {
-        super::metrics_handle();
-        let names: Vec<String> = std::fs::read_dir("/proc/self/task")
-            .expect("a Linux /proc")
-            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-            .map(|n| n.trim().to_string())
-            .collect();
-        assert!(
-            names.iter().any(|n| n == "metrics-upkeep"),
-            "threads: {names:?}"
-        );
-    }
-}

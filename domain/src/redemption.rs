@@ -55,6 +55,15 @@ fn failure(code: &'static str, message: &str) -> Error {
     Error::new(ErrorKind::Conflict, code, message)
 }
 
+/// The failed attempts that count: this user's, through this bot, within the window.
+fn failures_in_window(ctx: &AppCtx, bot_id: Uuid, user: i64) -> Condition {
+    let since = ctx.now() - Duration::minutes(FAILURE_WINDOW_MINUTES);
+    Condition::all()
+        .add(redeem_failure::Column::BotId.eq(bot_id))
+        .add(redeem_failure::Column::TelegramUserId.eq(user))
+        .add(redeem_failure::Column::At.gt(since))
+}
+
 /// What every redemption reads first, in one round trip: how many failed attempts this user
 /// made through this bot within the window, and the project's code `code` (None when there is
 /// none, or when nothing was typed that could be a code).
@@ -64,16 +73,13 @@ async fn failures_and_code(
     user: i64,
     code: Option<&str>,
 ) -> Result<(u64, Option<access_code::Model>)> {
-    let since = ctx.now() - Duration::minutes(FAILURE_WINDOW_MINUTES);
     let failures = Query::select()
         .expr_as(
             Func::count(Expr::col(redeem_failure::Column::Id)),
             Alias::new("n"),
         )
         .from(redeem_failure::Entity)
-        .and_where(redeem_failure::Column::BotId.eq(h.id))
-        .and_where(redeem_failure::Column::TelegramUserId.eq(user))
-        .and_where(redeem_failure::Column::At.gt(since))
+        .cond_where(failures_in_window(ctx, h.id, user))
         .to_owned();
     let mut q = Query::select();
     q.expr_as(
@@ -111,13 +117,10 @@ async fn failures_and_code(
 /// The user's failed attempts through this bot within the window, oldest first (read only
 /// when they are too many, to say when the next attempt is allowed).
 async fn recent_failures(ctx: &AppCtx, bot_id: Uuid, user: i64) -> Result<Vec<DateTime<Utc>>> {
-    let since = ctx.now() - Duration::minutes(FAILURE_WINDOW_MINUTES);
     Ok(redeem_failure::Entity::find()
         .select_only()
         .column(redeem_failure::Column::At)
-        .filter(redeem_failure::Column::BotId.eq(bot_id))
-        .filter(redeem_failure::Column::TelegramUserId.eq(user))
-        .filter(redeem_failure::Column::At.gt(since))
+        .filter(failures_in_window(ctx, bot_id, user))
         .order_by_asc(redeem_failure::Column::At)
         .into_tuple()
         .all(&ctx.db)

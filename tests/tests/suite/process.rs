@@ -140,6 +140,17 @@ async fn embedded_default_serves_on_sqlite_and_stops_on_sigterm() {
         dir.0.join("gatehouse-data/secret.key").exists(),
         "generated secret kept in the data dir"
     );
+    // Request-latency samples are drained by a thread of the process's own, so memory does
+    // not grow with every request when nothing scrapes `/metrics`.
+    let threads: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", child.id().unwrap()))
+        .expect("a Linux /proc")
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|n| n.trim().to_string())
+        .collect();
+    assert!(
+        threads.iter().any(|n| n == "metrics-upkeep"),
+        "the metrics upkeep thread runs in gatehouse serve: {threads:?}"
+    );
 
     let creator_email = unique_email("embedded");
     let r = http
