@@ -1,0 +1,271 @@
+//! Recording a paid charge once per `telegram_payment_charge_id`, granting its plan, and the
+//! confirmation the payer and the owners get.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait, sea_query::Expr};
+use uuid::Uuid;
+
+use entity::{payment, plan, subscriber, subscription};
+
+use entity::payment::{PaymentStatus, RecordedBy};
+
+use crate::{
+    AppCtx, bots,
+    error::{Error, Result},
+    events,
+    subscriptions::{self, AccessLink, SubscriptionSource, TgUser},
+    telegram::{self, BotHandle},
+};
+
+use super::invoice::verify;
+
+/// A paid charge, from a `successful_payment` update or a reconciled Star transaction.
+#[derive(Debug, Clone)]
+pub struct Charge {
+    pub user: TgUser,
+    pub currency: String,
+    pub total_amount: i64,
+    pub payload: String,
+    pub telegram_payment_charge_id: String,
+    pub is_recurring: bool,
+    /// The first payment of a Stars subscription (not a renewal).
+    pub is_first_recurring: bool,
+    pub subscription_expires_at: Option<DateTime<Utc>>,
+    pub recorded_by: RecordedBy,
+    pub paid_at: DateTime<Utc>,
+}
+
+/// What recording a charge did.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub payment: payment::Model,
+    pub subscription: subscription::Model,
+    pub plan_name: String,
+    pub extended: bool,
+    /// The charge was already recorded (a repeated delivery): nothing was done again.
+    pub duplicate: bool,
+}
+
+/// Records a paid charge once per `telegram_payment_charge_id` and grants its plan — the one
+/// place a payment is recorded. One transaction: the payment row is inserted with
+/// `ON CONFLICT DO NOTHING` on the charge id (so two deliveries of one charge at once insert
+/// one row; the loser finds it and reports a duplicate), then `subscriptions::grant` (source
+/// `payment`) creates or extends the subscription and the payment records the span it added.
+/// A payload that is not ours is refused (`invalid_payload`): Telegram only charges after our
+/// pre-checkout accepted it, so this is logged loudly.
+pub async fn record_paid(ctx: &AppCtx, h: &BotHandle, c: &Charge) -> Result<Recorded> {
+    let Some((plan_id, subscriber_id)) = verify(ctx, &c.payload) else {
+        tracing::error!(bot = %h.id, charge = %c.telegram_payment_charge_id, "paid charge with a payload that is not ours");
+        return Err(Error::conflict(
+            "invalid_payload",
+            "the payload is not ours",
+        ));
+    };
+    if let Some(r) = existing(ctx, &c.telegram_payment_charge_id).await? {
+        return Ok(r);
+    }
+    let pl = plan::Entity::find_by_id(plan_id)
+        .filter(plan::Column::ProjectId.eq(h.project_id))
+        .one(&ctx.db)
+        .await?
+        .ok_or_else(|| Error::not_found("plan"))?;
+    let sub = subscriber::Entity::find_by_id(subscriber_id)
+        .filter(subscriber::Column::ProjectId.eq(h.project_id))
+        .one(&ctx.db)
+        .await?
+        .ok_or_else(|| Error::not_found("subscriber"))?;
+    let now = ctx.now();
+    let id = Uuid::now_v7();
+    let txn = ctx.db.begin().await?;
+    let row = payment::ActiveModel {
+        id: Set(id),
+        tenant_id: Set(h.tenant_id),
+        project_id: Set(h.project_id),
+        plan_id: Set(pl.id),
+        subscriber_id: Set(sub.id),
+        subscription_id: Set(None),
+        amount: Set(c.total_amount),
+        currency: Set(c.currency.chars().take(3).collect()),
+        telegram_payment_charge_id: Set(c.telegram_payment_charge_id.clone()),
+        invoice_payload: Set(c.payload.clone()),
+        is_recurring: Set(c.is_recurring),
+        subscription_expires_at: Set(c.subscription_expires_at),
+        renewal_canceled: Set(false),
+        status: Set(PaymentStatus::Paid),
+        recorded_by: Set(c.recorded_by),
+        added_from: Set(now),
+        added_until: Set(None),
+        paid_at: Set(c.paid_at),
+        refunded_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    let inserted = payment::Entity::insert(row)
+        .on_conflict(
+            sea_orm::sea_query::OnConflict::column(payment::Column::TelegramPaymentChargeId)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(&txn)
+        .await?;
+    if inserted == 0 {
+        txn.rollback().await?;
+        return existing(ctx, &c.telegram_payment_charge_id)
+            .await?
+            .ok_or_else(|| Error::internal(anyhow::anyhow!("payment vanished")));
+    }
+    let granted = subscriptions::grant(
+        &txn,
+        subscriptions::Grant {
+            tenant_id: h.tenant_id,
+            project_id: h.project_id,
+            subscriber_id: sub.id,
+            plan: &pl,
+            source: SubscriptionSource::Payment,
+            access_code_id: None,
+            price_minor: c.total_amount,
+        },
+        now,
+    )
+    .await?;
+    payment::Entity::update_many()
+        .col_expr(
+            payment::Column::SubscriptionId,
+            Expr::value(granted.subscription.id),
+        )
+        .col_expr(payment::Column::AddedFrom, Expr::value(granted.added_from))
+        .col_expr(
+            payment::Column::AddedUntil,
+            Expr::value(granted.added_until),
+        )
+        .filter(payment::Column::Id.eq(id))
+        .exec(&txn)
+        .await?;
+    events::emit(
+        &txn,
+        h.tenant_id,
+        events::Event::new(
+            events::EventType::PaymentSucceeded,
+            serde_json::json!({
+                "payment_id": id, "project_id": h.project_id, "plan_id": pl.id,
+                "subscriber_id": sub.id, "subscription_id": granted.subscription.id,
+                "amount": c.total_amount, "currency": c.currency,
+                "telegram_payment_charge_id": c.telegram_payment_charge_id,
+                "is_recurring": c.is_recurring,
+            }),
+        ),
+        now,
+    )
+    .await?;
+    txn.commit().await?;
+    let payment = payment::Entity::find_by_id(id)
+        .one(&ctx.db)
+        .await?
+        .ok_or_else(|| Error::internal(anyhow::anyhow!("payment vanished")))?;
+    Ok(Recorded {
+        payment,
+        subscription: granted.subscription,
+        plan_name: pl.name,
+        extended: granted.extended,
+        duplicate: false,
+    })
+}
+
+async fn existing(ctx: &AppCtx, charge_id: &str) -> Result<Option<Recorded>> {
+    let Some(p) = payment::Entity::find()
+        .filter(payment::Column::TelegramPaymentChargeId.eq(charge_id))
+        .one(&ctx.db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let Some(s) = (match p.subscription_id {
+        Some(sid) => subscription::Entity::find_by_id(sid).one(&ctx.db).await?,
+        None => None,
+    }) else {
+        return Err(Error::conflict(
+            "payment_without_subscription",
+            "this payment's subscription is gone",
+        ));
+    };
+    let plan_name = plan::Entity::find_by_id(p.plan_id)
+        .one(&ctx.db)
+        .await?
+        .map(|p| p.name)
+        .unwrap_or_default();
+    Ok(Some(Recorded {
+        payment: p,
+        subscription: s,
+        plan_name,
+        extended: false,
+        duplicate: true,
+    }))
+}
+
+/// What the subscriber is told after paying.
+#[derive(Debug, Clone)]
+pub struct Delivered {
+    pub recorded: Recorded,
+    pub links: Vec<AccessLink>,
+}
+
+/// A `successful_payment` (or a reconciled charge): recorded once ([`record_paid`]); the
+/// first time, the subscriber's access links are made and the linked owners told. A
+/// repeated delivery returns `duplicate` and sends nothing.
+pub async fn on_paid(ctx: &AppCtx, h: &BotHandle, c: &Charge) -> Result<Delivered> {
+    let recorded = record_paid(ctx, h, c).await?;
+    if recorded.duplicate {
+        return Ok(Delivered {
+            recorded,
+            links: vec![],
+        });
+    }
+    notify_owners(ctx, h, c, &recorded).await;
+    let links = subscriptions::access_links(ctx, h, &recorded.subscription).await?;
+    Ok(Delivered { recorded, links })
+}
+
+async fn notify_owners(ctx: &AppCtx, h: &BotHandle, c: &Charge, r: &Recorded) {
+    let user = &c.user;
+    let who = match &user.username {
+        Some(u) => format!("@{u} ({})", user.first_name),
+        None => format!("{} (id {})", user.first_name, user.id),
+    };
+    let what = if c.is_recurring && !c.is_first_recurring {
+        "renewed"
+    } else {
+        "bought"
+    };
+    let text = format!(
+        "New payment: {who} {what} “{}” for {} ⭐.",
+        r.plan_name, r.payment.amount
+    );
+    match bots::owner_chat_ids(ctx, h.project_id).await {
+        Ok(chats) => {
+            for chat in chats {
+                if let Err(e) = telegram::send_message(ctx, h.id, chat, &text, None).await {
+                    tracing::warn!(error = %e, "owner notification failed");
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "owner chats unavailable"),
+    }
+}
+
+/// The confirmation a payer gets; its access goes with it as Join buttons
+/// (`subscriptions::send_access`), from the bot and from the worker's reconciliation alike.
+pub fn paid_head(d: &Delivered) -> String {
+    let r = &d.recorded;
+    let until = match r.subscription.ends_at {
+        Some(t) => format!("until {}", t.format("%Y-%m-%d %H:%M UTC")),
+        None => "for life".to_string(),
+    };
+    if r.extended {
+        format!(
+            "✅ Payment received: your “{}” subscription is extended {until}.",
+            r.plan_name
+        )
+    } else {
+        format!("✅ Payment received: “{}” {until}.", r.plan_name)
+    }
+}

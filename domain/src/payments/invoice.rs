@@ -1,0 +1,204 @@
+//! Selling for Stars: the signed invoice payload, the invoice or subscription link a subscriber
+//! asks for, and the answer to `pre_checkout_query`.
+
+use hmac::{Hmac, Mac};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sha2::Sha256;
+use uuid::Uuid;
+
+use entity::{payment, plan, project, subscriber};
+
+use crate::{
+    AppCtx,
+    error::{Error, Result},
+    subscriptions::{self, TgUser},
+    telegram::{self, BotHandle, Button, sender::StarsInvoice},
+    tenants,
+};
+
+use super::{
+    CURRENCY, PLAN_NOT_FOR_SALE, REFUSE_FORGED, REFUSE_PAUSED, REFUSE_PLAN, REFUSE_PRICE,
+    REFUSE_USED, STARS_DISABLED, SUBSCRIPTION_PERIOD_SECS,
+};
+
+// --- the signed payload ---------------------------------------------------------------------
+
+/// `p1.<plan>.<subscriber>.<nonce>.<mac>`: ids as 32 hex digits, an 8-hex-digit nonce, and
+/// 22 characters of base64url HMAC-SHA256 under a key derived for this purpose — 100 bytes,
+/// within Telegram's 128.
+fn sign(ctx: &AppCtx, plan_id: Uuid, subscriber_id: Uuid) -> String {
+    let nonce = format!("{:08x}", rand::random::<u32>());
+    let body = format!("p1.{}.{}.{nonce}", plan_id.simple(), subscriber_id.simple());
+    format!("{body}.{}", mac(ctx, &body))
+}
+
+fn mac(ctx: &AppCtx, body: &str) -> String {
+    use base64::Engine;
+    let mut m = Hmac::<Sha256>::new_from_slice(&ctx.keys.invoice).expect("any key length");
+    m.update(body.as_bytes());
+    let tag = m.finalize().into_bytes();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&tag[..16])
+}
+
+/// The plan and subscriber a payload names, if it is ours (constant-time comparison).
+pub(super) fn verify(ctx: &AppCtx, payload: &str) -> Option<(Uuid, Uuid)> {
+    use subtle::ConstantTimeEq;
+    let (body, tag) = payload.rsplit_once('.')?;
+    let expected = mac(ctx, body);
+    if expected.as_bytes().ct_eq(tag.as_bytes()).unwrap_u8() != 1 {
+        return None;
+    }
+    let mut parts = body.split('.');
+    if parts.next()? != "p1" {
+        return None;
+    }
+    let plan = Uuid::parse_str(parts.next()?).ok()?;
+    let sub = Uuid::parse_str(parts.next()?).ok()?;
+    Some((plan, sub))
+}
+
+// --- buying through the bot -------------------------------------------------------------------
+
+async fn project_of(ctx: &AppCtx, h: &BotHandle) -> Result<project::Model> {
+    project::Entity::find_by_id(h.project_id)
+        .filter(project::Column::TenantId.eq(h.tenant_id))
+        .one(&ctx.db)
+        .await?
+        .ok_or_else(|| Error::not_found("project"))
+}
+
+/// A plan of the bot's project that is on sale for Stars now, with its price.
+async fn plan_on_sale(ctx: &AppCtx, h: &BotHandle, plan_id: Uuid) -> Result<(plan::Model, u32)> {
+    let pl = plan::Entity::find_by_id(plan_id)
+        .filter(plan::Column::ProjectId.eq(h.project_id))
+        .filter(plan::Column::TenantId.eq(h.tenant_id))
+        .one(&ctx.db)
+        .await?
+        .ok_or_else(|| Error::conflict(PLAN_NOT_FOR_SALE, "no such plan"))?;
+    match pl.price_stars {
+        Some(stars) if pl.active && !pl.codes_only && stars > 0 => Ok((pl, stars as u32)),
+        _ => Err(Error::conflict(
+            PLAN_NOT_FOR_SALE,
+            "this plan is not sold for Stars",
+        )),
+    }
+}
+
+/// How the invoice went out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invoiced {
+    /// A one-time invoice message (`sendInvoice`).
+    Invoice,
+    /// A Stars subscription link (`createInvoiceLink` with a 30-day period) in a message
+    /// with a pay button.
+    SubscriptionLink(String),
+}
+
+/// A subscriber pressed "Buy for N ⭐": sends a Stars invoice for the plan — a monthly Stars
+/// subscription for 30-day plans, a one-time invoice otherwise. Refused with
+/// `stars_disabled` / `plan_not_for_sale`.
+pub async fn offer(
+    ctx: &AppCtx,
+    h: &BotHandle,
+    user: &TgUser,
+    chat: i64,
+    plan_id: Uuid,
+) -> Result<Invoiced> {
+    let p = project_of(ctx, h).await?;
+    if !p.stars_enabled {
+        return Err(Error::conflict(
+            STARS_DISABLED,
+            "Stars payments are turned off for this project",
+        ));
+    }
+    let (pl, stars) = plan_on_sale(ctx, h, plan_id).await?;
+    let sub = subscriptions::subscriber_for(&ctx.db, h, user, ctx.now()).await?;
+    let payload = sign(ctx, pl.id, sub.id);
+    let term = match pl.duration_days {
+        None => "for life".to_string(),
+        Some(1) => "for 1 day".to_string(),
+        Some(d) => format!("for {d} days"),
+    };
+    let title: String = pl.name.chars().take(32).collect();
+    let description = format!("Access to “{}” {term} in {}.", pl.name, p.name);
+    let description: String = description.chars().take(255).collect();
+    let invoice = StarsInvoice {
+        title: &title,
+        description: &description,
+        payload: &payload,
+        label: &title,
+        stars,
+    };
+    if pl.duration_days == Some(30) {
+        let link = telegram::sender::create_invoice_link(
+            ctx,
+            h.id,
+            &invoice,
+            Some(SUBSCRIPTION_PERIOD_SECS),
+        )
+        .await?;
+        let text = format!(
+            "“{}” — {stars} ⭐ a month. Telegram renews it every 30 days until you cancel (/my).",
+            pl.name
+        );
+        let keyboard = vec![vec![Button::Url {
+            text: format!("Subscribe for {stars} ⭐ / month"),
+            url: link.clone(),
+        }]];
+        telegram::send_message(ctx, h.id, chat, &text, Some(keyboard)).await?;
+        Ok(Invoiced::SubscriptionLink(link))
+    } else {
+        telegram::sender::send_invoice(ctx, h.id, chat, &invoice).await?;
+        Ok(Invoiced::Invoice)
+    }
+}
+
+/// A `pre_checkout_query`, in our terms.
+#[derive(Debug, Clone)]
+pub struct PreCheckout {
+    pub from_user_id: i64,
+    pub currency: String,
+    pub total_amount: i64,
+    pub payload: String,
+}
+
+/// Judges a pre-checkout: `None` to accept, or the message the subscriber sees. Accepted only
+/// if the payload is ours and names this user, it was not paid before, the tenant is active,
+/// Stars are on and the plan is still on sale at the same price (in `XTR`).
+pub async fn pre_checkout(
+    ctx: &AppCtx,
+    h: &BotHandle,
+    q: &PreCheckout,
+) -> Result<Option<&'static str>> {
+    let Some((plan_id, subscriber_id)) = verify(ctx, &q.payload) else {
+        tracing::warn!(bot = %h.id, "pre-checkout with a payload that is not ours refused");
+        return Ok(Some(REFUSE_FORGED));
+    };
+    let sub = subscriber::Entity::find_by_id(subscriber_id)
+        .filter(subscriber::Column::ProjectId.eq(h.project_id))
+        .one(&ctx.db)
+        .await?;
+    if sub.is_none_or(|s| s.telegram_user_id != q.from_user_id) {
+        return Ok(Some(REFUSE_FORGED));
+    }
+    let used = payment::Entity::find()
+        .filter(payment::Column::InvoicePayload.eq(&q.payload))
+        .one(&ctx.db)
+        .await?;
+    if used.is_some() {
+        return Ok(Some(REFUSE_USED));
+    }
+    if !tenants::is_active(&ctx.db, h.tenant_id).await? {
+        return Ok(Some(REFUSE_PAUSED));
+    }
+    if !project_of(ctx, h).await?.stars_enabled {
+        return Ok(Some(REFUSE_PLAN));
+    }
+    let Ok((_, stars)) = plan_on_sale(ctx, h, plan_id).await else {
+        return Ok(Some(REFUSE_PLAN));
+    };
+    if q.currency != CURRENCY || q.total_amount != i64::from(stars) {
+        return Ok(Some(REFUSE_PRICE));
+    }
+    Ok(None)
+}

@@ -1,0 +1,156 @@
+//! Reconciliation: recent Star transactions whose update never arrived are recorded as if it had.
+
+use chrono::Duration;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use uuid::Uuid;
+
+use entity::{bot, payment, project};
+
+use entity::payment::RecordedBy;
+
+use crate::{
+    AppCtx, bots,
+    error::Result,
+    subscriptions::{self, TgUser},
+    telegram::{self},
+    tenants,
+};
+
+use super::CURRENCY;
+use super::charge::{Charge, on_paid, paid_head};
+use super::invoice::verify;
+
+// --- reconciliation ---------------------------------------------------------------------------
+
+/// Star transactions read per page, and at most this many pages per bot per run.
+const RECONCILE_PAGE: u8 = 100;
+const RECONCILE_PAGES: u32 = 10;
+/// Transactions older than this are not looked at (Telegram retries updates for 24 h).
+const RECONCILE_DAYS: i64 = 7;
+/// Bots reconciled at once.
+const RECONCILE_CONCURRENCY: usize = 16;
+
+/// Reads the recent Star transactions of every bot whose project sells for Stars (and whose
+/// tenant is active) and records each incoming invoice payment whose update never arrived —
+/// through [`on_paid`], so access is granted and sent as for a delivered update. A charge
+/// already recorded is left alone (the charge id is unique). Returns how many were recorded.
+pub async fn reconcile(ctx: &AppCtx) -> Result<u64> {
+    let projects: Vec<Uuid> = project::Entity::find()
+        .select_only()
+        .column(project::Column::Id)
+        .filter(project::Column::StarsEnabled.eq(true))
+        .into_tuple()
+        .all(&ctx.db)
+        .await?;
+    if projects.is_empty() {
+        return Ok(0);
+    }
+    let bots: Vec<Uuid> = bot::Entity::find()
+        .select_only()
+        .column(bot::Column::Id)
+        .filter(bot::Column::ProjectId.is_in(projects))
+        .into_tuple()
+        .all(&ctx.db)
+        .await?;
+    // Several bots at a time, so one slow or failing bot (its retries take seconds) does not
+    // hold up the others.
+    use futures::StreamExt;
+    let recorded = futures::stream::iter(bots)
+        .map(|bot_id| async move {
+            match reconcile_bot(ctx, bot_id).await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(bot = %bot_id, error = %e, "reconciling Star transactions failed");
+                    0
+                }
+            }
+        })
+        .buffer_unordered(RECONCILE_CONCURRENCY)
+        .fold(0, |sum, n| async move { sum + n })
+        .await;
+    Ok(recorded)
+}
+
+async fn reconcile_bot(ctx: &AppCtx, bot_id: Uuid) -> Result<u64> {
+    use teloxide::types::{TransactionPartner, TransactionPartnerUserKind};
+    let Some(h) = bots::handle(ctx, bot_id).await? else {
+        return Ok(0);
+    };
+    if !tenants::is_active(&ctx.db, h.tenant_id).await? {
+        return Ok(0);
+    }
+    let oldest = ctx.now() - Duration::days(RECONCILE_DAYS);
+    let mut recorded = 0;
+    for page in 0..RECONCILE_PAGES {
+        let txs = telegram::sender::get_star_transactions(
+            ctx,
+            h.id,
+            page * u32::from(RECONCILE_PAGE),
+            RECONCILE_PAGE,
+        )
+        .await?;
+        let n = txs.len();
+        for tx in txs {
+            if tx.date < oldest {
+                continue;
+            }
+            let Some(TransactionPartner::User(u)) = &tx.source else {
+                continue;
+            };
+            let TransactionPartnerUserKind::InvoicePayment(inv) = &u.kind else {
+                continue;
+            };
+            let Some(payload) = inv.invoice_payload.clone() else {
+                continue;
+            };
+            if verify(ctx, &payload).is_none() {
+                continue;
+            }
+            let charge_id = tx.id.0.clone();
+            if payment::Entity::find()
+                .filter(payment::Column::TelegramPaymentChargeId.eq(&charge_id))
+                .one(&ctx.db)
+                .await?
+                .is_some()
+            {
+                continue;
+            }
+            let recurring = inv.subscription_period.is_some();
+            let charge = Charge {
+                user: TgUser {
+                    id: u.user.id.0 as i64,
+                    username: u.user.username.clone(),
+                    first_name: u.user.first_name.clone(),
+                },
+                currency: CURRENCY.to_string(),
+                total_amount: i64::from(tx.amount),
+                payload,
+                telegram_payment_charge_id: charge_id,
+                is_recurring: recurring,
+                is_first_recurring: false,
+                subscription_expires_at: inv
+                    .subscription_period
+                    .filter(|_| recurring)
+                    .map(|p| tx.date + p.chrono_duration()),
+                recorded_by: RecordedBy::Reconciliation,
+                paid_at: tx.date,
+            };
+            let d = on_paid(ctx, &h, &charge).await?;
+            if !d.recorded.duplicate {
+                recorded += 1;
+                tracing::warn!(bot = %h.id, charge = %charge.telegram_payment_charge_id, "a paid charge whose update never arrived was recorded");
+                let head = paid_head(&d);
+                if let Err(e) =
+                    subscriptions::send_access(ctx, &h, charge.user.id, &head, &d.links, vec![])
+                        .await
+                {
+                    tracing::warn!(error = %e, "payment confirmation not delivered");
+                }
+            }
+        }
+        if n < usize::from(RECONCILE_PAGE) {
+            break;
+        }
+    }
+    Ok(recorded)
+}

@@ -1,0 +1,93 @@
+//! The reminder a day before a subscription ends.
+use chrono::Duration;
+use sea_orm::{
+    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, sea_query::Expr,
+};
+
+use entity::{plan, subscription, tenant, tenant::TenantStatus};
+
+use crate::{
+    AppCtx,
+    error::Result,
+    telegram::{self},
+};
+
+use entity::subscription::SubscriptionStatus;
+
+use super::{bot_of, telegram_user};
+
+/// How many due subscriptions one sweep takes at most (the next tick takes the rest).
+pub const SWEEP_BATCH: u64 = 1_000;
+
+/// Tenants that are not suspended, as a subquery for the sweeps' filters.
+fn active_tenants() -> sea_orm::sea_query::SelectStatement {
+    tenant::Entity::find()
+        .select_only()
+        .column(tenant::Column::Id)
+        .filter(tenant::Column::Status.eq(TenantStatus::Active))
+        .into_query()
+}
+
+/// One reminder a day before the end ([`SWEEP_BATCH`] at a time).
+pub async fn send_reminders(ctx: &AppCtx) -> Result<u64> {
+    send_reminders_up_to(ctx, SWEEP_BATCH).await
+}
+
+/// [`send_reminders`] taking at most `limit` due subscriptions, soonest end first.
+/// Suspended tenants get none (their bots are paused; their subscriptions still run out):
+/// they are left out by the query itself, so however many of their rows are due they never
+/// fill the batch ahead of other tenants. Each reminder is claimed with a conditional update
+/// that re-checks what it reminds about — still active, no reminder yet, and the same end
+/// date — so two workers send it once, and a subscription extended after it was read is not
+/// told of its old end (the extension also reset `reminder_sent_at` for the new end).
+pub async fn send_reminders_up_to(ctx: &AppCtx, limit: u64) -> Result<u64> {
+    let now = ctx.now();
+    let due = subscription::Entity::find()
+        .filter(subscription::Column::Status.eq(SubscriptionStatus::Active))
+        .filter(subscription::Column::ReminderSentAt.is_null())
+        .filter(subscription::Column::EndsAt.is_not_null())
+        .filter(subscription::Column::EndsAt.gt(now))
+        .filter(subscription::Column::EndsAt.lte(now + Duration::days(1)))
+        .filter(subscription::Column::TenantId.in_subquery(active_tenants()))
+        .order_by_asc(subscription::Column::EndsAt)
+        .order_by_asc(subscription::Column::Id)
+        .limit(limit)
+        .all(&ctx.db)
+        .await?;
+    let mut sent = 0;
+    for s in due {
+        let Some(ends_at) = s.ends_at else { continue };
+        let claimed = subscription::Entity::update_many()
+            .col_expr(subscription::Column::ReminderSentAt, Expr::value(now))
+            .filter(subscription::Column::Id.eq(s.id))
+            .filter(subscription::Column::Status.eq(SubscriptionStatus::Active))
+            .filter(subscription::Column::ReminderSentAt.is_null())
+            .filter(subscription::Column::EndsAt.eq(ends_at))
+            .exec(&ctx.db)
+            .await?
+            .rows_affected;
+        if claimed == 0 {
+            continue;
+        }
+        let (Some(b), Some(user)) = (
+            bot_of(ctx, s.project_id).await?,
+            telegram_user(ctx, s.subscriber_id).await?,
+        ) else {
+            continue;
+        };
+        let plan_name = plan::Entity::find_by_id(s.plan_id)
+            .one(&ctx.db)
+            .await?
+            .map(|p| p.name)
+            .unwrap_or_default();
+        let text = format!(
+            "Your “{plan_name}” subscription ends on {}. Redeem another code or renew to keep your access.",
+            ends_at.format("%Y-%m-%d %H:%M UTC")
+        );
+        if let Err(e) = telegram::send_message(ctx, b.id, user, &text, None).await {
+            tracing::warn!(error = %e, subscription = %s.id, "reminder not delivered");
+        }
+        sent += 1;
+    }
+    Ok(sent)
+}
