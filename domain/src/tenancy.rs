@@ -115,7 +115,7 @@ pub enum Denied {
 }
 
 /// Everything a creator can change, each with the least role that may do it: the one table
-/// of who may do what (the README's "Team and roles" shows the same table). Reading is not
+/// of who may do what (docs/decisions/team.md shows the same table). Reading is not
 /// in it: every role reads everything in its workspace. Every domain write calls
 /// [`TenantCtx::may`] with its action before it reads its input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,7 +144,7 @@ pub enum Action {
 }
 
 impl Action {
-    /// Every action, in the order the README's table lists them.
+    /// Every action, in the order docs/decisions/team.md lists them.
     pub const ALL: &[Action] = &[
         Action::GenerateCodes,
         Action::LinkOwnTelegram,

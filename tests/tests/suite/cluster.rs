@@ -329,7 +329,7 @@ async fn overage_reaches_stripe_once_from_the_worker_while_stripe_refuses_three_
 #[tokio::test]
 async fn workers_killed_mid_delivery_finish_the_batch_within_30s_of_restarting_without_sending_twice()
  {
-    // Product timings: the recovery measured here is the one the README states.
+    // Product timings: the recovery measured here is the one docs/decisions/jobs.md states.
     let mut cl = Cluster::start(1, 2, HashMap::new()).await;
     let (c, pid, plan) = creator_with_plan(&cl.app).await;
     cl.app.set_billing_plan(c.tenant_id, "growth_monthly").await;
