@@ -342,3 +342,120 @@ async fn browser_staff_suspends_a_tenant_and_the_creator_sees_it() {
     })
     .await;
 }
+
+/// Escapes text for the pictured conversation.
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('\n', "<br>")
+}
+
+/// A subscriber's first conversation with a creator's bot, pictured in Chromium for the
+/// README (`target/screenshots/bot-conversation.png`): `/start`, a code by its deep link,
+/// `/my`. What is pictured is what the fake Bot API received, so the picture cannot drift
+/// from the product; and every message the bot sent in it has a way forward — a button or
+/// a command to type.
+#[tokio::test]
+async fn browser_pictures_a_subscriber_conversation_with_the_bot() {
+    use gatehouse_tests::factories::{BotProject, gold_plan};
+    let s = BotProject::builder(Backend::Postgres)
+        .billing_plan("growth_monthly")
+        .channel(-1_001_234_567_890)
+        .plan(gold_plan())
+        .build()
+        .await;
+    let user = 777;
+    let code = s.codes(1, serde_json::json!({})).await.remove(0);
+    let said = ["/start".to_string(), format!("/start c_{code}"), "/my".into()];
+    let mut turns: Vec<(String, Vec<serde_json::Value>)> = vec![];
+    for text in &said {
+        let before = s.texts_to(user).len();
+        s.say(user, text).await;
+        let mut answered = vec![];
+        for _ in 0..200 {
+            answered = s
+                .tg
+                .calls_to(&s.bot.token, "sendMessage")
+                .into_iter()
+                .filter(|c| c.params["chat_id"].as_i64() == Some(user))
+                .skip(before)
+                .map(|c| c.params)
+                .collect();
+            if !answered.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(!answered.is_empty(), "the bot did not answer {text:?}");
+        // A message that follows the first one (a notice after a reply) may still be on its
+        // way; give it a moment so the picture is whole.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let answered = s
+            .tg
+            .calls_to(&s.bot.token, "sendMessage")
+            .into_iter()
+            .filter(|c| c.params["chat_id"].as_i64() == Some(user))
+            .skip(before)
+            .map(|c| c.params)
+            .collect();
+        turns.push((text.clone(), answered));
+    }
+
+    let mut page = String::from(
+        "<!doctype html><meta charset=utf-8><style>body{font:15px system-ui,sans-serif;background:#dfe8d4;margin:0;padding:16px;width:560px}\
+         .u,.b{max-width:80%;padding:8px 12px;border-radius:12px;margin:6px 0;box-shadow:0 1px 1px #0002}\
+         .u{background:#e2ffc7;margin-left:auto;width:fit-content}.b{background:#fff}\
+         .k{display:flex;flex-wrap:wrap;gap:4px;margin-top:6px}.k span{flex:1 1 45%;text-align:center;background:#5a8fbb;color:#fff;border-radius:6px;padding:6px;font-size:13px}\
+         h1{font-size:15px;margin:0 0 8px;color:#333}</style><h1>@",
+    );
+    page.push_str(&escape(&s.bot.username));
+    page.push_str("</h1>");
+    for (text, answers) in &turns {
+        page.push_str(&format!("<div class=u>{}</div>", escape(text)));
+        for a in answers {
+            let body = a["text"].as_str().unwrap_or("");
+            let buttons: Vec<String> = a["reply_markup"]["inline_keyboard"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|row| row.as_array().cloned().unwrap_or_default())
+                .filter_map(|b| b["text"].as_str().map(str::to_owned))
+                .collect();
+            let names_a_command = body.split_whitespace().any(|w| {
+                w.trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '/')
+                    .starts_with('/')
+            });
+            assert!(
+                !buttons.is_empty() || names_a_command,
+                "a message without a way forward (no button, no command): {body:?}"
+            );
+            let text = if a["parse_mode"].as_str() == Some("HTML") {
+                body.replace('\n', "<br>")
+            } else {
+                escape(body)
+            };
+            page.push_str(&format!("<div class=b>{text}"));
+            if !buttons.is_empty() {
+                page.push_str("<div class=k>");
+                for b in buttons {
+                    page.push_str(&format!("<span>{}</span>", escape(&b)));
+                }
+                page.push_str("</div>");
+            }
+            page.push_str("</div>");
+        }
+    }
+    let url = format!(
+        "data:text/html;charset=utf-8;base64,{}",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &page)
+    );
+    with_browser(|c| async move {
+        c.set_window_size(620, 900).await.expect("window size");
+        c.goto(&url).await.expect("the pictured conversation");
+        let shown = html(&c).await;
+        assert!(shown.contains("/my"), "the page shows the conversation");
+        screenshot(&c, "bot-conversation").await;
+    })
+    .await;
+}
