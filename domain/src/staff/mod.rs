@@ -158,4 +158,3 @@ fn contains_pattern(term: &str) -> LikeExpr {
     p.push('%');
     LikeExpr::new(p).escape('\\')
 }
-

@@ -367,21 +367,24 @@ async fn browser_pictures_a_subscriber_conversation_with_the_bot() {
         .await;
     let user = 777;
     let code = s.codes(1, serde_json::json!({})).await.remove(0);
-    let said = ["/start".to_string(), format!("/start c_{code}"), "/my".into()];
+    let said = [
+        "/start".to_string(),
+        format!("/start c_{code}"),
+        "/my".into(),
+    ];
     let mut turns: Vec<(String, Vec<serde_json::Value>)> = vec![];
     for text in &said {
         let before = s.texts_to(user).len();
         s.say(user, text).await;
         let mut answered = vec![];
         for _ in 0..200 {
-            answered = s
-                .tg
-                .calls_to(&s.bot.token, "sendMessage")
-                .into_iter()
-                .filter(|c| c.params["chat_id"].as_i64() == Some(user))
-                .skip(before)
-                .map(|c| c.params)
-                .collect();
+            answered =
+                s.tg.calls_to(&s.bot.token, "sendMessage")
+                    .into_iter()
+                    .filter(|c| c.params["chat_id"].as_i64() == Some(user))
+                    .skip(before)
+                    .map(|c| c.params)
+                    .collect();
             if !answered.is_empty() {
                 break;
             }
@@ -391,14 +394,13 @@ async fn browser_pictures_a_subscriber_conversation_with_the_bot() {
         // A message that follows the first one (a notice after a reply) may still be on its
         // way; give it a moment so the picture is whole.
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        let answered = s
-            .tg
-            .calls_to(&s.bot.token, "sendMessage")
-            .into_iter()
-            .filter(|c| c.params["chat_id"].as_i64() == Some(user))
-            .skip(before)
-            .map(|c| c.params)
-            .collect();
+        let answered =
+            s.tg.calls_to(&s.bot.token, "sendMessage")
+                .into_iter()
+                .filter(|c| c.params["chat_id"].as_i64() == Some(user))
+                .skip(before)
+                .map(|c| c.params)
+                .collect();
         turns.push((text.clone(), answered));
     }
 
