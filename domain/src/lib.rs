@@ -26,6 +26,7 @@ pub mod plans;
 pub mod projects;
 pub mod quota;
 pub mod redemption;
+pub mod renewals;
 pub mod scoped;
 pub mod staff;
 pub mod subscriptions;

@@ -19,6 +19,9 @@ pub struct Model {
     pub telegram_payment_charge_id: String,
     pub invoice_payload: String,
     pub is_recurring: bool,
+    /// The charge that started a Stars subscription (its id names the subscription to
+    /// Telegram); renewals and one-time payments are false.
+    pub is_first_recurring: bool,
     pub subscription_expires_at: Option<DateTimeUtc>,
     /// The subscriber cancelled the Stars subscription's renewal.
     pub renewal_canceled: bool,
@@ -28,6 +31,9 @@ pub struct Model {
     pub added_from: DateTimeUtc,
     /// …until here (null for lifetime).
     pub added_until: Option<DateTimeUtc>,
+    /// The span this payment bought, in seconds (null for lifetime): what a renewal grants
+    /// and a refund takes away, whatever the plan says later.
+    pub bought_secs: Option<i64>,
     pub paid_at: DateTimeUtc,
     pub refunded_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
@@ -54,9 +60,11 @@ impl ActiveModelBehavior for ActiveModel {}
 )]
 #[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
-/// `paid` until a creator refunds it (`refunded`).
+/// `paid` until a refund is asked for: `refunding` while Telegram is asked (committed before
+/// the call, so a lost answer is finished by reconciliation), then `refunded`.
 pub enum PaymentStatus {
     Paid,
+    Refunding,
     Refunded,
 }
 

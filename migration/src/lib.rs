@@ -15,6 +15,7 @@ mod m20261202_000060_job_recovery;
 mod m20261203_000100_stars;
 mod m20261203_000200_team_invites;
 mod m20261203_000300_webhooks;
+mod m20261205_000400_payment_spans;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000100_stars::Migration),
             Box::new(m20261203_000200_team_invites::Migration),
             Box::new(m20261203_000300_webhooks::Migration),
+            Box::new(m20261205_000400_payment_spans::Migration),
         ]
     }
 }

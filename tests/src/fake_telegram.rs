@@ -47,6 +47,9 @@ pub enum Fault {
     RetryAfter(u32),
     /// An error with this status and Telegram's wording (e.g. 409, 500, 502).
     Status(u16),
+    /// The call is carried out (a refund is made), but its answer is lost: the caller gets
+    /// this server error instead.
+    AnswerLost(u16),
 }
 
 #[derive(Debug, Clone)]
@@ -626,6 +629,15 @@ fn answer(fake: &FakeTelegram, s: &mut State_, token: &str, method: &str, p: &Va
     let Some(bot) = s.bots.get(token).cloned() else {
         return fail(401, "Unauthorized", None);
     };
+    let desc = |code: u16| match code {
+        409 => {
+            "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
+        }
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Internal Server Error",
+    };
     if let Some(f) = take_fault(s, method) {
         return match f {
             Fault::RetryAfter(secs) => fail(
@@ -633,20 +645,25 @@ fn answer(fake: &FakeTelegram, s: &mut State_, token: &str, method: &str, p: &Va
                 &format!("Too Many Requests: retry after {secs}"),
                 Some(json!({"retry_after": secs})),
             ),
-            Fault::Status(code) => {
-                let d = match code {
-                    409 => {
-                        "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
-                    }
-                    502 => "Bad Gateway",
-                    503 => "Service Unavailable",
-                    504 => "Gateway Timeout",
-                    _ => "Internal Server Error",
-                };
-                fail(code, d, None)
+            Fault::Status(code) => fail(code, desc(code), None),
+            Fault::AnswerLost(code) => {
+                let _ = act(fake, s, token, method, p, &bot);
+                fail(code, desc(code), None)
             }
         };
     }
+    act(fake, s, token, method, p, &bot)
+}
+
+/// What a call does and answers, faults aside.
+fn act(
+    fake: &FakeTelegram,
+    s: &mut State_,
+    token: &str,
+    method: &str,
+    p: &Value,
+    bot: &FakeBot,
+) -> Response {
     let bot_user = user_json(bot.id, true, "Gatehouse Test Bot", Some(&bot.username));
     let now = chrono::Utc::now().timestamp();
     let message_id = fake.next_id.fetch_add(1, Ordering::Relaxed) % 1_000_000_000;

@@ -25,12 +25,14 @@ pub async fn list(
 }
 
 /// Refunds a payment (`refundStarPayment`): the time it bought is taken away, the user leaves
-/// the channels if nothing else covers them. Owners and admins only; audited.
+/// the channels if nothing else covers them, and a Stars subscription stops renewing. Owners
+/// and admins only; audited. When Telegram's answer is lost the payment is returned
+/// `refunding`; reconciliation confirms it with Telegram and finishes it.
 #[utoipa::path(post, path = "/api/v1/projects/{project_id}/payments/{payment_id}/refund", tag = "payments",
     params(("project_id" = Uuid, Path), ("payment_id" = Uuid, Path)),
     responses((status = 200, body = PaymentOut), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "`payment_already_refunded` or `bot_not_connected`"),
-        (status = 503, body = ErrorBody, description = "`telegram_rejected` / `telegram_unavailable`: Telegram did not refund; nothing changed")))]
+        (status = 503, body = ErrorBody, description = "`telegram_rejected`: Telegram refused the refund; nothing changed")))]
 pub async fn refund(
     State(ctx): State<AppCtx>,
     Creator(t): Creator,

@@ -1,8 +1,10 @@
 //! Recording a paid charge once per `telegram_payment_charge_id`, granting its plan, and the
 //! confirmation the payer and the owners get.
 
-use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait, sea_query::Expr};
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::{
+    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait, sea_query::Expr,
+};
 use uuid::Uuid;
 
 use entity::{payment, plan, subscriber, subscription};
@@ -12,12 +14,12 @@ use entity::payment::{PaymentStatus, RecordedBy};
 use crate::{
     AppCtx, bots,
     error::{Error, Result},
-    events,
-    subscriptions::{self, AccessLink, SubscriptionSource, TgUser},
+    events, renewals,
+    subscriptions::{self, AccessLink, SubscriptionSource, SubscriptionStatus, TgUser},
     telegram::{self, BotHandle},
 };
 
-use super::invoice::verify;
+use super::{CURRENCY, SUBSCRIPTION_PERIOD_SECS, invoice::verify};
 
 /// A paid charge, from a `successful_payment` update or a reconciled Star transaction.
 #[derive(Debug, Clone)]
@@ -44,13 +46,25 @@ pub struct Recorded {
     pub extended: bool,
     /// The charge was already recorded (a repeated delivery): nothing was done again.
     pub duplicate: bool,
+    /// A renewal of a subscription that was revoked: it bought nothing and was refunded (or
+    /// is being refunded), and the Stars subscription was cancelled.
+    pub refused: bool,
 }
 
-/// Records a paid charge once per `telegram_payment_charge_id` and grants its plan — the one
-/// place a payment is recorded. One transaction: the payment row is inserted with
+/// Records a paid charge once per `telegram_payment_charge_id` and grants what it bought —
+/// the one place a payment is recorded. One transaction: the payment row is inserted with
 /// `ON CONFLICT DO NOTHING` on the charge id (so two deliveries of one charge at once insert
-/// one row; the loser finds it and reports a duplicate), then `subscriptions::grant` (source
-/// `payment`) creates or extends the subscription and the payment records the span it added.
+/// one row; the loser finds it and reports a duplicate), then `subscriptions::grant_bought`
+/// (source `payment`, currency `XTR`) creates or extends the subscription by what was paid
+/// for — a Stars subscription's charge by the 30 days Telegram charged for, whatever the
+/// plan's duration became since; a one-time payment by the plan's duration — and the payment
+/// records the span it bought and added.
+///
+/// A charge whose payload was paid before is a Stars subscription renewing. When the
+/// subscription it renews was revoked (by the creator, a code rollback or a refund), the
+/// renewal buys nothing: it is recorded `refunding`, refunded in Telegram (outside any
+/// transaction) and the Stars subscription cancelled (`refused`).
+///
 /// A payload that is not ours is refused (`invalid_payload`): Telegram only charges after our
 /// pre-checkout accepted it, so this is logged loudly.
 pub async fn record_paid(ctx: &AppCtx, h: &BotHandle, c: &Charge) -> Result<Recorded> {
@@ -74,6 +88,24 @@ pub async fn record_paid(ctx: &AppCtx, h: &BotHandle, c: &Charge) -> Result<Reco
         .one(&ctx.db)
         .await?
         .ok_or_else(|| Error::not_found("subscriber"))?;
+    // Pre-checkout refuses a payload paid before, so only a renewal reuses one.
+    let earlier = payment::Entity::find()
+        .filter(payment::Column::InvoicePayload.eq(&c.payload))
+        .filter(payment::Column::ProjectId.eq(h.project_id))
+        .order_by_desc(payment::Column::CreatedAt)
+        .one(&ctx.db)
+        .await?;
+    let revoked = match earlier.as_ref().and_then(|p| p.subscription_id) {
+        Some(sid) => subscription::Entity::find_by_id(sid)
+            .one(&ctx.db)
+            .await?
+            .filter(|s| s.status == SubscriptionStatus::Revoked),
+        None => None,
+    };
+    let span = c
+        .is_recurring
+        .then(|| Duration::seconds(i64::from(SUBSCRIPTION_PERIOD_SECS)));
+    let bought = span.or(pl.duration_days.map(|d| Duration::days(i64::from(d))));
     let now = ctx.now();
     let id = Uuid::now_v7();
     let txn = ctx.db.begin().await?;
@@ -83,18 +115,28 @@ pub async fn record_paid(ctx: &AppCtx, h: &BotHandle, c: &Charge) -> Result<Reco
         project_id: Set(h.project_id),
         plan_id: Set(pl.id),
         subscriber_id: Set(sub.id),
-        subscription_id: Set(None),
+        subscription_id: Set(revoked.as_ref().map(|s| s.id)),
         amount: Set(c.total_amount),
         currency: Set(c.currency.chars().take(3).collect()),
         telegram_payment_charge_id: Set(c.telegram_payment_charge_id.clone()),
         invoice_payload: Set(c.payload.clone()),
         is_recurring: Set(c.is_recurring),
+        is_first_recurring: Set(c.is_recurring && earlier.is_none()),
         subscription_expires_at: Set(c.subscription_expires_at),
         renewal_canceled: Set(false),
-        status: Set(PaymentStatus::Paid),
+        status: Set(if revoked.is_some() {
+            PaymentStatus::Refunding
+        } else {
+            PaymentStatus::Paid
+        }),
         recorded_by: Set(c.recorded_by),
         added_from: Set(now),
-        added_until: Set(None),
+        added_until: Set(revoked.as_ref().map(|_| now)),
+        bought_secs: Set(if revoked.is_some() {
+            Some(0)
+        } else {
+            bought.map(|b| b.num_seconds())
+        }),
         paid_at: Set(c.paid_at),
         refunded_at: Set(None),
         created_at: Set(now),
@@ -114,7 +156,11 @@ pub async fn record_paid(ctx: &AppCtx, h: &BotHandle, c: &Charge) -> Result<Reco
             .await?
             .ok_or_else(|| Error::internal(anyhow::anyhow!("payment vanished")));
     }
-    let granted = subscriptions::grant(
+    if let Some(s) = revoked {
+        txn.commit().await?;
+        return refuse_renewal(ctx, h, c, id, s, pl.name).await;
+    }
+    let granted = subscriptions::grant_bought(
         &txn,
         subscriptions::Grant {
             tenant_id: h.tenant_id,
@@ -124,6 +170,10 @@ pub async fn record_paid(ctx: &AppCtx, h: &BotHandle, c: &Charge) -> Result<Reco
             source: SubscriptionSource::Payment,
             access_code_id: None,
             price_minor: c.total_amount,
+        },
+        subscriptions::Bought {
+            span,
+            currency: CURRENCY,
         },
         now,
     )
@@ -168,6 +218,41 @@ pub async fn record_paid(ctx: &AppCtx, h: &BotHandle, c: &Charge) -> Result<Reco
         plan_name: pl.name,
         extended: granted.extended,
         duplicate: false,
+        refused: false,
+    })
+}
+
+/// A renewal of a revoked subscription: refunded at once (the payment was committed
+/// `refunding`, so reconciliation finishes it if Telegram's answer is lost), and the Stars
+/// subscription cancelled so it does not charge again.
+async fn refuse_renewal(
+    ctx: &AppCtx,
+    h: &BotHandle,
+    c: &Charge,
+    payment_id: Uuid,
+    revoked: subscription::Model,
+    plan_name: String,
+) -> Result<Recorded> {
+    tracing::warn!(bot = %h.id, charge = %c.telegram_payment_charge_id, subscription = %revoked.id, "a renewal of a revoked subscription is refunded");
+    let pay = payment::Entity::find_by_id(payment_id)
+        .one(&ctx.db)
+        .await?
+        .ok_or_else(|| Error::internal(anyhow::anyhow!("payment vanished")))?;
+    if let Err(e) = super::refund::settle(ctx, h.id, c.user.id, &pay, None).await {
+        tracing::warn!(error = %e, charge = %c.telegram_payment_charge_id, "refunding a refused renewal failed; reconciliation retries");
+    }
+    renewals::stop(ctx, &[revoked.id]).await;
+    let payment = payment::Entity::find_by_id(payment_id)
+        .one(&ctx.db)
+        .await?
+        .unwrap_or(pay);
+    Ok(Recorded {
+        payment,
+        subscription: revoked,
+        plan_name,
+        extended: false,
+        duplicate: false,
+        refused: true,
     })
 }
 
@@ -199,6 +284,7 @@ async fn existing(ctx: &AppCtx, charge_id: &str) -> Result<Option<Recorded>> {
         plan_name,
         extended: false,
         duplicate: true,
+        refused: false,
     }))
 }
 
@@ -214,7 +300,7 @@ pub struct Delivered {
 /// repeated delivery returns `duplicate` and sends nothing.
 pub async fn on_paid(ctx: &AppCtx, h: &BotHandle, c: &Charge) -> Result<Delivered> {
     let recorded = record_paid(ctx, h, c).await?;
-    if recorded.duplicate {
+    if recorded.duplicate || recorded.refused {
         return Ok(Delivered {
             recorded,
             links: vec![],
@@ -256,6 +342,14 @@ async fn notify_owners(ctx: &AppCtx, h: &BotHandle, c: &Charge, r: &Recorded) {
 /// (`subscriptions::send_access`), from the bot and from the worker's reconciliation alike.
 pub fn paid_head(d: &Delivered) -> String {
     let r = &d.recorded;
+    if r.refused {
+        return format!(
+            "Your “{}” subscription was ended by the community's owner, so this renewal was \
+             not taken: the {} ⭐ are refunded and it will not renew again. Send /start to see \
+             the plans.",
+            r.plan_name, r.payment.amount
+        );
+    }
     let until = match r.subscription.ends_at {
         Some(t) => format!("until {}", t.format("%Y-%m-%d %H:%M UTC")),
         None => "for life".to_string(),

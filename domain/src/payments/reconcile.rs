@@ -1,12 +1,12 @@
 //! Reconciliation: recent Star transactions whose update never arrived are recorded as if it had.
 
 use chrono::Duration;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect, QueryTrait};
 use uuid::Uuid;
 
-use entity::{bot, payment, project};
+use entity::{bot, payment, project, subscriber};
 
-use entity::payment::RecordedBy;
+use entity::payment::{PaymentStatus, RecordedBy};
 
 use crate::{
     AppCtx, bots,
@@ -30,15 +30,36 @@ const RECONCILE_DAYS: i64 = 7;
 /// Bots reconciled at once.
 const RECONCILE_CONCURRENCY: usize = 16;
 
-/// Reads the recent Star transactions of every bot whose project sells for Stars (and whose
-/// tenant is active) and records each incoming invoice payment whose update never arrived —
-/// through [`on_paid`], so access is granted and sent as for a delivered update. A charge
-/// already recorded is left alone (the charge id is unique). Returns how many were recorded.
+/// Reads the recent Star transactions of every bot whose project sells for Stars — or has
+/// Stars subscriptions still renewing, or refunds to finish, after Stars were turned off —
+/// (and whose tenant is active), and records each incoming invoice payment whose update never
+/// arrived — through [`on_paid`], so access is granted and sent as for a delivered update. A
+/// charge already recorded is left alone (the charge id is unique); one that cannot be
+/// recorded is logged (once per process) and passed over. First, each `refunding` payment
+/// (a refund whose answer was lost) is asked of Telegram again — `CHARGE_ALREADY_REFUNDED`
+/// counts as refunded — and finished. Returns how many charges were recorded.
 pub async fn reconcile(ctx: &AppCtx) -> Result<u64> {
+    let busy = payment::Entity::find()
+        .select_only()
+        .column(payment::Column::ProjectId)
+        .filter(
+            Condition::any()
+                .add(payment::Column::Status.eq(PaymentStatus::Refunding))
+                .add(
+                    Condition::all()
+                        .add(payment::Column::IsFirstRecurring.eq(true))
+                        .add(payment::Column::RenewalCanceled.eq(false)),
+                ),
+        )
+        .into_query();
     let projects: Vec<Uuid> = project::Entity::find()
         .select_only()
         .column(project::Column::Id)
-        .filter(project::Column::StarsEnabled.eq(true))
+        .filter(
+            Condition::any()
+                .add(project::Column::StarsEnabled.eq(true))
+                .add(project::Column::Id.in_subquery(busy)),
+        )
         .into_tuple()
         .all(&ctx.db)
         .await?;
@@ -79,6 +100,7 @@ async fn reconcile_bot(ctx: &AppCtx, bot_id: Uuid) -> Result<u64> {
     if !tenants::is_active(&ctx.db, h.tenant_id).await? {
         return Ok(0);
     }
+    finish_refunds(ctx, &h).await?;
     let oldest = ctx.now() - Duration::days(RECONCILE_DAYS);
     let mut recorded = 0;
     for page in 0..RECONCILE_PAGES {
@@ -135,7 +157,15 @@ async fn reconcile_bot(ctx: &AppCtx, bot_id: Uuid) -> Result<u64> {
                 recorded_by: RecordedBy::Reconciliation,
                 paid_at: tx.date,
             };
-            let d = on_paid(ctx, &h, &charge).await?;
+            let d = match on_paid(ctx, &h, &charge).await {
+                Ok(d) => d,
+                Err(e) => {
+                    if unrecordable_first_seen(&charge.telegram_payment_charge_id) {
+                        tracing::error!(bot = %h.id, charge = %charge.telegram_payment_charge_id, error = %e, "a paid charge could not be recorded; passed over");
+                    }
+                    continue;
+                }
+            };
             if !d.recorded.duplicate {
                 recorded += 1;
                 tracing::warn!(bot = %h.id, charge = %charge.telegram_payment_charge_id, "a paid charge whose update never arrived was recorded");
@@ -153,4 +183,41 @@ async fn reconcile_bot(ctx: &AppCtx, bot_id: Uuid) -> Result<u64> {
         }
     }
     Ok(recorded)
+}
+
+/// Whether this process has not yet logged that `charge` cannot be recorded (so each run
+/// does not log it again).
+fn unrecordable_first_seen(charge: &str) -> bool {
+    use std::sync::{Mutex, OnceLock};
+    static SEEN: OnceLock<Mutex<std::collections::HashSet<String>>> = OnceLock::new();
+    let mut seen = SEEN
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if seen.len() > 10_000 {
+        seen.clear();
+    }
+    seen.insert(charge.to_string())
+}
+
+/// Asks Telegram again for each of the bot's `refunding` payments and finishes those it
+/// refunded (see [`super::refund::settle`]).
+async fn finish_refunds(ctx: &AppCtx, h: &telegram::BotHandle) -> Result<()> {
+    let open = payment::Entity::find()
+        .filter(payment::Column::ProjectId.eq(h.project_id))
+        .filter(payment::Column::Status.eq(PaymentStatus::Refunding))
+        .all(&ctx.db)
+        .await?;
+    for pay in open {
+        let Some(user) = subscriber::Entity::find_by_id(pay.subscriber_id)
+            .one(&ctx.db)
+            .await?
+        else {
+            continue;
+        };
+        if let Err(e) = super::refund::settle(ctx, h.id, user.telegram_user_id, &pay, None).await {
+            tracing::warn!(error = %e, payment = %pay.id, "Telegram refused a refund reconciliation asked again; the payment is paid again");
+        }
+    }
+    Ok(())
 }

@@ -15,7 +15,7 @@ use entity::payment::{PaymentStatus, RecordedBy};
 use crate::{
     AppCtx, audit,
     error::{Error, Result},
-    events, projects,
+    events, projects, renewals,
     subscriptions::{self, Withdrawn},
     telegram::{self},
     tenancy::{Action, TenantCtx},
@@ -36,6 +36,8 @@ pub struct PaymentOut {
     pub currency: String,
     pub telegram_payment_charge_id: String,
     pub is_recurring: bool,
+    /// The charge that started a Stars subscription.
+    pub is_first_recurring: bool,
     pub subscription_expires_at: Option<DateTime<Utc>>,
     pub renewal_canceled: bool,
     pub status: PaymentStatus,
@@ -43,6 +45,9 @@ pub struct PaymentOut {
     /// The time this payment added to its subscription (until null: lifetime).
     pub added_from: DateTime<Utc>,
     pub added_until: Option<DateTime<Utc>>,
+    /// The span this payment bought, in seconds (null: lifetime) — 30 days for each charge of
+    /// a Stars subscription.
+    pub bought_secs: Option<i64>,
     pub paid_at: DateTime<Utc>,
     pub refunded_at: Option<DateTime<Utc>>,
 }
@@ -58,12 +63,14 @@ impl From<payment::Model> for PaymentOut {
             currency: p.currency,
             telegram_payment_charge_id: p.telegram_payment_charge_id,
             is_recurring: p.is_recurring,
+            is_first_recurring: p.is_first_recurring,
             subscription_expires_at: p.subscription_expires_at,
             renewal_canceled: p.renewal_canceled,
             status: p.status,
             recorded_by: p.recorded_by,
             added_from: p.added_from,
             added_until: p.added_until,
+            bought_secs: p.bought_secs,
             paid_at: p.paid_at,
             refunded_at: p.refunded_at,
         }
@@ -86,13 +93,14 @@ pub async fn list(ctx: &AppCtx, t: &TenantCtx, project_id: Uuid) -> Result<Vec<P
         .collect())
 }
 
-/// Refunds a payment — the one place a payment is refunded. Owners and admins only. One
-/// transaction: the payment is claimed `paid → refunded` by a conditional update (a second
-/// refund, also a concurrent one, finds nothing to claim: 409 `payment_already_refunded`,
-/// nothing changed), the time it bought is taken away exactly
-/// (`subscriptions::withdraw_payment`, the replay code rollback uses), one audit entry, and
-/// Telegram's `refundStarPayment` — last, so a refusal from Telegram rolls everything back.
-/// Then the user is removed from the channels if nothing else covers them, or told the new end.
+/// Refunds a payment — the one place a payment is refunded. Owners and admins only. Two
+/// phases, so Telegram is never asked inside a transaction: the payment is claimed
+/// `paid → refunding` by a committed conditional update (a second refund, also a concurrent
+/// one, finds nothing to claim: 409 `payment_already_refunded`, nothing changed), then
+/// Telegram's `refundStarPayment` is asked ([`settle`]). Refunded (also
+/// `CHARGE_ALREADY_REFUNDED`): the refund is finished ([`finish`]). Refused: the payment is
+/// `paid` again and the error returned. No answer: it stays `refunding` and is returned so;
+/// reconciliation asks again and finishes it.
 pub async fn refund(
     ctx: &AppCtx,
     t: &TenantCtx,
@@ -109,7 +117,7 @@ pub async fn refund(
         .await?
         .ok_or_else(|| Error::not_found("payment"))?;
     let already = || Error::conflict(ALREADY_REFUNDED, "this payment was already refunded");
-    if pay.status == PaymentStatus::Refunded {
+    if pay.status != PaymentStatus::Paid {
         return Err(already());
     }
     let b = bot::Entity::find()
@@ -122,9 +130,75 @@ pub async fn refund(
         .await?
         .ok_or_else(|| Error::not_found("subscriber"))?
         .telegram_user_id;
-    // Loaded (and cached) before the transaction: on the embedded default the pool has one
-    // connection, which the transaction holds while Telegram is asked.
-    telegram::registry::get(ctx, b.id).await?;
+    let now = ctx.now();
+    let claimed = payment::Entity::update_many()
+        .col_expr(
+            payment::Column::Status,
+            Expr::value(PaymentStatus::Refunding),
+        )
+        .col_expr(payment::Column::UpdatedAt, Expr::value(now))
+        .filter(payment::Column::Id.eq(pay.id))
+        .filter(payment::Column::Status.eq(PaymentStatus::Paid))
+        .exec(&ctx.db)
+        .await?
+        .rows_affected;
+    if claimed == 0 {
+        return Err(already());
+    }
+    settle(ctx, b.id, user, &pay, Some(t)).await?;
+    let pay = payment::Entity::find_by_id(pay.id)
+        .one(&ctx.db)
+        .await?
+        .ok_or_else(|| Error::not_found("payment"))?;
+    Ok(pay.into())
+}
+
+/// Asks Telegram to refund a `refunding` payment and acts on the answer: refunded → [`finish`];
+/// refused → `paid` again, the error returned; no answer → left `refunding` for
+/// reconciliation (logged). Outside any transaction. `by`: the creator who asked, if one did.
+pub(crate) async fn settle(
+    ctx: &AppCtx,
+    bot_id: Uuid,
+    user: i64,
+    pay: &payment::Model,
+    by: Option<&TenantCtx>,
+) -> Result<()> {
+    use telegram::sender::RefundAnswer;
+    match telegram::sender::refund_star_payment(ctx, bot_id, user, &pay.telegram_payment_charge_id)
+        .await
+    {
+        RefundAnswer::Refunded => {
+            finish(ctx, pay, by).await?;
+            Ok(())
+        }
+        RefundAnswer::Refused(e) => {
+            payment::Entity::update_many()
+                .col_expr(payment::Column::Status, Expr::value(PaymentStatus::Paid))
+                .col_expr(payment::Column::UpdatedAt, Expr::value(ctx.now()))
+                .filter(payment::Column::Id.eq(pay.id))
+                .filter(payment::Column::Status.eq(PaymentStatus::Refunding))
+                .exec(&ctx.db)
+                .await?;
+            Err(e)
+        }
+        RefundAnswer::Unknown(e) => {
+            tracing::warn!(error = %e, payment = %pay.id, "refund unconfirmed: left refunding for reconciliation");
+            Ok(())
+        }
+    }
+}
+
+/// Finishes a refund Telegram made, once (a conditional claim `refunding → refunded`): in one
+/// transaction the time the payment bought is taken away exactly
+/// (`subscriptions::withdraw_payment`, the replay code rollback uses), one audit entry, the
+/// `payment.refunded` event; then the user is removed from the channels if nothing else
+/// covers them (or told the new end) and the Stars subscription renewing into it is
+/// cancelled. False when someone else finished it first.
+pub(crate) async fn finish(
+    ctx: &AppCtx,
+    pay: &payment::Model,
+    by: Option<&TenantCtx>,
+) -> Result<bool> {
     let now = ctx.now();
     let txn = ctx.db.begin().await?;
     let claimed = payment::Entity::update_many()
@@ -135,31 +209,37 @@ pub async fn refund(
         .col_expr(payment::Column::RefundedAt, Expr::value(now))
         .col_expr(payment::Column::UpdatedAt, Expr::value(now))
         .filter(payment::Column::Id.eq(pay.id))
-        .filter(payment::Column::Status.eq(PaymentStatus::Paid))
+        .filter(payment::Column::Status.eq(PaymentStatus::Refunding))
         .exec(&txn)
         .await?
         .rows_affected;
     if claimed == 0 {
         txn.rollback().await?;
-        return Err(already());
+        return Ok(false);
     }
-    let withdrawn = subscriptions::withdraw_payment(&txn, &pay, now).await?;
-    audit::record(
-        &txn,
-        audit::Entry::creator(t, "payment.refunded", "payment", pay.id).details(
-            serde_json::json!({
-                "amount": pay.amount,
-                "currency": pay.currency,
-                "telegram_payment_charge_id": pay.telegram_payment_charge_id,
-                "subscription_id": pay.subscription_id,
-            }),
-        ),
-        now,
-    )
-    .await?;
+    let withdrawn = subscriptions::withdraw_payment(&txn, pay, now).await?;
+    let details = serde_json::json!({
+        "amount": pay.amount,
+        "currency": pay.currency,
+        "telegram_payment_charge_id": pay.telegram_payment_charge_id,
+        "subscription_id": pay.subscription_id,
+    });
+    let entry = match by {
+        Some(t) => audit::Entry::creator(t, "payment.refunded", "payment", pay.id),
+        None => audit::Entry {
+            actor_user_id: None,
+            actor: "gatehouse".to_string(),
+            tenant_id: Some(pay.tenant_id),
+            action: "payment.refunded",
+            target_type: "payment",
+            target_id: Some(pay.id.to_string()),
+            details: serde_json::json!({}),
+        },
+    };
+    audit::record(&txn, entry.details(details), now).await?;
     events::emit(
         &txn,
-        t.tenant_id,
+        pay.tenant_id,
         events::Event::new(
             events::EventType::PaymentRefunded,
             serde_json::json!({
@@ -172,14 +252,13 @@ pub async fn refund(
         now,
     )
     .await?;
-    telegram::sender::refund_star_payment(ctx, b.id, user, &pay.telegram_payment_charge_id).await?;
     txn.commit().await?;
     match withdrawn {
         Withdrawn::Revoked(id) => {
             subscriptions::remove_revoked_because(
                 ctx,
                 &[id],
-                "Your payment was refunded and your access removed.",
+                "Your payment was refunded and your access removed. Send /start to see the plans.",
             )
             .await?;
         }
@@ -189,9 +268,8 @@ pub async fn refund(
         }
         Withdrawn::Unchanged => {}
     }
-    let pay = payment::Entity::find_by_id(pay.id)
-        .one(&ctx.db)
-        .await?
-        .ok_or_else(|| Error::not_found("payment"))?;
-    Ok(pay.into())
+    if let Some(sid) = pay.subscription_id {
+        renewals::stop(ctx, &[sid]).await;
+    }
+    Ok(true)
 }

@@ -2,7 +2,7 @@
 //! `/my`.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
 use entity::{payment, plan, subscriber, subscription};
@@ -12,6 +12,7 @@ use entity::payment::PaymentStatus;
 use crate::{
     AppCtx,
     error::{Error, Result},
+    renewals,
     subscriptions::{self},
     telegram::{self, BotHandle},
 };
@@ -33,7 +34,7 @@ pub async fn renewable(ctx: &AppCtx, h: &BotHandle, user_id: i64) -> Result<Vec<
         .column(payment::Column::SubscriptionId)
         .filter(payment::Column::SubscriberId.eq(sub.id))
         .filter(payment::Column::Status.eq(PaymentStatus::Paid))
-        .filter(payment::Column::SubscriptionExpiresAt.is_not_null())
+        .filter(payment::Column::IsFirstRecurring.eq(true))
         .filter(payment::Column::RenewalCanceled.eq(false))
         .into_tuple()
         .all(&ctx.db)
@@ -73,30 +74,21 @@ pub async fn cancel_renewal(
     if !owner {
         return Err(Error::conflict(NO_RENEWAL, "not your subscription"));
     }
-    let recurring = payment::Entity::find()
-        .filter(payment::Column::SubscriptionId.eq(s.id))
-        .filter(payment::Column::SubscriptionExpiresAt.is_not_null())
-        .filter(payment::Column::RenewalCanceled.eq(false))
-        .order_by_asc(payment::Column::PaidAt)
-        .all(&ctx.db)
-        .await?;
-    let Some(first) = recurring.first() else {
+    // The live Telegram subscription is the latest one started; an earlier one ended (its
+    // renewal failed) or was cancelled in Telegram.
+    let live = renewals::live_charges(&ctx.db, s.id).await?;
+    let Some(latest) = live.first() else {
         return Err(Error::conflict(NO_RENEWAL, "nothing renews"));
     };
     telegram::sender::edit_user_star_subscription(
         ctx,
         h.id,
         user_id,
-        &first.telegram_payment_charge_id,
+        &latest.telegram_payment_charge_id,
         true,
     )
     .await?;
-    payment::Entity::update_many()
-        .col_expr(payment::Column::RenewalCanceled, Expr::value(true))
-        .col_expr(payment::Column::UpdatedAt, Expr::value(ctx.now()))
-        .filter(payment::Column::SubscriptionId.eq(s.id))
-        .exec(&ctx.db)
-        .await?;
+    renewals::mark_canceled(&ctx.db, s.id, ctx.now()).await?;
     let plan_name = plan::Entity::find_by_id(s.plan_id)
         .one(&ctx.db)
         .await?

@@ -30,6 +30,14 @@ pub struct Grant<'a> {
     pub price_minor: i64,
 }
 
+/// What a payment bought, in place of what the plan says: the span Telegram charged for (a
+/// Stars subscription's 30 days, whatever the plan's duration became since; `None` for the
+/// plan's own duration) and the currency it was paid in.
+pub struct Bought<'a> {
+    pub span: Option<Duration>,
+    pub currency: &'a str,
+}
+
 /// What a grant did: the subscription, whether it was extended, and the time it added
 /// (recorded on the activation, so a rollback can take exactly that away).
 #[derive(Debug, Clone)]
@@ -83,6 +91,26 @@ pub(crate) async fn grant_locked(
     g: Grant<'_>,
     now: DateTime<Utc>,
 ) -> Result<Granted> {
+    grant_with(txn, g, None, now).await
+}
+
+/// [`grant`] of what a payment bought (its span and currency rather than the plan's).
+pub async fn grant_bought(
+    txn: &impl ConnectionTrait,
+    g: Grant<'_>,
+    bought: Bought<'_>,
+    now: DateTime<Utc>,
+) -> Result<Granted> {
+    lock_subscriber(txn, g.subscriber_id).await?;
+    grant_with(txn, g, Some(bought), now).await
+}
+
+async fn grant_with(
+    txn: &impl ConnectionTrait,
+    g: Grant<'_>,
+    bought: Option<Bought<'_>>,
+    now: DateTime<Utc>,
+) -> Result<Granted> {
     let pl = g.plan;
     let existing = subscription::Entity::find()
         .filter(subscription::Column::SubscriberId.eq(g.subscriber_id))
@@ -91,7 +119,11 @@ pub(crate) async fn grant_locked(
         .lock_exclusive()
         .one(txn)
         .await?;
-    let length = pl.duration_days.map(|d| Duration::days(i64::from(d)));
+    let plan_length = pl.duration_days.map(|d| Duration::days(i64::from(d)));
+    let length = bought.as_ref().and_then(|b| b.span).or(plan_length);
+    let currency = bought
+        .as_ref()
+        .map_or_else(|| pl.currency.clone(), |b| b.currency.to_string());
     let granted = match existing {
         Some(s) => {
             let added_from = s.ends_at.map_or(now, |end| Ord::max(end, now));
@@ -121,7 +153,7 @@ pub(crate) async fn grant_locked(
                 source: Set(g.source),
                 access_code_id: Set(g.access_code_id),
                 price_minor: Set(g.price_minor),
-                currency: Set(pl.currency.clone()),
+                currency: Set(currency),
                 starts_at: Set(now),
                 ends_at: Set(length.map(|l| now + l)),
                 status: Set(SubscriptionStatus::Active),

@@ -124,8 +124,10 @@ pub async fn remove_revoked(ctx: &AppCtx, ids: &[Uuid]) -> Result<()> {
     .await
 }
 
-/// Removes access for subscriptions already marked revoked, telling each user `message`.
+/// Removes access for subscriptions already marked revoked, telling each user `message`, and
+/// cancels the Stars subscriptions renewing into them.
 pub async fn remove_revoked_because(ctx: &AppCtx, ids: &[Uuid], message: &str) -> Result<()> {
+    crate::renewals::stop(ctx, ids).await;
     for s in subscription::Entity::find()
         .filter(subscription::Column::Id.is_in(ids.iter().copied()))
         .all(&ctx.db)
@@ -181,8 +183,8 @@ pub async fn tell_shortened_because(ctx: &AppCtx, ids: &[Uuid], reason: &str) {
     }
 }
 
-/// Revokes a subscription: status revoked, the user removed from the plan's channels and
-/// told, one audit entry.
+/// Revokes a subscription: status revoked, a Stars subscription renewing into it cancelled in
+/// Telegram, the user removed from the plan's channels and told, one audit entry.
 pub async fn revoke(
     ctx: &AppCtx,
     t: &TenantCtx,
@@ -216,6 +218,8 @@ pub async fn revoke(
         ctx.now(),
     )
     .await?;
+    // Telegram stops charging for it: a Stars subscription renewing into it is cancelled.
+    crate::renewals::stop(ctx, &[s.id]).await;
     remove_access(
         ctx,
         &s,

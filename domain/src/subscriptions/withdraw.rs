@@ -41,6 +41,9 @@ struct Span {
     at: DateTime<Utc>,
     added_from: Option<DateTime<Utc>>,
     added_until: Option<DateTime<Utc>>,
+    /// What a payment bought (`Some(None)`: lifetime), kept whatever its span became in an
+    /// earlier replay; `None` for an activation, whose length is its span.
+    bought: Option<Option<Duration>>,
     access_code_id: Option<Uuid>,
 }
 
@@ -124,13 +127,18 @@ async fn withdraw_grant(
             at: o.at,
             added_from: o.added_from,
             added_until: o.added_until,
+            bought: None,
             access_code_id: Some(o.access_code_id),
         })
         .collect();
     others.extend(
         payment::Entity::find()
             .filter(payment::Column::SubscriptionId.eq(s.id))
-            .filter(payment::Column::Status.eq(payment::PaymentStatus::Paid))
+            // A payment being refunded still grants its time until the refund is final.
+            .filter(payment::Column::Status.is_in([
+                payment::PaymentStatus::Paid,
+                payment::PaymentStatus::Refunding,
+            ]))
             .all(txn)
             .await?
             .into_iter()
@@ -141,6 +149,7 @@ async fn withdraw_grant(
                 at: o.created_at,
                 added_from: Some(o.added_from),
                 added_until: o.added_until,
+                bought: Some(o.bought_secs.map(Duration::seconds)),
                 access_code_id: None,
             }),
     );
@@ -157,10 +166,11 @@ async fn withdraw_grant(
         let mut end: Option<Option<DateTime<Utc>>> = None;
         let mut starts_at = None;
         for o in &others {
-            let length = o
-                .added_until
-                .zip(o.added_from)
-                .map(|(until, from)| until - from);
+            let length = o.bought.unwrap_or_else(|| {
+                o.added_until
+                    .zip(o.added_from)
+                    .map(|(until, from)| until - from)
+            });
             let from = match end {
                 Some(Some(e)) => Ord::max(e, o.at),
                 _ => o.at,

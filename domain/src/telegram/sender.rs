@@ -404,23 +404,64 @@ pub async fn answer_pre_checkout(
     Ok(())
 }
 
-/// Gives a Stars payment back to the user.
+/// What became of a refund asked of Telegram.
+#[derive(Debug)]
+pub enum RefundAnswer {
+    /// Refunded — now, or before (`CHARGE_ALREADY_REFUNDED`: an earlier call whose answer was
+    /// lost did it).
+    Refunded,
+    /// Telegram answered no: nothing was refunded.
+    Refused(Error),
+    /// No answer (the network, or Telegram's server errors after the retries): the refund may
+    /// or may not have happened; asking again tells.
+    Unknown(Error),
+}
+
+/// Gives a Stars payment back to the user. Safe to ask again: a charge already refunded
+/// answers [`RefundAnswer::Refunded`].
 pub async fn refund_star_payment(
     ctx: &AppCtx,
     bot_id: Uuid,
     user_id: i64,
     charge_id: &str,
-) -> Result<()> {
-    let h = handle(ctx, bot_id).await?;
+) -> RefundAnswer {
+    let h = match handle(ctx, bot_id).await {
+        Ok(h) => h,
+        Err(e) => return RefundAnswer::Refused(e),
+    };
     let charge = teloxide::types::TelegramTransactionId(charge_id.to_string());
-    deliver(&h, None, || {
+    let sent = deliver(&h, None, || {
         let req = h
             .bot
             .refund_star_payment(teloxide::types::UserId(user_id as u64), charge.clone());
-        async move { req.await }
+        async move {
+            match req.await {
+                Err(RequestError::Api(e)) if e.to_string().contains("CHARGE_ALREADY_REFUNDED") => {
+                    Ok(())
+                }
+                other => other.map(|_| ()),
+            }
+        }
     })
-    .await?;
-    Ok(())
+    .await;
+    match sent {
+        Ok(()) => RefundAnswer::Refunded,
+        Err(e) if answer_lost(&e) => RefundAnswer::Unknown(e),
+        Err(e) => RefundAnswer::Refused(e),
+    }
+}
+
+/// A failure after which Telegram may have acted: no answer, or a server error.
+fn answer_lost(e: &Error) -> bool {
+    e.code == "telegram_unavailable"
+        || [
+            "Internal Server Error",
+            "Bad Gateway",
+            "Service Unavailable",
+            "Gateway Timeout",
+        ]
+        .iter()
+        .any(|p| e.message.contains(p))
 }
 
 /// Cancels (or re-enables) the renewal of a user's Stars subscription.

@@ -846,3 +846,257 @@ async fn eight_refunds_of_one_payment_at_once_refund_it_once() {
         .unwrap();
     assert_eq!(audited, 1);
 }
+
+/// `user` buys the 30-day plan as a Stars subscription (charge `charge`): the payload and the
+/// subscription's id.
+async fn subscribe(s: &BotProject, user: i64, stars: i64, charge: &str) -> (String, String) {
+    let payload = buy(s, user, "createInvoiceLink").await["payload"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(pre_checkout(s, user, &payload, stars).await["ok"], true);
+    let expires = (Utc::now() + Duration::days(30)).timestamp();
+    let before = s
+        .texts_to(user)
+        .iter()
+        .filter(|t| t.contains("Payment received"))
+        .count();
+    pay(s, user, &payload, stars, charge, Some((true, expires))).await;
+    for _ in 0..200 {
+        let now = s
+            .texts_to(user)
+            .iter()
+            .filter(|t| t.contains("Payment received"))
+            .count();
+        if now > before {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let sid = payment(&payments(s).await, charge)["subscription_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (payload, sid)
+}
+
+fn star_cancels(s: &BotProject) -> Vec<Value> {
+    s.tg.calls_to(&s.bot.token, "editUserStarSubscription")
+        .into_iter()
+        .map(|c| c.params)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_revoked_stars_subscriber_is_cancelled_in_telegram_and_a_late_renewal_is_refunded() {
+    // Its own database: another test's reconciliation must not ask its Telegram about ours.
+    let db = gatehouse_tests::app::isolated_pg_database().await;
+    let s = setup(30, 250, &[("DATABASE_URL", &db)]).await;
+    let user = 3_131;
+    let (payload, sid) = subscribe(&s, user, 250, "rv-1").await;
+
+    // The creator revokes: Telegram stops the Stars subscription that renews into it.
+    let (st, b) = api(
+        &s,
+        Method::POST,
+        &format!("/subscriptions/{sid}/revoke"),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    let cancels = star_cancels(&s);
+    assert_eq!(cancels.len(), 1, "{cancels:?}");
+    assert_eq!(cancels[0]["telegram_payment_charge_id"], "rv-1");
+    assert_eq!(cancels[0]["user_id"], user);
+    assert_eq!(cancels[0]["is_canceled"], true);
+
+    // A renewal Telegram charged anyway (it was already under way) buys nothing: refunded at
+    // once, the user told, still no access.
+    let expires = (Utc::now() + Duration::days(60)).timestamp();
+    pay(&s, user, &payload, 250, "rv-2", Some((false, expires))).await;
+    let told = s.reply(user, "will not renew again").await;
+    assert!(told.contains("250 ⭐ are refunded"), "{told}");
+    assert!(told.contains("/start"), "{told}");
+    let refunds = s.tg.calls_to(&s.bot.token, "refundStarPayment");
+    assert_eq!(refunds.len(), 1);
+    assert_eq!(refunds[0].params["telegram_payment_charge_id"], "rv-2");
+    assert_eq!(refunds[0].params["user_id"], user);
+    let list = payments(&s).await;
+    assert_eq!(payment(&list, "rv-2")["status"], "refunded");
+    assert_eq!(payment(&list, "rv-1")["status"], "paid");
+    assert_eq!(subscription(&s, &sid).await["status"], "revoked");
+    assert_eq!(
+        s.texts_to(user)
+            .iter()
+            .filter(|t| t.contains("Payment received"))
+            .count(),
+        1,
+        "only the first payment was received"
+    );
+    assert_eq!(
+        s.join_request(s.next_update_id(), user).await,
+        StatusCode::OK
+    );
+    s.tg.wait_for(
+        &s.bot.token,
+        "declineChatJoinRequest",
+        1,
+        std::time::Duration::from_secs(10),
+    )
+    .await;
+    assert!(
+        s.tg.calls_to(&s.bot.token, "approveChatJoinRequest")
+            .is_empty()
+    );
+    // The same renewal delivered again does nothing twice.
+    pay(&s, user, &payload, 250, "rv-2", Some((false, expires))).await;
+    s.app.wait_idle().await;
+    assert_eq!(s.tg.calls_to(&s.bot.token, "refundStarPayment").len(), 1);
+
+    // Refunding a Stars subscription's payment cancels it in Telegram too.
+    let other = 3_132;
+    let (_, _) = subscribe(&s, other, 250, "rf-1").await;
+    let id = payment(&payments(&s).await, "rf-1")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (st, b) = api(&s, Method::POST, &format!("/payments/{id}/refund"), None).await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert_eq!(b["status"], "refunded");
+    let cancels = star_cancels(&s);
+    assert!(
+        cancels
+            .iter()
+            .any(|c| c["telegram_payment_charge_id"] == "rf-1" && c["is_canceled"] == true),
+        "{cancels:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_renewal_adds_the_30_days_telegram_charged_for_whatever_the_plan_says_later() {
+    let s = setup(30, 250, &[]).await;
+    let user = 3_232;
+    let (payload, sid) = subscribe(&s, user, 250, "sp-1").await;
+    let sub = subscription(&s, &sid).await;
+    // Paid in Stars: the subscription says so.
+    assert_eq!(sub["currency"], "XTR");
+    assert_eq!(sub["price_minor"], 250);
+    let first_end = time(&sub["ends_at"]);
+
+    // The creator shortens the plan to one day; the renewal Telegram charges is still 30.
+    let (st, b) = api(
+        &s,
+        Method::PATCH,
+        &format!("/plans/{}", s.plan),
+        Some(json!({"duration_days": 1})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    let expires = (Utc::now() + Duration::days(60)).timestamp();
+    pay(&s, user, &payload, 250, "sp-2", Some((false, expires))).await;
+    s.reply(user, "is extended").await;
+    let sub = subscription(&s, &sid).await;
+    assert_eq!(time(&sub["ends_at"]), first_end + Duration::days(30));
+    let list = payments(&s).await;
+    assert_eq!(payment(&list, "sp-2")["bought_secs"], 2_592_000);
+    assert_eq!(payment(&list, "sp-2")["is_first_recurring"], false);
+    assert_eq!(payment(&list, "sp-1")["is_first_recurring"], true);
+
+    // Refunding the renewal takes its 30 days away, not the plan's one day.
+    let id = payment(&list, "sp-2")["id"].as_str().unwrap().to_string();
+    let (st, b) = api(&s, Method::POST, &format!("/payments/{id}/refund"), None).await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert_eq!(
+        time(&subscription(&s, &sid).await["ends_at"]),
+        first_end,
+        "the first month stays"
+    );
+}
+
+#[tokio::test]
+async fn cancel_renewal_stops_the_latest_stars_subscription_not_the_first() {
+    let s = setup(30, 250, &[]).await;
+    let user = 3_333;
+    let (_, sid) = subscribe(&s, user, 250, "cr-1").await;
+    // The first Stars subscription lapsed in Telegram (a renewal failed); the user subscribes
+    // again, which extends the same subscription.
+    let (_, sid2) = subscribe(&s, user, 250, "cr-2").await;
+    assert_eq!(sid, sid2);
+    s.say(user, "/my").await;
+    s.tg.wait_for_text(&s.bot.token, user, "Renews monthly")
+        .await;
+    s.press(user, &format!("nr:{sid}")).await;
+    s.reply(user, "Renewal cancelled").await;
+    let cancels = star_cancels(&s);
+    assert_eq!(cancels.len(), 1, "{cancels:?}");
+    assert_eq!(cancels[0]["telegram_payment_charge_id"], "cr-2");
+}
+
+#[tokio::test]
+async fn a_refund_whose_answer_is_lost_is_finished_by_reconciliation() {
+    use gatehouse_tests::fake_telegram::Fault;
+    let db = gatehouse_tests::app::isolated_pg_database().await;
+    let s = setup(7, 100, &[("DATABASE_URL", &db)]).await;
+    let user = 3_434;
+    let payload = buy(&s, user, "sendInvoice").await["payload"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    pay(&s, user, &payload, 100, "lost-r1", None).await;
+    s.reply(user, "Payment received").await;
+    let id = payments(&s).await[0]["id"].as_str().unwrap().to_string();
+
+    // Telegram refunds, but every answer is lost (the sender's retries included).
+    s.tg.fail_next(Some("refundStarPayment"), 4, Fault::AnswerLost(502));
+    let (st, b) = api(&s, Method::POST, &format!("/payments/{id}/refund"), None).await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert_eq!(
+        b["status"],
+        "refunding",
+        "{b} {:?}",
+        s.tg.calls_to(&s.bot.token, "refundStarPayment")
+            .iter()
+            .map(|c| c.status)
+            .collect::<Vec<_>>()
+    );
+    // Not final yet: the buyer keeps access until Telegram confirms.
+    assert_eq!(s.subscriptions().await[0]["status"], "active");
+    // A second refund is refused; Telegram is not asked again by it.
+    let asked = s.tg.calls_to(&s.bot.token, "refundStarPayment").len();
+    let again = api(&s, Method::POST, &format!("/payments/{id}/refund"), None).await;
+    assert_error(
+        &again,
+        StatusCode::CONFLICT,
+        "payment_already_refunded",
+        None,
+    );
+    assert_eq!(
+        s.tg.calls_to(&s.bot.token, "refundStarPayment").len(),
+        asked
+    );
+
+    // Reconciliation asks again: CHARGE_ALREADY_REFUNDED is the answer, and it is final.
+    domain::payments::reconcile(&s.app.ctx).await.unwrap();
+    let list = payments(&s).await;
+    assert_eq!(list[0]["status"], "refunded", "{list:?}");
+    assert_eq!(s.subscriptions().await[0]["status"], "revoked");
+    let bans =
+        s.tg.wait_for(
+            &s.bot.token,
+            "banChatMember",
+            1,
+            std::time::Duration::from_secs(10),
+        )
+        .await;
+    assert_eq!(bans[0].params["user_id"], user);
+    s.reply(user, "Your payment was refunded").await;
+    // Once: a later run has nothing to finish.
+    domain::payments::reconcile(&s.app.ctx).await.unwrap();
+    let audited = entity::audit_entry::Entity::find()
+        .filter(entity::audit_entry::Column::TenantId.eq(s.c.tenant_id))
+        .filter(entity::audit_entry::Column::Action.eq("payment.refunded"))
+        .count(&s.app.ctx.db)
+        .await
+        .unwrap();
+    assert_eq!(audited, 1);
+}
