@@ -13,12 +13,12 @@ use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, Set, TransactionTrait, sea_query::Expr,
+    QueryOrder, QuerySelect, Set, TransactionTrait, sea_query::Expr,
 };
 use serde::Serialize;
 use uuid::Uuid;
 
-use entity::{api_key, team_invite, tenant, user};
+use entity::{api_key, owner_link, team_invite, tenant, user};
 
 use crate::{
     AppCtx, accounts,
@@ -288,6 +288,50 @@ async fn revoke_keys_of(
 
 // --- members --------------------------------------------------------------------------------
 
+/// Revokes the pending invites `user_id` made in the workspace (they were removed, or may no
+/// longer invite); returns how many.
+async fn revoke_invites_of(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    Ok(team_invite::Entity::update_many()
+        .col_expr(team_invite::Column::RevokedAt, Expr::value(now))
+        .filter(team_invite::Column::TenantId.eq(tenant_id))
+        .filter(team_invite::Column::InvitedBy.eq(user_id))
+        .filter(team_invite::Column::AcceptedAt.is_null())
+        .filter(team_invite::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
+/// Deletes the owner links `user_id` made in the workspace; returns the projects they were
+/// linked to (whose cached owners every process must forget once this commits).
+async fn drop_owner_links_of(
+    db: &impl ConnectionTrait,
+    tenant_id: Uuid,
+    user_id: Uuid,
+) -> Result<Vec<Uuid>> {
+    let mut projects: Vec<Uuid> = owner_link::Entity::find()
+        .select_only()
+        .column(owner_link::Column::ProjectId)
+        .filter(owner_link::Column::TenantId.eq(tenant_id))
+        .filter(owner_link::Column::UserId.eq(user_id))
+        .into_tuple()
+        .all(db)
+        .await?;
+    projects.sort_unstable();
+    projects.dedup();
+    owner_link::Entity::delete_many()
+        .filter(owner_link::Column::TenantId.eq(tenant_id))
+        .filter(owner_link::Column::UserId.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(projects)
+}
+
 /// The workspace's members, owners first, then by when they joined.
 pub async fn members(ctx: &AppCtx, t: &TenantCtx) -> Result<Vec<MemberOut>> {
     let mut all: Vec<MemberOut> = user::Entity::find()
@@ -308,7 +352,8 @@ pub async fn members(ctx: &AppCtx, t: &TenantCtx) -> Result<Vec<MemberOut>> {
 
 /// Sets a member's role (`owner`, `admin` or `member`). Demoting the last owner is 409
 /// `last_owner`. A member demoted to `member` loses the API keys they created (keys act as
-/// admin, which a member may not). Setting the role they have changes nothing.
+/// admin, which a member may not); one who may no longer invite (not an owner) loses the
+/// pending invites they made. Setting the role they have changes nothing.
 pub async fn change_role(
     ctx: &AppCtx,
     t: &TenantCtx,
@@ -336,10 +381,17 @@ pub async fn change_role(
     } else {
         revoke_keys_of(&txn, t.tenant_id, u.id, now).await?
     };
+    // Their pending invites would still let people in on their say-so.
+    let invites = if role.allows(Action::ManageTeam) {
+        0
+    } else {
+        revoke_invites_of(&txn, t.tenant_id, u.id, now).await?
+    };
     audit::record(
         &txn,
         audit::Entry::creator(t, "team.role_changed", "user", u.id).details(serde_json::json!({
             "email": u.email, "from": from.as_str(), "to": role.as_str(), "api_keys_revoked": keys,
+            "invites_revoked": invites,
         })),
         now,
     )
@@ -350,8 +402,9 @@ pub async fn change_role(
 
 /// Removes a member from the workspace, or — when `user_id` is the caller — leaves it (any
 /// role may leave). The last owner can do neither (409 `last_owner`). The account stays,
-/// without a workspace; its sessions stop working at once and the API keys it created are
-/// revoked.
+/// without a workspace; its sessions stop working at once, the API keys and pending invites
+/// it created are revoked, and its owner links are deleted (in every process at once: no
+/// notifications or code batches reach its Telegram chats again).
 pub async fn remove_member(ctx: &AppCtx, t: &TenantCtx, user_id: Uuid) -> Result<()> {
     let leaving = t.actor.user_id == Some(user_id);
     if leaving {
@@ -376,8 +429,11 @@ pub async fn remove_member(ctx: &AppCtx, t: &TenantCtx, user_id: Uuid) -> Result
         .exec(&txn)
         .await?
         .rows_affected;
+    let mut linked_projects = vec![];
     if gone == 1 {
         let keys = revoke_keys_of(&txn, t.tenant_id, u.id, now).await?;
+        let invites = revoke_invites_of(&txn, t.tenant_id, u.id, now).await?;
+        linked_projects = drop_owner_links_of(&txn, t.tenant_id, u.id).await?;
         let action = if leaving {
             "team.member_left"
         } else {
@@ -387,12 +443,17 @@ pub async fn remove_member(ctx: &AppCtx, t: &TenantCtx, user_id: Uuid) -> Result
             &txn,
             audit::Entry::creator(t, action, "user", u.id).details(serde_json::json!({
                 "email": u.email, "role": role.as_str(), "api_keys_revoked": keys,
+                "invites_revoked": invites, "owner_links_removed": linked_projects.len(),
             })),
             now,
         )
         .await?;
     }
     txn.commit().await?;
+    // Every process forgets those projects' cached owners (`facts::linked_owners`).
+    for project_id in linked_projects {
+        crate::telegram::registry::changed(ctx, project_id).await;
+    }
     Ok(())
 }
 

@@ -9,16 +9,21 @@ use entity::{access_code, bot, code_batch, owner_link, project};
 
 use super::{BatchStatus, DeliveryState};
 use crate::{
-    AppCtx,
+    AppCtx, ErrorKind, accounts,
     error::{Error, Result},
-    export, jobs, telegram, tenants,
+    export, jobs, telegram,
+    tenancy::Principal,
+    tenants,
 };
 
 /// Batches smaller than this are sent as one message per code.
 pub const MESSAGE_LIMIT: i32 = 25;
 
-/// The bot and chat a batch is delivered to, if the project has a bot and the creator who
-/// asked for the batch has linked a Telegram chat.
+/// The bot and chat a batch is delivered to: the project's bot and the latest linked chat of
+/// the creator who asked for it — or, for a batch an API key asked for, of any creator —
+/// with a current member of the batch's workspace behind the link. A link whose member was
+/// removed (or left) never receives a batch, also one that waited. Read from the database
+/// every time.
 pub async fn target(ctx: &AppCtx, b: &code_batch::Model) -> Result<Option<(Uuid, i64)>> {
     let Some(bot) = bot::Entity::find()
         .filter(bot::Column::ProjectId.eq(b.project_id))
@@ -29,18 +34,35 @@ pub async fn target(ctx: &AppCtx, b: &code_batch::Model) -> Result<Option<(Uuid,
     };
     let mut q = owner_link::Entity::find()
         .filter(owner_link::Column::ProjectId.eq(b.project_id))
+        .filter(owner_link::Column::TenantId.eq(b.tenant_id))
         .filter(owner_link::Column::LinkedAt.is_not_null())
         .filter(owner_link::Column::TelegramChatId.is_not_null());
     if let Some(user) = b.requested_by {
         q = q.filter(owner_link::Column::UserId.eq(user));
     }
-    let link = q
+    let links = q
         .order_by_desc(owner_link::Column::LinkedAt)
-        .one(&ctx.db)
+        .all(&ctx.db)
         .await?;
-    Ok(link
-        .and_then(|l| l.telegram_chat_id)
-        .map(|chat| (bot.id, chat)))
+    for l in links {
+        let (Some(user_id), Some(chat)) = (l.user_id, l.telegram_chat_id) else {
+            continue;
+        };
+        if member_of(ctx, user_id, b.tenant_id).await? {
+            return Ok(Some((bot.id, chat)));
+        }
+    }
+    Ok(None)
+}
+
+/// Whether `user_id` is a creator in the workspace now.
+async fn member_of(ctx: &AppCtx, user_id: Uuid, tenant_id: Uuid) -> Result<bool> {
+    match accounts::principal_for_user(ctx, user_id).await {
+        Ok(Principal::Creator(t)) => Ok(t.tenant_id == tenant_id),
+        Ok(_) => Ok(false),
+        Err(e) if e.kind == ErrorKind::Unauthenticated => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// How long one deliverer holds a batch; renewed after every message. Shorter than the

@@ -11,6 +11,7 @@ use gatehouse_tests::{
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+mod leavers;
 mod roles;
 mod web;
 
