@@ -70,6 +70,7 @@ pub fn api_routes() -> (Router<AppCtx>, utoipa::openapi::OpenApi) {
         .routes(routes!(members::list))
         .routes(routes!(members::revoke))
         .routes(routes!(payments::list))
+        .routes(routes!(payments::get))
         .routes(routes!(payments::refund))
         .routes(routes!(payments::revenue))
         .routes(routes!(staff::list_tenants))

@@ -97,13 +97,24 @@ pub fn currency(field: &str, raw: &str) -> Result<String> {
     }
 }
 
-/// A price in minor units (cents), zero or more.
+/// The most a price may be, in minor units (10¹²: ten billion in a two-decimal currency), so
+/// sums of millions of them stay far inside 64 bits.
+pub const PRICE_MINOR_MAX: i64 = 1_000_000_000_000;
+
+/// A price in minor units (cents), zero up to [`PRICE_MINOR_MAX`].
 pub fn price_minor(field: &str, v: i64) -> Result<i64> {
     if v < 0 {
         return Err(Error::field(
             field,
             "invalid_price",
             "must be 0 or more, in minor units",
+        ));
+    }
+    if v > PRICE_MINOR_MAX {
+        return Err(Error::field(
+            field,
+            "out_of_range",
+            "must be at most 1000000000000 minor units",
         ));
     }
     Ok(v)
@@ -201,6 +212,11 @@ mod tests {
         assert!(currency("c", "XXX").is_err());
         assert!(price_minor("p", -1).is_err());
         assert_eq!(price_minor("p", 0).unwrap(), 0);
+        assert_eq!(
+            price_minor("p", PRICE_MINOR_MAX).unwrap(),
+            1_000_000_000_000
+        );
+        assert!(price_minor("p", PRICE_MINOR_MAX + 1).is_err());
     }
 
     #[test]

@@ -48,12 +48,19 @@ struct PaymentsPage {
     charts: Vec<CurrencyChart>,
     plans: Vec<(PlanRevenue, String)>,
     refunded: bool,
+    /// The cursor of the next (older) page, if there is one.
+    next_cursor: Option<Uuid>,
 }
 
 #[derive(serde::Deserialize)]
 pub struct Params {
     notice: Option<String>,
+    /// The last payment of the previous page.
+    cursor: Option<Uuid>,
 }
+
+/// Payments shown per page.
+const PAYMENTS_PER_PAGE: u64 = 100;
 
 fn amount(minor: i64, currency: &str) -> String {
     if currency == payments::CURRENCY {
@@ -71,7 +78,18 @@ pub async fn page(
 ) -> WebResult {
     let p = projects::get(&ctx, &s.t, project_id).await?;
     let plan_list = plans::list(&ctx, &s.t, project_id).await?;
-    let paid = payments::list(&ctx, &s.t, project_id).await?;
+    let page_of = payments::list(
+        &ctx,
+        &s.t,
+        project_id,
+        payments::PaymentFilter {
+            cursor: q.cursor,
+            limit: Some(PAYMENTS_PER_PAGE),
+        },
+    )
+    .await?;
+    let next_cursor = page_of.next_cursor;
+    let paid = page_of.items;
     let subscribers = subscriptions::subscribers_by_id(
         &ctx,
         &s.t,
@@ -150,6 +168,7 @@ pub async fn page(
         charts,
         plans,
         refunded: q.notice.as_deref() == Some("refunded"),
+        next_cursor,
     }))
 }
 
@@ -168,11 +187,7 @@ pub async fn refund_page(
     Path((project_id, payment_id)): Path<(Uuid, Uuid)>,
 ) -> WebResult {
     let p = projects::get(&ctx, &s.t, project_id).await?;
-    let pay = payments::list(&ctx, &s.t, project_id)
-        .await?
-        .into_iter()
-        .find(|x| x.id == payment_id)
-        .ok_or_else(|| domain::Error::not_found("payment"))?;
+    let pay = payments::get(&ctx, &s.t, project_id, payment_id).await?;
     Ok(page::ok(&RefundPage {
         l: Layout::creator("Refund payment", &s),
         p,

@@ -3,7 +3,7 @@ use axum::{Json, extract::State};
 use chrono::NaiveDate;
 use domain::{
     AppCtx,
-    payments::{self, PaymentOut, RevenueOut},
+    payments::{self, PaymentFilter, PaymentOut, PaymentPage, RevenueOut},
 };
 use serde::Deserialize;
 use uuid::Uuid;
@@ -13,15 +13,29 @@ use crate::{
     extract::{ApiPath, ApiQuery, Creator},
 };
 
-/// The project's Stars payments, newest first (at most 1,000).
+/// The project's Stars payments, newest first, a page at a time (`cursor`: the previous
+/// page's `next_cursor`).
 #[utoipa::path(get, path = "/api/v1/projects/{project_id}/payments", tag = "payments",
-    params(("project_id" = Uuid, Path)), responses((status = 200, body = Vec<PaymentOut>), (status = 404, body = ErrorBody)))]
+    params(("project_id" = Uuid, Path), PaymentFilter), responses((status = 200, body = PaymentPage), (status = 404, body = ErrorBody)))]
 pub async fn list(
     State(ctx): State<AppCtx>,
     Creator(t): Creator,
     ApiPath(project_id): ApiPath<Uuid>,
-) -> ApiResult<Json<Vec<PaymentOut>>> {
-    Ok(Json(payments::list(&ctx, &t, project_id).await?))
+    ApiQuery(f): ApiQuery<PaymentFilter>,
+) -> ApiResult<Json<PaymentPage>> {
+    Ok(Json(payments::list(&ctx, &t, project_id, f).await?))
+}
+
+/// One Stars payment of the project.
+#[utoipa::path(get, path = "/api/v1/projects/{project_id}/payments/{payment_id}", tag = "payments",
+    params(("project_id" = Uuid, Path), ("payment_id" = Uuid, Path)),
+    responses((status = 200, body = PaymentOut), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(ctx): State<AppCtx>,
+    Creator(t): Creator,
+    ApiPath((project_id, payment_id)): ApiPath<(Uuid, Uuid)>,
+) -> ApiResult<Json<PaymentOut>> {
+    Ok(Json(payments::get(&ctx, &t, project_id, payment_id).await?))
 }
 
 /// Refunds a payment (`refundStarPayment`): the time it bought is taken away, the user leaves

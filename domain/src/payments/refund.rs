@@ -77,20 +77,73 @@ impl From<payment::Model> for PaymentOut {
     }
 }
 
-/// The project's payments, newest first (at most 1,000).
-pub async fn list(ctx: &AppCtx, t: &TenantCtx, project_id: Uuid) -> Result<Vec<PaymentOut>> {
+/// The page of the payments list.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PaymentFilter {
+    /// The last id of the previous page.
+    pub cursor: Option<Uuid>,
+    /// 1–500, default 50.
+    pub limit: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PaymentPage {
+    pub items: Vec<PaymentOut>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<Uuid>,
+}
+
+/// The largest page of the payments list.
+pub const PAYMENTS_PAGE_MAX: u64 = 500;
+
+/// The project's payments, newest recorded first (ids are time-ordered), a page at a time.
+pub async fn list(
+    ctx: &AppCtx,
+    t: &TenantCtx,
+    project_id: Uuid,
+    f: PaymentFilter,
+) -> Result<PaymentPage> {
     let p = projects::find(&ctx.db, t, project_id).await?;
-    Ok(payment::Entity::find()
+    let limit = f.limit.unwrap_or(50).clamp(1, PAYMENTS_PAGE_MAX);
+    let mut q = payment::Entity::find()
+        .filter(payment::Column::TenantId.eq(t.tenant_id))
+        .filter(payment::Column::ProjectId.eq(p.id));
+    if let Some(c) = f.cursor {
+        q = q.filter(payment::Column::Id.lt(c));
+    }
+    let mut rows = q
+        .order_by_desc(payment::Column::Id)
+        .limit(limit + 1)
+        .all(&ctx.db)
+        .await?;
+    let next_cursor = if rows.len() as u64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| r.id)
+    } else {
+        None
+    };
+    Ok(PaymentPage {
+        items: rows.into_iter().map(Into::into).collect(),
+        next_cursor,
+    })
+}
+
+/// One payment of the project (another tenant's or project's is not found).
+pub async fn get(
+    ctx: &AppCtx,
+    t: &TenantCtx,
+    project_id: Uuid,
+    payment_id: Uuid,
+) -> Result<PaymentOut> {
+    let p = projects::find(&ctx.db, t, project_id).await?;
+    Ok(payment::Entity::find_by_id(payment_id)
         .filter(payment::Column::TenantId.eq(t.tenant_id))
         .filter(payment::Column::ProjectId.eq(p.id))
-        .order_by_desc(payment::Column::PaidAt)
-        .order_by_desc(payment::Column::Id)
-        .limit(1_000)
-        .all(&ctx.db)
+        .one(&ctx.db)
         .await?
-        .into_iter()
-        .map(Into::into)
-        .collect())
+        .ok_or_else(|| Error::not_found("payment"))?
+        .into())
 }
 
 /// Refunds a payment — the one place a payment is refunded. Owners and admins only. Two

@@ -2,13 +2,11 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{Duration, NaiveDate};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect, QueryTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::Serialize;
 use uuid::Uuid;
 
-use entity::{access_code, activation, payment, plan, subscription};
-
-use entity::payment::PaymentStatus;
+use entity::plan;
 
 use crate::{
     AppCtx,
@@ -104,67 +102,13 @@ pub async fn revenue(
     let since = from.and_time(chrono::NaiveTime::MIN).and_utc();
     let until = next.and_time(chrono::NaiveTime::MIN).and_utc();
 
-    // (day, plan, currency, amount, is_payment)
-    let mut rows: Vec<(NaiveDate, Uuid, String, i64, bool)> = vec![];
-    for pay in payment::Entity::find()
-        .filter(payment::Column::TenantId.eq(t.tenant_id))
-        .filter(payment::Column::ProjectId.eq(p.id))
-        .filter(payment::Column::Status.eq(PaymentStatus::Paid))
-        .filter(payment::Column::PaidAt.gte(since))
-        .filter(payment::Column::PaidAt.lt(until))
-        .all(&ctx.db)
-        .await?
-    {
-        rows.push((
-            pay.paid_at.date_naive(),
-            pay.plan_id,
-            pay.currency,
-            pay.amount,
-            true,
-        ));
-    }
-    let codes = access_code::Entity::find()
-        .select_only()
-        .column(access_code::Column::Id)
-        .filter(access_code::Column::TenantId.eq(t.tenant_id))
-        .filter(access_code::Column::ProjectId.eq(p.id))
-        .into_query();
-    let acts = activation::Entity::find()
-        .filter(activation::Column::TenantId.eq(t.tenant_id))
-        .filter(activation::Column::At.gte(since))
-        .filter(activation::Column::At.lt(until))
-        .filter(activation::Column::AccessCodeId.in_subquery(codes))
-        .all(&ctx.db)
-        .await?;
-    if !acts.is_empty() {
-        let code_plans: HashMap<Uuid, Uuid> = access_code::Entity::find()
-            .select_only()
-            .column(access_code::Column::Id)
-            .column(access_code::Column::PlanId)
-            .filter(access_code::Column::Id.is_in(acts.iter().map(|a| a.access_code_id)))
-            .into_tuple::<(Uuid, Uuid)>()
-            .all(&ctx.db)
-            .await?
-            .into_iter()
-            .collect();
-        let subs: HashMap<Uuid, (i64, String)> = subscription::Entity::find()
-            .filter(subscription::Column::Id.is_in(acts.iter().filter_map(|a| a.subscription_id)))
-            .all(&ctx.db)
-            .await?
-            .into_iter()
-            .map(|s| (s.id, (s.price_minor, s.currency)))
-            .collect();
-        for a in acts {
-            let Some(plan_id) = code_plans.get(&a.access_code_id) else {
-                continue;
-            };
-            let Some((sub_price, currency)) = a.subscription_id.and_then(|s| subs.get(&s)) else {
-                continue;
-            };
-            let price = a.price_minor.unwrap_or(*sub_price);
-            if price > 0 {
-                rows.push((a.at.date_naive(), *plan_id, currency.clone(), price, false));
-            }
+    // Summed by the database per (day, plan, currency): a handful of rows whatever the
+    // number of payments and activations, and four bind parameters.
+    let mut rows: Vec<(NaiveDate, Uuid, String, i64, i64, bool)> = vec![];
+    for (sql, is_payment) in [(PAYMENTS_BY_DAY, true), (CODE_ORDERS_BY_DAY, false)] {
+        for g in grouped(ctx, sql, t.tenant_id, p.id, since, until).await? {
+            let day = NaiveDate::parse_from_str(&g.day, "%Y-%m-%d").map_err(Error::internal)?;
+            rows.push((day, g.plan_id, g.currency, g.amount, g.n, is_payment));
         }
     }
     let names: HashMap<Uuid, String> = plan::Entity::find()
@@ -177,16 +121,21 @@ pub async fn revenue(
     let mut days: BTreeMap<(NaiveDate, String), i64> = BTreeMap::new();
     let mut plans: BTreeMap<(String, Uuid, String), (i64, i64, i64)> = BTreeMap::new();
     let mut totals: BTreeMap<String, i64> = BTreeMap::new();
-    for (day, plan_id, currency, amount, is_payment) in rows {
-        *days.entry((day, currency.clone())).or_default() += amount;
-        *totals.entry(currency.clone()).or_default() += amount;
+    let overflow = || Error::internal(anyhow::anyhow!("revenue sum out of range"));
+    let add = |slot: &mut i64, v: i64| -> Result<()> {
+        *slot = slot.checked_add(v).ok_or_else(overflow)?;
+        Ok(())
+    };
+    for (day, plan_id, currency, amount, n, is_payment) in rows {
+        add(days.entry((day, currency.clone())).or_default(), amount)?;
+        add(totals.entry(currency.clone()).or_default(), amount)?;
         let name = names.get(&plan_id).cloned().unwrap_or_default();
         let e = plans.entry((name, plan_id, currency)).or_default();
-        e.0 += amount;
+        add(&mut e.0, amount)?;
         if is_payment {
-            e.1 += 1;
+            add(&mut e.1, n)?;
         } else {
-            e.2 += 1;
+            add(&mut e.2, n)?;
         }
     }
     Ok(RevenueOut {
@@ -218,4 +167,77 @@ pub async fn revenue(
             )
             .collect(),
     })
+}
+
+/// Paid (not refunded) Stars payments of a project in a window, per UTC day, plan and
+/// currency. `{day}` is the backend's "UTC day of this timestamp" as `YYYY-MM-DD` text;
+/// parameters: tenant, project, since, until.
+const PAYMENTS_BY_DAY: &str = "SELECT {day} AS day, plan_id, currency, \
+     CAST(SUM(amount) AS BIGINT) AS amount, COUNT(*) AS n FROM payments \
+     WHERE tenant_id = {1} AND project_id = {2} AND status = 'paid' \
+     AND paid_at >= {3} AND paid_at < {4} GROUP BY 1, 2, 3";
+
+/// Priced code orders (activations of the project's codes at the price recorded on them, or
+/// their subscription's for older ones; zero-priced ones left out), per UTC day, plan and
+/// currency.
+const CODE_ORDERS_BY_DAY: &str = "SELECT {day} AS day, c.plan_id AS plan_id, s.currency AS currency, \
+     CAST(SUM(COALESCE(a.price_minor, s.price_minor)) AS BIGINT) AS amount, COUNT(*) AS n \
+     FROM activations a JOIN access_codes c ON c.id = a.access_code_id \
+     JOIN subscriptions s ON s.id = a.subscription_id \
+     WHERE a.tenant_id = {1} AND c.tenant_id = {1} AND c.project_id = {2} \
+     AND a.at >= {3} AND a.at < {4} AND COALESCE(a.price_minor, s.price_minor) > 0 \
+     GROUP BY 1, 2, 3";
+
+#[derive(Debug, sea_orm::FromQueryResult)]
+struct Grouped {
+    day: String,
+    plan_id: Uuid,
+    currency: String,
+    amount: i64,
+    n: i64,
+}
+
+async fn grouped(
+    ctx: &AppCtx,
+    sql: &str,
+    tenant_id: Uuid,
+    project_id: Uuid,
+    since: chrono::DateTime<chrono::Utc>,
+    until: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<Grouped>> {
+    use sea_orm::{DatabaseBackend, FromQueryResult, Statement};
+    let backend = ctx.db.get_database_backend();
+    let (day_of, params): (fn(&str) -> String, [&str; 4]) = match backend {
+        DatabaseBackend::Postgres => (
+            |col| format!("TO_CHAR({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"),
+            ["$1", "$2", "$3", "$4"],
+        ),
+        // Timestamps are stored as RFC 3339 text in UTC: the day is its first ten characters.
+        _ => (
+            |col| format!("substr({col}, 1, 10)"),
+            ["?1", "?2", "?3", "?4"],
+        ),
+    };
+    let time_col = if sql.contains("FROM payments") {
+        "paid_at"
+    } else {
+        "a.at"
+    };
+    let sql = sql
+        .replace("{day}", &day_of(time_col))
+        .replace("{1}", params[0])
+        .replace("{2}", params[1])
+        .replace("{3}", params[2])
+        .replace("{4}", params[3]);
+    let stmt = Statement::from_sql_and_values(
+        backend,
+        sql,
+        [
+            tenant_id.into(),
+            project_id.into(),
+            since.into(),
+            until.into(),
+        ],
+    );
+    Ok(Grouped::find_by_statement(stmt).all(&ctx.db).await?)
 }

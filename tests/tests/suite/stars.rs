@@ -105,10 +105,23 @@ async fn pay(
     assert_eq!(s.app.post_update(&s.bot, &upd).await, StatusCode::OK);
 }
 
+/// Every payment of the project, newest first, following the list's cursor.
 async fn payments(s: &BotProject) -> Vec<Value> {
-    let (st, b) = api(s, Method::GET, "/payments", None).await;
-    assert_eq!(st, StatusCode::OK, "{b}");
-    b.as_array().unwrap().clone()
+    let mut out = vec![];
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/payments?limit=500&cursor={c}"),
+            None => "/payments?limit=500".to_string(),
+        };
+        let (st, b) = api(s, Method::GET, &path, None).await;
+        assert_eq!(st, StatusCode::OK, "{b}");
+        out.extend(b["items"].as_array().unwrap().iter().cloned());
+        match b["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => return out,
+        }
+    }
 }
 
 fn payment<'a>(list: &'a [Value], charge: &str) -> &'a Value {
@@ -802,6 +815,12 @@ async fn on_the_embedded_default_a_plan_is_bought_once_and_refunded() {
     s.app.wait_idle().await;
     let list = payments(&s).await;
     assert_eq!(list.len(), 1);
+    // Revenue is summed by SQLite too (its day bucketing is its own).
+    let (st, r) = api(&s, Method::GET, "/revenue", None).await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    assert_eq!(r["totals"], json!([{"currency": "XTR", "amount": 75}]), "{r}");
+    assert_eq!(r["days"].as_array().unwrap().len(), 1, "{r}");
+    assert_eq!(r["plans"][0]["payments"], 1, "{r}");
     let id = list[0]["id"].as_str().unwrap();
     let (st, b) = api(&s, Method::POST, &format!("/payments/{id}/refund"), None).await;
     assert_eq!(st, StatusCode::OK, "{b}");
@@ -1099,4 +1118,162 @@ async fn a_refund_whose_answer_is_lost_is_finished_by_reconciliation() {
         .await
         .unwrap();
     assert_eq!(audited, 1);
+}
+
+#[tokio::test]
+async fn a_thousand_and_one_payments_are_listed_and_the_oldest_refunded_from_the_dashboard() {
+    use gatehouse_tests::web::{assert_contains, assert_redirect};
+    use sea_orm::{EntityTrait, Set};
+    let s = setup(7, 100, &[]).await;
+    let user = 3_535;
+    let payload = buy(&s, user, "sendInvoice").await["payload"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    pay(&s, user, &payload, 100, "many-0", None).await;
+    s.reply(user, "Payment received").await;
+    let first = payments(&s).await.remove(0);
+    let pid: Uuid = s.pid.parse().unwrap();
+    let sub_id: Uuid = first["subscriber_id"].as_str().unwrap().parse().unwrap();
+    let plan_id: Uuid = s.plan.parse().unwrap();
+    // A thousand more, as a busy project's ledger would hold (written directly: the bot's
+    // pacing would make a thousand confirmations take minutes).
+    let now = Utc::now();
+    let rows: Vec<entity::payment::ActiveModel> = (1..=1_000)
+        .map(|i| entity::payment::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            tenant_id: Set(s.c.tenant_id),
+            project_id: Set(pid),
+            plan_id: Set(plan_id),
+            subscriber_id: Set(sub_id),
+            subscription_id: Set(None),
+            amount: Set(100),
+            currency: Set("XTR".into()),
+            telegram_payment_charge_id: Set(format!("many-{i}-{}", Uuid::now_v7())),
+            invoice_payload: Set(format!("p1.many.{i}")),
+            is_recurring: Set(false),
+            is_first_recurring: Set(false),
+            subscription_expires_at: Set(None),
+            renewal_canceled: Set(false),
+            status: Set(entity::payment::PaymentStatus::Paid),
+            recorded_by: Set(entity::payment::RecordedBy::Update),
+            added_from: Set(now),
+            added_until: Set(Some(now)),
+            bought_secs: Set(Some(0)),
+            paid_at: Set(now),
+            refunded_at: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        })
+        .collect();
+    for chunk in rows.chunks(200) {
+        entity::payment::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(&s.app.ctx.db)
+            .await
+            .unwrap();
+    }
+    let all = payments(&s).await;
+    assert_eq!(all.len(), 1_001);
+    let oldest = all.last().unwrap();
+    assert_eq!(oldest["telegram_payment_charge_id"], "many-0");
+    let mut ids: Vec<&str> = all.iter().map(|p| p["id"].as_str().unwrap()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 1_001, "no payment listed twice");
+    let (st, one) = api(
+        &s,
+        Method::GET,
+        &format!("/payments/{}", first["id"].as_str().unwrap()),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{one}");
+    assert_eq!(one["telegram_payment_charge_id"], "many-0");
+
+    // The dashboard pages too, and refunds the oldest by its id.
+    let id = oldest["id"].as_str().unwrap().to_string();
+    let mut w = s.app.web_login(&s.c.email).await;
+    let page = w.get(&format!("/projects/{}/payments", s.pid)).await;
+    assert_contains(&page.body, "Older payments");
+    let confirm = w
+        .get(&format!("/projects/{}/payments/{id}/refund", s.pid))
+        .await;
+    assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.body);
+    assert_contains(&confirm.body, "Refund this payment?");
+    let r = w
+        .post_form(&format!("/projects/{}/payments/{id}/refund", s.pid), &[])
+        .await;
+    assert_redirect(&r, &format!("/projects/{}/payments?notice=refunded", s.pid));
+    let refunds = s.tg.calls_to(&s.bot.token, "refundStarPayment");
+    assert_eq!(refunds.len(), 1);
+    assert_eq!(refunds[0].params["telegram_payment_charge_id"], "many-0");
+    assert_eq!(s.subscriptions().await[0]["status"], "revoked");
+}
+
+#[tokio::test]
+async fn revenue_over_a_hundred_thousand_priced_code_orders_answers() {
+    use sea_orm::ConnectionTrait;
+    let s = setup(7, 250, &[]).await;
+    // Prices are bounded, so sums of millions of them stay inside 64 bits.
+    let (st, b) = s
+        .app
+        .as_creator(
+            &s.c,
+            Method::POST,
+            &format!("/api/v1/projects/{}/plans", s.pid),
+            Some(json!({"name": "Dear", "price_minor": 1_000_000_000_001_i64, "currency": "USD", "duration_days": 7})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert!(b.to_string().contains("out_of_range"), "{b}");
+
+    let code = s.codes(1, json!({})).await.remove(0);
+    s.say(100, &format!("/start c_{code}")).await;
+    s.reply(100, "Code accepted").await;
+    let sub = s.subscriptions().await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let code_id = entity::access_code::Entity::find()
+        .filter(entity::access_code::Column::Code.eq(code.as_str()))
+        .one(&s.app.ctx.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    // 100,000 priced code orders of 1.50 USD today, written in bulk.
+    let at = s.app.ctx.now().to_rfc3339();
+    let (tenant, pid) = (s.c.tenant_id, &s.pid);
+    let db = &s.app.ctx.db;
+    db.execute_unprepared(&format!(
+        "INSERT INTO subscribers (id, tenant_id, project_id, telegram_user_id, username, first_name, created_at) \
+         SELECT gen_random_uuid(), '{tenant}', '{pid}', 50000000 + g, NULL, 'Bulk', '{at}'::timestamptz \
+         FROM generate_series(1, 100000) g"
+    ))
+    .await
+    .unwrap();
+    db.execute_unprepared(&format!(
+        "INSERT INTO activations (id, tenant_id, access_code_id, subscriber_id, subscription_id, at, price_minor) \
+         SELECT gen_random_uuid(), '{tenant}', '{code_id}', id, '{sub}', '{at}'::timestamptz, 150 \
+         FROM subscribers WHERE project_id = '{pid}' AND telegram_user_id > 50000000"
+    ))
+    .await
+    .unwrap();
+
+    let started = std::time::Instant::now();
+    let (st, r) = api(&s, Method::GET, "/revenue", None).await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+    eprintln!("revenue over 100,000 activations: {:?}", started.elapsed());
+    assert_eq!(
+        r["totals"],
+        json!([{"currency": "USD", "amount": 15_000_000}]),
+        "{r}"
+    );
+    let plans = r["plans"].as_array().unwrap();
+    assert_eq!(plans.len(), 1, "{r}");
+    assert_eq!(plans[0]["code_orders"], 100_000);
+    assert_eq!(plans[0]["payments"], 0);
+    let days = r["days"].as_array().unwrap();
+    assert_eq!(days.len(), 1, "{r}");
+    assert_eq!(days[0]["amount"], 15_000_000);
 }

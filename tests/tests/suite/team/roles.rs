@@ -65,6 +65,7 @@ fn routes(ids: &HashMap<&'static str, String>) -> Vec<Route> {
         // is found (a made-up id is 404 for every role; team::members_unlink_their_own_… covers it).
         (DELETE, "/api/v1/projects/{project_id}/owners/{owner_id}", Some(LinkOwnTelegram), None),
         (GET, "/api/v1/projects/{project_id}/payments", None, None),
+        (GET, "/api/v1/projects/{project_id}/payments/{payment_id}", None, None),
         (POST, "/api/v1/projects/{project_id}/payments/{payment_id}/refund", Some(ManageSubscriptions), None),
         (GET, "/api/v1/projects/{project_id}/revenue", None, None),
         (POST, "/api/v1/webhooks/endpoints", Some(ManageWebhooks), Some(json!({"url": "https://127.0.0.1/hook", "event_types": ["code.redeemed"]}))),
