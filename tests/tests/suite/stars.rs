@@ -818,7 +818,11 @@ async fn on_the_embedded_default_a_plan_is_bought_once_and_refunded() {
     // Revenue is summed by SQLite too (its day bucketing is its own).
     let (st, r) = api(&s, Method::GET, "/revenue", None).await;
     assert_eq!(st, StatusCode::OK, "{r}");
-    assert_eq!(r["totals"], json!([{"currency": "XTR", "amount": 75}]), "{r}");
+    assert_eq!(
+        r["totals"],
+        json!([{"currency": "XTR", "amount": 75}]),
+        "{r}"
+    );
     assert_eq!(r["days"].as_array().unwrap().len(), 1, "{r}");
     assert_eq!(r["plans"][0]["payments"], 1, "{r}");
     let id = list[0]["id"].as_str().unwrap();
