@@ -467,14 +467,12 @@ async fn on_successful_payment(
         recorded_by: payments::RecordedBy::Update,
         paid_at: ctx.now(),
     };
-    let d = payments::on_paid(ctx, h, &charge).await?;
-    if d.recorded.duplicate {
+    // Recorded once; the confirmation (with access as Join buttons) goes out once, also when
+    // an earlier delivery of this charge could not send it.
+    if !payments::confirm(ctx, h, chat, &charge).await? {
         tracing::debug!(bot = %h.id, "repeated successful_payment acted on once");
-        return Ok(());
     }
-    // Access goes as every access message does: one message with a Join button per channel.
-    let head = payments::paid_head(&d);
-    domain::subscriptions::send_access(ctx, h, chat, &head, &d.links, vec![]).await
+    Ok(())
 }
 
 async fn cancel_renewal(

@@ -213,10 +213,21 @@ pub async fn update(
     Ok(out.into())
 }
 
-/// Deletes a project and everything in it (bot, channels, plans, codes, members).
+/// Deletes a project and everything in it (bot, channels, plans, codes, members). First the
+/// Stars subscriptions renewing in it are cancelled in Telegram (refused with 503
+/// `stars_renewals_not_cancelled`, nothing deleted, when one cannot be) and its bot's webhook
+/// removed; afterwards every process forgets the project and the bot.
 pub async fn delete(ctx: &AppCtx, t: &TenantCtx, id: Uuid) -> Result<()> {
     t.may(Action::ManageProjects)?;
     let p = find(&ctx.db, t, id).await?;
+    let b = entity::bot::Entity::find()
+        .filter(entity::bot::Column::ProjectId.eq(p.id))
+        .one(&ctx.db)
+        .await?;
+    crate::renewals::stop_project(ctx, p.id).await?;
+    if let Some(b) = &b {
+        crate::telegram::registry::release_webhook(ctx, b).await;
+    }
     let now = ctx.now();
     let txn = sea_orm::TransactionTrait::begin(&ctx.db).await?;
     audit::record(
@@ -229,5 +240,8 @@ pub async fn delete(ctx: &AppCtx, t: &TenantCtx, id: Uuid) -> Result<()> {
     project::Entity::delete_by_id(p.id).exec(&txn).await?;
     txn.commit().await?;
     crate::telegram::registry::changed(ctx, p.id).await;
+    if let Some(b) = b {
+        crate::telegram::registry::changed(ctx, b.id).await;
+    }
     Ok(())
 }

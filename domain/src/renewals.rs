@@ -5,13 +5,19 @@
 //! other. Owns `payments.renewal_canceled`.
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, sea_query::Expr,
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, sea_query::Expr,
 };
 use uuid::Uuid;
 
 use entity::{bot, payment, subscriber, subscription};
 
-use crate::{AppCtx, error::Result, telegram};
+use crate::{
+    AppCtx, ErrorKind,
+    error::{Error, Result},
+    telegram,
+    tenancy::TenantCtx,
+};
 
 /// The Stars subscriptions renewing into a subscription of ours: the charges that started
 /// them and were not cancelled, newest first.
@@ -88,4 +94,52 @@ async fn stop_one(ctx: &AppCtx, subscription_id: Uuid) -> Result<()> {
         .await?;
     }
     mark_canceled(&ctx.db, subscription_id, ctx.now()).await
+}
+
+/// How many Stars subscriptions renew into the project's subscriptions (what deleting the
+/// project or disconnecting its bot cancels first).
+pub async fn renewing(ctx: &AppCtx, t: &TenantCtx, project_id: Uuid) -> Result<u64> {
+    Ok(payment::Entity::find()
+        .filter(payment::Column::TenantId.eq(t.tenant_id))
+        .filter(payment::Column::ProjectId.eq(project_id))
+        .filter(payment::Column::IsFirstRecurring.eq(true))
+        .filter(payment::Column::RenewalCanceled.eq(false))
+        .count(&ctx.db)
+        .await?)
+}
+
+/// Cancels every Stars subscription renewing into the project's subscriptions, before its
+/// bot goes (a project deleted, a bot disconnected): nobody is charged monthly for access
+/// that no longer exists. Refused with `stars_renewals_not_cancelled` (503) when Telegram
+/// could not cancel one — the caller then deletes nothing; those already cancelled stay so.
+pub(crate) async fn stop_project(ctx: &AppCtx, project_id: Uuid) -> Result<u64> {
+    let subs: Vec<Option<Uuid>> = payment::Entity::find()
+        .select_only()
+        .column(payment::Column::SubscriptionId)
+        .filter(payment::Column::ProjectId.eq(project_id))
+        .filter(payment::Column::IsFirstRecurring.eq(true))
+        .filter(payment::Column::RenewalCanceled.eq(false))
+        .into_tuple()
+        .all(&ctx.db)
+        .await?;
+    let mut subs: Vec<Uuid> = subs.into_iter().flatten().collect();
+    subs.sort_unstable();
+    subs.dedup();
+    let mut failed = 0;
+    for sid in &subs {
+        if let Err(e) = stop_one(ctx, *sid).await {
+            tracing::warn!(error = %e, subscription = %sid, "cancelling a Stars renewal failed");
+            failed += 1;
+        }
+    }
+    if failed > 0 {
+        return Err(Error::new(
+            ErrorKind::Unavailable,
+            "stars_renewals_not_cancelled",
+            format!(
+                "Telegram could not cancel {failed} Stars subscription(s) renewing in this project; nothing was removed. Try again."
+            ),
+        ));
+    }
+    Ok(subs.len() as u64)
 }

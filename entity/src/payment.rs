@@ -36,6 +36,8 @@ pub struct Model {
     pub bought_secs: Option<i64>,
     pub paid_at: DateTimeUtc,
     pub refunded_at: Option<DateTimeUtc>,
+    /// When the payer's confirmation was sent (null: not yet, or it was lost).
+    pub confirmed_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

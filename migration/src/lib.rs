@@ -16,6 +16,7 @@ mod m20261203_000100_stars;
 mod m20261203_000200_team_invites;
 mod m20261203_000300_webhooks;
 mod m20261205_000400_payment_spans;
+mod m20261205_000410_payment_confirmations;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000200_team_invites::Migration),
             Box::new(m20261203_000300_webhooks::Migration),
             Box::new(m20261205_000400_payment_spans::Migration),
+            Box::new(m20261205_000410_payment_confirmations::Migration),
         ]
     }
 }

@@ -50,6 +50,8 @@ pub enum Fault {
     /// The call is carried out (a refund is made), but its answer is lost: the caller gets
     /// this server error instead.
     AnswerLost(u16),
+    /// A definite refusal (400 `Bad Request: …`), answered at once and not worth a retry.
+    BadRequest,
 }
 
 #[derive(Debug, Clone)]
@@ -646,6 +648,7 @@ fn answer(fake: &FakeTelegram, s: &mut State_, token: &str, method: &str, p: &Va
                 Some(json!({"retry_after": secs})),
             ),
             Fault::Status(code) => fail(code, desc(code), None),
+            Fault::BadRequest => fail(400, "Bad Request: refused by the test", None),
             Fault::AnswerLost(code) => {
                 let _ = act(fake, s, token, method, p, &bot);
                 fail(code, desc(code), None)

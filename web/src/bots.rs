@@ -44,6 +44,8 @@ struct DisconnectPage {
     l: Layout,
     p: ProjectOut,
     b: BotOut,
+    /// Stars subscriptions renewing through the bot (cancelled first).
+    renewing: u64,
 }
 
 pub async fn disconnect_page(
@@ -53,10 +55,12 @@ pub async fn disconnect_page(
 ) -> WebResult {
     let p = projects::get(&ctx, &s.t, project_id).await?;
     let b = bots::get(&ctx, &s.t, project_id).await?;
+    let renewing = domain::renewals::renewing(&ctx, &s.t, project_id).await?;
     Ok(page::ok(&DisconnectPage {
         l: Layout::creator(format!("Disconnect @{}", b.username), &s),
         p,
         b,
+        renewing,
     }))
 }
 

@@ -221,7 +221,7 @@ pub async fn connect(
         .filter(|b| b.telegram_bot_id != telegram_bot_id)
     {
         // The project switched to another Telegram bot: the old one stops sending us updates.
-        release_webhook(ctx, old).await;
+        registry::release_webhook(ctx, old).await;
     }
     let now = ctx.now();
     let username = me.user.username.clone().unwrap_or_default();
@@ -268,23 +268,6 @@ pub async fn connect(
     Ok(out(ctx, saved))
 }
 
-/// Best-effort `deleteWebhook` for a bot we are letting go of; a revoked token or an
-/// unreachable Telegram must not stop the creator from disconnecting.
-async fn release_webhook(ctx: &AppCtx, b: &bot::Model) {
-    let res = match crypto::decrypt(&ctx.keys.at_rest, b.id, &b.token_encrypted)
-        .and_then(|token| registry::client_for(ctx, &token))
-    {
-        Ok(client) => client
-            .delete_webhook()
-            .await
-            .map_err(sender::telegram_error),
-        Err(e) => Err(e),
-    };
-    if let Err(e) = res {
-        tracing::warn!(bot = %b.id, error = %e, "could not remove the webhook of a released bot");
-    }
-}
-
 pub async fn get(ctx: &AppCtx, t: &TenantCtx, project_id: Uuid) -> Result<BotOut> {
     let p = projects::find(&ctx.db, t, project_id).await?;
     let b = find_for_project(ctx, t, p.id)
@@ -301,7 +284,9 @@ pub async fn disconnect(ctx: &AppCtx, t: &TenantCtx, project_id: Uuid) -> Result
     let b = find_for_project(ctx, t, p.id)
         .await?
         .ok_or_else(|| Error::not_found("bot"))?;
-    release_webhook(ctx, &b).await;
+    // Telegram stops charging for access this bot gave: refused if it cannot.
+    crate::renewals::stop_project(ctx, p.id).await?;
+    registry::release_webhook(ctx, &b).await;
     bot::Entity::delete_by_id(b.id).exec(&ctx.db).await?;
     registry::changed(ctx, b.id).await;
     audit::record(

@@ -15,7 +15,7 @@ use crate::{
     AppCtx, bots,
     error::{Error, Result},
     events, renewals,
-    subscriptions::{self, AccessLink, SubscriptionSource, SubscriptionStatus, TgUser},
+    subscriptions::{self, SubscriptionSource, SubscriptionStatus, TgUser},
     telegram::{self, BotHandle},
 };
 
@@ -139,6 +139,7 @@ pub async fn record_paid(ctx: &AppCtx, h: &BotHandle, c: &Charge) -> Result<Reco
         }),
         paid_at: Set(c.paid_at),
         refunded_at: Set(None),
+        confirmed_at: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     };
@@ -288,27 +289,74 @@ async fn existing(ctx: &AppCtx, charge_id: &str) -> Result<Option<Recorded>> {
     }))
 }
 
-/// What the subscriber is told after paying.
+/// A recorded charge, as [`on_paid`] returns it.
 #[derive(Debug, Clone)]
 pub struct Delivered {
     pub recorded: Recorded,
-    pub links: Vec<AccessLink>,
 }
 
 /// A `successful_payment` (or a reconciled charge): recorded once ([`record_paid`]); the
-/// first time, the subscriber's access links are made and the linked owners told. A
-/// repeated delivery returns `duplicate` and sends nothing.
+/// first time, the linked owners are told. A repeated delivery returns `duplicate`.
 pub async fn on_paid(ctx: &AppCtx, h: &BotHandle, c: &Charge) -> Result<Delivered> {
     let recorded = record_paid(ctx, h, c).await?;
-    if recorded.duplicate || recorded.refused {
-        return Ok(Delivered {
-            recorded,
-            links: vec![],
-        });
+    if !recorded.duplicate && !recorded.refused {
+        notify_owners(ctx, h, c, &recorded).await;
     }
-    notify_owners(ctx, h, c, &recorded).await;
-    let links = subscriptions::access_links(ctx, h, &recorded.subscription).await?;
-    Ok(Delivered { recorded, links })
+    Ok(Delivered { recorded })
+}
+
+/// What the payer is told: [`on_paid`], then the confirmation ([`paid_head`]) with the
+/// subscription's access as Join buttons — sent once per payment, whichever delivery of the
+/// charge (a repeated update, reconciliation) finds it not yet sent: it is claimed by a
+/// conditional update of `confirmed_at`, released again if Telegram refuses the message. When
+/// the access links cannot be made the confirmation still goes, saying to send /my. Returns
+/// whether this call sent it.
+pub async fn confirm(ctx: &AppCtx, h: &BotHandle, chat: i64, c: &Charge) -> Result<bool> {
+    let d = on_paid(ctx, h, c).await?;
+    let pay = &d.recorded.payment;
+    if pay.confirmed_at.is_some() {
+        return Ok(false);
+    }
+    let now = ctx.now();
+    let claimed = payment::Entity::update_many()
+        .col_expr(payment::Column::ConfirmedAt, Expr::value(now))
+        .filter(payment::Column::Id.eq(pay.id))
+        .filter(payment::Column::ConfirmedAt.is_null())
+        .exec(&ctx.db)
+        .await?
+        .rows_affected;
+    if claimed == 0 {
+        return Ok(false);
+    }
+    let r = &d.recorded;
+    let mut text = paid_head(&d);
+    let links = if r.refused || r.subscription.status != SubscriptionStatus::Active {
+        vec![]
+    } else {
+        match subscriptions::access_links(ctx, h, &r.subscription).await {
+            Ok(links) => links,
+            Err(e) => {
+                tracing::warn!(error = %e, payment = %pay.id, "access links for a payment not made");
+                text.push_str(
+                    "\n\nYour access link could not be made just now: send /my to get it.",
+                );
+                vec![]
+            }
+        }
+    };
+    if let Err(e) = subscriptions::send_access(ctx, h, chat, &text, &links, vec![]).await {
+        // Not sent: the next delivery of the charge, or reconciliation, sends it.
+        payment::Entity::update_many()
+            .col_expr(
+                payment::Column::ConfirmedAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .filter(payment::Column::Id.eq(pay.id))
+            .exec(&ctx.db)
+            .await?;
+        return Err(e);
+    }
+    Ok(true)
 }
 
 async fn notify_owners(ctx: &AppCtx, h: &BotHandle, c: &Charge, r: &Recorded) {

@@ -11,13 +11,13 @@ use entity::payment::{PaymentStatus, RecordedBy};
 use crate::{
     AppCtx, bots,
     error::Result,
-    subscriptions::{self, TgUser},
+    subscriptions::TgUser,
     telegram::{self},
     tenants,
 };
 
 use super::CURRENCY;
-use super::charge::{Charge, on_paid, paid_head};
+use super::charge::{Charge, confirm};
 use super::invoice::verify;
 
 // --- reconciliation ---------------------------------------------------------------------------
@@ -27,6 +27,9 @@ const RECONCILE_PAGE: u8 = 100;
 const RECONCILE_PAGES: u32 = 10;
 /// Transactions older than this are not looked at (Telegram retries updates for 24 h).
 const RECONCILE_DAYS: i64 = 7;
+/// A payment recorded less than this long ago without a confirmation is left to the
+/// delivery that recorded it.
+const CONFIRM_GRACE_SECS: i64 = 60;
 /// Bots reconciled at once.
 const RECONCILE_CONCURRENCY: usize = 16;
 
@@ -129,11 +132,16 @@ async fn reconcile_bot(ctx: &AppCtx, bot_id: Uuid) -> Result<u64> {
                 continue;
             }
             let charge_id = tx.id.0.clone();
-            if payment::Entity::find()
+            let known = payment::Entity::find()
                 .filter(payment::Column::TelegramPaymentChargeId.eq(&charge_id))
                 .one(&ctx.db)
-                .await?
-                .is_some()
+                .await?;
+            // Recorded and confirmed: nothing to do. Recorded a moment ago: its own delivery
+            // is confirming it. Recorded long enough ago without a confirmation: it was lost,
+            // and goes now.
+            if let Some(p) = &known
+                && (p.confirmed_at.is_some()
+                    || p.created_at > ctx.now() - Duration::seconds(CONFIRM_GRACE_SECS))
             {
                 continue;
             }
@@ -157,25 +165,15 @@ async fn reconcile_bot(ctx: &AppCtx, bot_id: Uuid) -> Result<u64> {
                 recorded_by: RecordedBy::Reconciliation,
                 paid_at: tx.date,
             };
-            let d = match on_paid(ctx, &h, &charge).await {
-                Ok(d) => d,
-                Err(e) => {
-                    if unrecordable_first_seen(&charge.telegram_payment_charge_id) {
-                        tracing::error!(bot = %h.id, charge = %charge.telegram_payment_charge_id, error = %e, "a paid charge could not be recorded; passed over");
-                    }
-                    continue;
+            if let Err(e) = confirm(ctx, &h, charge.user.id, &charge).await {
+                if unrecordable_first_seen(&charge.telegram_payment_charge_id) {
+                    tracing::error!(bot = %h.id, charge = %charge.telegram_payment_charge_id, error = %e, "a paid charge could not be recorded or confirmed; passed over");
                 }
-            };
-            if !d.recorded.duplicate {
+                continue;
+            }
+            if known.is_none() {
                 recorded += 1;
                 tracing::warn!(bot = %h.id, charge = %charge.telegram_payment_charge_id, "a paid charge whose update never arrived was recorded");
-                let head = paid_head(&d);
-                if let Err(e) =
-                    subscriptions::send_access(ctx, &h, charge.user.id, &head, &d.links, vec![])
-                        .await
-                {
-                    tracing::warn!(error = %e, "payment confirmation not delivered");
-                }
             }
         }
         if n < usize::from(RECONCILE_PAGE) {

@@ -211,3 +211,21 @@ pub(crate) fn prune(chats: &mut HashMap<i64, Instant>, now: Instant) {
         chats.retain(|_, t| *t > now);
     }
 }
+
+/// Best-effort `deleteWebhook` for a bot we are letting go of (disconnected, or its project
+/// deleted); a revoked token or an unreachable Telegram must not stop the creator.
+pub(crate) async fn release_webhook(ctx: &AppCtx, b: &bot::Model) {
+    use teloxide::prelude::Requester;
+    let res = match crypto::decrypt(&ctx.keys.at_rest, b.id, &b.token_encrypted)
+        .and_then(|token| client_for(ctx, &token))
+    {
+        Ok(client) => client
+            .delete_webhook()
+            .await
+            .map_err(super::sender::telegram_error),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = res {
+        tracing::warn!(bot = %b.id, error = %e, "could not remove the webhook of a released bot");
+    }
+}

@@ -1166,6 +1166,7 @@ async fn a_thousand_and_one_payments_are_listed_and_the_oldest_refunded_from_the
             bought_secs: Set(Some(0)),
             paid_at: Set(now),
             refunded_at: Set(None),
+            confirmed_at: Set(Some(now)),
             created_at: Set(now),
             updated_at: Set(now),
         })
@@ -1280,4 +1281,135 @@ async fn revenue_over_a_hundred_thousand_priced_code_orders_answers() {
     let days = r["days"].as_array().unwrap();
     assert_eq!(days.len(), 1, "{r}");
     assert_eq!(days[0]["amount"], 15_000_000);
+}
+
+#[tokio::test]
+async fn deleting_a_project_cancels_its_renewing_stars_subscriptions_first() {
+    use gatehouse_tests::fake_telegram::Fault;
+    use gatehouse_tests::web::assert_contains;
+    let s = setup(30, 250, &[]).await;
+    let user = 3_636;
+    subscribe(&s, user, 250, "del-1").await;
+
+    // The dashboard's disconnect confirmation says what will be cancelled.
+    let mut w = s.app.web_login(&s.c.email).await;
+    let confirm = w.get(&format!("/projects/{}/bot/disconnect", s.pid)).await;
+    assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.body);
+    assert_contains(
+        &confirm.body,
+        "1 Telegram Stars subscription renews monthly",
+    );
+
+    // Telegram cannot cancel it: nothing is deleted, the creator is told why.
+    s.tg.fail_next(Some("editUserStarSubscription"), 1, Fault::BadRequest);
+    let r = s
+        .app
+        .as_creator(
+            &s.c,
+            Method::DELETE,
+            &format!("/api/v1/projects/{}", s.pid),
+            None,
+        )
+        .await;
+    assert_error(
+        &r,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "stars_renewals_not_cancelled",
+        None,
+    );
+    let (st, _) = api(&s, Method::GET, "", None).await;
+    assert_eq!(st, StatusCode::OK, "the project is still there");
+    assert!(s.tg.webhook(&s.bot.token).is_some());
+
+    // Again: cancelled in Telegram, then the webhook removed and the project deleted.
+    let r = s
+        .app
+        .as_creator(
+            &s.c,
+            Method::DELETE,
+            &format!("/api/v1/projects/{}", s.pid),
+            None,
+        )
+        .await;
+    assert_eq!(r.0, StatusCode::NO_CONTENT, "{}", r.1);
+    let cancels = star_cancels(&s);
+    assert!(
+        cancels
+            .iter()
+            .any(|c| c["telegram_payment_charge_id"] == "del-1"
+                && c["is_canceled"] == true
+                && s.tg
+                    .calls_to(&s.bot.token, "editUserStarSubscription")
+                    .last()
+                    .map(|l| l.status)
+                    == Some(200)),
+        "{cancels:?}"
+    );
+    assert!(
+        s.tg.webhook(&s.bot.token).is_none(),
+        "the webhook is removed"
+    );
+}
+
+#[tokio::test]
+async fn a_payment_confirmation_is_never_lost() {
+    use gatehouse_tests::fake_telegram::Fault;
+    let s = setup(7, 100, &[]).await;
+    // Confirmations Telegram accepted (failed attempts are recorded by the fake too).
+    let received = |user: i64| {
+        s.tg.calls_to(&s.bot.token, "sendMessage")
+            .iter()
+            .filter(|c| {
+                c.status == 200
+                    && c.params["chat_id"].as_i64() == Some(user)
+                    && c.params["text"]
+                        .as_str()
+                        .is_some_and(|t| t.contains("Payment received"))
+            })
+            .count()
+    };
+
+    // The access link cannot be made (Telegram fails): the payer still hears, with a way on.
+    let user = 3_737;
+    let payload = buy(&s, user, "sendInvoice").await["payload"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.tg.fail_next(Some("createChatInviteLink"), 1, Fault::BadRequest);
+    pay(&s, user, &payload, 100, "conf-1", None).await;
+    let told = s.reply(user, "Payment received").await;
+    assert!(told.contains("send /my"), "{told}");
+
+    // Every message fails for a while (the owner's notice, then the payer's confirmation):
+    // the payment is recorded but its confirmation lost...
+    let other = 3_738;
+    let payload = buy(&s, other, "sendInvoice").await["payload"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.tg.fail_next(Some("sendMessage"), 2, Fault::BadRequest);
+    pay(&s, other, &payload, 100, "conf-2", None).await;
+    s.app.wait_idle().await;
+    for _ in 0..400 {
+        if s.tg
+            .calls_to(&s.bot.token, "sendMessage")
+            .iter()
+            .filter(|c| c.status == 400)
+            .count()
+            >= 2
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    s.app.wait_idle().await;
+    assert_eq!(received(other), 0);
+    assert_eq!(payment(&payments(&s).await, "conf-2")["status"], "paid");
+    // ...and Telegram delivering the update again sends it, once.
+    pay(&s, other, &payload, 100, "conf-2", None).await;
+    s.reply(other, "Payment received").await;
+    pay(&s, other, &payload, 100, "conf-2", None).await;
+    s.app.wait_idle().await;
+    assert_eq!(received(other), 1);
+    assert_eq!(payments(&s).await.len(), 2);
 }
