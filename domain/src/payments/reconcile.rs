@@ -28,7 +28,8 @@ const RECONCILE_PAGES: u32 = 10;
 /// Transactions older than this are not looked at (Telegram retries updates for 24 h).
 const RECONCILE_DAYS: i64 = 7;
 /// A payment recorded less than this long ago without a confirmation is left to the
-/// delivery that recorded it.
+/// delivery that recorded it; a refund claimed less than this long ago, to the request that
+/// claimed it.
 const CONFIRM_GRACE_SECS: i64 = 60;
 /// Bots reconciled at once.
 const RECONCILE_CONCURRENCY: usize = 16;
@@ -198,12 +199,14 @@ fn unrecordable_first_seen(charge: &str) -> bool {
     seen.insert(charge.to_string())
 }
 
-/// Asks Telegram again for each of the bot's `refunding` payments and finishes those it
-/// refunded (see [`super::refund::settle`]).
+/// Asks Telegram again for each of the bot's `refunding` payments (claimed over a minute ago)
+/// and finishes those it refunded (see [`super::refund::settle`]).
 async fn finish_refunds(ctx: &AppCtx, h: &telegram::BotHandle) -> Result<()> {
     let open = payment::Entity::find()
         .filter(payment::Column::ProjectId.eq(h.project_id))
         .filter(payment::Column::Status.eq(PaymentStatus::Refunding))
+        // One claimed a moment ago is still being asked by the refund that claimed it.
+        .filter(payment::Column::UpdatedAt.lt(ctx.now() - Duration::seconds(CONFIRM_GRACE_SECS)))
         .all(&ctx.db)
         .await?;
     for pay in open {

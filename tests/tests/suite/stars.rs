@@ -1098,7 +1098,11 @@ async fn a_refund_whose_answer_is_lost_is_finished_by_reconciliation() {
         asked
     );
 
-    // Reconciliation asks again: CHARGE_ALREADY_REFUNDED is the answer, and it is final.
+    // Reconciliation leaves a refund just claimed to its request...
+    domain::payments::reconcile(&s.app.ctx).await.unwrap();
+    assert_eq!(payments(&s).await[0]["status"], "refunding");
+    // ...and a minute on asks again: CHARGE_ALREADY_REFUNDED is the answer, and it is final.
+    s.app.clock.advance(Duration::minutes(2));
     domain::payments::reconcile(&s.app.ctx).await.unwrap();
     let list = payments(&s).await;
     assert_eq!(list[0]["status"], "refunded", "{list:?}");
@@ -1412,4 +1416,45 @@ async fn a_payment_confirmation_is_never_lost() {
     s.app.wait_idle().await;
     assert_eq!(received(other), 1);
     assert_eq!(payments(&s).await.len(), 2);
+}
+
+#[tokio::test]
+async fn reconciliation_passes_over_a_charge_it_cannot_record_and_covers_stars_switched_off() {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    // Its own database: reconciliation reads every bot's ledger.
+    let db = gatehouse_tests::app::isolated_pg_database().await;
+    let s = setup(30, 250, &[("DATABASE_URL", &db)]).await;
+    let pid: Uuid = s.pid.parse().unwrap();
+    // A charge whose subscriber is gone cannot be recorded.
+    let gone = 3_838;
+    let bad = buy(&s, gone, "createInvoiceLink").await["payload"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    entity::subscriber::Entity::delete_many()
+        .filter(entity::subscriber::Column::ProjectId.eq(pid))
+        .filter(entity::subscriber::Column::TelegramUserId.eq(gone))
+        .exec(&s.app.ctx.db)
+        .await
+        .unwrap();
+    s.tg.record_star_payment(&s.bot.token, gone, &bad, 250, "bad-1", Some(2_592_000));
+    // A subscriber renewing monthly; then the creator switches Stars off.
+    let user = 3_839;
+    let (payload, sid) = subscribe(&s, user, 250, "rc-1").await;
+    let (st, b) = api(&s, Method::PATCH, "", Some(json!({"stars_enabled": false}))).await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    // Telegram renews it, but the update is lost.
+    s.tg.record_star_payment(&s.bot.token, user, &payload, 250, "rc-2", Some(2_592_000));
+
+    // The bad charge comes first in the ledger; the renewal after it is still recorded.
+    assert_eq!(domain::payments::reconcile(&s.app.ctx).await.unwrap(), 1);
+    let list = payments(&s).await;
+    assert_eq!(payment(&list, "rc-2")["recorded_by"], "reconciliation");
+    assert_eq!(payment(&list, "rc-2")["subscription_id"], sid.as_str());
+    assert!(
+        list.iter()
+            .all(|p| p["telegram_payment_charge_id"] != "bad-1")
+    );
+    // And again, without failing on it.
+    assert_eq!(domain::payments::reconcile(&s.app.ctx).await.unwrap(), 0);
 }
