@@ -48,6 +48,8 @@ struct PaymentsPage {
     charts: Vec<CurrencyChart>,
     plans: Vec<(PlanRevenue, String)>,
     refunded: bool,
+    /// A refund was asked of Telegram but not yet confirmed.
+    refunding: bool,
     /// The cursor of the next (older) page, if there is one.
     next_cursor: Option<Uuid>,
 }
@@ -168,6 +170,7 @@ pub async fn page(
         charts,
         plans,
         refunded: q.notice.as_deref() == Some("refunded"),
+        refunding: q.notice.as_deref() == Some("refunding"),
         next_cursor,
     }))
 }
@@ -201,8 +204,14 @@ pub async fn refund(
     s: CreatorSession,
     Path((project_id, payment_id)): Path<(Uuid, Uuid)>,
 ) -> WebResult {
-    payments::refund(&ctx, &s.t, project_id, payment_id).await?;
+    let pay = payments::refund(&ctx, &s.t, project_id, payment_id).await?;
+    // Telegram's answer was lost: the refund is finished by reconciliation.
+    let notice = if pay.status == PaymentStatus::Refunding {
+        "refunding"
+    } else {
+        "refunded"
+    };
     Ok(page::see_other(format!(
-        "/projects/{project_id}/payments?notice=refunded"
+        "/projects/{project_id}/payments?notice={notice}"
     )))
 }

@@ -2,7 +2,7 @@
 //! batches, also ones an API key asks for, no longer reach their Telegram chat), and the
 //! invites they made are revoked — also when they are only demoted.
 use gatehouse_tests::{
-    Backend, Creator,
+    Backend, Creator, TestApp,
     factories::{BotProject, batch, unique_email},
 };
 use reqwest::{Method, StatusCode};
@@ -90,9 +90,17 @@ async fn a_removed_teammates_linked_chat_gets_nothing_from_an_api_key_batch() {
     }
     assert_eq!(codes_to(&s, MATE_TG), 2);
 
-    // Removed: the link is gone at once, and the invite they made is revoked.
-    let (st, b) = s
-        .app
+    // The bot's process has the project's linked owners cached now.
+    let pid: uuid::Uuid = s.pid.parse().unwrap();
+    assert_eq!(
+        domain::bots::owner_chat_ids(&s.app.ctx, pid).await.unwrap(),
+        vec![MATE_TG]
+    );
+
+    // Removed through another API process (same database, its own caches): the link is gone
+    // at once in every process, and the invite they made is revoked.
+    let second = TestApp::spawn().await;
+    let (st, b) = second
         .as_creator(
             &s.c,
             Method::DELETE,
@@ -101,6 +109,14 @@ async fn a_removed_teammates_linked_chat_gets_nothing_from_an_api_key_batch() {
         )
         .await;
     assert_eq!(st, StatusCode::NO_CONTENT, "{b}");
+    assert!(
+        domain::bots::owner_chat_ids(&s.app.ctx, pid)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    s.say(MATE_TG, "/codes").await;
+    s.reply(MATE_TG, "for the project's owners").await;
     let (_, owners) = s
         .app
         .as_creator(
