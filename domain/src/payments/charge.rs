@@ -391,9 +391,14 @@ async fn notify_owners(ctx: &AppCtx, h: &BotHandle, c: &Charge, r: &Recorded) {
 pub fn paid_head(d: &Delivered) -> String {
     let r = &d.recorded;
     if r.refused {
+        let refund = if r.payment.status == PaymentStatus::Refunded {
+            "are refunded"
+        } else {
+            "will be refunded"
+        };
         return format!(
             "Your “{}” subscription was ended by the community's owner, so this renewal was \
-             not taken: the {} ⭐ are refunded and it will not renew again. Send /start to see \
+             not taken: the {} ⭐ {refund} and it will not renew again. Send /start to see \
              the plans.",
             r.plan_name, r.payment.amount
         );
