@@ -1325,6 +1325,11 @@ async fn deleting_a_project_cancels_its_renewing_stars_subscriptions_first() {
     assert_eq!(st, StatusCode::OK, "the project is still there");
     assert!(s.tg.webhook(&s.bot.token).is_some());
 
+    // Another process has the bot loaded (it handled an update).
+    let second = gatehouse_tests::TestApp::spawn().await;
+    let hello = updates::message(s.next_update_id(), 3_637, "/help");
+    assert_eq!(second.post_update(&s.bot, &hello).await, StatusCode::OK);
+
     // Again: cancelled in Telegram, then the webhook removed and the project deleted.
     let r = s
         .app
@@ -1352,6 +1357,25 @@ async fn deleting_a_project_cancels_its_renewing_stars_subscriptions_first() {
     assert!(
         s.tg.webhook(&s.bot.token).is_none(),
         "the webhook is removed"
+    );
+    // Every process forgets the bot: its updates are refused, here and in the other process.
+    let late = updates::message(s.next_update_id(), 3_637, "/help");
+    assert_eq!(
+        s.app.post_update(&s.bot, &late).await,
+        StatusCode::NOT_FOUND
+    );
+    let mut refused = false;
+    for _ in 0..100 {
+        let late = updates::message(s.next_update_id(), 3_637, "/help");
+        if second.post_update(&s.bot, &late).await == StatusCode::NOT_FOUND {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        refused,
+        "the other process still serves the deleted project's bot"
     );
 }
 
