@@ -279,13 +279,15 @@ async fn existing(ctx: &AppCtx, charge_id: &str) -> Result<Option<Recorded>> {
         .await?
         .map(|p| p.name)
         .unwrap_or_default();
+    // Only a refused renewal bought nothing.
+    let refused = p.bought_secs == Some(0);
     Ok(Some(Recorded {
         payment: p,
         subscription: s,
         plan_name,
         extended: false,
         duplicate: true,
-        refused: false,
+        refused,
     }))
 }
 
