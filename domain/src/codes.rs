@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Months, Utc};
 use rand::Rng;
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
+    TransactionTrait, sea_query::Expr,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -400,12 +400,25 @@ pub async fn delete(ctx: &AppCtx, t: &TenantCtx, project_id: Uuid, code_id: Uuid
         return Err(redeemed());
     }
     let txn = ctx.db.begin().await?;
-    let gone = access_code::Entity::delete_many()
+    // A code the sweep already marked expired gave its unit back then: deleting it frees
+    // nothing. The first delete takes only a code still holding its unit.
+    let holding = access_code::Entity::delete_many()
         .filter(access_code::Column::Id.eq(c.id))
         .filter(access_code::Column::ActivationCount.eq(0))
+        .filter(access_code::Column::ExpiredAt.is_null())
         .exec(&txn)
         .await?
         .rows_affected;
+    let gone = if holding == 1 {
+        1
+    } else {
+        access_code::Entity::delete_many()
+            .filter(access_code::Column::Id.eq(c.id))
+            .filter(access_code::Column::ActivationCount.eq(0))
+            .exec(&txn)
+            .await?
+            .rows_affected
+    };
     if gone == 0 {
         txn.rollback().await?;
         // Redeemed meanwhile, or deleted by someone else.
@@ -420,7 +433,9 @@ pub async fn delete(ctx: &AppCtx, t: &TenantCtx, project_id: Uuid, code_id: Uuid
     )
     .await?;
     txn.commit().await?;
-    quota::free_units(ctx, c.tenant_id, c.cycle_start, 1, "deleted").await?;
+    if holding == 1 {
+        quota::free_units(ctx, c.tenant_id, c.cycle_start, 1, "deleted").await?;
+    }
     Ok(())
 }
 
@@ -491,7 +506,7 @@ pub async fn rollback(
     )
     .await?;
     txn.commit().await?;
-    if gone == 1 && c.activation_count == 0 {
+    if gone == 1 && c.activation_count == 0 && c.expired_at.is_none() {
         quota::free_units(ctx, c.tenant_id, c.cycle_start, 1, "rolled_back").await?;
     }
     // The users of the revoked subscriptions leave the plan's channels.
@@ -505,10 +520,12 @@ pub async fn rollback(
     })
 }
 
-/// The `ExpireCodes` sweep: deletes unredeemed codes past their expiry, and unredeemed codes
-/// older than their project's unused-code timer (read now, so changing it applies to
-/// existing codes). Deleted codes of a tenant's current cycle give their units back. Safe to
-/// run in several workers at once: only rows a run actually deleted are counted.
+/// The `ExpireCodes` sweep. Unredeemed codes past their expiry are marked expired
+/// (`expired_at`) and their unit of a tenant's current cycle is given back at once; the row
+/// stays listable and searchable as `expired` until the project's retention has passed, then
+/// it is purged. Unredeemed codes older than their project's unused-code timer (read now, so
+/// changing it applies to existing codes) are deleted. Safe to run in several workers at
+/// once: only rows a run actually marked or deleted are counted.
 pub async fn expire(ctx: &AppCtx) -> Result<u64> {
     let now = ctx.now();
     let mut total = 0;
@@ -519,11 +536,13 @@ pub async fn expire(ctx: &AppCtx) -> Result<u64> {
         .column(access_code::Column::CycleStart)
         .filter(access_code::Column::ActivationCount.eq(0))
         .filter(access_code::Column::ExpiresAt.lte(now))
+        .filter(access_code::Column::ExpiredAt.is_null())
         .limit(10_000)
         .into_tuple()
         .all(&ctx.db)
         .await?;
-    total += delete_and_free(ctx, expired, "expired").await?;
+    total += mark_expired_and_free(ctx, expired, now).await?;
+    purge_expired(ctx, now).await?;
     let timed: Vec<(Uuid, i32)> = project::Entity::find()
         .select_only()
         .column(project::Column::Id)
@@ -544,11 +563,70 @@ pub async fn expire(ctx: &AppCtx) -> Result<u64> {
             .filter(access_code::Column::ProjectId.eq(project_id))
             .filter(access_code::Column::ActivationCount.eq(0))
             .filter(access_code::Column::CreatedAt.lte(now - Duration::days(i64::from(days))))
+            .filter(access_code::Column::ExpiredAt.is_null())
             .limit(10_000)
             .into_tuple()
             .all(&ctx.db)
             .await?;
         total += delete_and_free(ctx, stale, "auto_deleted").await?;
+    }
+    Ok(total)
+}
+
+async fn mark_expired_and_free(
+    ctx: &AppCtx,
+    rows: Vec<(Uuid, Uuid, DateTime<Utc>)>,
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    let mut groups: std::collections::BTreeMap<(Uuid, DateTime<Utc>), Vec<Uuid>> =
+        Default::default();
+    for (id, tenant, cycle) in rows {
+        groups.entry((tenant, cycle)).or_default().push(id);
+    }
+    let mut total = 0;
+    for ((tenant, cycle), ids) in groups {
+        for chunk in ids.chunks(1_000) {
+            // The conditional update claims each row once, so concurrent sweeps free once.
+            let n = access_code::Entity::update_many()
+                .col_expr(access_code::Column::ExpiredAt, Expr::value(now))
+                .filter(access_code::Column::Id.is_in(chunk.iter().copied()))
+                .filter(access_code::Column::ActivationCount.eq(0))
+                .filter(access_code::Column::ExpiredAt.is_null())
+                .exec(&ctx.db)
+                .await?
+                .rows_affected;
+            quota::free_units(ctx, tenant, cycle, n as i64, "expired").await?;
+            total += n;
+        }
+    }
+    Ok(total)
+}
+
+/// Deletes expired codes kept longer than their project's retention (their unit was freed
+/// when they were marked).
+async fn purge_expired(ctx: &AppCtx, now: DateTime<Utc>) -> Result<u64> {
+    let projects: Vec<(Uuid, i32)> = project::Entity::find()
+        .select_only()
+        .column(project::Column::Id)
+        .column(project::Column::ExpiredCodeRetentionDays)
+        .into_tuple()
+        .all(&ctx.db)
+        .await?;
+    let mut by_days: std::collections::BTreeMap<i32, Vec<Uuid>> = Default::default();
+    for (id, days) in projects {
+        by_days.entry(days).or_default().push(id);
+    }
+    let mut total = 0;
+    for (days, ids) in by_days {
+        for chunk in ids.chunks(1_000) {
+            total += access_code::Entity::delete_many()
+                .filter(access_code::Column::ProjectId.is_in(chunk.iter().copied()))
+                .filter(access_code::Column::ActivationCount.eq(0))
+                .filter(access_code::Column::ExpiredAt.lte(now - Duration::days(i64::from(days))))
+                .exec(&ctx.db)
+                .await?
+                .rows_affected;
+        }
     }
     Ok(total)
 }
@@ -569,6 +647,7 @@ async fn delete_and_free(
             let n = access_code::Entity::delete_many()
                 .filter(access_code::Column::Id.is_in(chunk.iter().copied()))
                 .filter(access_code::Column::ActivationCount.eq(0))
+                .filter(access_code::Column::ExpiredAt.is_null())
                 .exec(&ctx.db)
                 .await?
                 .rows_affected;

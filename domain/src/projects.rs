@@ -47,6 +47,8 @@ pub struct ProjectPatch {
     #[serde(default, deserialize_with = "crate::projects::double_option")]
     #[schema(value_type = Option<i64>)]
     pub unused_code_ttl_days: Option<Option<i64>>,
+    /// Days an expired, unredeemed code stays listable before it is purged.
+    pub expired_code_retention_days: Option<i64>,
 }
 
 /// Distinguishes a field that is absent (`None`) from one set to null (`Some(None)`).
@@ -67,6 +69,8 @@ pub struct ProjectOut {
     pub codes_priced: bool,
     pub stars_enabled: bool,
     pub unused_code_ttl_days: Option<i32>,
+    /// Days an expired, unredeemed code stays listable (status `expired`) before it is purged.
+    pub expired_code_retention_days: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -81,11 +85,15 @@ impl From<project::Model> for ProjectOut {
             codes_priced: p.codes_priced,
             stars_enabled: p.stars_enabled,
             unused_code_ttl_days: p.unused_code_ttl_days,
+            expired_code_retention_days: p.expired_code_retention_days,
             created_at: p.created_at,
             updated_at: p.updated_at,
         }
     }
 }
+
+/// Expired codes stay listable this many days unless the project says otherwise.
+pub const DEFAULT_EXPIRED_RETENTION_DAYS: i32 = 30;
 
 fn ttl(field: &str, v: i64) -> Result<i32> {
     if (1..=UNUSED_CODE_TTL_MAX_DAYS).contains(&v) {
@@ -137,6 +145,7 @@ pub async fn create(ctx: &AppCtx, t: &TenantCtx, input: ProjectIn) -> Result<Pro
         codes_priced: Set(input.codes_priced.unwrap_or(false)),
         stars_enabled: Set(input.stars_enabled.unwrap_or(false)),
         unused_code_ttl_days: Set(ttl_days.flatten()),
+        expired_code_retention_days: Set(DEFAULT_EXPIRED_RETENTION_DAYS),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -182,6 +191,9 @@ pub async fn update(
     let ttl_days = patch
         .unused_code_ttl_days
         .map(|v| v.map(|d| errs.check(ttl("unused_code_ttl_days", d))));
+    let retention = patch
+        .expired_code_retention_days
+        .map(|d| errs.check(ttl("expired_code_retention_days", d)));
     errs.finish()?;
     let mut am = p.into_active_model();
     if let Some(Some(n)) = name {
@@ -205,6 +217,9 @@ pub async fn update(
     }
     if let Some(v) = ttl_days {
         am.unused_code_ttl_days = Set(v.flatten());
+    }
+    if let Some(Some(d)) = retention {
+        am.expired_code_retention_days = Set(d);
     }
     am.updated_at = Set(ctx.now());
     let out = am.update(&ctx.db).await?;

@@ -169,7 +169,8 @@ pub async fn redeem(ctx: &AppCtx, h: &BotHandle, user: &TgUser, typed: &str) -> 
     }
     match activate(ctx, h, user, code, found).await {
         Ok(r) => Ok(r),
-        Err(e) if e.kind == ErrorKind::Conflict => {
+        // A late code is not a guess: it existed, so it does not count towards the limit.
+        Err(e) if e.kind == ErrorKind::Conflict && e.code != CODE_EXPIRED => {
             record_failure(ctx, h.id, user.id).await?;
             Err(e)
         }

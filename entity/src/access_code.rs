@@ -15,6 +15,9 @@ pub struct Model {
     pub max_activations: i32,
     pub activation_count: i32,
     pub expires_at: Option<DateTimeUtc>,
+    /// When the sweep freed the quota unit of this unredeemed, expired code; purged after the
+    /// project's retention.
+    pub expired_at: Option<DateTimeUtc>,
     pub cycle_start: DateTimeUtc,
     pub created_at: DateTimeUtc,
 }

@@ -16,6 +16,8 @@ pub struct Model {
     /// Telegram Stars as a payment method (default off).
     pub stars_enabled: bool,
     pub unused_code_ttl_days: Option<i32>,
+    /// Days an expired, unredeemed code stays listable before it is purged.
+    pub expired_code_retention_days: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

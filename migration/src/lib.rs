@@ -17,6 +17,7 @@ mod m20261203_000200_team_invites;
 mod m20261203_000300_webhooks;
 mod m20261205_000400_payment_spans;
 mod m20261205_000410_payment_confirmations;
+mod m20261205_000500_expired_codes;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000300_webhooks::Migration),
             Box::new(m20261205_000400_payment_spans::Migration),
             Box::new(m20261205_000410_payment_confirmations::Migration),
+            Box::new(m20261205_000500_expired_codes::Migration),
         ]
     }
 }

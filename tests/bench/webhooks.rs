@@ -229,6 +229,7 @@ async fn main() {
                 codes_priced: Set(false),
                 stars_enabled: Set(false),
                 unused_code_ttl_days: Set(None),
+                expired_code_retention_days: Set(30),
                 created_at: Set(now),
                 updated_at: Set(now),
             });

@@ -192,6 +192,8 @@ pub async fn update_settings(
         stars_enabled: Some(form.checked("stars_enabled")),
         // An empty box turns the unused-code timer off.
         unused_code_ttl_days: Some(ttl),
+        // Set through the API; the form leaves it as it is.
+        expired_code_retention_days: None,
     };
     match projects::update(&ctx, &s.t, project_id, patch).await {
         Ok(_) => Ok(page::see_other(format!("/projects/{project_id}?saved=1"))),

@@ -134,6 +134,7 @@ async fn insert_codes(
             max_activations: Set(b.max_activations),
             activation_count: Set(0),
             expires_at: Set(b.codes_expire_at),
+            expired_at: Set(None),
             cycle_start: Set(b.cycle_start),
             created_at: Set(now),
         })

@@ -630,3 +630,97 @@ async fn workers_deliver_nothing_for_a_suspended_tenant_and_resume_after() {
         .await;
     assert_eq!(got["delivery"], "sent");
 }
+
+/// A late code is kept: the sweep marks it expired and gives its unit back at once, the bot
+/// answers "expired" (never "doesn't exist") without counting a failed attempt, the creator
+/// still finds it under the `expired` filter and by search, and after the project's
+/// retention the sweep purges it.
+#[tokio::test]
+async fn an_expired_code_is_kept_answered_as_expired_and_purged_after_retention() {
+    let s = setup(Backend::Postgres, gold_plan()).await;
+    let codes = s.codes(3, json!({"expiry": {"preset": "1d"}})).await;
+    let tenant = s.c.tenant_id;
+    let freed = || async {
+        entity::quota_free::Entity::find()
+            .filter(entity::quota_free::Column::TenantId.eq(tenant))
+            .all(&s.app.ctx.db)
+            .await
+            .unwrap()
+            .iter()
+            .map(|f| i64::from(f.codes))
+            .sum::<i64>()
+    };
+    s.app.clock.advance(Duration::days(2));
+    // Two sweeps at once free each unit once.
+    let (a, b) = tokio::join!(
+        domain::codes::expire(&s.app.ctx),
+        domain::codes::expire(&s.app.ctx)
+    );
+    assert!(a.unwrap() + b.unwrap() >= 3);
+    assert_eq!(freed().await, 3, "each expired code freed exactly once");
+    domain::codes::expire(&s.app.ctx).await.unwrap();
+    assert_eq!(freed().await, 3, "a later sweep frees nothing again");
+    let c = s.app.relogin(&s.c).await;
+    let expired = s.app.all_codes(&c, &s.pid, "&status=expired").await;
+    assert_eq!(expired.len(), 3, "{expired:?}");
+    let found = s
+        .app
+        .all_codes(&c, &s.pid, &format!("&q={}", codes[0]))
+        .await;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["status"], "expired");
+
+    // Six late tries: each says expired, none counts towards the attempt limit.
+    for i in 0..6 {
+        s.say_as_update(i, 650, &format!("/start c_{}", codes[i as usize % 3]))
+            .await;
+    }
+    s.replies(650, "has expired", 6).await;
+    assert!(
+        s.texts_to(650).iter().all(|t| !t.contains("doesn't exist")),
+        "{:?}",
+        s.texts_to(650)
+    );
+    let good = s.codes(1, json!({})).await.remove(0);
+    s.say_as_update(10, 650, &format!("/start c_{good}")).await;
+    s.reply(650, "Code accepted").await;
+
+    // The retention is a project setting (30 days by default): at 40 days the rows are
+    // still listed after 31 days, back at 30 they are purged.
+    let (st, b) = s
+        .app
+        .as_creator(
+            &c,
+            Method::PATCH,
+            &format!("/api/v1/projects/{}", s.pid),
+            Some(json!({"expired_code_retention_days": 40})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert_eq!(b["expired_code_retention_days"], 40);
+    s.app.clock.advance(Duration::days(31));
+    let c = s.app.relogin(&s.c).await;
+    domain::codes::expire(&s.app.ctx).await.unwrap();
+    assert_eq!(
+        s.app.all_codes(&c, &s.pid, "&status=expired").await.len(),
+        3
+    );
+    let (st, b) = s
+        .app
+        .as_creator(
+            &c,
+            Method::PATCH,
+            &format!("/api/v1/projects/{}", s.pid),
+            Some(json!({"expired_code_retention_days": 30})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    domain::codes::expire(&s.app.ctx).await.unwrap();
+    assert!(
+        s.app
+            .all_codes(&c, &s.pid, "&status=expired")
+            .await
+            .is_empty()
+    );
+    assert_eq!(freed().await, 3, "purging frees nothing more");
+}

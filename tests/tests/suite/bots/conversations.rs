@@ -379,6 +379,7 @@ async fn owners_see_code_counts_by_status() {
             max_activations: Set(1),
             activation_count: Set(count),
             expires_at: Set(expires),
+            expired_at: Set(None),
             cycle_start: Set(now),
             created_at: Set(now),
         }

@@ -361,6 +361,7 @@ async fn a_retried_job_after_a_partial_write_ends_with_exactly_the_asked_count()
                 max_activations: Set(1),
                 activation_count: Set(0),
                 expires_at: Set(None),
+                expired_at: Set(None),
                 cycle_start: Set(bm.cycle_start),
                 created_at: Set(Utc::now()),
             })

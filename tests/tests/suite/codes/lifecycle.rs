@@ -121,7 +121,7 @@ async fn rollback_removes_the_code_and_its_activations_and_revokes_subscriptions
 }
 
 #[tokio::test]
-async fn the_expiry_sweep_deletes_expired_and_stale_unredeemed_codes_only() {
+async fn the_expiry_sweep_marks_expired_codes_and_deletes_stale_unredeemed_ones() {
     // The sweep acts on the whole platform, so this test has a database of its own.
     let env = HashMap::from([(
         "DATABASE_URL".to_string(),
@@ -174,9 +174,10 @@ async fn the_expiry_sweep_deletes_expired_and_stale_unredeemed_codes_only() {
     );
     assert_eq!(
         app.all_codes(&c, &pid, "").await.len(),
-        5,
-        "redeemed codes stay for reporting"
+        7,
+        "redeemed codes stay for reporting, expired ones for the retention period"
     );
+    assert_eq!(app.all_codes(&c, &pid, "&status=expired").await.len(), 2);
     assert_eq!(app.quota_used(c.tenant_id).await, 5);
 
     // The project's unused-code timer applies to existing codes once set.
@@ -192,8 +193,11 @@ async fn the_expiry_sweep_deletes_expired_and_stale_unredeemed_codes_only() {
     assert_eq!(domain::codes::expire(&app.ctx).await.unwrap(), 3);
     assert_eq!(freed_units(&app, c.tenant_id).await, 5);
     let left = app.all_codes(&c, &pid, "").await;
-    assert_eq!(left.len(), 2);
-    assert!(left.iter().all(|c| c["status"] == "redeemed"));
+    assert_eq!(left.len(), 4);
+    assert!(
+        left.iter()
+            .all(|c| c["status"] == "redeemed" || c["status"] == "expired")
+    );
     assert_eq!(app.quota_used(c.tenant_id).await, 2);
 }
 
