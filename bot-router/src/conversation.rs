@@ -18,6 +18,13 @@ use crate::update::{
 
 /// Callback data of the "Redeem a code" button.
 pub const REDEEM_BUTTON: &str = "redeem";
+pub const PLANS_BUTTON: &str = "plans";
+pub const MY_BUTTON: &str = "my";
+pub const HELP_HEAD: &str = "Here is what I can do.";
+pub const UNKNOWN_COMMAND: &str = "I don't know that command.";
+pub const FREE_TEXT_HEAD: &str = "I didn't understand that.";
+pub const HELP_BODY: &str =
+    "/start — plans and how to get access\n/my — your subscriptions\n/help — this message";
 
 pub const PAUSED: &str = "This service is paused at the moment. Please try again later.";
 pub const ASK_FOR_CODE: &str = "Send me your access code.";
@@ -128,16 +135,47 @@ async fn on_message(ctx: &AppCtx, h: &BotHandle, m: Message) -> domain::Result<(
             bots::clear_conversation(ctx, h.id, from.id).await?;
             say(ctx, h, chat, CANCELLED).await
         }
-        Some(_) => Ok(()),
+        Some(("help", _)) => help(ctx, h, chat, HELP_HEAD).await,
+        // Every private message is answered: an unknown command gets the help.
+        Some(_) => help(ctx, h, chat, UNKNOWN_COMMAND).await,
         None => {
-            // Free text continues a conversation.
+            // Free text continues a conversation; without one, anything that looks like a
+            // code (after normalisation) is tried as one, and other text gets the help.
             match bots::conversation(ctx, h.id, from.id).await? {
                 Some(Conversation::AwaitingCode) => redeem(ctx, h, &from, chat, &text, true).await,
                 Some(c) => newcode::on_text(ctx, h, from.id, chat, c, &text).await,
-                None => say(ctx, h, chat, "Send /start to see what this bot offers.").await,
+                None if domain::codes::normalize(&text).is_some() => {
+                    redeem(ctx, h, &from, chat, &text, false).await
+                }
+                None => help(ctx, h, chat, FREE_TEXT_HEAD).await,
             }
         }
     }
+}
+
+/// The short help: what the bot does, its commands, and buttons to go on.
+async fn help(ctx: &AppCtx, h: &BotHandle, chat: i64, head: &str) -> domain::Result<()> {
+    let w = bots::welcome(ctx, h).await?;
+    let mut text = format!("{head}\n\n{HELP_BODY}");
+    let mut rows = vec![vec![
+        Button::Callback {
+            text: "See plans".into(),
+            data: PLANS_BUTTON.into(),
+        },
+        Button::Callback {
+            text: "My subscriptions".into(),
+            data: MY_BUTTON.into(),
+        },
+    ]];
+    if w.codes_enabled {
+        text.push_str("\nHave an access code? Just send it here.");
+        rows.push(vec![Button::Callback {
+            text: "Redeem a code".into(),
+            data: REDEEM_BUTTON.into(),
+        }]);
+    }
+    telegram::send_message(ctx, h.id, chat, &text, Some(rows)).await?;
+    Ok(())
 }
 
 async fn start(ctx: &AppCtx, h: &BotHandle, chat: i64) -> domain::Result<()> {
@@ -248,6 +286,14 @@ async fn on_callback(ctx: &AppCtx, h: &BotHandle, cb: CallbackQuery) -> domain::
             bots::set_conversation(ctx, h.id, cb.from.id, Conversation::AwaitingCode).await?;
             telegram::answer_callback(ctx, h.id, &cb.id, None).await?;
             say(ctx, h, chat, ASK_FOR_CODE).await
+        }
+        Some(PLANS_BUTTON) => {
+            telegram::answer_callback(ctx, h.id, &cb.id, None).await?;
+            start(ctx, h, chat).await
+        }
+        Some(MY_BUTTON) => {
+            telegram::answer_callback(ctx, h.id, &cb.id, None).await?;
+            my(ctx, h, cb.from.id, chat).await
         }
         Some(data) if data.starts_with(payments::BUY_PREFIX) => {
             buy(ctx, h, &cb, chat, &data[payments::BUY_PREFIX.len()..]).await

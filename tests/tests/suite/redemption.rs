@@ -724,3 +724,54 @@ async fn an_expired_code_is_kept_answered_as_expired_and_purged_after_retention(
     );
     assert_eq!(freed().await, 3, "purging frees nothing more");
 }
+
+fn callback_data(call: &gatehouse_tests::fake_telegram::Call) -> Vec<String> {
+    call.params["reply_markup"]["inline_keyboard"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r.as_array().cloned().unwrap_or_default())
+        .filter_map(|b| b["callback_data"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// A code pasted without pressing any button is redeemed (also after a bad deep link), and
+/// every private message is answered: `/help`, an unknown command and free text get the
+/// short help with buttons that lead on.
+#[tokio::test]
+async fn a_pasted_code_is_redeemed_and_every_private_message_is_answered() {
+    let s = setup(Backend::Postgres, gold_plan()).await;
+    let code = s.codes(1, json!({})).await.remove(0);
+    s.say_as_update(1, 660, "/start c_ZZZZZZZZZZZZ").await;
+    s.reply(660, "doesn't exist").await;
+    s.say_as_update(2, 660, &typed_like_a_person(&code, 'O'))
+        .await;
+    s.reply(660, "Code accepted").await;
+
+    s.say_as_update(3, 661, "/help").await;
+    let call = s.tg.wait_for_text(&s.bot.token, 661, "/my").await;
+    let data = callback_data(&call);
+    assert!(
+        ["plans", "my", "redeem"]
+            .iter()
+            .all(|d| data.iter().any(|x| x == d)),
+        "{data:?}"
+    );
+    s.say_as_update(4, 662, "/plans").await;
+    let call =
+        s.tg.wait_for_text(&s.bot.token, 662, "don't know that command")
+            .await;
+    assert!(callback_data(&call).contains(&"plans".to_string()));
+    s.say_as_update(5, 663, "hello, how do I join?").await;
+    let call = s.tg.wait_for_text(&s.bot.token, 663, "send it here").await;
+    assert!(callback_data(&call).contains(&"redeem".to_string()));
+    // The buttons lead on.
+    s.app
+        .post_update(&s.bot, &updates::callback(6, 663, "plans", &s.bot))
+        .await;
+    s.reply(663, "Plans:").await;
+    s.app
+        .post_update(&s.bot, &updates::callback(7, 663, "my", &s.bot))
+        .await;
+    s.reply(663, "no subscriptions here yet").await;
+}
