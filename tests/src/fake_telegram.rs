@@ -789,7 +789,8 @@ fn act(
         | "approvechatjoinrequest"
         | "declinechatjoinrequest"
         | "banchatmember"
-        | "unbanchatmember" => ok(json!(true)),
+        | "unbanchatmember"
+        | "setmycommands" => ok(json!(true)),
         "createchatinvitelink" | "editchatinvitelink" => ok(invite(false)),
         "revokechatinvitelink" => ok(invite(true)),
         "getchatmember" => {

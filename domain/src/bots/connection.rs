@@ -256,6 +256,10 @@ pub async fn connect(
     }
     txn.commit().await?;
     registry::changed(ctx, id).await;
+    // The command menu everyone sees (best effort: the bot works without it).
+    if let Err(e) = sender::set_commands(ctx, id, None, sender::SUBSCRIBER_COMMANDS).await {
+        tracing::warn!(error = %e, bot = %id, "command menu not set");
+    }
     audit::record(
         &ctx.db,
         audit::Entry::creator(t, "bot.connected", "bot", id).details(serde_json::json!({

@@ -131,6 +131,12 @@ pub async fn redeem_owner_link(
     crate::telegram::registry::changed(ctx, h.project_id).await;
     // Batches that waited for a linked chat go out now.
     batches::resume_waiting(ctx, h.project_id).await?;
+    // The owner's chat gets the owner commands in its menu (best effort: a menu is a help,
+    // not a promise).
+    let menu = crate::telegram::sender::OWNER_COMMANDS;
+    if let Err(e) = crate::telegram::sender::set_commands(ctx, h.id, Some(chat_id), menu).await {
+        tracing::warn!(error = %e, bot = %h.id, "owner command menu not set");
+    }
     Ok(project_of(ctx, h).await?.name)
 }
 

@@ -19,7 +19,9 @@ use std::{
 
 use teloxide::{
     RequestError,
-    payloads::{AnswerCallbackQuerySetters, SendDocumentSetters, SendMessageSetters},
+    payloads::{
+        AnswerCallbackQuerySetters, SendDocumentSetters, SendMessageSetters, SetMyCommandsSetters,
+    },
     prelude::Requester,
     types::{ChatId, InlineKeyboardButton, InlineKeyboardMarkup, InputFile},
 };
@@ -195,6 +197,52 @@ pub async fn send_message(
     })
     .await?;
     Ok(msg.id.0)
+}
+
+/// The command menu every user of a bot sees.
+pub const SUBSCRIBER_COMMANDS: &[(&str, &str)] = &[
+    ("start", "Plans and how to get access"),
+    ("my", "Your subscriptions"),
+    ("help", "What this bot can do"),
+];
+
+/// The menu of a linked owner's chat: the subscriber commands plus the owner commands.
+pub const OWNER_COMMANDS: &[(&str, &str)] = &[
+    ("start", "Plans and how to get access"),
+    ("my", "Your subscriptions"),
+    ("help", "What this bot can do"),
+    ("codes", "Code counts by status"),
+    ("members", "Recent members"),
+    ("newcode", "Generate access codes"),
+    ("cancel", "Stop what is under way"),
+];
+
+/// Sets the bot's command menu (`setMyCommands`): for everyone, or for one chat
+/// (`BotCommandScopeChat`) when `chat` is given.
+pub async fn set_commands(
+    ctx: &AppCtx,
+    bot_id: Uuid,
+    chat: Option<i64>,
+    commands: &[(&str, &str)],
+) -> Result<()> {
+    use teloxide::types::{BotCommand, BotCommandScope, Recipient};
+    let h = handle(ctx, bot_id).await?;
+    let list: Vec<BotCommand> = commands
+        .iter()
+        .map(|(c, d)| BotCommand::new(*c, *d))
+        .collect();
+    deliver(&h, None, || {
+        let req = h.bot.set_my_commands(list.clone());
+        let req = match chat {
+            Some(c) => req.scope(BotCommandScope::Chat {
+                chat_id: Recipient::Id(ChatId(c)),
+            }),
+            None => req,
+        };
+        async move { req.await }
+    })
+    .await?;
+    Ok(())
 }
 
 /// Sends a file (e.g. a CSV of codes) through the bot; returns Telegram's message id.

@@ -775,3 +775,39 @@ async fn a_pasted_code_is_redeemed_and_every_private_message_is_answered() {
         .await;
     s.reply(663, "no subscriptions here yet").await;
 }
+
+/// Connecting a bot sets its command menu for everyone; linking an owner sets the owner
+/// commands for that owner's chat only (`BotCommandScopeChat`).
+#[tokio::test]
+async fn connecting_sets_the_command_menu_and_owners_get_theirs() {
+    let s = setup(Backend::Postgres, gold_plan()).await;
+    let calls =
+        s.tg.wait_for(&s.bot.token, "setMyCommands", 1, StdDuration::from_secs(5))
+            .await;
+    let names = |c: &gatehouse_tests::fake_telegram::Call| -> Vec<String> {
+        let cmds = match &c.params["commands"] {
+            Value::String(t) => serde_json::from_str::<Value>(t).unwrap(),
+            v => v.clone(),
+        };
+        cmds.as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["command"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names(&calls[0]), ["start", "my", "help"]);
+    assert!(calls[0].params["scope"].is_null(), "{:?}", calls[0].params);
+    s.link_owner(4343).await;
+    let calls =
+        s.tg.wait_for(&s.bot.token, "setMyCommands", 2, StdDuration::from_secs(5))
+            .await;
+    let owner = &calls[1];
+    let scope = match &owner.params["scope"] {
+        Value::String(t) => serde_json::from_str::<Value>(t).unwrap(),
+        v => v.clone(),
+    };
+    assert_eq!(scope["type"], "chat", "{scope}");
+    assert_eq!(scope["chat_id"].as_i64(), Some(4343));
+    let n = names(owner);
+    assert!(n.contains(&"newcode".to_string()) && n.contains(&"codes".to_string()));
+}
