@@ -19,6 +19,8 @@ use crate::update::{
 /// Callback data of the "Redeem a code" button.
 pub const REDEEM_BUTTON: &str = "redeem";
 pub const PLANS_BUTTON: &str = "plans";
+pub const NEXT_STEPS: &str = "What happens next: tap Join below, then Request to join — you are let in automatically. These buttons work for you only.";
+pub const SEE_MY: &str = "Send /my any time to see your subscriptions and access.";
 pub const MY_BUTTON: &str = "my";
 pub const HELP_HEAD: &str = "Here is what I can do.";
 pub const UNKNOWN_COMMAND: &str = "I don't know that command.";
@@ -368,11 +370,9 @@ async fn redeem(
                 format!("✅ Code accepted: “{}” {}.", r.plan_name, when(r.ends_at))
             };
             let text = if r.links.is_empty() {
-                head
+                format!("{head}\n{SEE_MY}")
             } else {
-                format!(
-                    "{head}\nYour personal access (ask to join; these buttons work for you only):"
-                )
+                format!("{head}\n{NEXT_STEPS}\n{SEE_MY}")
             };
             domain::subscriptions::send_access(ctx, h, chat, &text, &r.links, vec![]).await
         }

@@ -746,7 +746,12 @@ async fn a_pasted_code_is_redeemed_and_every_private_message_is_answered() {
     s.reply(660, "doesn't exist").await;
     s.say_as_update(2, 660, &typed_like_a_person(&code, 'O'))
         .await;
-    s.reply(660, "Code accepted").await;
+    let text = s.reply(660, "Code accepted").await;
+    // The success message says what happens next and points to /my.
+    assert!(
+        text.contains("tap Join") && text.contains("Request to join") && text.contains("/my"),
+        "{text}"
+    );
 
     s.say_as_update(3, 661, "/help").await;
     let call = s.tg.wait_for_text(&s.bot.token, 661, "/my").await;
