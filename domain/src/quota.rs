@@ -147,37 +147,58 @@ pub async fn used(db: &impl ConnectionTrait, facts: &CycleFacts) -> Result<i64> 
     used_in_db(db, facts.tenant.id, facts.tenant.cycle_start).await
 }
 
+/// A batch's reservation: its split and, with Redis, the epoch of the live key that holds it.
+#[derive(Debug, Clone)]
+pub struct Reservation {
+    pub split: Split,
+    epoch: Option<String>,
+}
+
 /// Reserves a batch's quantity against the cycle and answers its free/overage split, or
 /// `quota_exceeded`. The batch row is already in the database (status `reserving`). With
 /// Redis the Lua script reserves atomically (see [`reserve_redis`]); without it the same
 /// rule runs in one database transaction that locks the tenant row and writes the split onto
-/// the batch. Reserving again for the same batch answers the same split.
+/// the batch. Reserving again for the same batch answers the same split while the live key
+/// lives.
 pub async fn reserve(
     ctx: &AppCtx,
     facts: &CycleFacts,
     batch_id: Uuid,
     quantity: i64,
-) -> Result<Split> {
+) -> Result<Reservation> {
     match &ctx.redis {
         Some(redis) => reserve_redis(ctx, redis, facts, batch_id, quantity).await,
-        None => reserve_in_db(ctx, facts, batch_id, quantity).await,
+        None => Ok(Reservation {
+            split: reserve_in_db(ctx, facts, batch_id, quantity).await?,
+            epoch: None,
+        }),
     }
 }
 
-/// After the batch recorded `split`: the split that counts. With Redis the live key is asked
-/// again — if it was lost and rebuilt in between, the rebuild placed this batch itself, and
-/// that placement is the one that counts. The database path's split is already the truth.
-pub async fn confirm(
+/// Called first in the transaction that records a reservation's split: locks the tenant
+/// row, then answers whether the live key is still the one the reservation was made in.
+/// A rebuild reads the database's truth under the same lock, so either it read before this
+/// lock (and then the key is a placeholder or a newer epoch: `false`, reserve again and take
+/// the rebuild's placement) or it reads after this transaction commits (and then it sees the
+/// split recorded as committed). A split is therefore only ever recorded while the key that
+/// counted it is live, and every key is built from splits that were. On `false` the caller
+/// rolls back and reserves again. The database path's split is already the truth.
+pub async fn holds(
+    txn: &impl ConnectionTrait,
     ctx: &AppCtx,
     facts: &CycleFacts,
-    batch_id: Uuid,
-    quantity: i64,
-    split: Split,
-) -> Result<Split> {
-    match &ctx.redis {
-        Some(redis) => reserve_redis(ctx, redis, facts, batch_id, quantity).await,
-        None => Ok(split),
-    }
+    r: &Reservation,
+) -> Result<bool> {
+    let (Some(redis), Some(epoch)) = (&ctx.redis, &r.epoch) else {
+        return Ok(true);
+    };
+    lock_tenant(txn, facts.tenant.id).await?;
+    let mut conn = redis.clone();
+    let live: String = redis::Script::new(EPOCH_LUA)
+        .key(redis_key(facts.tenant.id, facts.tenant.cycle_start))
+        .invoke_async(&mut conn)
+        .await?;
+    Ok(!live.is_empty() && &live == epoch)
 }
 
 async fn reserve_in_db(
@@ -263,17 +284,21 @@ pub fn redis_key(tenant_id: Uuid, cycle_start: DateTime<Utc>) -> String {
 /// plants a placeholder (`state = rebuilding` with a token) and answers `rebuild`; the caller
 /// then reads the database and hands the truth to [`REBUILD_LUA`], which applies it only if
 /// the same placeholder is still there. Reservations meanwhile answer `busy` and retry, so
-/// nothing is granted while the truth is being read.
+/// nothing is granted while the truth is being read. Every rebuilt key carries an `epoch`
+/// (its rebuild's token), answered with each split so [`holds`] can tell whether the key that
+/// counted a split is still the live one when the split is recorded.
 pub const RESERVE_LUA: &str = r#"
 local key = KEYS[1]
 local limit = tonumber(ARGV[3])
 local allow = tonumber(ARGV[4])
-if redis.call('EXISTS', key) == 0 then
+if redis.call('HGET', key, 'state') == 'rebuilding' then return {'busy'} end
+-- A missing key, or one without an epoch (written before keys had one), is rebuilt.
+if redis.call('HEXISTS', key, 'epoch') == 0 then
+  redis.call('DEL', key)
   redis.call('HSET', key, 'state', 'rebuilding', 'token', ARGV[6])
   redis.call('EXPIRE', key, 30)
   return {'rebuild', ARGV[6]}
 end
-if redis.call('HGET', key, 'state') == 'rebuilding' then return {'busy'} end
 local function split(used, n)
   local left = limit - used
   if left < 0 then left = 0 end
@@ -289,7 +314,7 @@ if prior then
     if left < 0 then left = 0 end
     return {'exceeded', tostring(left)}
   end
-  return {'ok', prior}
+  return {'ok', prior, redis.call('HGET', key, 'epoch') or ''}
 end
 local f, o = split(used, tonumber(ARGV[2]))
 if f < 0 then
@@ -298,10 +323,11 @@ if f < 0 then
 end
 redis.call('HINCRBY', key, 'used', f + o)
 redis.call('HSET', key, 'b:' .. ARGV[1], f .. ':' .. o)
-return {'ok', f .. ':' .. o}
+return {'ok', f .. ':' .. o, redis.call('HGET', key, 'epoch') or ''}
 "#;
 
-/// Applies the database's truth to a placeholder planted by [`RESERVE_LUA`]:
+/// Applies the database's truth to a placeholder planted by [`RESERVE_LUA`] (committed
+/// splits first, then reserving batches placed oldest first, then `epoch` = the token):
 /// ARGV = token, ttl, limit, allow_overage, units given back, then for each non-failed batch
 /// of the cycle (oldest first) `id, kind, a, b` where kind `c` is committed with split a:b and
 /// kind `p` is still reserving with quantity a (placed in order, as the script would have).
@@ -312,34 +338,57 @@ local limit = tonumber(ARGV[3])
 local allow = tonumber(ARGV[4])
 redis.call('DEL', key)
 local used = -tonumber(ARGV[5])
+local free = -tonumber(ARGV[5])
+-- Committed splits are fixed (answered, billed): all of them count before any batch still
+-- reserving is placed, or a reserving batch older than a committed one could be handed
+-- free units the committed one already holds. Reserving batches then take the free units
+-- committed ones do not hold (a committed overage split taken while a reserving batch held
+-- free units in the lost key must not make that batch pay too).
 local i = 6
 while i < #ARGV do
-  local id, kind = ARGV[i], ARGV[i + 1]
-  local a, b = tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
-  if kind == 'c' then
-    redis.call('HSET', key, 'b:' .. id, a .. ':' .. b)
+  if ARGV[i + 1] == 'c' then
+    local a, b = tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
+    redis.call('HSET', key, 'b:' .. ARGV[i], a .. ':' .. b)
     used = used + a + b
-  else
-    local base = used
+    free = free + a
+  end
+  i = i + 4
+end
+i = 6
+while i < #ARGV do
+  local id, kind = ARGV[i], ARGV[i + 1]
+  local a = tonumber(ARGV[i + 2])
+  if kind ~= 'c' then
+    local base = free
     if base < 0 then base = 0 end
     local left = limit - base
     if left < 0 then left = 0 end
     if a <= left then
       redis.call('HSET', key, 'b:' .. id, a .. ':0')
       used = used + a
+      free = free + a
     elseif allow == 1 then
       redis.call('HSET', key, 'b:' .. id, left .. ':' .. (a - left))
       used = used + a
+      free = free + left
     else
       redis.call('HSET', key, 'b:' .. id, 'x')
     end
   end
   i = i + 4
 end
+-- Free units still left stay left for the next reservation.
+if free < limit and free < used then used = free end
 if used < 0 then used = 0 end
-redis.call('HSET', key, 'used', used)
+redis.call('HSET', key, 'used', used, 'epoch', ARGV[1])
 redis.call('EXPIRE', key, tonumber(ARGV[2]))
 return 'ok'
+"#;
+
+/// The epoch of the live key: the token of the rebuild that made it (empty while a rebuild
+/// is under way or the key is gone).
+pub const EPOCH_LUA: &str = r#"
+return redis.call('HGET', KEYS[1], 'epoch') or ''
 "#;
 
 /// Gives back a failed batch's reservation (once).
@@ -408,7 +457,7 @@ async fn reserve_redis(
     facts: &CycleFacts,
     batch_id: Uuid,
     quantity: i64,
-) -> Result<Split> {
+) -> Result<Reservation> {
     let key = redis_key(facts.tenant.id, facts.tenant.cycle_start);
     let ttl = (facts.tenant.cycle_end - ctx.now()).num_seconds().max(0) + 40 * 24 * 3600;
     let reserve = redis::Script::new(RESERVE_LUA);
@@ -428,8 +477,12 @@ async fn reserve_redis(
             .await?;
         match answer.first().map(String::as_str) {
             Some("ok") => {
-                return answer.get(1).and_then(|s| parse_split(s)).ok_or_else(|| {
+                let split = answer.get(1).and_then(|s| parse_split(s)).ok_or_else(|| {
                     Error::internal(anyhow::anyhow!("bad quota script answer {answer:?}"))
+                })?;
+                return Ok(Reservation {
+                    split,
+                    epoch: Some(answer.get(2).cloned().unwrap_or_default()),
                 });
             }
             Some("exceeded") => {
@@ -439,7 +492,7 @@ async fn reserve_redis(
             }
             Some("busy") => tokio::time::sleep(std::time::Duration::from_millis(5)).await,
             Some("rebuild") => {
-                let (freed_units, batches) = truth_for_rebuild(&ctx.db, facts).await?;
+                let (freed_units, batches) = truth_for_rebuild(ctx, facts).await?;
                 let mut inv = rebuild.prepare_invoke();
                 inv.key(&key)
                     .arg(&token)
@@ -468,10 +521,15 @@ async fn reserve_redis(
 /// What the database says a rebuilt key must hold: units given back this cycle, and every
 /// non-failed batch oldest first — committed ones with their split, reserving ones with
 /// their quantity (to be placed in order).
+/// Read under the tenant row's lock, the one [`holds`] takes before a split is recorded.
 async fn truth_for_rebuild(
-    db: &impl ConnectionTrait,
+    ctx: &AppCtx,
     facts: &CycleFacts,
 ) -> Result<(i64, Vec<(Uuid, &'static str, i64, i64)>)> {
+    use sea_orm::TransactionTrait;
+    let txn = ctx.db.begin().await?;
+    lock_tenant(&txn, facts.tenant.id).await?;
+    let db = &txn;
     let t = &facts.tenant;
     let mut rows: Vec<(Uuid, BatchStatus, i32, i32, i32)> = code_batch::Entity::find()
         .select_only()
@@ -498,7 +556,9 @@ async fn truth_for_rebuild(
             | BatchStatus::Failed => (id, "c", i64::from(f), i64::from(o)),
         })
         .collect();
-    Ok((freed(db, t.id, t.cycle_start).await?, batches))
+    let freed = freed(db, t.id, t.cycle_start).await?;
+    txn.commit().await?;
+    Ok((freed, batches))
 }
 
 /// Gives a failed (or forgotten) batch's units back to the live counter; the database's

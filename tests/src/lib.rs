@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod factories;
 pub mod fake_stripe;
 pub mod fake_telegram;
+pub mod redis_server;
 pub mod team;
 pub mod telegram;
 pub mod web;

@@ -351,35 +351,36 @@ pub async fn create(
     Ok((batch_out(inserted, 0, ctx.config.overage_fee_minor), true))
 }
 
-/// Reserves the batch's quota (Redis or the database, as [`quota::reserve`] chooses), records
-/// its split and overage and queues `GenerateCodes` in one transaction, then confirms the
-/// split still holds: if a lost Redis key was rebuilt in between, the rebuild placed this
-/// batch itself, and that placement counts (the batch has not been answered yet). A process
-/// that dies anywhere in here leaves the batch `reserving` (nothing queued) or `queued` (its
-/// job stored); [`recover_stuck`] fails the first kind and releases what it held.
+/// Reserves the batch's quota (Redis or the database, as [`quota::reserve`] chooses), then
+/// records its split and overage and queues `GenerateCodes` in one transaction — only while
+/// the Redis key that counted the split is still live ([`quota::holds`]); if the key was lost
+/// and rebuilt in between, the reservation is asked again (the rebuild placed this batch
+/// itself) and that placement is recorded. A process that dies anywhere in here leaves the
+/// batch `reserving` (nothing queued) or `queued` (its job stored); [`recover_stuck`] fails
+/// the first kind and releases what it held.
 async fn reserve_and_record(
     ctx: &AppCtx,
     facts: &quota::CycleFacts,
     batch_id: Uuid,
     quantity: i64,
 ) -> Result<code_batch::Model> {
-    let split = quota::reserve(ctx, facts, batch_id, quantity).await?;
-    let txn = ctx.db.begin().await?;
-    let mut b = record_split(&txn, ctx, batch_id, split).await?;
-    crate::faults::hit(crate::faults::AFTER_RESERVATION)?;
-    jobs::push(&txn, ctx, jobs::GenerateCodes { batch_id }).await?;
-    txn.commit().await?;
-    let confirmed = quota::confirm(ctx, facts, batch_id, quantity, split).await?;
-    if confirmed != split {
+    for _ in 0..100 {
+        let r = quota::reserve(ctx, facts, batch_id, quantity).await?;
         let txn = ctx.db.begin().await?;
-        usage_record::Entity::delete_many()
-            .filter(usage_record::Column::BatchId.eq(batch_id))
-            .exec(&txn)
-            .await?;
-        b = record_split(&txn, ctx, batch_id, confirmed).await?;
+        if !quota::holds(&txn, ctx, facts, &r).await? {
+            txn.rollback().await?;
+            continue;
+        }
+        let b = record_split(&txn, ctx, batch_id, r.split).await?;
+        crate::faults::hit(crate::faults::AFTER_RESERVATION)?;
+        jobs::push(&txn, ctx, jobs::GenerateCodes { batch_id }).await?;
         txn.commit().await?;
+        return Ok(b);
     }
-    Ok(b)
+    Err(Error::unavailable(
+        "quota_busy",
+        anyhow::anyhow!("the quota key kept being rebuilt"),
+    ))
 }
 
 async fn record_split(

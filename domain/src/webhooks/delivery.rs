@@ -89,9 +89,12 @@ pub fn backoff(base_secs: u64, attempts: i32) -> Duration {
     Duration::milliseconds(jittered)
 }
 
-/// The one HTTP client of a pass: guarded resolver, no redirects, the receiver timeout.
+/// The one HTTP client of a pass: guarded resolver, no redirects, the receiver timeout, and
+/// no proxy whatever the environment says (a proxy would resolve the host itself, around the
+/// guard).
 fn client(allow_private: bool) -> Result<reqwest::Client> {
     reqwest::Client::builder()
+        .no_proxy()
         .dns_resolver(std::sync::Arc::new(guard::GuardedResolver {
             allow_private,
         }))

@@ -1,5 +1,6 @@
 //! Where webhooks may go: `https` URLs whose host resolves only to public addresses — never
-//! loopback, private, link-local, shared (CGNAT), multicast or unspecified ones. Checked when
+//! loopback, private, link-local, site-local, shared (CGNAT), multicast, unspecified, or
+//! IPv6 forms that carry an IPv4 address (mapped, compatible, 6to4, NAT64). Checked when
 //! an endpoint is saved and again when every request connects: the sending client resolves
 //! through [`GuardedResolver`], which drops forbidden addresses, so a name that later
 //! resolves somewhere private (DNS rebinding) reaches nothing. `WEBHOOK_ALLOW_PRIVATE=true`
@@ -31,6 +32,9 @@ pub fn forbidden_ip(ip: IpAddr) -> bool {
                 || (s[0] & 0xffc0) == 0xfe80 // link-local fe80::/10
                 || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
                 || (s[0] == 0x64 && s[1] == 0xff9b) // NAT64 of any v4 address
+                || s[..6].iter().all(|&x| x == 0) // IPv4-compatible ::/96
+                || s[0] == 0x2002 // 6to4 2002::/16 (carries any v4 address)
+                || (s[0] & 0xffc0) == 0xfec0 // site-local fec0::/10
         }
     }
 }

@@ -275,6 +275,68 @@ async fn a_paid_tenants_split_stays_exact_while_redis_is_flushed_twice() {
     assert_eq!(billing["overage_codes"], 100, "{billing}");
 }
 
+/// A number in `0..n` from the operating system's randomness.
+fn random_below(n: u64) -> u64 {
+    (Uuid::new_v4().as_u128() % u128::from(n)) as u64
+}
+
+#[tokio::test]
+async fn quota_stays_exact_after_a_tier_change_while_a_private_redis_is_flushed_at_random_times() {
+    // Its own Redis server: flushing it touches no other test.
+    let redis = gatehouse_tests::redis_server::PrivateRedis::start().await;
+    let cl = Cluster::start(2, 0, env(&[("REDIS_URL", &redis.url())])).await;
+    let a = &cl.app;
+    let b = cl.app_on(1).await;
+    for run in 0..6 {
+        let (c, pid, plan) = creator_with_plan(a).await;
+        // 5 codes used on Free, then Starter (200 free): 60 batches of 5 split 195 + 105.
+        let (s, first) = a.post_batch(&c, &pid, batch(&plan, 5), None).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{first}");
+        a.set_billing_plan(c.tenant_id, "starter_monthly").await;
+        let flushes: Vec<u64> = (0..2).map(|_| random_below(1_500)).collect();
+        let flushing = async {
+            let mut at = flushes.clone();
+            at.sort_unstable();
+            let mut waited = 0;
+            for t in at {
+                tokio::time::sleep(Duration::from_millis(t - waited)).await;
+                waited = t;
+                redis.flush().await;
+            }
+        };
+        let (c, pid, plan) = (&c, &pid, &plan);
+        let posts = join_all((0..60).map(|i| {
+            let app = if i % 2 == 0 { a } else { &b };
+            async move {
+                tokio::time::sleep(Duration::from_millis(random_below(300))).await;
+                app.post_batch(c, pid, batch(plan, 5), None).await
+            }
+        }));
+        let (results, ()) = tokio::join!(posts, flushing);
+        for (s, body) in &results {
+            assert_eq!(*s, StatusCode::ACCEPTED, "{body}\n{}", cl.logs());
+        }
+        let free: i64 = results
+            .iter()
+            .map(|(_, b)| b["free_count"].as_i64().unwrap())
+            .sum();
+        let overage: i64 = results
+            .iter()
+            .map(|(_, b)| b["overage_count"].as_i64().unwrap())
+            .sum();
+        let (s, billing) = b.as_creator(c, Method::GET, "/api/v1/billing", None).await;
+        assert_eq!(s, StatusCode::OK);
+        println!("run {run}: flushes at {flushes:?} ms, split {free} + {overage}");
+        assert_eq!(
+            (free, overage),
+            (195, 105),
+            "run {run}, flushes at {flushes:?} ms"
+        );
+        assert_eq!(billing["quota"]["used"], 305, "{billing}");
+        assert_eq!(billing["overage_codes"], overage, "{billing}");
+    }
+}
+
 #[tokio::test]
 async fn overage_reaches_stripe_once_from_the_worker_while_stripe_refuses_three_tries() {
     let cl = Cluster::start(1, 2, quick_timings()).await;

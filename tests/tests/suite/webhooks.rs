@@ -458,6 +458,9 @@ async fn endpoints_must_be_https_and_public_unless_allowed() {
         "https://10.0.0.8/hook",
         "https://169.254.169.254/latest",
         "https://[::1]/hook",
+        "https://[::a00:8]/hook",
+        "https://[2002:a00:8::1]/hook",
+        "https://[fec0::1]/hook",
         "https://localhost:8443/hook",
     ] {
         let got = app
