@@ -75,16 +75,34 @@ pub async fn send_reminders_up_to(ctx: &AppCtx, limit: u64) -> Result<u64> {
         ) else {
             continue;
         };
-        let plan_name = plan::Entity::find_by_id(s.plan_id)
+        let pl = plan::Entity::find_by_id(s.plan_id).one(&ctx.db).await?;
+        let project = entity::project::Entity::find_by_id(s.project_id)
             .one(&ctx.db)
-            .await?
-            .map(|p| p.name)
-            .unwrap_or_default();
+            .await?;
+        let plan_name = pl.as_ref().map(|p| p.name.clone()).unwrap_or_default();
         let text = format!(
             "Your “{plan_name}” subscription ends on {}. Redeem another code or renew to keep your access.",
             ends_at.format("%Y-%m-%d %H:%M UTC")
         );
-        if let Err(e) = telegram::send_message(ctx, b.id, user, &text, None).await {
+        // The way forward: renew with Stars where Stars sells the plan, a code where codes
+        // are on (the bot's "redeem" button asks for one).
+        let mut rows = vec![];
+        if let (Some(p), Some(pr)) = (&pl, &project) {
+            if let Some(stars) = p.price_stars.filter(|_| pr.stars_enabled && p.active) {
+                rows.push(vec![telegram::Button::Callback {
+                    text: format!("Renew for {stars} ⭐"),
+                    data: format!("{}{}", crate::payments::BUY_PREFIX, p.id),
+                }]);
+            }
+            if pr.access_codes_enabled {
+                rows.push(vec![telegram::Button::Callback {
+                    text: "Redeem a code".into(),
+                    data: "redeem".into(),
+                }]);
+            }
+        }
+        let keyboard = (!rows.is_empty()).then_some(rows);
+        if let Err(e) = telegram::send_message(ctx, b.id, user, &text, keyboard).await {
             tracing::warn!(error = %e, subscription = %s.id, "reminder not delivered");
         }
         sent += 1;

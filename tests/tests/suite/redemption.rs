@@ -307,6 +307,19 @@ async fn reminders_and_expiry_happen_once_even_with_two_workers() {
     s.say_as_update(1, 800, &format!("/start c_{}", codes[0]))
         .await;
     s.reply(800, "Code accepted").await;
+    // Stars sells the plan too: the reminder offers to renew with Stars.
+    patch(
+        &s,
+        &format!("/api/v1/projects/{}", s.pid),
+        json!({"stars_enabled": true}),
+    )
+    .await;
+    patch(
+        &s,
+        &format!("/api/v1/projects/{}/plans/{}", s.pid, s.plan),
+        json!({"price_stars": 50}),
+    )
+    .await;
     // A second app on the same database stands for a second worker process.
     let ctx2 = s.app.ctx.clone();
 
@@ -323,7 +336,12 @@ async fn reminders_and_expiry_happen_once_even_with_two_workers() {
     );
     a.unwrap();
     b.unwrap();
-    s.reply(800, "ends on").await;
+    let call = s.tg.wait_for_text(&s.bot.token, 800, "ends on").await;
+    // The reminder names the plan and carries a way forward.
+    assert!(
+        callback_data(&call).contains(&"redeem".to_string()),
+        "{call:?}"
+    );
     domain::subscriptions::send_reminders(&s.app.ctx)
         .await
         .unwrap();
