@@ -33,7 +33,7 @@ pub const CURRENCY: &str = "XTR";
 /// A Stars subscription renews every 30 days (the only period Telegram allows).
 pub const SUBSCRIPTION_PERIOD_SECS: u32 = 2_592_000;
 /// Callback data prefix of a "Buy for N ⭐" button (`buy:<plan id>`).
-pub const BUY_PREFIX: &str = "buy:";
+pub const BUY_PREFIX: &str = crate::subscriptions::BUY_PREFIX;
 /// Callback data prefix of a "Cancel renewal" button (`nr:<subscription id>`).
 pub const CANCEL_RENEWAL_PREFIX: &str = "nr:";
 

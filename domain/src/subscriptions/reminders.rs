@@ -91,7 +91,7 @@ pub async fn send_reminders_up_to(ctx: &AppCtx, limit: u64) -> Result<u64> {
             if let Some(stars) = p.price_stars.filter(|_| pr.stars_enabled && p.active) {
                 rows.push(vec![telegram::Button::Callback {
                     text: format!("Renew for {stars} ⭐"),
-                    data: format!("{}{}", crate::payments::BUY_PREFIX, p.id),
+                    data: format!("{}{}", BUY_PREFIX, p.id),
                 }]);
             }
             if pr.access_codes_enabled {
@@ -109,3 +109,7 @@ pub async fn send_reminders_up_to(ctx: &AppCtx, limit: u64) -> Result<u64> {
     }
     Ok(sent)
 }
+
+/// Callback data of a "Buy" button: this prefix and the plan id. Defined here (payments
+/// re-exports it) so reminders can offer the purchase without importing payments.
+pub const BUY_PREFIX: &str = "buy:";
