@@ -698,14 +698,14 @@ async fn every_schedule_runs_in_the_real_worker_process() {
         .wait_for_text_within(&bot.token, ending, "has ended", Duration::from_secs(75))
         .await;
     wait_until(
-        "the expired code removed",
+        "the expired code kept and listed as expired",
         Duration::from_secs(75),
         &cl,
         || async {
-            !a.all_codes(&c, &pid, "")
+            a.all_codes(&c, &pid, "")
                 .await
                 .iter()
-                .any(|x| x["code"] == codes[2].as_str())
+                .any(|x| x["code"] == codes[2].as_str() && x["status"] == "expired")
         },
     )
     .await;
