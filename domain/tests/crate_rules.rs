@@ -87,3 +87,21 @@ fn domain_depends_on_no_edge() {
         .collect();
     assert!(wrong.is_empty(), "domain depends on {wrong:?}");
 }
+
+/// A domain file past this many lines is split into a folder module, one file per use case.
+const MAX_DOMAIN_FILE_LINES: usize = 600;
+
+#[test]
+fn no_domain_file_grows_past_the_limit() {
+    let mut files = Vec::new();
+    sources(&root().join("domain").join("src"), &mut files);
+    let long: Vec<_> = files
+        .iter()
+        .map(|(path, src)| (path, src.lines().count()))
+        .filter(|(_, n)| *n > MAX_DOMAIN_FILE_LINES)
+        .collect();
+    assert!(
+        long.is_empty(),
+        "domain files over {MAX_DOMAIN_FILE_LINES} lines (split them by use case): {long:?}"
+    );
+}
