@@ -167,6 +167,21 @@ impl TestApp {
 }
 
 impl TestApp {
+    /// The tenant's audit actions, oldest first, read from the database.
+    pub async fn audit_actions(&self, tenant: Uuid) -> Vec<String> {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+        entity::audit_entry::Entity::find()
+            .filter(entity::audit_entry::Column::TenantId.eq(tenant))
+            .order_by_asc(entity::audit_entry::Column::At)
+            .order_by_asc(entity::audit_entry::Column::Id)
+            .all(&self.ctx.db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.action)
+            .collect()
+    }
+
     /// Codes used in the tenant's current cycle (free and overage), as the quota counts them.
     pub async fn quota_used(&self, tenant_id: Uuid) -> i64 {
         domain::quota::usage(&self.ctx, tenant_id)
@@ -628,6 +643,27 @@ impl BotProject {
             .await
             .iter()
             .map(|c| c["code"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// How many audit entries of `action` the tenant has.
+    pub async fn audited(&self, action: &str) -> usize {
+        let all = self.app.audit_actions(self.c.tenant_id).await;
+        all.iter().filter(|a| *a == action).count()
+    }
+
+    /// Waits for the bot's `n`-th `method` call and returns every call's parameters so far.
+    pub async fn calls(&self, method: &str, n: usize) -> Vec<Value> {
+        self.tg
+            .wait_for(
+                &self.bot.token,
+                method,
+                n,
+                std::time::Duration::from_secs(10),
+            )
+            .await
+            .into_iter()
+            .map(|c| c.params)
             .collect()
     }
 

@@ -9,6 +9,7 @@ pub mod factories;
 pub mod fake_stripe;
 pub mod fake_telegram;
 pub mod redis_server;
+pub mod stars;
 pub mod team;
 pub mod telegram;
 pub mod web;

@@ -7,7 +7,57 @@ use crate::{
     factories::{Creator, PASSWORD, unique_email},
 };
 
+/// The entry of `action` in an audit trail (panics, naming the actions, when it is missing).
+pub fn audit_entry<'a>(entries: &'a [Value], action: &str) -> &'a Value {
+    entries
+        .iter()
+        .find(|e| e["action"] == action)
+        .unwrap_or_else(|| panic!("{action} missing from {:?}", actions(entries)))
+}
+
+/// Asserts the audit trail holds every one of `wanted`.
+pub fn assert_audited(entries: &[Value], wanted: &[&str]) {
+    for a in wanted {
+        audit_entry(entries, a);
+    }
+}
+
+fn actions(entries: &[Value]) -> Vec<&str> {
+    entries
+        .iter()
+        .map(|e| e["action"].as_str().unwrap_or_default())
+        .collect()
+}
+
 impl TestApp {
+    /// The tenant's audit trail as staff read it (newest first, up to 200 entries).
+    pub async fn audit_trail(&self, tenant: uuid::Uuid) -> Vec<Value> {
+        let staff = self.staff(domain::accounts::StaffRole::StaffReadonly).await;
+        let (s, page) = self
+            .call(
+                Method::GET,
+                &format!("/api/v1/staff/audit?tenant_id={tenant}&limit=200"),
+                Some(&staff.token),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        page["items"].as_array().unwrap().clone()
+    }
+
+    /// The workspace's members as `c` sees them.
+    pub async fn team(&self, c: &Creator) -> Vec<Value> {
+        let (s, list) = self.as_creator(c, Method::GET, "/api/v1/team", None).await;
+        assert_eq!(s, StatusCode::OK, "{list}");
+        list.as_array().unwrap().clone()
+    }
+
+    /// `c`'s user id, from `/api/v1/me`.
+    pub async fn my_id(&self, c: &Creator) -> String {
+        let (_, me) = self.as_creator(c, Method::GET, "/api/v1/me", None).await;
+        me["user_id"].as_str().unwrap().to_string()
+    }
+
     /// `owner` invites `email` with `role`; status and body (with the one-time `token`).
     pub async fn invite(&self, owner: &Creator, email: &str, role: &str) -> (StatusCode, Value) {
         self.as_creator(

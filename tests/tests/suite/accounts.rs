@@ -215,22 +215,8 @@ async fn api_keys_are_shown_once_stored_hashed_and_revocable() {
         StatusCode::UNAUTHORIZED
     );
 
-    let actions = audit_actions(&app, c.tenant_id).await;
+    let actions = app.audit_actions(c.tenant_id).await;
     assert_eq!(actions, vec!["api_key.created", "api_key.revoked"]);
-}
-
-pub async fn audit_actions(app: &TestApp, tenant: uuid::Uuid) -> Vec<String> {
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
-    entity::audit_entry::Entity::find()
-        .filter(entity::audit_entry::Column::TenantId.eq(tenant))
-        .order_by_asc(entity::audit_entry::Column::At)
-        .order_by_asc(entity::audit_entry::Column::Id)
-        .all(&app.ctx.db)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.action)
-        .collect()
 }
 
 #[tokio::test]

@@ -501,7 +501,7 @@ async fn revocation_and_rollback_remove_the_user_from_the_channels() {
     let bans = s.tg.calls_to(&s.bot.token, "banChatMember");
     assert_eq!(bans.len(), 2);
     assert_eq!(bans[1].params["user_id"].as_i64(), Some(821));
-    let actions = super::accounts::audit_actions(&s.app, s.c.tenant_id).await;
+    let actions = s.app.audit_actions(s.c.tenant_id).await;
     assert_eq!(
         actions
             .iter()

@@ -4,143 +4,12 @@
 //! reconciliation of Star transactions whose update never arrived. Bad input: forged and
 //! replayed payloads, another user's invoice, a changed price, a plan turned off, a suspended
 //! tenant, duplicate (also parallel) `successful_payment`, refunding twice.
-use chrono::{DateTime, Duration, Utc};
-use gatehouse_tests::{Backend, app::assert_error, factories::BotProject, telegram::updates};
+use chrono::{Duration, Utc};
+use gatehouse_tests::{Backend, app::assert_error, stars::*, telegram::updates};
 use reqwest::{Method, StatusCode};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 use uuid::Uuid;
-
-const CHANNEL: i64 = -1_001_777_000_001;
-const OWNER: i64 = 7_770;
-
-fn time(v: &Value) -> DateTime<Utc> {
-    v.as_str()
-        .unwrap_or_else(|| panic!("a timestamp: {v}"))
-        .parse()
-        .unwrap()
-}
-
-/// A creator on Growth with a "Gold" plan (15.00 USD, `days` days, `stars` ⭐) granting one
-/// channel, a bot, a linked owner, and Stars switched on.
-async fn setup(days: i64, stars: i64, extra: &[(&str, &str)]) -> BotProject {
-    setup_on(Backend::Postgres, days, stars, extra).await
-}
-
-async fn setup_on(backend: Backend, days: i64, stars: i64, extra: &[(&str, &str)]) -> BotProject {
-    let mut b = BotProject::builder(backend)
-        .billing_plan("growth_monthly")
-        .channel(CHANNEL)
-        .owner(OWNER)
-        .plan(json!({"name": "Gold", "price_minor": 1500, "currency": "USD", "duration_days": days, "price_stars": stars}));
-    for (k, v) in extra {
-        b = b.env(k, v);
-    }
-    let s = b.build().await;
-    let (st, body) = api(&s, Method::PATCH, "", Some(json!({"stars_enabled": true}))).await;
-    assert_eq!(st, StatusCode::OK, "{body}");
-    assert_eq!(body["stars_enabled"], true);
-    s
-}
-
-/// A call to `/api/v1/projects/{pid}{path}` as the creator.
-async fn api(s: &BotProject, m: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let c = s.app.relogin(&s.c).await;
-    s.app
-        .as_creator(&c, m, &format!("/api/v1/projects/{}{path}", s.pid), body)
-        .await
-}
-
-/// `user` presses "Buy" on the plan and gets an invoice: returns the signed payload (from
-/// `sendInvoice` or `createInvoiceLink`, whichever the plan uses).
-async fn buy(s: &BotProject, user: i64, method: &str) -> Value {
-    let before = s.tg.calls_to(&s.bot.token, method).len();
-    s.press(user, &format!("buy:{}", s.plan)).await;
-    let calls =
-        s.tg.wait_for(
-            &s.bot.token,
-            method,
-            before + 1,
-            std::time::Duration::from_secs(10),
-        )
-        .await;
-    calls[before].params.clone()
-}
-
-/// Telegram's `pre_checkout_query` for `payload` at `amount` Stars: the bot's answer.
-async fn pre_checkout(s: &BotProject, user: i64, payload: &str, amount: i64) -> Value {
-    let before = s.tg.calls_to(&s.bot.token, "answerPreCheckoutQuery").len();
-    let id = s.next_update_id();
-    let st = s
-        .app
-        .post_update(
-            &s.bot,
-            &updates::pre_checkout_query(id, user, payload, amount),
-        )
-        .await;
-    assert_eq!(st, StatusCode::OK);
-    let calls =
-        s.tg.wait_for(
-            &s.bot.token,
-            "answerPreCheckoutQuery",
-            before + 1,
-            std::time::Duration::from_secs(10),
-        )
-        .await;
-    let answer = calls[before].params.clone();
-    assert_eq!(answer["pre_checkout_query_id"], format!("pcq{id}"));
-    answer
-}
-
-async fn pay(
-    s: &BotProject,
-    user: i64,
-    payload: &str,
-    amount: i64,
-    charge: &str,
-    recurring: Option<(bool, i64)>,
-) {
-    let upd =
-        updates::successful_payment(s.next_update_id(), user, payload, amount, charge, recurring);
-    assert_eq!(s.app.post_update(&s.bot, &upd).await, StatusCode::OK);
-}
-
-/// Every payment of the project, newest first, following the list's cursor.
-async fn payments(s: &BotProject) -> Vec<Value> {
-    let mut out = vec![];
-    let mut cursor: Option<String> = None;
-    loop {
-        let path = match &cursor {
-            Some(c) => format!("/payments?limit=500&cursor={c}"),
-            None => "/payments?limit=500".to_string(),
-        };
-        let (st, b) = api(s, Method::GET, &path, None).await;
-        assert_eq!(st, StatusCode::OK, "{b}");
-        out.extend(b["items"].as_array().unwrap().iter().cloned());
-        match b["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_string()),
-            None => return out,
-        }
-    }
-}
-
-fn payment<'a>(list: &'a [Value], charge: &str) -> &'a Value {
-    list.iter()
-        .find(|p| p["telegram_payment_charge_id"] == charge)
-        .unwrap_or_else(|| panic!("payment {charge} in {list:?}"))
-}
-
-async fn subscription(s: &BotProject, id: &str) -> Value {
-    s.subscriptions()
-        .await
-        .into_iter()
-        .find(|x| x["id"] == id)
-        .expect("the subscription")
-}
-
-fn close(a: DateTime<Utc>, b: DateTime<Utc>) -> bool {
-    (a - b).num_seconds().abs() < 120
-}
 
 #[tokio::test]
 async fn a_plan_is_bought_end_to_end_renewed_its_renewal_cancelled_and_refunded() {
@@ -311,24 +180,12 @@ async fn a_plan_is_bought_end_to_end_renewed_its_renewal_cancelled_and_refunded(
     .await;
     assert_eq!(st, StatusCode::OK, "{b}");
     assert_eq!(subscription(&s, &sid).await["status"], "revoked");
-    let bans =
-        s.tg.wait_for(
-            &s.bot.token,
-            "banChatMember",
-            1,
-            std::time::Duration::from_secs(10),
-        )
-        .await;
-    assert_eq!(bans[0].params["user_id"], user);
-    assert_eq!(bans[0].params["chat_id"], CHANNEL);
+    let bans = s.calls("banChatMember", 1).await;
+    assert_eq!(bans[0]["user_id"], user);
+    assert_eq!(bans[0]["chat_id"], CHANNEL);
 
     // Each refund is audited once.
-    let audited = entity::audit_entry::Entity::find()
-        .filter(entity::audit_entry::Column::TenantId.eq(s.c.tenant_id))
-        .filter(entity::audit_entry::Column::Action.eq("payment.refunded"))
-        .count(&s.app.ctx.db)
-        .await
-        .unwrap();
+    let audited = s.audited("payment.refunded").await;
     assert_eq!(audited, 2);
 }
 
@@ -435,10 +292,7 @@ async fn other_durations_get_a_one_time_invoice_and_bad_pre_checkouts_are_refuse
     assert!(!my.params["reply_markup"].to_string().contains("nr:"));
 
     // A suspended tenant sells nothing.
-    let fresh = buy(&s, user, "sendInvoice").await["payload"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let fresh = invoice_payload(&s, user, "sendInvoice").await;
     let staff = s.app.staff(domain::accounts::StaffRole::Staff).await;
     domain::staff::suspend(&s.app.ctx, &staff.ctx, s.c.tenant_id, "review")
         .await
@@ -524,10 +378,7 @@ async fn a_plan_price_in_stars_is_validated_and_stars_can_be_switched_off() {
 async fn a_repeated_successful_payment_acts_once_also_when_delivered_in_parallel() {
     let s = setup(7, 100, &[]).await;
     let user = 6_161;
-    let payload = buy(&s, user, "sendInvoice").await["payload"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let payload = invoice_payload(&s, user, "sendInvoice").await;
     assert_eq!(pre_checkout(&s, user, &payload, 100).await["ok"], true);
 
     // Twice in a row (two update ids: Telegram's or a reconciliation's second sight).
@@ -582,10 +433,7 @@ async fn revenue_shows_exactly_paid_stars_and_priced_code_orders() {
     s.reply(200, "is extended").await;
     // Two Stars payments, one of them refunded.
     for (user, charge) in [(300, "rev-1"), (400, "rev-2")] {
-        let payload = buy(&s, user, "sendInvoice").await["payload"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let payload = invoice_payload(&s, user, "sendInvoice").await;
         pay(&s, user, &payload, 250, charge, None).await;
         s.reply(user, "Payment received").await;
     }
@@ -688,10 +536,7 @@ async fn revenue_shows_exactly_paid_stars_and_priced_code_orders() {
 async fn the_worker_records_a_paid_charge_whose_update_never_arrived() {
     let s = setup(7, 100, &[("STARS_RECONCILE_SECS", "1")]).await;
     let user = 7_171;
-    let payload = buy(&s, user, "sendInvoice").await["payload"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let payload = invoice_payload(&s, user, "sendInvoice").await;
     assert_eq!(pre_checkout(&s, user, &payload, 100).await["ok"], true);
     // Telegram charged the user, but the successful_payment update was lost.
     s.tg.record_star_payment(&s.bot.token, user, &payload, 100, "lost-1", None);
@@ -736,10 +581,7 @@ async fn the_dashboard_lists_payments_refunds_one_and_charts_revenue() {
     use gatehouse_tests::web::{assert_contains, assert_redirect};
     let s = setup(7, 120, &[]).await;
     let user = 8_181;
-    let payload = buy(&s, user, "sendInvoice").await["payload"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let payload = invoice_payload(&s, user, "sendInvoice").await;
     pay(&s, user, &payload, 120, "web-1", None).await;
     s.reply(user, "Payment received").await;
     let pid = s.pid.clone();
@@ -803,10 +645,7 @@ async fn the_dashboard_lists_payments_refunds_one_and_charts_revenue() {
 async fn on_the_embedded_default_a_plan_is_bought_once_and_refunded() {
     let s = setup_on(Backend::Sqlite, 30, 75, &[]).await;
     let user = 9_191;
-    let payload = buy(&s, user, "createInvoiceLink").await["payload"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let payload = invoice_payload(&s, user, "createInvoiceLink").await;
     assert_eq!(pre_checkout(&s, user, &payload, 75).await["ok"], true);
     let expires = (Utc::now() + Duration::days(30)).timestamp();
     pay(&s, user, &payload, 75, "lite-1", Some((true, expires))).await;
@@ -842,13 +681,7 @@ async fn on_the_embedded_default_a_plan_is_bought_once_and_refunded() {
 async fn eight_refunds_of_one_payment_at_once_refund_it_once() {
     let s = setup(7, 100, &[]).await;
     let user = 6_262;
-    let payload = buy(&s, user, "sendInvoice").await["payload"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    pay(&s, user, &payload, 100, "par-1", None).await;
-    s.reply(user, "Payment received").await;
-    let id = payments(&s).await[0]["id"].as_str().unwrap().to_string();
+    let id = paid_once(&s, user, 100, "par-1").await;
     let c = s.app.relogin(&s.c).await;
     let path = format!("/api/v1/projects/{}/payments/{id}/refund", s.pid);
     let results =
@@ -861,53 +694,8 @@ async fn eight_refunds_of_one_payment_at_once_refund_it_once() {
     }
     assert_eq!(s.tg.calls_to(&s.bot.token, "refundStarPayment").len(), 1);
     assert_eq!(s.subscriptions().await[0]["status"], "revoked");
-    let audited = entity::audit_entry::Entity::find()
-        .filter(entity::audit_entry::Column::TenantId.eq(s.c.tenant_id))
-        .filter(entity::audit_entry::Column::Action.eq("payment.refunded"))
-        .count(&s.app.ctx.db)
-        .await
-        .unwrap();
+    let audited = s.audited("payment.refunded").await;
     assert_eq!(audited, 1);
-}
-
-/// `user` buys the 30-day plan as a Stars subscription (charge `charge`): the payload and the
-/// subscription's id.
-async fn subscribe(s: &BotProject, user: i64, stars: i64, charge: &str) -> (String, String) {
-    let payload = buy(s, user, "createInvoiceLink").await["payload"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert_eq!(pre_checkout(s, user, &payload, stars).await["ok"], true);
-    let expires = (Utc::now() + Duration::days(30)).timestamp();
-    let before = s
-        .texts_to(user)
-        .iter()
-        .filter(|t| t.contains("Payment received"))
-        .count();
-    pay(s, user, &payload, stars, charge, Some((true, expires))).await;
-    for _ in 0..200 {
-        let now = s
-            .texts_to(user)
-            .iter()
-            .filter(|t| t.contains("Payment received"))
-            .count();
-        if now > before {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let sid = payment(&payments(s).await, charge)["subscription_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    (payload, sid)
-}
-
-fn star_cancels(s: &BotProject) -> Vec<Value> {
-    s.tg.calls_to(&s.bot.token, "editUserStarSubscription")
-        .into_iter()
-        .map(|c| c.params)
-        .collect()
 }
 
 #[tokio::test]
@@ -1061,13 +849,7 @@ async fn a_refund_whose_answer_is_lost_is_finished_by_reconciliation() {
     let db = gatehouse_tests::app::isolated_pg_database().await;
     let s = setup(7, 100, &[("DATABASE_URL", &db)]).await;
     let user = 3_434;
-    let payload = buy(&s, user, "sendInvoice").await["payload"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    pay(&s, user, &payload, 100, "lost-r1", None).await;
-    s.reply(user, "Payment received").await;
-    let id = payments(&s).await[0]["id"].as_str().unwrap().to_string();
+    let id = paid_once(&s, user, 100, "lost-r1").await;
 
     // Telegram refunds, but every answer is lost (the sender's retries included).
     s.tg.fail_next(Some("refundStarPayment"), 4, Fault::AnswerLost(502));
@@ -1107,24 +889,12 @@ async fn a_refund_whose_answer_is_lost_is_finished_by_reconciliation() {
     let list = payments(&s).await;
     assert_eq!(list[0]["status"], "refunded", "{list:?}");
     assert_eq!(s.subscriptions().await[0]["status"], "revoked");
-    let bans =
-        s.tg.wait_for(
-            &s.bot.token,
-            "banChatMember",
-            1,
-            std::time::Duration::from_secs(10),
-        )
-        .await;
-    assert_eq!(bans[0].params["user_id"], user);
+    let bans = s.calls("banChatMember", 1).await;
+    assert_eq!(bans[0]["user_id"], user);
     s.reply(user, "Your payment was refunded").await;
     // Once: a later run has nothing to finish.
     domain::payments::reconcile(&s.app.ctx).await.unwrap();
-    let audited = entity::audit_entry::Entity::find()
-        .filter(entity::audit_entry::Column::TenantId.eq(s.c.tenant_id))
-        .filter(entity::audit_entry::Column::Action.eq("payment.refunded"))
-        .count(&s.app.ctx.db)
-        .await
-        .unwrap();
+    let audited = s.audited("payment.refunded").await;
     assert_eq!(audited, 1);
 }
 
@@ -1134,10 +904,7 @@ async fn a_thousand_and_one_payments_are_listed_and_the_oldest_refunded_from_the
     use sea_orm::{EntityTrait, Set};
     let s = setup(7, 100, &[]).await;
     let user = 3_535;
-    let payload = buy(&s, user, "sendInvoice").await["payload"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let payload = invoice_payload(&s, user, "sendInvoice").await;
     pay(&s, user, &payload, 100, "many-0", None).await;
     s.reply(user, "Payment received").await;
     let first = payments(&s).await.remove(0);
@@ -1399,10 +1166,7 @@ async fn a_payment_confirmation_is_never_lost() {
 
     // The access link cannot be made (Telegram fails): the payer still hears, with a way on.
     let user = 3_737;
-    let payload = buy(&s, user, "sendInvoice").await["payload"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let payload = invoice_payload(&s, user, "sendInvoice").await;
     s.tg.fail_next(Some("createChatInviteLink"), 1, Fault::BadRequest);
     pay(&s, user, &payload, 100, "conf-1", None).await;
     let told = s.reply(user, "Payment received").await;
@@ -1411,10 +1175,7 @@ async fn a_payment_confirmation_is_never_lost() {
     // Every message fails for a while (the owner's notice, then the payer's confirmation):
     // the payment is recorded but its confirmation lost...
     let other = 3_738;
-    let payload = buy(&s, other, "sendInvoice").await["payload"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let payload = invoice_payload(&s, other, "sendInvoice").await;
     s.tg.fail_next(Some("sendMessage"), 2, Fault::BadRequest);
     pay(&s, other, &payload, 100, "conf-2", None).await;
     s.app.wait_idle().await;
@@ -1451,10 +1212,7 @@ async fn reconciliation_passes_over_a_charge_it_cannot_record_and_covers_stars_s
     let pid: Uuid = s.pid.parse().unwrap();
     // A charge whose subscriber is gone cannot be recorded.
     let gone = 3_838;
-    let bad = buy(&s, gone, "createInvoiceLink").await["payload"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let bad = invoice_payload(&s, gone, "createInvoiceLink").await;
     entity::subscriber::Entity::delete_many()
         .filter(entity::subscriber::Column::ProjectId.eq(pid))
         .filter(entity::subscriber::Column::TelegramUserId.eq(gone))

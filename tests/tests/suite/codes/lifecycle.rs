@@ -111,7 +111,7 @@ async fn rollback_removes_the_code_and_its_activations_and_revokes_subscriptions
         .unwrap();
     assert_eq!(sub.status.to_string(), "revoked");
     assert!(sub.ended_at.is_some());
-    let actions = crate::accounts::audit_actions(&app, c.tenant_id).await;
+    let actions = app.audit_actions(c.tenant_id).await;
     assert_eq!(
         actions.iter().filter(|a| *a == "code.rolled_back").count(),
         1

@@ -334,7 +334,7 @@ async fn deleting_an_unredeemed_code_of_this_cycle_frees_one_unit() {
         )
         .await;
     assert_error(&r, StatusCode::NOT_FOUND, "not_found", None);
-    let actions = crate::accounts::audit_actions(&app, c.tenant_id).await;
+    let actions = app.audit_actions(c.tenant_id).await;
     assert_eq!(actions.iter().filter(|a| *a == "code.deleted").count(), 1);
 
     // A code of a past cycle gives nothing back to the new one.

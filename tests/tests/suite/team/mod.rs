@@ -2,50 +2,18 @@
 //! one-time link (expired, reused, revoked), roles enforced (`forbidden_role`), the last
 //! owner, ownership transfer, removal taking effect at once, and the audit trail.
 use chrono::Duration;
-use domain::accounts::StaffRole;
 use gatehouse_tests::{
     Backend, Creator, TestApp,
     app::assert_error,
     factories::{PASSWORD, batch, monthly_plan, unique_email},
+    team::{assert_audited, audit_entry},
 };
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 
 mod leavers;
 mod roles;
 mod web;
-
-async fn audit_actions(app: &TestApp, tenant: uuid::Uuid) -> Vec<Value> {
-    let staff = app.staff(StaffRole::StaffReadonly).await;
-    let (s, page) = app
-        .call(
-            Method::GET,
-            &format!("/api/v1/staff/audit?tenant_id={tenant}&limit=200"),
-            Some(&staff.token),
-            None,
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{page}");
-    page["items"].as_array().unwrap().clone()
-}
-
-fn actions(entries: &[Value]) -> Vec<&str> {
-    entries
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect()
-}
-
-async fn team(app: &TestApp, c: &Creator) -> Vec<Value> {
-    let (s, list) = app.as_creator(c, Method::GET, "/api/v1/team", None).await;
-    assert_eq!(s, StatusCode::OK, "{list}");
-    list.as_array().unwrap().clone()
-}
-
-async fn my_id(app: &TestApp, c: &Creator) -> String {
-    let (_, me) = app.as_creator(c, Method::GET, "/api/v1/me", None).await;
-    me["user_id"].as_str().unwrap().to_string()
-}
 
 #[tokio::test]
 async fn an_invited_member_joins_generates_codes_but_cannot_create_a_plan() {
@@ -132,7 +100,7 @@ async fn an_invited_member_joins_generates_codes_but_cannot_create_a_plan() {
     assert_eq!(r.1["error"]["details"]["role"], "member");
 
     // The team shows both, owner first.
-    let members = team(&app, &owner).await;
+    let members = app.team(&owner).await;
     assert_eq!(members.len(), 2);
     assert_eq!(members[0]["role"], "owner");
     assert_eq!(members[1]["email"], email);
@@ -171,7 +139,7 @@ async fn an_invite_works_once_even_when_accepted_twice_at_once() {
     // Afterwards the link is simply used.
     let again = app.accept_invite(token, PASSWORD).await;
     assert_error(&again, StatusCode::CONFLICT, "invite_used", None);
-    assert_eq!(team(&app, &owner).await.len(), 2);
+    assert_eq!(app.team(&owner).await.len(), 2);
 }
 
 #[tokio::test]
@@ -223,7 +191,7 @@ async fn expired_revoked_unknown_and_reused_invites_are_refused_with_clear_codes
     assert_error(&r, StatusCode::CONFLICT, "invite_expired", None);
     // Nothing joined from the refused links, and no account was made for them.
     let owner = app.relogin(&owner).await;
-    assert_eq!(team(&app, &owner).await.len(), 2);
+    assert_eq!(app.team(&owner).await.len(), 2);
     let (s, _) = app
         .call(
             Method::POST,
@@ -322,7 +290,7 @@ async fn a_removed_member_loses_access_at_once_and_can_rejoin_with_their_account
         )
         .await;
     assert_error(&r, StatusCode::FORBIDDEN, "no_workspace", None);
-    assert_eq!(team(&app, &owner).await.len(), 1);
+    assert_eq!(app.team(&owner).await.len(), 1);
 
     // Invited again, the existing account accepts by logging in (its own password).
     let (_, inv) = app.invite(&owner, &admin.email, "member").await;
@@ -342,20 +310,17 @@ async fn a_removed_member_loses_access_at_once_and_can_rejoin_with_their_account
     assert_eq!(me["role"], "member");
     assert_eq!(get_project(secret).await, StatusCode::UNAUTHORIZED);
 
-    let entries = audit_actions(&app, owner.tenant_id).await;
-    let acts = actions(&entries);
-    for a in [
-        "team.invite_created",
-        "team.member_joined",
-        "api_key.created",
-        "team.member_removed",
-    ] {
-        assert!(acts.contains(&a), "{a} missing from {acts:?}");
-    }
-    let removed = entries
-        .iter()
-        .find(|e| e["action"] == "team.member_removed")
-        .unwrap();
+    let entries = app.audit_trail(owner.tenant_id).await;
+    assert_audited(
+        &entries,
+        &[
+            "team.invite_created",
+            "team.member_joined",
+            "api_key.created",
+            "team.member_removed",
+        ],
+    );
+    let removed = audit_entry(&entries, "team.member_removed");
     assert_eq!(removed["target_id"], admin_id.as_str());
     assert_eq!(removed["details"]["api_keys_revoked"], 1);
     assert_eq!(removed["actor"], owner.email.as_str());
@@ -371,15 +336,15 @@ async fn an_account_of_another_workspace_cannot_accept() {
         .accept_invite(inv["token"].as_str().unwrap(), PASSWORD)
         .await;
     assert_error(&r, StatusCode::CONFLICT, "account_in_other_workspace", None);
-    assert_eq!(team(&app, &owner).await.len(), 1);
-    assert_eq!(team(&app, &other).await.len(), 1);
+    assert_eq!(app.team(&owner).await.len(), 1);
+    assert_eq!(app.team(&other).await.len(), 1);
 }
 
 #[tokio::test]
 async fn the_last_owner_cannot_leave_or_be_demoted_and_ownership_transfers() {
     let app = TestApp::spawn().await;
     let owner = app.signup().await;
-    let owner_id = my_id(&app, &owner).await;
+    let owner_id = app.my_id(&owner).await;
     let (admin, admin_id) = app.teammate(&owner, "admin").await;
     let (member, member_id) = app.teammate(&owner, "member").await;
 
@@ -484,23 +449,20 @@ async fn the_last_owner_cannot_leave_or_be_demoted_and_ownership_transfers() {
         )
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let members = team(&app, &admin).await;
+    let members = app.team(&admin).await;
     assert_eq!(members.len(), 1);
     assert_eq!(members[0]["role"], "owner");
 
-    let entries = audit_actions(&app, owner.tenant_id).await;
-    let acts = actions(&entries);
-    for a in [
-        "team.role_changed",
-        "team.ownership_transferred",
-        "team.member_left",
-    ] {
-        assert!(acts.contains(&a), "{a} missing from {acts:?}");
-    }
-    let transfer = entries
-        .iter()
-        .find(|e| e["action"] == "team.ownership_transferred")
-        .unwrap();
+    let entries = app.audit_trail(owner.tenant_id).await;
+    assert_audited(
+        &entries,
+        &[
+            "team.role_changed",
+            "team.ownership_transferred",
+            "team.member_left",
+        ],
+    );
+    let transfer = audit_entry(&entries, "team.ownership_transferred");
     assert_eq!(transfer["target_id"], admin_id.as_str());
     assert_eq!(transfer["details"]["from_user_id"], owner_id.as_str());
 }
@@ -510,7 +472,7 @@ async fn two_owners_demoting_each_other_at_once_leave_one_owner() {
     for backend in [Backend::Postgres, Backend::Sqlite] {
         let app = TestApp::spawn_on(backend, Default::default()).await;
         let a = app.signup().await;
-        let a_id = my_id(&app, &a).await;
+        let a_id = app.my_id(&a).await;
         let (b, b_id) = app.teammate(&a, "admin").await;
         let (s, _) = app
             .as_creator(
@@ -536,10 +498,11 @@ async fn two_owners_demoting_each_other_at_once_leave_one_owner() {
         // One wins; the other is refused as the last owner, or by its now-lower role.
         assert_eq!(got[0], StatusCode::OK, "{x:?} {y:?}");
         assert_ne!(got[1], StatusCode::OK, "{x:?} {y:?}");
-        let owners = team(&app, &a)
+        let owners = app
+            .team(&a)
             .await
             .into_iter()
-            .chain(team(&app, &b).await)
+            .chain(app.team(&b).await)
             .filter(|m| m["role"] == "owner")
             .count();
         // Both lists are the same team; exactly one owner appears in each.
