@@ -177,7 +177,8 @@ pub struct JobTiming {
     /// resumed (its job queued again) or, if its reservation never completed, failed.
     pub stuck_after_secs: u64,
     /// How often the worker flushes the usage outbox and looks for stuck batches
-    /// (`JOB_SWEEP_SECS`, default 30 s).
+    /// (`JOB_SWEEP_SECS`, default 5 s: a dead worker's claims are free 20 s after its last
+    /// beat, and the next sweep takes them, inside the 30 s takeover promise).
     pub sweep_secs: u64,
     /// First retry delay of a usage record Stripe did not take (`USAGE_RETRY_BASE_SECS`,
     /// default 30 s; doubles per attempt up to an hour).
@@ -194,7 +195,7 @@ impl Default for JobTiming {
             retry_max_ms: 60_000,
             heartbeat_secs: 5,
             stuck_after_secs: 300,
-            sweep_secs: 30,
+            sweep_secs: 5,
             usage_retry_base_secs: 30,
             stars_reconcile_secs: 300,
         }

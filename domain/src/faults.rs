@@ -12,6 +12,14 @@ pub const AFTER_RESERVATION: &str = "after_reservation";
 pub const AFTER_GENERATION: &str = "after_generation";
 /// At the start of handling an acknowledged Telegram update.
 pub const HANDLING_UPDATE: &str = "handling_update";
+/// After a worker claimed usage records, before it sends them to Stripe.
+pub const AFTER_USAGE_CLAIM: &str = "after_usage_claim";
+/// After Stripe accepted a usage record, before the worker records it as sent.
+pub const AFTER_USAGE_SENT: &str = "after_usage_sent";
+/// After a worker claimed a batch's delivery, before it sends anything.
+pub const AFTER_DELIVERY_CLAIM: &str = "after_delivery_claim";
+/// After a worker claimed webhook deliveries, before it sends them.
+pub const AFTER_WEBHOOK_CLAIM: &str = "after_webhook_claim";
 
 fn points() -> &'static [(String, String)] {
     static POINTS: OnceLock<Vec<(String, String)>> = OnceLock::new();
@@ -23,6 +31,16 @@ fn points() -> &'static [(String, String)] {
             .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
             .collect()
     })
+}
+
+/// As [`hit`], and also `pause`: the task waits there for ever, holding whatever it claimed,
+/// while the process stays alive and beating (a test then kills it, as SIGKILL would).
+pub async fn reach(name: &str) -> Result<()> {
+    if points().iter().any(|(k, v)| k == name && v == "pause") {
+        tracing::warn!(point = name, "injected fault: pausing");
+        std::future::pending::<()>().await;
+    }
+    hit(name)
 }
 
 /// Passes unless the fault point `name` is armed: `error` answers an internal error,

@@ -9,6 +9,7 @@ pub mod batches;
 pub mod billing;
 pub mod bots;
 pub mod channels;
+pub mod claims;
 pub mod clock;
 pub mod codes;
 pub mod config;

@@ -28,6 +28,8 @@ pub struct Model {
     pub delivered_count: i32,
     /// While set and in the future, one deliverer holds the batch.
     pub delivery_lease_until: Option<DateTimeUtc>,
+    /// The worker process holding the delivery lease (see `domain::claims`).
+    pub claimed_by: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -30,6 +30,7 @@ pub mod user;
 pub mod webhook_attempt;
 pub mod webhook_delivery;
 pub mod webhook_endpoint;
+pub mod worker_beat;
 
 /// States stored as text show as the text they are stored as (`active`, `past_due`, …).
 macro_rules! shown_as_stored {

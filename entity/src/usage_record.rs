@@ -21,6 +21,8 @@ pub struct Model {
     /// The meter event's timestamp, fixed at the first attempt (so every retry sends the
     /// same parameters under the same idempotency key).
     pub event_at: Option<DateTimeUtc>,
+    /// The worker process holding the claim (see `domain::claims`).
+    pub claimed_by: Option<Uuid>,
     pub created_at: DateTimeUtc,
 }
 

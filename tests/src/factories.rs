@@ -357,6 +357,7 @@ impl TestApp {
             error: Set(None),
             delivered_count: Set(0),
             delivery_lease_until: Set(None),
+            claimed_by: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
         }

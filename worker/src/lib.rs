@@ -1,7 +1,7 @@
 //! Background work on apalis: the `GenerateCodes` and `DeliverBatch` jobs (stored in the
 //! application database, so they survive restarts) and the schedules: code expiry and
 //! subscription sweeps every minute, the usage outbox flush and the stuck-batch recovery
-//! every `JOB_SWEEP_SECS` (30 s), and the webhook outbox every `WEBHOOK_POLL_MS` (1 s). `gatehouse worker` runs only this; `gatehouse serve` runs
+//! every `JOB_SWEEP_SECS` (5 s), and the webhook outbox every `WEBHOOK_POLL_MS` (1 s). `gatehouse worker` runs only this; `gatehouse serve` runs
 //! it beside the API. Any number of workers can run: jobs are claimed by one worker each,
 //! and scheduled sweeps are written to be harmless when two workers tick at once.
 //!
@@ -185,6 +185,22 @@ async fn job_sweeps(ctx: AppCtx, shutdown: CancellationToken) {
     }
 }
 
+/// Every `JOB_HEARTBEAT_SECS`: this process is alive, so the work it claimed stays its own
+/// (`domain::claims`).
+async fn liveness(ctx: AppCtx, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(ctx.config.jobs.heartbeat_secs));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if let Err(e) = domain::claims::beat(&ctx).await {
+            tracing::warn!(error = %e, "worker heartbeat failed");
+        }
+    }
+}
+
 /// Every `STARS_RECONCILE_SECS`: recent Star transactions of each Stars bot, so a paid charge
 /// whose `successful_payment` never arrived is recorded and its access granted. Two workers
 /// reconciling at once record a charge once (its id is unique).
@@ -320,7 +336,8 @@ pub async fn run(ctx: AppCtx, shutdown: CancellationToken) -> anyhow::Result<()>
             }
         }
     };
-    let (a, b, c, (), (), ()) = tokio::join!(
+    let ((), a, b, c, (), (), ()) = tokio::join!(
+        liveness(ctx.clone(), shutdown.clone()),
         run_queue::<GenerateCodes>(&ctx, name(GenerateCodes::WORKER), shutdown.clone()),
         run_queue::<DeliverBatch>(&ctx, name(DeliverBatch::WORKER), shutdown.clone()),
         async {
@@ -335,6 +352,10 @@ pub async fn run(ctx: AppCtx, shutdown: CancellationToken) -> anyhow::Result<()>
         if let Err(e) = r {
             tracing::warn!(error = %e, "a worker stopped with an error");
         }
+    }
+    // Everything it claimed is settled: its claims are free at once, not after 20 s.
+    if let Err(e) = domain::claims::stop(&ctx).await {
+        tracing::warn!(error = %e, "could not record the worker's stop");
     }
     tracing::info!("worker stopped");
     Ok(())

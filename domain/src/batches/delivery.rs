@@ -2,7 +2,7 @@
 //! project's bot. Fewer than [`MESSAGE_LIMIT`] codes go as one forwardable message per code,
 //! more as one CSV file.
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, sea_query::Expr};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, sea_query::Expr};
 use uuid::Uuid;
 
 use entity::{access_code, bot, code_batch, owner_link, project};
@@ -103,6 +103,7 @@ pub async fn deliver(ctx: &AppCtx, batch_id: Uuid) -> Result<()> {
         return Ok(());
     }
     claim(ctx, b.id).await?;
+    crate::faults::reach(crate::faults::AFTER_DELIVERY_CLAIM).await?;
     let sent = send_all(ctx, &b, bot_id, chat).await;
     if sent.is_err() {
         // A failed attempt gives the batch up at once, so the retry is not kept waiting.
@@ -164,6 +165,10 @@ async fn send_all(ctx: &AppCtx, b: &code_batch::Model, bot_id: Uuid, chat: i64) 
             code_batch::Column::DeliveryLeaseUntil,
             Expr::value(Option::<DateTime<Utc>>::None),
         )
+        .col_expr(
+            code_batch::Column::ClaimedBy,
+            Expr::value(Option::<Uuid>::None),
+        )
         .col_expr(code_batch::Column::UpdatedAt, Expr::value(ctx.now()))
         .filter(code_batch::Column::Id.eq(b.id))
         .exec(&ctx.db)
@@ -179,16 +184,21 @@ async fn claim(ctx: &AppCtx, batch_id: Uuid) -> Result<()> {
             code_batch::Column::DeliveryLeaseUntil,
             Expr::value(Some(now + Duration::seconds(DELIVERY_LEASE_SECS))),
         )
+        .col_expr(
+            code_batch::Column::ClaimedBy,
+            Expr::value(Some(crate::claims::me())),
+        )
         .col_expr(code_batch::Column::UpdatedAt, Expr::value(now))
         .filter(code_batch::Column::Id.eq(batch_id))
         .filter(
             code_batch::Column::Delivery.is_not_in([DeliveryState::Sent, DeliveryState::Failed]),
         )
-        .filter(
-            Condition::any()
-                .add(code_batch::Column::DeliveryLeaseUntil.is_null())
-                .add(code_batch::Column::DeliveryLeaseUntil.lte(now)),
-        )
+        .filter(crate::claims::takeable(
+            ctx,
+            now,
+            code_batch::Column::DeliveryLeaseUntil,
+            code_batch::Column::ClaimedBy,
+        ))
         .exec(&ctx.db)
         .await?;
     if res.rows_affected == 1 {
@@ -206,6 +216,10 @@ async fn release(ctx: &AppCtx, batch_id: Uuid) -> Result<()> {
         .col_expr(
             code_batch::Column::DeliveryLeaseUntil,
             Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(
+            code_batch::Column::ClaimedBy,
+            Expr::value(Option::<Uuid>::None),
         )
         .filter(code_batch::Column::Id.eq(batch_id))
         .exec(&ctx.db)
@@ -260,6 +274,10 @@ pub async fn give_up_delivery(ctx: &AppCtx, batch_id: Uuid, why: &str) -> Result
         .col_expr(
             code_batch::Column::DeliveryLeaseUntil,
             Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(
+            code_batch::Column::ClaimedBy,
+            Expr::value(Option::<Uuid>::None),
         )
         .col_expr(code_batch::Column::UpdatedAt, Expr::value(ctx.now()))
         .filter(code_batch::Column::Id.eq(batch_id))

@@ -9,8 +9,8 @@ mod recovery;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait, sea_query::Expr,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -327,6 +327,7 @@ pub async fn create(
         error: Set(None),
         delivered_count: Set(0),
         delivery_lease_until: Set(None),
+        claimed_by: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     };
@@ -416,6 +417,7 @@ async fn record_split(
             last_error: Set(None),
             sent_at: Set(None),
             event_at: Set(None),
+            claimed_by: Set(None),
             created_at: Set(ctx.now()),
         }
         .insert(db)

@@ -1,5 +1,6 @@
 //! Giving up on a batch (failing it, releasing its quota) and recovering stuck ones.
 use super::*;
+use sea_orm::Condition;
 
 /// Marks a batch failed and gives its quota back — unless it finished meanwhile (the status
 /// change is conditional, so a late give-up never overwrites a done batch).
@@ -67,7 +68,8 @@ const RECOVERY_BATCH: u64 = 200;
 /// Finds batches that made no progress for `BATCH_STUCK_AFTER_SECS` and puts them right:
 /// a batch still `reserving` (the request that reserved it died, or its cleanup failed) is
 /// failed and what it held released, so billing and preview agree again; a batch `queued`,
-/// `generating` or `delivering` (with no deliverer holding it) gets its job queued again.
+/// `generating` or `delivering` (with no deliverer holding it) gets its job queued again —
+/// at once when its deliverer died holding it (`claims`), not after the stuck time.
 /// Jobs are idempotent (generation tops up to the asked count under a row lock, delivery
 /// sends only what was not sent, under a lease), so a resumed batch whose first job was
 /// merely slow is not harmed. Each resume is claimed by a conditional update of
@@ -96,12 +98,22 @@ pub async fn recover_stuck(ctx: &AppCtx) -> Result<Recovered> {
             BatchStatus::Generating,
             BatchStatus::Delivering,
         ]))
-        .filter(code_batch::Column::UpdatedAt.lt(deadline))
+        // No progress for a while, or its deliverer died holding it (resumed at once).
         .filter(
             Condition::any()
-                .add(code_batch::Column::DeliveryLeaseUntil.is_null())
-                .add(code_batch::Column::DeliveryLeaseUntil.lte(now)),
+                .add(code_batch::Column::UpdatedAt.lt(deadline))
+                .add(crate::claims::claimer_dead(
+                    ctx,
+                    now,
+                    code_batch::Column::ClaimedBy,
+                )),
         )
+        .filter(crate::claims::takeable(
+            ctx,
+            now,
+            code_batch::Column::DeliveryLeaseUntil,
+            code_batch::Column::ClaimedBy,
+        ))
         .order_by_asc(code_batch::Column::UpdatedAt)
         .limit(RECOVERY_BATCH)
         .all(&ctx.db)

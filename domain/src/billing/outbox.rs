@@ -113,6 +113,7 @@ pub async fn flush_usage(ctx: &AppCtx) -> Result<FlushReport> {
             break;
         }
         report.claimed += claimed.len();
+        crate::faults::reach(crate::faults::AFTER_USAGE_CLAIM).await?;
         let customers = customers_of(ctx, &claimed).await?;
         let outcomes: Vec<Result<Outcome>> = futures::stream::iter(claimed)
             .map(|(rec, claim)| {
@@ -121,6 +122,9 @@ pub async fn flush_usage(ctx: &AppCtx) -> Result<FlushReport> {
                 async move {
                     let customer = customers.get(&rec.tenant_id).cloned();
                     let result = send(ctx, client, &rec, customer).await;
+                    if result.is_ok() {
+                        crate::faults::reach(crate::faults::AFTER_USAGE_SENT).await?;
+                    }
                     settle(ctx, &rec, claim, result).await
                 }
             })
@@ -165,7 +169,12 @@ async fn claim_due(ctx: &AppCtx, per_round: u64) -> Result<Vec<(usage_record::Mo
         .to_owned();
     let due = usage_record::Entity::find()
         .filter(usage_record::Column::Status.eq(UsageStatus::Pending))
-        .filter(usage_record::Column::NextAttemptAt.lte(now))
+        .filter(crate::claims::takeable(
+            ctx,
+            now,
+            usage_record::Column::NextAttemptAt,
+            usage_record::Column::ClaimedBy,
+        ))
         .filter(usage_record::Column::TenantId.in_subquery(with_customer))
         .filter(
             Condition::any()
@@ -193,10 +202,19 @@ async fn claim_due(ctx: &AppCtx, per_round: u64) -> Result<Vec<(usage_record::Mo
                 usage_record::Column::NextAttemptAt,
                 Expr::value(lease_until),
             )
+            .col_expr(
+                usage_record::Column::ClaimedBy,
+                Expr::value(Some(crate::claims::me())),
+            )
             .filter(usage_record::Column::Id.eq(rec.id))
             .filter(usage_record::Column::Status.eq(UsageStatus::Pending))
             .filter(usage_record::Column::Attempts.eq(rec.attempts))
-            .filter(usage_record::Column::NextAttemptAt.lte(now))
+            .filter(crate::claims::takeable(
+                ctx,
+                now,
+                usage_record::Column::NextAttemptAt,
+                usage_record::Column::ClaimedBy,
+            ))
             .exec(&ctx.db)
             .await?;
         if res.rows_affected == 1 {
@@ -276,7 +294,12 @@ async fn settle(
     let update = usage_record::Entity::update_many()
         .filter(usage_record::Column::Id.eq(rec.id))
         .filter(usage_record::Column::Status.eq(UsageStatus::Pending))
-        .filter(usage_record::Column::Attempts.eq(claim));
+        .filter(usage_record::Column::Attempts.eq(claim))
+        // Settled: nobody holds it any more (a retry waits for its time, not for a claimer).
+        .col_expr(
+            usage_record::Column::ClaimedBy,
+            Expr::value(Option::<Uuid>::None),
+        );
     let (update, outcome) = match result {
         Ok(()) => (
             update

@@ -20,9 +20,9 @@ use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-const OWNER: i64 = 7_700;
+pub(crate) const OWNER: i64 = 7_700;
 
-fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+pub(crate) fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
     pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -30,7 +30,7 @@ fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
 }
 
 /// A creator with a project and an active 30-day plan, through api `app`.
-async fn creator_with_plan(app: &TestApp) -> (Creator, String, String) {
+pub(crate) async fn creator_with_plan(app: &TestApp) -> (Creator, String, String) {
     let c = app.signup().await;
     let pid = app.create_project_id(&c).await;
     let plan = app.create_plan(&c, &pid, monthly_plan()).await["id"]
@@ -41,7 +41,7 @@ async fn creator_with_plan(app: &TestApp) -> (Creator, String, String) {
 }
 
 /// Links `OWNER` as an owner of the project's bot (owner link, then `/start` with it).
-async fn link_owner(cl: &Cluster, c: &Creator, pid: &str, bot: &ConnectedBot) {
+pub(crate) async fn link_owner(cl: &Cluster, c: &Creator, pid: &str, bot: &ConnectedBot) {
     let (s, b) = cl
         .app
         .as_creator(
@@ -64,7 +64,7 @@ async fn link_owner(cl: &Cluster, c: &Creator, pid: &str, bot: &ConnectedBot) {
     cl.tg.wait_for_text(&bot.token, OWNER, "now an owner").await;
 }
 
-async fn wait_until<F, Fut>(what: &str, limit: Duration, cl: &Cluster, mut f: F)
+pub(crate) async fn wait_until<F, Fut>(what: &str, limit: Duration, cl: &Cluster, mut f: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
@@ -80,7 +80,7 @@ where
     }
 }
 
-async fn batch_row(cl: &Cluster, id: &str) -> entity::code_batch::Model {
+pub(crate) async fn batch_row(cl: &Cluster, id: &str) -> entity::code_batch::Model {
     entity::code_batch::Entity::find_by_id(Uuid::parse_str(id).unwrap())
         .one(&cl.app.ctx.db)
         .await

@@ -23,6 +23,7 @@ mod redemption;
 mod staff;
 mod stars;
 mod subscriptions;
+mod takeover;
 mod team;
 mod web;
 mod web_bot_members;

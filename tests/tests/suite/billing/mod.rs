@@ -107,6 +107,7 @@ async fn insert_usage(app: &TestApp, tenant_id: Uuid, overage: i32) -> Uuid {
         last_error: Set(None),
         sent_at: Set(None),
         event_at: Set(None),
+        claimed_by: Set(None),
         created_at: Set(now),
     }
     .insert(&app.ctx.db)
