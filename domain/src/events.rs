@@ -233,6 +233,7 @@ async fn write(
         last_latency_ms: Set(None),
         last_error: Set(None),
         delivered_at: Set(None),
+        claimed_by: Set(None),
         created_at: Set(now),
     });
     webhook_delivery::Entity::insert_many(rows).exec(db).await?;

@@ -27,6 +27,8 @@ pub struct Model {
     #[sea_orm(column_type = "Text", nullable)]
     pub last_error: Option<String>,
     pub delivered_at: Option<DateTimeUtc>,
+    /// The worker process holding the claim (see `domain::claims`).
+    pub claimed_by: Option<Uuid>,
     pub created_at: DateTimeUtc,
 }
 

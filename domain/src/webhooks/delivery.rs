@@ -2,8 +2,9 @@
 //!
 //! - A sender *claims* a due row (`pending`, `next_attempt_at <= now`, its tenant active and
 //!   its endpoint enabled) by a conditional update — compare-and-set on `attempts` — that
-//!   also moves `next_attempt_at` out by a lease ([`LEASE_SECS`]), so of several workers
-//!   exactly one sends it; a worker that dies mid-send leaves it to be taken again when the
+//!   also moves `next_attempt_at` out by a lease ([`LEASE_SECS`]) and names the claimer, so
+//!   of several workers exactly one sends it; a worker that dies mid-send leaves it to be
+//!   taken again as soon as it is dead by the heartbeat rule (`crate::claims`), or when the
 //!   lease ends. Results are written only while the claim is still ours.
 //! - The request is signed as the Standard Webhooks specification says: `webhook-id` (the
 //!   event id), `webhook-timestamp` (Unix seconds), `webhook-signature: v1,<base64
@@ -116,6 +117,7 @@ pub async fn deliver_due(ctx: &AppCtx) -> Result<DeliverReport> {
             break;
         }
         report.claimed += claimed.len();
+        crate::faults::reach(crate::faults::AFTER_WEBHOOK_CLAIM).await?;
         if http.is_none() {
             http = Some(client(ctx.config.webhook_allow_private)?);
         }
@@ -154,7 +156,12 @@ async fn claim_due(ctx: &AppCtx) -> Result<Vec<(webhook_delivery::Model, i32)>> 
         .to_owned();
     let due = webhook_delivery::Entity::find()
         .filter(webhook_delivery::Column::Status.eq(DeliveryStatus::Pending))
-        .filter(webhook_delivery::Column::NextAttemptAt.lte(now))
+        .filter(crate::claims::takeable(
+            ctx,
+            now,
+            webhook_delivery::Column::NextAttemptAt,
+            webhook_delivery::Column::ClaimedBy,
+        ))
         .filter(webhook_delivery::Column::TenantId.in_subquery(active))
         .filter(webhook_delivery::Column::EndpointId.in_subquery(enabled))
         .order_by_asc(webhook_delivery::Column::NextAttemptAt)
@@ -169,10 +176,19 @@ async fn claim_due(ctx: &AppCtx) -> Result<Vec<(webhook_delivery::Model, i32)>> 
         let won = webhook_delivery::Entity::update_many()
             .col_expr(webhook_delivery::Column::Attempts, Expr::value(claim))
             .col_expr(webhook_delivery::Column::NextAttemptAt, Expr::value(lease))
+            .col_expr(
+                webhook_delivery::Column::ClaimedBy,
+                Expr::value(Some(crate::claims::me())),
+            )
             .filter(webhook_delivery::Column::Id.eq(d.id))
             .filter(webhook_delivery::Column::Status.eq(DeliveryStatus::Pending))
             .filter(webhook_delivery::Column::Attempts.eq(d.attempts))
-            .filter(webhook_delivery::Column::NextAttemptAt.lte(now))
+            .filter(crate::claims::takeable(
+                ctx,
+                now,
+                webhook_delivery::Column::NextAttemptAt,
+                webhook_delivery::Column::ClaimedBy,
+            ))
             .exec(&ctx.db)
             .await?
             .rows_affected
@@ -313,6 +329,10 @@ async fn settle(
     let mut up = webhook_delivery::Entity::update_many()
         .col_expr(webhook_delivery::Column::Status, Expr::value(status))
         .col_expr(webhook_delivery::Column::NextAttemptAt, Expr::value(next))
+        .col_expr(
+            webhook_delivery::Column::ClaimedBy,
+            Expr::value(Option::<Uuid>::None),
+        )
         .col_expr(
             webhook_delivery::Column::LastStatusCode,
             Expr::value(sent.status.map(i32::from)),

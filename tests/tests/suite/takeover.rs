@@ -202,3 +202,77 @@ async fn a_batch_delivery_held_by_a_killed_worker_reaches_the_owner_once_within_
     let csv = docs[0].params["document"]["content"].as_str().unwrap();
     assert_eq!(csv.lines().count(), 31, "a header and 30 codes");
 }
+
+/// A receiver that counts the webhook requests it got (and answers 200).
+async fn receiver() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+) {
+    use axum::{Router, body::Bytes, extract::State, routing::post};
+    type Got = std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>;
+    async fn take(State(got): State<Got>, body: Bytes) -> StatusCode {
+        got.lock()
+            .unwrap()
+            .push(serde_json::from_slice(&body).unwrap_or_default());
+        StatusCode::OK
+    }
+    let got: Got = Default::default();
+    let app = Router::new()
+        .route("/hook", post(take))
+        .with_state(got.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, got)
+}
+
+#[tokio::test]
+async fn a_webhook_delivery_held_by_a_killed_worker_reaches_the_receiver_once_within_30s() {
+    let mut cl = Cluster::start(1, 0, env(&[("WEBHOOK_ALLOW_PRIVATE", "true")])).await;
+    let (c, pid, plan) = creator_with_plan(&cl.app).await;
+    let (url, got) = receiver().await;
+    let (s, b) = cl
+        .app
+        .as_creator(
+            &c,
+            reqwest::Method::POST,
+            "/api/v1/webhooks/endpoints",
+            Some(serde_json::json!({"url": url, "event_types": ["code_batch.done"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let holder = cl
+        .add(
+            "worker",
+            env(&[("GATEHOUSE_TEST_FAULTS", "after_webhook_claim=pause")]),
+        )
+        .await;
+    let (s, b) = cl.app.post_batch(&c, &pid, batch(&plan, 3), None).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    let held = || async {
+        entity::webhook_delivery::Entity::find()
+            .filter(entity::webhook_delivery::Column::TenantId.eq(c.tenant_id))
+            .all(&cl.app.ctx.db)
+            .await
+            .unwrap()
+            .into_iter()
+            .any(|d| d.claimed_by.is_some())
+    };
+    wait_until("the holder's claim", Duration::from_secs(60), &cl, held).await;
+    assert!(got.lock().unwrap().is_empty());
+    cl.workers[holder].kill().await;
+    let killed = Instant::now();
+    cl.add("worker", HashMap::new()).await;
+    wait_until("the webhook", Duration::from_secs(90), &cl, || async {
+        !got.lock().unwrap().is_empty()
+    })
+    .await;
+    let took = killed.elapsed();
+    println!("webhook delivered {took:?} after its holder was killed");
+    assert!(took < TAKEOVER, "took {took:?}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let got = got.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["type"], "code_batch.done");
+    assert_eq!(got[0]["data"]["quantity"], 3);
+}
