@@ -768,6 +768,35 @@ impl TestApp {
             .set(chrono::DateTime::from_timestamp(now, 0).unwrap());
     }
 
+    /// `c`'s `GET /api/v1/me`.
+    pub async fn me(&self, c: &Creator) -> Value {
+        let (s, me) = self.as_creator(c, Method::GET, "/api/v1/me", None).await;
+        assert_eq!(s, StatusCode::OK, "{me}");
+        me
+    }
+
+    /// `c` creates an API key named `name` (`POST /api/v1/api-keys`).
+    pub async fn create_api_key(&self, c: &Creator, name: &str) -> (StatusCode, Value) {
+        self.as_creator(
+            c,
+            Method::POST,
+            "/api/v1/api-keys",
+            Some(json!({ "name": name })),
+        )
+        .await
+    }
+
+    /// `c` asks for a Stripe Checkout of `plan` (`POST /api/v1/billing/checkout`).
+    pub async fn checkout(&self, c: &Creator, plan: &str) -> (StatusCode, Value) {
+        self.as_creator(
+            c,
+            Method::POST,
+            "/api/v1/billing/checkout",
+            Some(json!({ "plan": plan })),
+        )
+        .await
+    }
+
     /// Delivers `payload` to `/webhooks/stripe` with the given signature header.
     pub async fn deliver_stripe_raw(
         &self,
@@ -809,14 +838,7 @@ impl TestApp {
         end: i64,
     ) -> (String, String) {
         use sea_orm::EntityTrait;
-        let (s, b) = self
-            .as_creator(
-                c,
-                Method::POST,
-                "/api/v1/billing/checkout",
-                Some(json!({"plan": plan})),
-            )
-            .await;
+        let (s, b) = self.checkout(c, plan).await;
         assert_eq!(s, StatusCode::OK, "{b}");
         let customer = entity::tenant::Entity::find_by_id(c.tenant_id)
             .one(&self.ctx.db)

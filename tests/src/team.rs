@@ -54,8 +54,7 @@ impl TestApp {
 
     /// `c`'s user id, from `/api/v1/me`.
     pub async fn my_id(&self, c: &Creator) -> String {
-        let (_, me) = self.as_creator(c, Method::GET, "/api/v1/me", None).await;
-        me["user_id"].as_str().unwrap().to_string()
+        self.me(c).await["user_id"].as_str().unwrap().to_string()
     }
 
     /// `owner` invites `email` with `role`; status and body (with the one-time `token`).

@@ -15,14 +15,7 @@ async fn another_tenants_objects_are_not_found_through_every_route() {
     plan_in["channel_ids"] = json!([channel["id"]]);
     let plan = app.create_plan(&a, pid, plan_in).await;
     let plan_id = plan["id"].as_str().unwrap();
-    let (_, key) = app
-        .as_creator(
-            &a,
-            Method::POST,
-            "/api/v1/api-keys",
-            Some(json!({"name": "A's key"})),
-        )
-        .await;
+    let (_, key) = app.create_api_key(&a, "A's key").await;
     let key_id = key["id"].as_str().unwrap();
 
     let routes: Vec<(Method, String, Option<serde_json::Value>)> = vec![

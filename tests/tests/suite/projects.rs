@@ -195,7 +195,7 @@ async fn a_suspended_tenant_reads_but_every_write_is_refused() {
         let (s, b) = app.as_creator(&c, Method::GET, path, None).await;
         assert_eq!(s, StatusCode::OK, "{path}: {b}");
     }
-    let (_, me) = app.as_creator(&c, Method::GET, "/api/v1/me", None).await;
+    let me = app.me(&c).await;
     assert_eq!(me["tenant"]["status"], "suspended");
     assert_eq!(me["tenant"]["suspended_reason"], "chargeback investigation");
 

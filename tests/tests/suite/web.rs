@@ -613,7 +613,7 @@ async fn web_staff_console_roles_suspension_and_the_creator_banner() {
             .await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}: {}", r.body);
     }
-    let (_, me) = app.as_creator(&c, Method::GET, "/api/v1/me", None).await;
+    let me = app.me(&c).await;
     assert_eq!(me["tenant"]["status"], "active");
     assert_eq!(me["tenant"]["billing_plan"], "free");
 

@@ -9,14 +9,7 @@ async fn checkout_asks_for_the_plan_and_overage_prices_and_creates_the_customer_
     let (app, fake) = stripe_app(Backend::Postgres).await;
     let c = app.signup().await;
 
-    let (s, b) = app
-        .as_creator(
-            &c,
-            Method::POST,
-            "/api/v1/billing/checkout",
-            Some(json!({"plan": "starter_monthly"})),
-        )
-        .await;
+    let (s, b) = app.checkout(&c, "starter_monthly").await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert!(
         b["url"]
@@ -29,14 +22,7 @@ async fn checkout_asks_for_the_plan_and_overage_prices_and_creates_the_customer_
         .stripe_customer_id
         .unwrap();
 
-    let (s, b) = app
-        .as_creator(
-            &c,
-            Method::POST,
-            "/api/v1/billing/checkout",
-            Some(json!({"plan": "growth_annual"})),
-        )
-        .await;
+    let (s, b) = app.checkout(&c, "growth_annual").await;
     assert_eq!(s, StatusCode::OK, "{b}");
 
     let customers = fake.calls_to("POST", "/v1/customers");
@@ -95,14 +81,7 @@ async fn checkout_refuses_free_and_unknown_plans_and_portal_needs_a_customer() {
     let (app, _fake) = stripe_app(Backend::Postgres).await;
     let c = app.signup().await;
     for plan in ["free", "platinum"] {
-        let r = app
-            .as_creator(
-                &c,
-                Method::POST,
-                "/api/v1/billing/checkout",
-                Some(json!({"plan": plan})),
-            )
-            .await;
+        let r = app.checkout(&c, plan).await;
         assert_error(
             &r,
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -157,14 +136,7 @@ async fn a_plan_without_a_configured_price_cannot_be_bought() {
     env.remove("STRIPE_PRICE_GROWTH_ANNUAL");
     let app = TestApp::spawn_full(Backend::Sqlite, env, false).await;
     let c = app.signup().await;
-    let r = app
-        .as_creator(
-            &c,
-            Method::POST,
-            "/api/v1/billing/checkout",
-            Some(json!({"plan": "growth_annual"})),
-        )
-        .await;
+    let r = app.checkout(&c, "growth_annual").await;
     assert_error(&r, StatusCode::CONFLICT, "plan_unavailable", Some("plan"));
     assert!(fake.calls().is_empty(), "nothing reached Stripe");
 }
@@ -174,14 +146,7 @@ async fn stripe_outage_during_checkout_is_a_clean_503() {
     let (app, fake) = stripe_app(Backend::Postgres).await;
     let c = app.signup().await;
     fake.fail_next(1, Fault::ServerError);
-    let r = app
-        .as_creator(
-            &c,
-            Method::POST,
-            "/api/v1/billing/checkout",
-            Some(json!({"plan": "starter_monthly"})),
-        )
-        .await;
+    let r = app.checkout(&c, "starter_monthly").await;
     assert_error(
         &r,
         StatusCode::SERVICE_UNAVAILABLE,
@@ -199,14 +164,7 @@ async fn stripe_outage_during_checkout_is_a_clean_503() {
 async fn without_stripe_billing_is_offline() {
     let app = TestApp::spawn_full(Backend::Sqlite, HashMap::new(), false).await;
     let c = app.signup().await;
-    let r = app
-        .as_creator(
-            &c,
-            Method::POST,
-            "/api/v1/billing/checkout",
-            Some(json!({"plan": "starter_monthly"})),
-        )
-        .await;
+    let r = app.checkout(&c, "starter_monthly").await;
     assert_error(&r, StatusCode::CONFLICT, "billing_offline", None);
     let r = app
         .as_creator(&c, Method::POST, "/api/v1/billing/portal", None)

@@ -7,14 +7,7 @@ async fn a_subscription_created_in_stripe_links_the_tenant_and_its_plan_cannot_b
     let (app, fake) = stripe_app(Backend::Postgres).await;
     let c = app.signup().await;
     // The customer exists (first checkout), the subscription is announced by its own event.
-    let (s, _) = app
-        .as_creator(
-            &c,
-            Method::POST,
-            "/api/v1/billing/checkout",
-            Some(json!({"plan": "growth_annual"})),
-        )
-        .await;
+    let (s, _) = app.checkout(&c, "growth_annual").await;
     assert_eq!(s, StatusCode::OK);
     let customer = load_tenant(&app, c.tenant_id)
         .await
@@ -45,14 +38,7 @@ async fn a_subscription_created_in_stripe_links_the_tenant_and_its_plan_cannot_b
     assert_eq!((t.cycle_start, t.cycle_end), (at(start), at(end)));
     assert_eq!(billing_of(&app, &c).await["quota"]["limit"], 6_500);
 
-    let r = app
-        .as_creator(
-            &c,
-            Method::POST,
-            "/api/v1/billing/checkout",
-            Some(json!({"plan": "growth_annual"})),
-        )
-        .await;
+    let r = app.checkout(&c, "growth_annual").await;
     assert_error(&r, StatusCode::CONFLICT, "already_subscribed", Some("plan"));
 
     // A subscription whose payment fails at Stripe marks the tenant past due.

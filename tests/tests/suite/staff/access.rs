@@ -8,14 +8,7 @@ use super::*;
 async fn every_staff_route_refuses_creators_api_keys_and_anonymous_callers() {
     let app = TestApp::spawn().await;
     let c = app.signup().await;
-    let (_, key) = app
-        .as_creator(
-            &c,
-            Method::POST,
-            "/api/v1/api-keys",
-            Some(json!({"name": "k"})),
-        )
-        .await;
+    let (_, key) = app.create_api_key(&c, "k").await;
     let key = key["secret"].as_str().unwrap().to_string();
     let before = audit_of(&app, c.tenant_id).await.len();
 
@@ -57,7 +50,7 @@ async fn every_staff_route_refuses_creators_api_keys_and_anonymous_callers() {
         assert_error(&r, StatusCode::UNAUTHORIZED, "unauthenticated", None);
     }
     // Nothing happened to the tenant.
-    let (_, me) = app.as_creator(&c, Method::GET, "/api/v1/me", None).await;
+    let me = app.me(&c).await;
     assert_eq!(me["tenant"]["status"], "active");
     assert_eq!(me["tenant"]["billing_plan"], "free");
     assert_eq!(usage(&app, c.tenant_id).await.bonus, 0);
@@ -105,7 +98,7 @@ async fn readonly_staff_read_every_staff_route_and_every_write_is_refused() {
         .await;
     assert_error(&r, StatusCode::FORBIDDEN, "staff_readonly", None);
 
-    let (_, me) = app.as_creator(&c, Method::GET, "/api/v1/me", None).await;
+    let me = app.me(&c).await;
     assert_eq!(me["tenant"]["status"], "suspended");
     assert_eq!(me["tenant"]["billing_plan"], "free");
     assert_eq!(usage(&app, c.tenant_id).await.bonus, 0);
@@ -189,7 +182,7 @@ async fn staff_suspend_and_unsuspend_through_the_api_and_the_creator_sees_it() {
     );
 
     // The creator sees status and reason, can read, and cannot write.
-    let (_, me) = app.as_creator(&c, Method::GET, "/api/v1/me", None).await;
+    let me = app.me(&c).await;
     assert_eq!(me["tenant"]["status"], "suspended");
     assert_eq!(me["tenant"]["suspended_reason"], "chargebacks under review");
     assert_eq!(
@@ -230,7 +223,7 @@ async fn staff_suspend_and_unsuspend_through_the_api_and_the_creator_sees_it() {
         )
         .await;
     assert_error(&r, StatusCode::CONFLICT, "already_suspended", None);
-    let (_, me) = app.as_creator(&c, Method::GET, "/api/v1/me", None).await;
+    let me = app.me(&c).await;
     assert_eq!(me["tenant"]["suspended_reason"], "chargebacks under review");
 
     // Unsuspend (reason and even the body optional) restores everything.
@@ -248,7 +241,7 @@ async fn staff_suspend_and_unsuspend_through_the_api_and_the_creator_sees_it() {
             .await
             .unwrap()
     );
-    let (_, me) = app.as_creator(&c, Method::GET, "/api/v1/me", None).await;
+    let me = app.me(&c).await;
     assert_eq!(me["tenant"]["status"], "active");
     assert_eq!(me["tenant"]["suspended_reason"], Value::Null);
     let (s, p) = app

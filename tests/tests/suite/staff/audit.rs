@@ -153,14 +153,7 @@ async fn audit_entries_cannot_be_edited_or_deleted_through_any_route() {
     let app = TestApp::spawn().await;
     let staff = app.staff(StaffRole::Staff).await;
     let c = app.signup().await;
-    let (_, key) = app
-        .as_creator(
-            &c,
-            Method::POST,
-            "/api/v1/api-keys",
-            Some(json!({"name": "k"})),
-        )
-        .await;
+    let (_, key) = app.create_api_key(&c, "k").await;
     domain::staff::suspend(&app.ctx, &staff.ctx, c.tenant_id, "original reason")
         .await
         .unwrap();
@@ -222,18 +215,11 @@ async fn audit_entries_cannot_be_edited_or_deleted_through_any_route() {
 async fn each_destructive_creator_action_leaves_exactly_one_audit_entry() {
     let app = TestApp::spawn().await;
     let c = app.signup().await;
-    let (_, me) = app.as_creator(&c, Method::GET, "/api/v1/me", None).await;
+    let me = app.me(&c).await;
     let user_id = me["user_id"].as_str().unwrap().to_string();
 
     // API key created: one entry, never the secret.
-    let (_, key) = app
-        .as_creator(
-            &c,
-            Method::POST,
-            "/api/v1/api-keys",
-            Some(json!({"name": "CI"})),
-        )
-        .await;
+    let (_, key) = app.create_api_key(&c, "CI").await;
     let key_id = key["id"].as_str().unwrap().to_string();
     let secret = key["secret"].as_str().unwrap().to_string();
     let entries = audit_of(&app, c.tenant_id).await;
@@ -338,7 +324,7 @@ async fn racing_staff_actions_make_one_change_and_one_audit_entry() {
     assert_eq!(codes, ["already_suspended"]);
     let entries = audit_of(&app, c.tenant_id).await;
     assert_eq!(entries.len(), 1);
-    let (_, me) = app.as_creator(&c, Method::GET, "/api/v1/me", None).await;
+    let me = app.me(&c).await;
     assert_eq!(
         me["tenant"]["suspended_reason"],
         entries[0].details["reason"]

@@ -51,9 +51,7 @@ async fn an_invited_member_joins_generates_codes_but_cannot_create_a_plan() {
         tenant_id: owner.tenant_id,
         token: out["token"].as_str().unwrap().to_string(),
     };
-    let (_, me) = app
-        .as_creator(&member, Method::GET, "/api/v1/me", None)
-        .await;
+    let me = app.me(&member).await;
     assert_eq!(me["role"], "member");
     assert_eq!(me["tenant"]["id"], owner.tenant_id.to_string());
     // The member logs in with the password they chose.
@@ -247,14 +245,7 @@ async fn a_removed_member_loses_access_at_once_and_can_rejoin_with_their_account
     let (pid, _) = app.project_with_plan(&owner).await;
     let (admin, admin_id) = app.teammate(&owner, "admin").await;
     // The admin's API key works while they are in.
-    let (s, key) = app
-        .as_creator(
-            &admin,
-            Method::POST,
-            "/api/v1/api-keys",
-            Some(json!({"name": "admin's key"})),
-        )
-        .await;
+    let (s, key) = app.create_api_key(&admin, "admin's key").await;
     assert_eq!(s, StatusCode::CREATED, "{key}");
     let secret = key["secret"].as_str().unwrap().to_string();
     let get_project = |token: String| {
@@ -304,9 +295,7 @@ async fn a_removed_member_loses_access_at_once_and_can_rejoin_with_their_account
     assert_eq!(out["role"], "member");
     // The old session works again (same person, same workspace), now as a member; the
     // revoked key stays revoked.
-    let (_, me) = app
-        .as_creator(&admin, Method::GET, "/api/v1/me", None)
-        .await;
+    let me = app.me(&admin).await;
     assert_eq!(me["role"], "member");
     assert_eq!(get_project(secret).await, StatusCode::UNAUTHORIZED);
 
@@ -410,9 +399,7 @@ async fn the_last_owner_cannot_leave_or_be_demoted_and_ownership_transfers() {
     assert_eq!(s, StatusCode::OK, "{t}");
     assert_eq!(t["role"], "owner");
     // Roles apply on the next request: the old owner is an admin now, the new one owns.
-    let (_, me) = app
-        .as_creator(&owner, Method::GET, "/api/v1/me", None)
-        .await;
+    let me = app.me(&owner).await;
     assert_eq!(me["role"], "admin");
     let r = app.invite(&owner, &unique_email("x"), "member").await;
     assert_error(&r, StatusCode::FORBIDDEN, "forbidden_role", None);

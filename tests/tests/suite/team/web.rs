@@ -143,9 +143,7 @@ async fn owners_revoke_invites_change_roles_remove_members_and_transfer_ownershi
         )
         .await;
     assert_redirect(&r, "/team?notice=role_changed");
-    let (_, me) = app
-        .as_creator(&member, Method::GET, "/api/v1/me", None)
-        .await;
+    let me = app.me(&member).await;
     assert_eq!(me["role"], "admin");
 
     // Remove them after a confirmation page; their sessions (API and dashboard) die at once.
