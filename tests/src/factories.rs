@@ -768,6 +768,15 @@ impl TestApp {
             .set(chrono::DateTime::from_timestamp(now, 0).unwrap());
     }
 
+    /// `GET path` as `c`, which must answer 200 with a JSON array: its items.
+    pub async fn list_of(&self, c: &Creator, path: &str) -> Vec<Value> {
+        let (s, b) = self.as_creator(c, Method::GET, path, None).await;
+        assert_eq!(s, StatusCode::OK, "{path}: {b}");
+        b.as_array()
+            .unwrap_or_else(|| panic!("{path} answers a list: {b}"))
+            .clone()
+    }
+
     /// `c`'s `GET /api/v1/me`.
     pub async fn me(&self, c: &Creator) -> Value {
         let (s, me) = self.as_creator(c, Method::GET, "/api/v1/me", None).await;

@@ -12,16 +12,8 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryF
 use uuid::Uuid;
 
 async fn channels(app: &TestApp, c: &Creator, pid: &str) -> Vec<serde_json::Value> {
-    let (s, b) = app
-        .as_creator(
-            c,
-            Method::GET,
-            &format!("/api/v1/projects/{pid}/channels"),
-            None,
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
-    b.as_array().unwrap().clone()
+    app.list_of(c, &format!("/api/v1/projects/{pid}/channels"))
+        .await
 }
 
 #[tokio::test]
@@ -93,16 +85,8 @@ async fn only_a_linked_owner_promoting_the_bot_registers_a_channel() {
 }
 
 async fn owners(app: &TestApp, c: &Creator, pid: &str) -> Vec<serde_json::Value> {
-    let (s, b) = app
-        .as_creator(
-            c,
-            Method::GET,
-            &format!("/api/v1/projects/{pid}/owners"),
-            None,
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
-    b.as_array().unwrap().clone()
+    app.list_of(c, &format!("/api/v1/projects/{pid}/owners"))
+        .await
 }
 
 #[tokio::test]
