@@ -78,6 +78,16 @@ async fn handle(ctx: &AppCtx, h: &BotHandle, upd: Incoming) -> domain::Result<()
         on_join_request(ctx, h, jr).await
     } else if let Some(q) = upd.pre_checkout_query {
         on_pre_checkout(ctx, h, q).await
+    } else if let Some(su) = upd.subscription {
+        match payments::TelegramRenewal::parse(&su.state) {
+            Some(state) => {
+                payments::telegram_changed(ctx, h, su.user.id, &su.invoice_payload, state).await
+            }
+            None => {
+                tracing::warn!(bot = %h.id, state = %su.state, "unknown subscription state ignored");
+                Ok(())
+            }
+        }
     } else {
         Ok(())
     }
@@ -414,7 +424,13 @@ async fn my(ctx: &AppCtx, h: &BotHandle, user: i64, chat: i64) -> domain::Result
                 data: format!("{}{}", payments::CANCEL_RENEWAL_PREFIX, s.id),
             }]);
         }
+        let renews = renewable.contains(&s.id);
         let state = match s.status {
+            // Telegram renews it by itself: the end date is the next renewal, not an end.
+            SubscriptionStatus::Active if renews => match s.ends_at {
+                Some(t) => format!("active, renews on {}", t.format("%Y-%m-%d %H:%M UTC")),
+                None => format!("active {}", when(s.ends_at)),
+            },
             SubscriptionStatus::Active => format!("active {}", when(s.ends_at)),
             SubscriptionStatus::Expired => "ended".to_string(),
             SubscriptionStatus::Revoked => "revoked".to_string(),

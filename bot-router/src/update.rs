@@ -15,6 +15,9 @@ pub struct Incoming {
     pub chat_join_request: Option<ChatJoinRequest>,
     #[serde(default)]
     pub pre_checkout_query: Option<PreCheckoutQuery>,
+    /// Bot API 10.2: a user's Stars subscription changed in Telegram.
+    #[serde(default)]
+    pub subscription: Option<SubscriptionUpdated>,
 }
 
 impl Incoming {
@@ -25,7 +28,17 @@ impl Incoming {
             || self.my_chat_member.is_some()
             || self.chat_join_request.is_some()
             || self.pre_checkout_query.is_some()
+            || self.subscription.is_some()
     }
+}
+
+/// `BotSubscriptionUpdated`: the state (`canceled`, `active`, `failed`) of the Stars
+/// subscription that `invoice_payload` started.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct SubscriptionUpdated {
+    pub user: User,
+    pub invoice_payload: String,
+    pub state: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -13,9 +13,7 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use teloxide::{
-    RequestError, payloads::SetWebhookSetters, prelude::Requester, types::AllowedUpdate,
-};
+use teloxide::{RequestError, prelude::Requester, types::AllowedUpdate};
 use uuid::Uuid;
 
 use entity::bot;
@@ -37,6 +35,52 @@ pub const ALLOWED_UPDATES: [AllowedUpdate; 6] = [
     AllowedUpdate::ChatJoinRequest,
     AllowedUpdate::PreCheckoutQuery,
 ];
+
+/// Update types teloxide cannot name, asked for by webhooks: Bot API 10.2's `subscription`
+/// (a Stars subscription cancelled, turned back on, or its renewal failed). Polling asks for
+/// [`ALLOWED_UPDATES`] only (teloxide's `getUpdates` types them); nothing depends on them.
+pub const EXTRA_UPDATES: [&str; 1] = ["subscription"];
+
+/// `setWebhook` with [`ALLOWED_UPDATES`] and [`EXTRA_UPDATES`], as a plain Bot API call
+/// (teloxide's `AllowedUpdate` has no variant for the newer types).
+async fn set_webhook(ctx: &AppCtx, token: &str, url: &str, secret: &str) -> Result<()> {
+    let mut allowed: Vec<serde_json::Value> = ALLOWED_UPDATES
+        .iter()
+        .map(|u| serde_json::to_value(u).map_err(Error::internal))
+        .collect::<Result<_>>()?;
+    allowed.extend(EXTRA_UPDATES.iter().map(|u| serde_json::json!(u)));
+    let endpoint = format!(
+        "{}/bot{token}/setWebhook",
+        ctx.config.telegram_api_url.trim_end_matches('/')
+    );
+    let res = reqwest::Client::new()
+        .post(endpoint)
+        .timeout(std::time::Duration::from_secs(30))
+        .json(&serde_json::json!({
+            "url": url,
+            "secret_token": secret,
+            "allowed_updates": allowed,
+        }))
+        .send()
+        .await
+        .map_err(|e| Error::unavailable("telegram_unavailable", anyhow::anyhow!("{e}")))?;
+    let body: serde_json::Value = res
+        .json()
+        .await
+        .map_err(|e| Error::unavailable("telegram_unavailable", anyhow::anyhow!("{e}")))?;
+    if body["ok"] == true {
+        Ok(())
+    } else {
+        let why = body["description"].as_str().unwrap_or("no description");
+        let mut err = Error::new(
+            crate::ErrorKind::Unavailable,
+            "telegram_rejected",
+            format!("Telegram refused the request: {why}"),
+        );
+        err.source = Some(anyhow::anyhow!("{why}"));
+        Err(err)
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -200,13 +244,7 @@ pub async fn connect(
     };
     match (&ctx.config.public_url, mode) {
         (Some(base), BotMode::Webhook) => {
-            let url = reqwest::Url::parse(&webhook_url(base, id)).map_err(Error::internal)?;
-            probe
-                .set_webhook(url)
-                .secret_token(secret.clone())
-                .allowed_updates(ALLOWED_UPDATES)
-                .await
-                .map_err(sender::telegram_error)?;
+            set_webhook(ctx, token, &webhook_url(base, id), &secret).await?;
         }
         _ => {
             // getUpdates answers 409 while a webhook is set.

@@ -96,3 +96,139 @@ pub async fn cancel_renewal(
         .unwrap_or_default();
     Ok((plan_name, s.ends_at))
 }
+
+/// What Telegram says happened to a user's Stars subscription (the `subscription` update,
+/// `BotSubscriptionUpdated.state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TelegramRenewal {
+    /// The user cancelled it in Telegram: it runs to its end and does not renew.
+    Canceled,
+    /// The user turned it back on.
+    Active,
+    /// Telegram could not charge the renewal: it ends at the end of the period.
+    Failed,
+}
+
+impl TelegramRenewal {
+    pub fn parse(state: &str) -> Option<Self> {
+        match state {
+            "canceled" => Some(Self::Canceled),
+            "active" => Some(Self::Active),
+            "failed" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// Keeps `renewal_canceled` true to Telegram's `subscription` update for the charge that
+/// started the subscription (`invoice_payload`), and tells the user what it means. A state
+/// for a payload that is not ours, or another user's, is ignored (logged). Turning back on a
+/// subscription the creator revoked cancels it again in Telegram. Updates may never come
+/// (older Bot API, polling): everything else keeps working from our own records.
+pub async fn telegram_changed(
+    ctx: &AppCtx,
+    h: &BotHandle,
+    user_id: i64,
+    invoice_payload: &str,
+    state: TelegramRenewal,
+) -> Result<()> {
+    let Some(charge) = payment::Entity::find()
+        .filter(payment::Column::ProjectId.eq(h.project_id))
+        .filter(payment::Column::InvoicePayload.eq(invoice_payload))
+        .filter(payment::Column::IsFirstRecurring.eq(true))
+        .one(&ctx.db)
+        .await?
+    else {
+        tracing::warn!(bot = %h.id, "subscription update for a payload we never recorded");
+        return Ok(());
+    };
+    let mine = subscriber::Entity::find_by_id(charge.subscriber_id)
+        .one(&ctx.db)
+        .await?
+        .is_some_and(|s| s.telegram_user_id == user_id);
+    let Some(sid) = charge.subscription_id.filter(|_| mine) else {
+        tracing::warn!(bot = %h.id, "subscription update for another user's charge ignored");
+        return Ok(());
+    };
+    let Some(s) = subscription::Entity::find_by_id(sid).one(&ctx.db).await? else {
+        return Ok(());
+    };
+    let pl = plan::Entity::find_by_id(s.plan_id).one(&ctx.db).await?;
+    let plan_name = pl.as_ref().map(|p| p.name.clone()).unwrap_or_default();
+    let day = |t: Option<DateTime<Utc>>| {
+        t.map(|t| t.format("%Y-%m-%d").to_string())
+            .unwrap_or_default()
+    };
+    let active = s.status == subscriptions::SubscriptionStatus::Active;
+    let (canceled, text, keyboard) = match state {
+        TelegramRenewal::Active if active => (
+            false,
+            format!(
+                "🔁 “{plan_name}” renews again with Telegram Stars: next renewal on {}. /my shows your subscriptions.",
+                day(s.ends_at)
+            ),
+            None,
+        ),
+        TelegramRenewal::Active => {
+            // Revoked by the creator: it must not charge again.
+            telegram::sender::edit_user_star_subscription(
+                ctx,
+                h.id,
+                user_id,
+                &charge.telegram_payment_charge_id,
+                true,
+            )
+            .await?;
+            (
+                true,
+                format!(
+                    "“{plan_name}” can no longer be renewed: your access was ended by the creator. Send /start to see the plans."
+                ),
+                None,
+            )
+        }
+        TelegramRenewal::Canceled => (
+            true,
+            format!(
+                "“{plan_name}” will not renew. Your access lasts until {}. /my shows your subscriptions.",
+                day(s.ends_at)
+            ),
+            None,
+        ),
+        TelegramRenewal::Failed => {
+            let buy = pl
+                .as_ref()
+                .filter(|p| p.active && p.price_stars.is_some())
+                .map(|p| {
+                    vec![vec![telegram::Button::Callback {
+                        text: format!("Renew for {} ⭐", p.price_stars.unwrap_or_default()),
+                        data: format!("{}{}", super::BUY_PREFIX, p.id),
+                    }]]
+                });
+            (
+                true,
+                format!(
+                    "⚠️ Telegram could not charge the renewal of “{plan_name}”. Your access lasts until {}; renew below or send /start.",
+                    day(s.ends_at)
+                ),
+                buy,
+            )
+        }
+    };
+    payment::Entity::update_many()
+        .col_expr(
+            payment::Column::RenewalCanceled,
+            sea_orm::sea_query::Expr::value(canceled),
+        )
+        .col_expr(
+            payment::Column::UpdatedAt,
+            sea_orm::sea_query::Expr::value(ctx.now()),
+        )
+        .filter(payment::Column::Id.eq(charge.id))
+        .exec(&ctx.db)
+        .await?;
+    if active || state != TelegramRenewal::Canceled {
+        telegram::send_message(ctx, h.id, user_id, &text, keyboard).await?;
+    }
+    Ok(())
+}

@@ -80,6 +80,21 @@ pub async fn send_reminders_up_to(ctx: &AppCtx, limit: u64) -> Result<u64> {
             .one(&ctx.db)
             .await?;
         let plan_name = pl.as_ref().map(|p| p.name.clone()).unwrap_or_default();
+        if !crate::renewals::live_charges(&ctx.db, s.id)
+            .await?
+            .is_empty()
+        {
+            // Telegram renews it by itself: say so, and how to stop it.
+            let text = format!(
+                "Your “{plan_name}” subscription renews on {} with Telegram Stars. Nothing to do; /my shows it and lets you cancel the renewal.",
+                ends_at.format("%Y-%m-%d %H:%M UTC")
+            );
+            if let Err(e) = telegram::send_message(ctx, b.id, user, &text, None).await {
+                tracing::warn!(error = %e, subscription = %s.id, "reminder not delivered");
+            }
+            sent += 1;
+            continue;
+        }
         let text = format!(
             "Your “{plan_name}” subscription ends on {}. Redeem another code or renew to keep your access.",
             ends_at.format("%Y-%m-%d %H:%M UTC")

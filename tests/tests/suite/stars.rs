@@ -1240,3 +1240,191 @@ async fn reconciliation_passes_over_a_charge_it_cannot_record_and_covers_stars_s
     // And again, without failing on it.
     assert_eq!(domain::payments::reconcile(&s.app.ctx).await.unwrap(), 0);
 }
+
+/// Telegram's `subscription` update (Bot API 10.2, `BotSubscriptionUpdated`).
+fn subscription_update(update_id: i64, user: i64, payload: &str, state: &str) -> Value {
+    json!({
+        "update_id": update_id,
+        "subscription": {
+            "user": updates::user(user),
+            "invoice_payload": payload,
+            "state": state,
+        }
+    })
+}
+
+/// Posts Telegram's `subscription` update for `payload` from `from` to the bot.
+async fn tell(s: &gatehouse_tests::factories::BotProject, from: i64, payload: &str, state: &str) {
+    let upd = subscription_update(s.next_update_id(), from, payload, state);
+    assert_eq!(s.app.post_update(&s.bot, &upd).await, StatusCode::OK);
+}
+
+/// The texts of the callback buttons of the latest message to `user` containing `needle`.
+async fn buttons_of(
+    s: &gatehouse_tests::factories::BotProject,
+    user: i64,
+    needle: &str,
+) -> Vec<String> {
+    let call = s.tg.wait_for_text(&s.bot.token, user, needle).await;
+    call.params["reply_markup"]["inline_keyboard"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r.as_array().cloned().unwrap_or_default())
+        .filter_map(|b| b["text"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[tokio::test]
+async fn telegram_subscription_updates_keep_the_renewal_and_its_wording_true() {
+    let s = setup(30, 250, &[]).await;
+    let user = 8_181;
+    let (payload, sid) = subscribe(&s, user, 250, "su-1").await;
+    // Renewing: /my says when it renews, not when it ends.
+    s.say(user, "/my").await;
+    let my = s.reply(user, "Your subscriptions").await;
+    assert!(my.contains("renews on"), "{my}");
+    let b = buttons_of(&s, user, "Your subscriptions").await;
+    assert!(b.iter().any(|b| b.starts_with("Cancel renewal")), "{b:?}");
+
+    // Another user's update for this payload changes nothing.
+    tell(&s, 9_999, &payload, "canceled").await;
+    // Cancelled in Telegram: it will not renew, /my offers no cancel and shows the end.
+    tell(&s, user, &payload, "canceled").await;
+    s.reply(user, "will not renew").await;
+    assert!(s.texts_to(9_999).is_empty(), "{:?}", s.texts_to(9_999));
+    s.say(user, "/my").await;
+    s.replies(user, "Your subscriptions", 2).await;
+    let my = s
+        .texts_to(user)
+        .into_iter()
+        .rev()
+        .find(|t| t.contains("Your subscriptions"))
+        .unwrap();
+    assert!(my.contains("active until"), "{my}");
+    assert!(!my.contains("renews on"), "{my}");
+
+    // Turned back on.
+    tell(&s, user, &payload, "active").await;
+    s.reply(user, "renews again").await;
+    s.say(user, "/my").await;
+    s.replies(user, "Your subscriptions", 3).await;
+    let my = s
+        .texts_to(user)
+        .into_iter()
+        .rev()
+        .find(|t| t.contains("Your subscriptions"))
+        .unwrap();
+    assert!(my.contains("renews on"), "{my}");
+
+    // The renewal payment failed: the user can renew by hand.
+    tell(&s, user, &payload, "failed").await;
+    let b = buttons_of(&s, user, "could not charge").await;
+    assert_eq!(b, vec!["Renew for 250 ⭐".to_string()]);
+    assert_eq!(subscription(&s, &sid).await["status"], "active");
+
+    // Revoked by the creator, then turned back on in Telegram: cancelled again there.
+    let (st, body) = api(
+        &s,
+        Method::POST,
+        &format!("/subscriptions/{sid}/revoke"),
+        None,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let before = star_cancels(&s).len();
+    tell(&s, user, &payload, "active").await;
+    s.reply(user, "can no longer be renewed").await;
+    let cancels = star_cancels(&s);
+    assert_eq!(cancels.len(), before + 1, "{cancels:?}");
+    assert_eq!(cancels.last().unwrap()["is_canceled"], true);
+    assert_eq!(
+        cancels.last().unwrap()["telegram_payment_charge_id"],
+        "su-1"
+    );
+}
+
+#[tokio::test]
+async fn the_reminder_of_a_stars_subscription_that_renews_says_when_it_renews() {
+    // The sweep serves every tenant: a database of its own counts only ours.
+    let db = gatehouse_tests::app::isolated_pg_database().await;
+    let s = setup(30, 250, &[("DATABASE_URL", &db)]).await;
+    let (user, other) = (8_282, 8_283);
+    subscribe(&s, user, 250, "rem-1").await;
+    let (payload, _) = subscribe(&s, other, 250, "rem-2").await;
+    tell(&s, other, &payload, "canceled").await;
+    s.reply(other, "will not renew").await;
+
+    s.app.clock.advance(Duration::days(29) + Duration::hours(1));
+    let sent = domain::subscriptions::send_reminders(&s.app.ctx)
+        .await
+        .unwrap();
+    assert_eq!(sent, 2, "{:?}", s.subscriptions().await);
+    let renewing = s.reply(user, "renews on").await;
+    assert!(renewing.contains("/my"), "{renewing}");
+    assert!(!s.texts_to(user).iter().any(|t| t.contains("ends on")));
+    // The one cancelled in Telegram is told it ends, with a way to renew.
+    let b = buttons_of(&s, other, "ends on").await;
+    assert!(b.contains(&"Renew for 250 ⭐".to_string()), "{b:?}");
+}
+
+#[tokio::test]
+async fn disconnecting_the_bot_from_the_dashboard_cancels_its_renewing_stars_subscriptions_first() {
+    use gatehouse_tests::fake_telegram::Fault;
+    use gatehouse_tests::web::{assert_contains, assert_redirect};
+    let s = setup(30, 250, &[]).await;
+    subscribe(&s, 3_838, 250, "dis-1").await;
+    subscribe(&s, 3_839, 250, "dis-2").await;
+    let mut w = s.app.web_login(&s.c.email).await;
+    let path = format!("/projects/{}/bot/disconnect", s.pid);
+    let confirm = w.get(&path).await;
+    assert_contains(
+        &confirm.body,
+        "2 Telegram Stars subscriptions renew monthly",
+    );
+
+    // Telegram refuses one cancellation: the bot stays connected, the creator is told.
+    s.tg.fail_next(Some("editUserStarSubscription"), 1, Fault::BadRequest);
+    let refused = w.post_form(&path, &[]).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        refused.body
+    );
+    assert!(s.tg.webhook(&s.bot.token).is_some(), "still connected");
+    let (st, _) = api(&s, Method::GET, "/bot", None).await;
+    assert_eq!(st, StatusCode::OK);
+
+    // Again: both cancelled in Telegram, then the webhook removed and the bot forgotten.
+    let done = w.post_form(&path, &[]).await;
+    assert_redirect(&done, &format!("/projects/{}#bot", s.pid));
+    let cancelled: std::collections::HashSet<String> = star_cancels(&s)
+        .iter()
+        .filter(|c| c["is_canceled"] == true)
+        .map(|c| {
+            c["telegram_payment_charge_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert!(
+        cancelled.contains("dis-1") && cancelled.contains("dis-2"),
+        "{cancelled:?}"
+    );
+    assert!(
+        s.tg.webhook(&s.bot.token).is_none(),
+        "the webhook is removed"
+    );
+    let (st, _) = api(&s, Method::GET, "/bot", None).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    // Nothing renews any more.
+    let renewing = entity::payment::Entity::find()
+        .filter(entity::payment::Column::TenantId.eq(s.c.tenant_id))
+        .filter(entity::payment::Column::RenewalCanceled.eq(false))
+        .count(&s.app.ctx.db)
+        .await
+        .unwrap();
+    assert_eq!(renewing, 0);
+}

@@ -614,3 +614,34 @@ async fn an_endpoint_added_or_disabled_counts_from_the_next_event() {
         "a disabled endpoint gets nothing new"
     );
 }
+
+#[tokio::test]
+async fn a_stars_subscription_reaches_webhooks_in_stars_not_the_plans_currency() {
+    use gatehouse_tests::stars;
+    let env = fast_webhooks().await;
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    // The plan's fiat price is 15.00 USD; it is bought for 250 ⭐.
+    let s = stars::setup(30, 250, &env).await;
+    let r = Receiver::start().await;
+    endpoint(
+        &s.app,
+        &s.c,
+        &r.url,
+        &["subscription.created", "payment.succeeded"],
+    )
+    .await;
+    stars::subscribe(&s, 9_191, 250, "xtr-1").await;
+    let got = r.wait_for(2).await;
+    let by_type = |t: &str| {
+        got.iter()
+            .map(Received::json)
+            .find(|e| e["type"] == t)
+            .unwrap_or_else(|| panic!("{t} in {got:?}"))
+    };
+    let created = by_type("subscription.created");
+    assert_eq!(created["data"]["currency"], "XTR", "{created}");
+    assert_eq!(created["data"]["price_minor"], 250, "{created}");
+    let paid = by_type("payment.succeeded");
+    assert_eq!(paid["data"]["currency"], "XTR", "{paid}");
+    assert_eq!(paid["data"]["amount"], 250, "{paid}");
+}

@@ -89,6 +89,8 @@ async fn connecting_validates_the_token_encrypts_it_and_sets_the_webhook() {
         "chat_member",
         "chat_join_request",
         "pre_checkout_query",
+        // Bot API 10.2: Stars subscriptions cancelled, turned back on or failing.
+        "subscription",
     ] {
         assert!(allowed.contains(&u), "{u} missing from {allowed:?}");
     }
