@@ -102,8 +102,38 @@ pub struct ReadyOut {
     pub reason: Option<String>,
 }
 
-#[utoipa::path(get, path = "/metrics", tag = "operations", security(), responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
-pub async fn metrics_text() -> Response {
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(),
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"),
+        (status = 401, description = "`metrics_unauthorized`: no or a wrong `Authorization: Bearer <METRICS_TOKEN>`", body = crate::error::ErrorBody),
+        (status = 404, description = "`metrics_disabled`: `METRICS_TOKEN` is not set", body = crate::error::ErrorBody)))]
+pub async fn metrics_text(State(ctx): State<AppCtx>, headers: axum::http::HeaderMap) -> Response {
+    let Some(token) = ctx.config.metrics_token.as_deref() else {
+        return crate::error::ApiError::from(domain::Error::new(
+            domain::ErrorKind::NotFound,
+            "metrics_disabled",
+            "metrics are served only when METRICS_TOKEN is set",
+        ))
+        .into_response();
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let same = given.len() == token.len()
+        && given
+            .bytes()
+            .zip(token.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    if !same {
+        return crate::error::ApiError::from(domain::Error::new(
+            domain::ErrorKind::Unauthenticated,
+            "metrics_unauthorized",
+            "send Authorization: Bearer <METRICS_TOKEN>",
+        ))
+        .into_response();
+    }
     metrics::counter!("db_statements_total").absolute(domain::ctx::statements_sent());
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

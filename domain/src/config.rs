@@ -98,7 +98,13 @@ pub struct Config {
     pub webhook_retry_base_secs: u64,
     /// How often each worker looks for due webhook deliveries (`WEBHOOK_POLL_MS`, default 1000).
     pub webhook_poll_ms: u64,
+    /// `METRICS_TOKEN`: `/metrics` answers only `Authorization: Bearer <token>`; unset, it
+    /// is not served at all (404), so nothing about the service leaks by default.
+    pub metrics_token: Option<String>,
 }
+
+/// The shortest `METRICS_TOKEN` accepted.
+pub const MIN_METRICS_TOKEN_LEN: usize = 16;
 
 /// `Debug` never shows secrets: URL passwords are replaced and the Stripe secrets left out,
 /// so a logged or panicking `Config` leaks nothing.
@@ -127,6 +133,10 @@ impl std::fmt::Debug for Config {
             .field("webhook_allow_private", &self.webhook_allow_private)
             .field("webhook_retry_base_secs", &self.webhook_retry_base_secs)
             .field("webhook_poll_ms", &self.webhook_poll_ms)
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -379,7 +389,17 @@ impl Config {
             )?,
         };
         let db_max_connections = whole(&get, "DATABASE_MAX_CONNECTIONS", 2..=1_000, 20)? as u32;
+        let metrics_token = match get("METRICS_TOKEN").filter(|t| !t.is_empty()) {
+            Some(t) if t.len() < MIN_METRICS_TOKEN_LEN => {
+                return Err(bad(
+                    "METRICS_TOKEN",
+                    format!("must be at least {MIN_METRICS_TOKEN_LEN} characters"),
+                ));
+            }
+            t => t,
+        };
         Ok(Config {
+            metrics_token,
             jobs,
             db_max_connections,
             data_dir,

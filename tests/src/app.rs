@@ -13,6 +13,9 @@ use tokio::sync::OnceCell;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+/// The `METRICS_TOKEN` of test apps: `/metrics` answers only with it.
+pub const METRICS_TOKEN: &str = "test-metrics-token-0123456789";
+
 pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
 pub const TEST_SECRET: &str = "test-secret-key-that-is-long-enough-0123456789";
@@ -144,6 +147,7 @@ impl TestApp {
         env.insert("BIND".into(), "127.0.0.1:0".into());
         env.insert("DATA_DIR".into(), data_dir.0.display().to_string());
         env.insert("GATEHOUSE_SECRET_KEY".into(), TEST_SECRET.into());
+        env.insert("METRICS_TOKEN".into(), METRICS_TOKEN.into());
         // Each app its own job queues, so a worker of another test never takes its jobs.
         env.insert(
             "JOB_QUEUE_PREFIX".into(),

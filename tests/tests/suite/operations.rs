@@ -65,6 +65,7 @@ async fn metrics_count_requests_by_route_template() {
     let text = app
         .http
         .get(app.url("/metrics"))
+        .bearer_auth(gatehouse_tests::app::METRICS_TOKEN)
         .send()
         .await
         .unwrap()
@@ -125,4 +126,50 @@ async fn oversized_and_malformed_bodies_are_refused_clearly() {
         "unsupported_media_type",
         None,
     );
+}
+
+#[tokio::test]
+async fn metrics_are_served_only_to_the_metrics_token() {
+    let app = TestApp::spawn().await;
+    let get = |token: Option<&'static str>| {
+        let mut r = app.http.get(app.url("/metrics"));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        async move { r.send().await.unwrap() }
+    };
+    for (token, status) in [
+        (None, StatusCode::UNAUTHORIZED),
+        (
+            Some("test-metrics-token-wrong-wrong"),
+            StatusCode::UNAUTHORIZED,
+        ),
+        // A creator's session is not the metrics token.
+        (Some("eyJhbGciOiJIUzI1NiJ9.e30.x"), StatusCode::UNAUTHORIZED),
+    ] {
+        let r = get(token).await;
+        assert_eq!(r.status(), status);
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "metrics_unauthorized", "{body}");
+    }
+    let r = get(Some(gatehouse_tests::app::METRICS_TOKEN)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("http_requests_total"));
+
+    // Without METRICS_TOKEN nothing is served; a too short one is refused at start.
+    let off = TestApp::spawn_full(
+        gatehouse_tests::Backend::Sqlite,
+        std::collections::HashMap::from([("METRICS_TOKEN".to_string(), String::new())]),
+        false,
+    )
+    .await;
+    let r = off.http.get(off.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "metrics_disabled");
+    let short = domain::config::Config::from_lookup(|k| {
+        (k == "METRICS_TOKEN").then(|| "short".to_string())
+    })
+    .unwrap_err();
+    assert_eq!(short.var, "METRICS_TOKEN");
 }

@@ -124,6 +124,7 @@ async fn malformed_updates_are_acknowledged_and_dropped() {
     let metrics = app
         .http
         .get(app.url("/metrics"))
+        .bearer_auth(gatehouse_tests::app::METRICS_TOKEN)
         .send()
         .await
         .unwrap()
