@@ -204,7 +204,7 @@ async fn a_batch_delivery_held_by_a_killed_worker_reaches_the_owner_once_within_
 }
 
 /// A receiver that counts the webhook requests it got (and answers 200).
-async fn receiver() -> (
+pub(crate) async fn receiver() -> (
     String,
     std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
 ) {
@@ -275,4 +275,44 @@ async fn a_webhook_delivery_held_by_a_killed_worker_reaches_the_receiver_once_wi
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0]["type"], "code_batch.done");
     assert_eq!(got[0]["data"]["quantity"], 3);
+}
+
+#[tokio::test]
+async fn webhooks_ignore_proxy_settings_of_the_worker_process() {
+    // Every proxy variable points at a port nobody listens on: a client that honoured them
+    // would never reach the receiver.
+    let dead = "http://127.0.0.1:9";
+    let cl = Cluster::start(
+        1,
+        1,
+        env(&[
+            ("WEBHOOK_ALLOW_PRIVATE", "true"),
+            ("HTTP_PROXY", dead),
+            ("HTTPS_PROXY", dead),
+            ("ALL_PROXY", dead),
+            ("http_proxy", dead),
+            ("https_proxy", dead),
+            ("all_proxy", dead),
+        ]),
+    )
+    .await;
+    let (c, pid, plan) = creator_with_plan(&cl.app).await;
+    let (url, got) = receiver().await;
+    let (s, b) = cl
+        .app
+        .as_creator(
+            &c,
+            reqwest::Method::POST,
+            "/api/v1/webhooks/endpoints",
+            Some(serde_json::json!({"url": url, "event_types": ["code_batch.done"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (s, b) = cl.app.post_batch(&c, &pid, batch(&plan, 2), None).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    wait_until("the webhook", Duration::from_secs(60), &cl, || async {
+        !got.lock().unwrap().is_empty()
+    })
+    .await;
+    assert_eq!(got.lock().unwrap()[0]["type"], "code_batch.done");
 }
