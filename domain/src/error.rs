@@ -162,6 +162,11 @@ impl Error {
         self
     }
 
+    /// Whether `field` was refused with `code` (a validation error names its fields).
+    pub fn field_is(&self, field: &str, code: &str) -> bool {
+        self.fields.get(field).is_some_and(|f| f.code == code)
+    }
+
     pub fn with_details(mut self, details: serde_json::Value) -> Self {
         self.details = Some(details);
         self
@@ -207,6 +212,9 @@ impl From<crate::tenancy::Denied> for Error {
 }
 
 /// The code of every action refused by the role table (HTTP 403, `details.required_role`).
+/// Code of an error that lists the fields at fault (`fields`).
+pub const VALIDATION_FAILED: &str = "validation_failed";
+
 pub const FORBIDDEN_ROLE: &str = "forbidden_role";
 
 /// The code of every write refused because the tenant is suspended (HTTP 403).
@@ -252,7 +260,7 @@ impl FieldErrors {
             Some((field, fe)) if self.0.len() == 1 => format!("{field}: {}", fe.message),
             _ => "some fields are invalid".to_string(),
         };
-        let mut e = Error::new(ErrorKind::Invalid, "validation_failed", message);
+        let mut e = Error::new(ErrorKind::Invalid, VALIDATION_FAILED, message);
         e.fields = self.0;
         e
     }

@@ -46,8 +46,9 @@ pub fn neutralise(cell: &str) -> String {
     }
 }
 
-/// One CSV row for a code. Price is what redeeming charges: the plan's price when the
-/// project prices code orders, otherwise 0.
+/// One CSV row for a code. Price is the plan's face value, whatever the project's
+/// `codes_priced` says: that setting decides what an order counts as revenue, not what the
+/// code is worth to the person holding it.
 pub fn row(c: &access_code::Model, cx: &CsvContext) -> [String; 8] {
     let plan = cx.plans.get(&c.plan_id);
     let (name, price_minor, currency, days) = match plan {
@@ -68,7 +69,7 @@ pub fn row(c: &access_code::Model, cx: &CsvContext) -> [String; 8] {
             .map(|b| join_link(b, &c.code))
             .unwrap_or_default(),
         c.expires_at.map(timestamp).unwrap_or_default(),
-        crate::money::format_minor(if cx.codes_priced { price_minor } else { 0 }, currency),
+        crate::money::format_minor(price_minor, currency),
         currency.to_string(),
         timestamp(started),
         days.map(|d| timestamp(started + Duration::days(i64::from(d))))
@@ -103,7 +104,6 @@ pub fn rows_bytes(codes: &[access_code::Model], cx: &CsvContext) -> Vec<u8> {
 /// What the CSV rows need besides the codes: plan names, prices, the bot's username.
 pub struct CsvContext {
     pub bot_username: Option<String>,
-    pub codes_priced: bool,
     pub plans: std::collections::HashMap<Uuid, plan::Model>,
 }
 
@@ -129,7 +129,6 @@ pub async fn csv_context_for(ctx: &AppCtx, p: &project::Model) -> Result<CsvCont
         .collect();
     Ok(CsvContext {
         bot_username,
-        codes_priced: p.codes_priced,
         plans,
     })
 }

@@ -3,6 +3,7 @@
 use domain::{
     AppCtx,
     batches::{self, BatchIn, PreviewIn},
+    codes,
     billing::PAYMENT_PAST_DUE,
     bots::{self, BotHandle, Conversation, ExpiryPreset, NewCodeExpiry},
     error::TENANT_SUSPENDED,
@@ -15,7 +16,13 @@ use uuid::Uuid;
 use super::{OWNERS_ONLY, SOMETHING_WENT_WRONG, say};
 
 pub const PREFIX: &str = "nc:";
-pub const ASK_QUANTITY: &str = "How many codes? Send a number from 1 to 1000.";
+pub const ASK_QUANTITY: &str = "How many codes? Pick one, or send a number from 1 to 1000.";
+pub const ASK_OTHER_QUANTITY: &str = "Send how many codes to generate: a number from 1 to 1000 (or /cancel).";
+/// The quantities offered as buttons at the quantity step (any other is typed).
+pub const QUANTITY_BUTTONS: [i64; 4] = [1, 10, 25, 100];
+pub const EXPIRY_IN_PAST: &str = "That date is not in the future. Send a later date like 2027-01-31, a number of days, or pick an expiry with the buttons (or /cancel).";
+pub const EXPIRY_PASSED: &str =
+    "❌ Not generated: the expiry date has passed in the meantime. Send /newcode to start again.";
 pub const BAD_QUANTITY: &str =
     "That is not a number from 1 to 1000. Send how many codes to generate (or /cancel).";
 pub const BAD_DAYS: &str = "Pick an expiry with the buttons, or send a number of days from 1 to 36500 or a date like 2027-01-31 (or /cancel).";
@@ -125,32 +132,17 @@ pub async fn on_text(
             let Some(quantity) = q else {
                 return say(ctx, h, chat, BAD_QUANTITY).await;
             };
-            bots::set_conversation(
-                ctx,
-                h.id,
-                user,
-                Conversation::NewCodeExpiry { plan_id, quantity },
-            )
-            .await?;
-            let keyboard = vec![
-                vec![
-                    btn("No expiry", "exp:none"),
-                    btn("1 day", "exp:1d"),
-                    btn("1 week", "exp:1w"),
-                ],
-                vec![btn("1 month", "exp:1m"), btn("1 year", "exp:1y")],
-            ];
-            telegram::send_message(
-                ctx,
-                h.id,
-                chat,
-                "When should unused codes expire? Pick one, or send a number of days or a date (YYYY-MM-DD).",
-                Some(keyboard),
-            )
-            .await?;
-            Ok(())
+            ask_expiry(ctx, h, user, chat, plan_id, quantity).await
         }
         Conversation::NewCodeExpiry { plan_id, quantity } => match NewCodeExpiry::typed(text) {
+            // A date already past is refused here, where it was typed, with the batch's own
+            // rule; the owner stays at this step.
+            Some(expiry)
+                if codes::Expiry::parse(&expiry.to_input(), ctx.now())
+                    .is_err_and(|e| e.field_is("expiry", codes::EXPIRY_IN_PAST)) =>
+            {
+                say(ctx, h, chat, EXPIRY_IN_PAST).await
+            }
             Some(expiry) => {
                 let order = Order {
                     plan_id,
@@ -185,6 +177,41 @@ pub async fn on_text(
         }
         _ => say(ctx, h, chat, PICK_BUTTON).await,
     }
+}
+
+/// Quantity chosen: on to the expiry step.
+async fn ask_expiry(
+    ctx: &AppCtx,
+    h: &BotHandle,
+    user: i64,
+    chat: i64,
+    plan_id: Uuid,
+    quantity: i64,
+) -> domain::Result<()> {
+    bots::set_conversation(
+        ctx,
+        h.id,
+        user,
+        Conversation::NewCodeExpiry { plan_id, quantity },
+    )
+    .await?;
+    let keyboard = vec![
+        vec![
+            btn("No expiry", "exp:none"),
+            btn("1 day", "exp:1d"),
+            btn("1 week", "exp:1w"),
+        ],
+        vec![btn("1 month", "exp:1m"), btn("1 year", "exp:1y")],
+    ];
+    telegram::send_message(
+        ctx,
+        h.id,
+        chat,
+        "When should unused codes expire? Pick one, or send a number of days or a date (YYYY-MM-DD).",
+        Some(keyboard),
+    )
+    .await?;
+    Ok(())
 }
 
 fn btn(text: &str, data: &str) -> Button {
@@ -223,7 +250,33 @@ pub async fn on_button(
                 Conversation::NewCodeQuantity { plan_id: p.id },
             )
             .await?;
-            say(ctx, h, chat, &format!("Plan: {}\n{ASK_QUANTITY}", p.name)).await
+            let mut row: Vec<Button> = QUANTITY_BUTTONS
+                .iter()
+                .map(|q| btn(&q.to_string(), &format!("qty:{q}")))
+                .collect();
+            row.push(btn("Other", "qty:other"));
+            telegram::send_message(
+                ctx,
+                h.id,
+                chat,
+                &format!("Plan: {}\n{ASK_QUANTITY}", p.name),
+                Some(vec![row]),
+            )
+            .await?;
+            Ok(())
+        }
+        (Some(("qty", "other")), Some(Conversation::NewCodeQuantity { .. })) => {
+            say(ctx, h, chat, ASK_OTHER_QUANTITY).await
+        }
+        (Some(("qty", q)), Some(Conversation::NewCodeQuantity { plan_id })) => {
+            let Some(quantity) = q
+                .parse::<i64>()
+                .ok()
+                .filter(|q| QUANTITY_BUTTONS.contains(q))
+            else {
+                return Ok(());
+            };
+            ask_expiry(ctx, h, user, chat, plan_id, quantity).await
         }
         (Some(("exp", preset)), Some(Conversation::NewCodeExpiry { plan_id, quantity })) => {
             let Some(p) = ExpiryPreset::parse(preset) else {
@@ -400,7 +453,13 @@ async fn refused(
     left: Option<i64>,
 ) -> domain::Result<()> {
     bots::clear_conversation(ctx, h.id, user).await?;
-    let text = refusal(e.code, left);
+    // A custom date is checked where it is typed; one that passes before the confirm (typed
+    // today, confirmed after midnight) is the only way here.
+    let text = if e.field_is("expiry", codes::EXPIRY_IN_PAST) {
+        EXPIRY_PASSED.to_string()
+    } else {
+        refusal(e.code, left)
+    };
     say(ctx, h, chat, &text).await?;
     if text == SOMETHING_WENT_WRONG {
         tracing::error!(bot = %h.id, error = %e, "/newcode failed");

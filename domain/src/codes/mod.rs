@@ -71,6 +71,9 @@ pub struct ExpiryIn {
     pub date: Option<DateTime<Utc>>,
 }
 
+/// Error code of an expiry date that is not in the future.
+pub const EXPIRY_IN_PAST: &str = "expiry_in_past";
+
 /// A parsed expiry rule, as stored on the batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expiry {
@@ -115,7 +118,7 @@ impl Expiry {
             } else {
                 Err(Error::field(
                     "expiry",
-                    "expiry_in_past",
+                    EXPIRY_IN_PAST,
                     "the expiry date must be in the future",
                 ))
             };

@@ -19,6 +19,15 @@ use super::{bot_of, telegram_user};
 /// How many due subscriptions one sweep takes at most (the next tick takes the rest).
 pub const SWEEP_BATCH: u64 = 1_000;
 
+/// How long before its end a subscription is reminded.
+pub const REMINDER_LEAD: Duration = Duration::days(1);
+
+/// A subscription is never reminded before this much of it has run. Plans last whole days,
+/// so this only moves the reminder of a 1-day plan — due a day before its end, that is the
+/// moment of redemption — to half-way (12 hours before the end). The rule is "a day before
+/// the end, but not in the first half", which for whole days reduces to this one bound.
+pub const REMINDER_NOT_BEFORE_RUN: Duration = Duration::hours(12);
+
 /// Tenants that are not suspended, as a subquery for the sweeps' filters.
 fn active_tenants() -> sea_orm::sea_query::SelectStatement {
     tenant::Entity::find()
@@ -47,7 +56,8 @@ pub async fn send_reminders_up_to(ctx: &AppCtx, limit: u64) -> Result<u64> {
         .filter(subscription::Column::ReminderSentAt.is_null())
         .filter(subscription::Column::EndsAt.is_not_null())
         .filter(subscription::Column::EndsAt.gt(now))
-        .filter(subscription::Column::EndsAt.lte(now + Duration::days(1)))
+        .filter(subscription::Column::EndsAt.lte(now + REMINDER_LEAD))
+        .filter(subscription::Column::StartsAt.lte(now - REMINDER_NOT_BEFORE_RUN))
         .filter(subscription::Column::TenantId.in_subquery(active_tenants()))
         .order_by_asc(subscription::Column::EndsAt)
         .order_by_asc(subscription::Column::Id)

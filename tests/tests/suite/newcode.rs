@@ -237,3 +237,76 @@ async fn a_custom_date_and_activations_per_code_reach_the_batch_and_25_codes_arr
         "the codes' expiry in the CSV: {csv}"
     );
 }
+
+/// The callback data of the inline buttons of `call`, row by row.
+fn button_data(call: &gatehouse_tests::fake_telegram::Call) -> Vec<String> {
+    call.params["reply_markup"]["inline_keyboard"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r.as_array().cloned().unwrap_or_default())
+        .filter_map(|b| b["callback_data"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_quantity_step_offers_buttons_and_a_past_date_is_refused_where_it_is_typed() {
+    let s = setup(Some("growth_monthly")).await;
+    s.say(OWNER, "/newcode").await;
+    s.reply(OWNER, "which plan").await;
+    s.press(OWNER, &format!("nc:plan:{}", s.plan)).await;
+    let ask = s.tg.wait_for_text(&s.bot.token, OWNER, "How many codes").await;
+    assert_eq!(
+        button_data(&ask),
+        ["nc:qty:1", "nc:qty:10", "nc:qty:25", "nc:qty:100", "nc:qty:other"],
+        "{ask:?}"
+    );
+    // "Other" asks for a number and keeps the step.
+    s.press(OWNER, "nc:qty:other").await;
+    s.reply(OWNER, "Send how many codes").await;
+    let plan_id = Uuid::parse_str(&s.plan).unwrap();
+    assert_eq!(
+        s.state(OWNER).await,
+        Some(Conversation::NewCodeQuantity { plan_id })
+    );
+    // A button's quantity moves on to the expiry step.
+    s.press(OWNER, "nc:qty:25").await;
+    s.reply(OWNER, "expire").await;
+    assert_eq!(
+        s.state(OWNER).await,
+        Some(Conversation::NewCodeExpiry {
+            plan_id,
+            quantity: 25
+        })
+    );
+    // A date already past is refused at this step, and the owner stays at it.
+    s.say(OWNER, "2020-01-31").await;
+    s.reply(OWNER, "not in the future").await;
+    assert_eq!(
+        s.state(OWNER).await,
+        Some(Conversation::NewCodeExpiry {
+            plan_id,
+            quantity: 25
+        })
+    );
+    assert!(
+        !s.texts_to(OWNER)
+            .iter()
+            .any(|t| t.contains("Something went wrong")),
+        "{:?}",
+        s.texts_to(OWNER)
+    );
+    // A later date carries on to the preview and the batch.
+    let next_year = (s.app.ctx.now() + chrono::Duration::days(400))
+        .format("%Y-%m-%d")
+        .to_string();
+    s.say(OWNER, &next_year).await;
+    let preview = s.reply(OWNER, "Preview").await;
+    assert!(preview.contains("Codes: 25"), "{preview}");
+    let Some(Conversation::NewCodeConfirm { nonce, .. }) = s.state(OWNER).await else {
+        panic!("not at the confirm step");
+    };
+    s.press(OWNER, &format!("nc:ok:{nonce}")).await;
+    s.reply(OWNER, "being generated").await;
+    assert_eq!(s.batches().await[0].quantity, 25);
+}

@@ -384,6 +384,49 @@ async fn reminders_and_expiry_happen_once_even_with_two_workers() {
 }
 
 #[tokio::test]
+async fn a_one_day_plan_is_reminded_half_way_not_at_redemption() {
+    for backend in [Backend::Postgres, Backend::Sqlite] {
+        let s = setup(
+            backend,
+            json!({"name": "Day pass", "price_minor": 0, "currency": "USD", "duration_days": 1}),
+        )
+        .await;
+        let code = s.codes(1, json!({})).await.remove(0);
+        s.say_as_update(1, 7_720, &format!("/start c_{code}")).await;
+        s.reply(7_720, "Code accepted").await;
+        // Right after redemption the end is already within a day: no reminder yet.
+        assert_eq!(
+            domain::subscriptions::send_reminders(&s.app.ctx)
+                .await
+                .unwrap(),
+            0,
+            "not at the moment of redemption"
+        );
+        s.app.clock.advance(Duration::hours(11));
+        assert_eq!(
+            domain::subscriptions::send_reminders(&s.app.ctx)
+                .await
+                .unwrap(),
+            0,
+            "not in the first half"
+        );
+        s.app.clock.advance(Duration::hours(2));
+        assert_eq!(
+            domain::subscriptions::send_reminders(&s.app.ctx)
+                .await
+                .unwrap(),
+            1,
+            "half-way through, about 11 hours before the end"
+        );
+        let call = s.tg.wait_for_text(&s.bot.token, 7_720, "ends on").await;
+        assert!(
+            call.params["text"].as_str().unwrap().contains("Day pass"),
+            "{call:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn lifetime_subscriptions_never_expire() {
     let s = setup(
         Backend::Sqlite,

@@ -148,7 +148,8 @@ async fn thirty_codes_are_generated_unique_and_downloadable_as_csv() {
         );
         for code in &sorted {
             expected.push_str(&format!(
-                "{},Monthly,,,0.00,USD,{},{}\r\n",
+                // Price is the plan's face value even though code orders are not priced.
+                "{},Monthly,,,9.99,USD,{},{}\r\n",
                 code.code,
                 ts(code.created_at),
                 ts(code.created_at + Duration::days(30))
