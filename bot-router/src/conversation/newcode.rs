@@ -3,9 +3,9 @@
 use domain::{
     AppCtx,
     batches::{self, BatchIn, PreviewIn},
-    codes,
     billing::PAYMENT_PAST_DUE,
     bots::{self, BotHandle, Conversation, ExpiryPreset, NewCodeExpiry},
+    codes,
     error::TENANT_SUSPENDED,
     quota::QUOTA_EXCEEDED,
     telegram::{self, Button},
@@ -17,7 +17,8 @@ use super::{OWNERS_ONLY, SOMETHING_WENT_WRONG, say};
 
 pub const PREFIX: &str = "nc:";
 pub const ASK_QUANTITY: &str = "How many codes? Pick one, or send a number from 1 to 1000.";
-pub const ASK_OTHER_QUANTITY: &str = "Send how many codes to generate: a number from 1 to 1000 (or /cancel).";
+pub const ASK_OTHER_QUANTITY: &str =
+    "Send how many codes to generate: a number from 1 to 1000 (or /cancel).";
 /// The quantities offered as buttons at the quantity step (any other is typed).
 pub const QUANTITY_BUTTONS: [i64; 4] = [1, 10, 25, 100];
 pub const EXPIRY_IN_PAST: &str = "That date is not in the future. Send a later date like 2027-01-31, a number of days, or pick an expiry with the buttons (or /cancel).";

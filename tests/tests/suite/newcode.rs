@@ -255,10 +255,18 @@ async fn the_quantity_step_offers_buttons_and_a_past_date_is_refused_where_it_is
     s.say(OWNER, "/newcode").await;
     s.reply(OWNER, "which plan").await;
     s.press(OWNER, &format!("nc:plan:{}", s.plan)).await;
-    let ask = s.tg.wait_for_text(&s.bot.token, OWNER, "How many codes").await;
+    let ask =
+        s.tg.wait_for_text(&s.bot.token, OWNER, "How many codes")
+            .await;
     assert_eq!(
         button_data(&ask),
-        ["nc:qty:1", "nc:qty:10", "nc:qty:25", "nc:qty:100", "nc:qty:other"],
+        [
+            "nc:qty:1",
+            "nc:qty:10",
+            "nc:qty:25",
+            "nc:qty:100",
+            "nc:qty:other"
+        ],
         "{ask:?}"
     );
     // "Other" asks for a number and keeps the step.
