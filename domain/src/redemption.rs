@@ -18,7 +18,7 @@ use entity::{access_code, activation, redeem_failure, subscriber};
 use crate::{
     AppCtx, bots, codes,
     error::{Error, ErrorKind, Result},
-    events, facts,
+    events, facts, limits,
     subscriptions::{self, AccessLink, SubscriptionSource, TgUser},
     telegram::{self, BotHandle},
 };
@@ -167,14 +167,31 @@ pub async fn redeem(ctx: &AppCtx, h: &BotHandle, user: &TgUser, typed: &str) -> 
             Ord::max(retry, 1) as u64,
         ));
     }
+    // The count above was read before any attempt in flight wrote its failure: fifty wrong
+    // codes sent at once would all pass it. A slot taken atomically per attempt bounds the
+    // attempts judged at once; an attempt that does not count gives its slot back.
+    let window = Duration::minutes(FAILURE_WINDOW_MINUTES);
+    let key = format!("redeem:{}:{}", h.id, user.id);
+    let slot = match limits::take(&ctx.db, &key, MAX_FAILURES as u32, window, ctx.now()).await? {
+        Ok(slot) => slot,
+        Err(retry) => {
+            return Err(Error::rate_limited(
+                TOO_MANY_ATTEMPTS,
+                "too many attempts at once",
+                retry,
+            ));
+        }
+    };
     match activate(ctx, h, user, code, found).await {
-        Ok(r) => Ok(r),
         // A late code is not a guess: it existed, so it does not count towards the limit.
         Err(e) if e.kind == ErrorKind::Conflict && e.code != CODE_EXPIRED => {
             record_failure(ctx, h.id, user.id).await?;
             Err(e)
         }
-        Err(e) => Err(e),
+        other => {
+            limits::refund(&ctx.db, &slot).await?;
+            other
+        }
     }
 }
 

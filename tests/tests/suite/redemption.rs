@@ -877,3 +877,37 @@ async fn connecting_sets_the_command_menu_and_owners_get_theirs() {
     let n = names(owner);
     assert!(n.contains(&"newcode".to_string()) && n.contains(&"codes".to_string()));
 }
+
+#[tokio::test]
+async fn fifty_wrong_codes_sent_at_once_are_judged_at_most_five_times() {
+    let s = setup(Backend::Postgres, gold_plan()).await;
+    let user = 6_707;
+    let first = s.next_update_id();
+    for _ in 0..50 {
+        s.next_update_id();
+    }
+    let posts = (0..50).map(|i| {
+        let upd = updates::message(first + i, user, &format!("ZZZZZZZZZZ{i:02}"));
+        let s = &s;
+        async move { s.app.post_update(&s.bot, &upd).await }
+    });
+    for st in futures::future::join_all(posts).await {
+        assert_eq!(st, StatusCode::OK);
+    }
+    // Every message is answered: judged ones say the code does not exist, the rest wait.
+    s.tg.wait_for(&s.bot.token, "sendMessage", 50, StdDuration::from_secs(60))
+        .await;
+    let texts = s.texts_to(user);
+    let judged = texts.iter().filter(|t| t.contains("doesn't exist")).count();
+    let waiting = texts
+        .iter()
+        .filter(|t| t.contains("Too many failed attempts"))
+        .count();
+    assert!(judged <= 5, "{judged} judged: {texts:?}");
+    assert_eq!(judged + waiting, 50, "{texts:?}");
+    // The wait is real: a good code is refused too until the window passes.
+    let good = s.codes(1, json!({})).await;
+    s.say(user, &format!("/start c_{}", good[0])).await;
+    s.replies(user, "Too many failed attempts", waiting + 1)
+        .await;
+}
