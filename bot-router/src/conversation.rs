@@ -143,6 +143,7 @@ async fn on_message(ctx: &AppCtx, h: &BotHandle, m: Message) -> domain::Result<(
         Some(("members", _)) => members(ctx, h, from.id, chat).await,
         Some(("my", _)) => my(ctx, h, from.id, chat).await,
         Some(("newcode", _)) => newcode::start(ctx, h, from.id, chat).await,
+        Some(("code", arg)) => owner_codes::command(ctx, h, from.id, chat, arg).await,
         Some(("cancel", _)) => {
             bots::clear_conversation(ctx, h.id, from.id).await?;
             say(ctx, h, chat, CANCELLED).await
@@ -156,10 +157,16 @@ async fn on_message(ctx: &AppCtx, h: &BotHandle, m: Message) -> domain::Result<(
             match bots::conversation(ctx, h.id, from.id).await? {
                 Some(Conversation::AwaitingCode) => redeem(ctx, h, &from, chat, &text, true).await,
                 Some(c) => newcode::on_text(ctx, h, from.id, chat, c, &text).await,
-                None if domain::codes::normalize(&text).is_some() => {
-                    redeem(ctx, h, &from, chat, &text, false).await
-                }
-                None => help(ctx, h, chat, FREE_TEXT_HEAD).await,
+                // An owner sending a code looks it up; anyone else redeems it.
+                None => match domain::codes::normalize(&text) {
+                    Some(code) => {
+                        match owner_codes::sent_by_owner(ctx, h, from.id, chat, &code).await? {
+                            Some(()) => Ok(()),
+                            None => redeem(ctx, h, &from, chat, &text, false).await,
+                        }
+                    }
+                    None => help(ctx, h, chat, FREE_TEXT_HEAD).await,
+                },
             }
         }
     }
@@ -232,7 +239,7 @@ async fn link_owner(
     match bots::redeem_owner_link(ctx, h, token, user, chat).await {
         Ok(project) => {
             let text = format!(
-                "Done: this Telegram account is now an owner of “{project}”.\nOwner commands: /codes, /members, /newcode"
+                "Done: this Telegram account is now an owner of “{project}”.\nOwner commands: /codes, /code <CODE> (or just send a code), /members, /newcode"
             );
             say(ctx, h, chat, &text).await
         }
@@ -313,6 +320,9 @@ async fn on_callback(ctx: &AppCtx, h: &BotHandle, cb: CallbackQuery) -> domain::
         Some(data) if data.starts_with(payments::CANCEL_RENEWAL_PREFIX) => {
             let id = &data[payments::CANCEL_RENEWAL_PREFIX.len()..];
             cancel_renewal(ctx, h, &cb, chat, id).await
+        }
+        Some(data) if data.starts_with(owner_codes::PREFIX) => {
+            owner_codes::on_button(ctx, h, &cb.id, cb.from.id, chat, data).await
         }
         Some(data) if data.starts_with(newcode::PREFIX) => {
             newcode::on_button(ctx, h, &cb.id, cb.from.id, chat, data).await
@@ -597,6 +607,7 @@ async fn on_my_chat_member(
 
 /// `/newcode`: plan → quantity → expiry → preview → confirm.
 mod newcode;
+mod owner_codes;
 
 #[cfg(test)]
 mod tests {

@@ -136,6 +136,33 @@ pub async fn list(
     } else {
         None
     };
+    Ok(CodePage {
+        items: outs(ctx, t, rows, now).await?,
+        next_cursor,
+    })
+}
+
+/// One code of the project with who redeemed it (the bot's owner tools show it by id).
+/// Another project's or tenant's code is not found.
+pub async fn get(ctx: &AppCtx, t: &TenantCtx, project_id: Uuid, code_id: Uuid) -> Result<CodeOut> {
+    let p = projects::find(&ctx.db, t, project_id).await?;
+    let row = filtered(t, p.id, &CodeFilter::default(), ctx.now())
+        .filter(access_code::Column::Id.eq(code_id))
+        .one(&ctx.db)
+        .await?
+        .ok_or_else(|| Error::not_found("access_code"))?;
+    outs(ctx, t, vec![row], ctx.now())
+        .await?
+        .pop()
+        .ok_or_else(|| Error::not_found("access_code"))
+}
+
+async fn outs(
+    ctx: &AppCtx,
+    t: &TenantCtx,
+    rows: Vec<access_code::Model>,
+    now: DateTime<Utc>,
+) -> Result<Vec<CodeOut>> {
     let mut redeemers = redeemers_of(
         ctx,
         t,
@@ -145,24 +172,21 @@ pub async fn list(
             .collect(),
     )
     .await?;
-    Ok(CodePage {
-        items: rows
-            .into_iter()
-            .map(|c| CodeOut {
-                redeemed_by: redeemers.remove(&c.id).unwrap_or_default(),
-                status: status_of(&c, now),
-                id: c.id,
-                code: c.code,
-                plan_id: c.plan_id,
-                batch_id: c.batch_id,
-                max_activations: c.max_activations,
-                activation_count: c.activation_count,
-                expires_at: c.expires_at,
-                created_at: c.created_at,
-            })
-            .collect(),
-        next_cursor,
-    })
+    Ok(rows
+        .into_iter()
+        .map(|c| CodeOut {
+            redeemed_by: redeemers.remove(&c.id).unwrap_or_default(),
+            status: status_of(&c, now),
+            id: c.id,
+            code: c.code,
+            plan_id: c.plan_id,
+            batch_id: c.batch_id,
+            max_activations: c.max_activations,
+            activation_count: c.activation_count,
+            expires_at: c.expires_at,
+            created_at: c.created_at,
+        })
+        .collect())
 }
 
 /// The activations of `codes` with their subscribers, per code, oldest first.

@@ -212,6 +212,7 @@ pub const OWNER_COMMANDS: &[(&str, &str)] = &[
     ("my", "Your subscriptions"),
     ("help", "What this bot can do"),
     ("codes", "Code counts by status"),
+    ("code", "Look up, delete or roll back a code"),
     ("members", "Recent members"),
     ("newcode", "Generate access codes"),
     ("cancel", "Stop what is under way"),
