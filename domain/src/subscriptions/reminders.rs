@@ -109,30 +109,61 @@ pub async fn send_reminders_up_to(ctx: &AppCtx, limit: u64) -> Result<u64> {
             "Your “{plan_name}” subscription ends on {}. Redeem another code or renew to keep your access.",
             ends_at.format("%Y-%m-%d %H:%M UTC")
         );
-        // The way forward: renew with Stars where Stars sells the plan, a code where codes
-        // are on (the bot's "redeem" button asks for one).
-        let mut rows = vec![];
-        if let (Some(p), Some(pr)) = (&pl, &project) {
-            if let Some(stars) = p.price_stars.filter(|_| pr.stars_enabled && p.active) {
-                rows.push(vec![telegram::Button::Callback {
-                    text: format!("Renew for {stars} ⭐"),
-                    data: format!("{}{}", BUY_PREFIX, p.id),
-                }]);
-            }
-            if pr.access_codes_enabled {
-                rows.push(vec![telegram::Button::Callback {
-                    text: "Redeem a code".into(),
-                    data: "redeem".into(),
-                }]);
-            }
-        }
-        let keyboard = (!rows.is_empty()).then_some(rows);
+        let keyboard = way_forward(pl.as_ref(), project.as_ref());
         if let Err(e) = telegram::send_message(ctx, b.id, user, &text, keyboard).await {
             tracing::warn!(error = %e, subscription = %s.id, "reminder not delivered");
         }
         sent += 1;
     }
     Ok(sent)
+}
+
+/// The buttons that let a subscriber keep or regain a plan: "Renew for N ⭐" where Stars
+/// sells it, "Redeem a code" where codes are on (the bot's "redeem" button asks for one).
+/// Shared by the reminder and the end-of-access message.
+pub(super) fn way_forward(
+    pl: Option<&plan::Model>,
+    project: Option<&entity::project::Model>,
+) -> Option<telegram::Keyboard> {
+    let mut rows = vec![];
+    if let (Some(p), Some(pr)) = (pl, project) {
+        if let Some(stars) = p.price_stars.filter(|_| pr.stars_enabled && p.active) {
+            rows.push(vec![telegram::Button::Callback {
+                text: format!("Renew for {stars} ⭐"),
+                data: format!("{}{}", BUY_PREFIX, p.id),
+            }]);
+        }
+        if pr.access_codes_enabled {
+            rows.push(vec![telegram::Button::Callback {
+                text: "Redeem a code".into(),
+                data: "redeem".into(),
+            }]);
+        }
+    }
+    (!rows.is_empty()).then_some(rows)
+}
+
+/// The end-of-access message and its buttons, naming the plan.
+pub(super) async fn ended_message(
+    ctx: &AppCtx,
+    s: &subscription::Model,
+) -> Result<(String, Option<telegram::Keyboard>)> {
+    let pl = plan::Entity::find_by_id(s.plan_id).one(&ctx.db).await?;
+    let project = entity::project::Entity::find_by_id(s.project_id)
+        .one(&ctx.db)
+        .await?;
+    let plan_name = pl.as_ref().map(|p| p.name.clone()).unwrap_or_default();
+    let keyboard = way_forward(pl.as_ref(), project.as_ref());
+    let text = if keyboard.is_some() {
+        format!(
+            "Your “{plan_name}” subscription has ended and your access was removed. To come back, use a button below."
+        )
+    } else {
+        format!(
+            "Your “{plan_name}” subscription has ended and your access was removed. Send /start to see how to come back."
+        )
+    };
+    Ok((text, keyboard))
 }
 
 /// Callback data of a "Buy" button: this prefix and the plan id. Defined here (payments

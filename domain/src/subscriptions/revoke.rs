@@ -42,8 +42,15 @@ pub async fn expire_due(ctx: &AppCtx) -> Result<u64> {
     for s in due {
         if end(ctx, &s, SubscriptionStatus::Expired).await? {
             ended += 1;
-            let text = "Your subscription has ended and your access was removed. Redeem a new code any time to come back.";
-            remove_access(ctx, &s, Some(text)).await;
+            // The plan's name and the way back (the reminder's own buttons).
+            let (text, keyboard) = match super::reminders::ended_message(ctx, &s).await {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(error = %e, subscription = %s.id, "end message not worded");
+                    (ENDED_FALLBACK.to_string(), None)
+                }
+            };
+            remove_access_with(ctx, &s, Some(&text), keyboard).await;
         }
     }
     Ok(ended)
@@ -85,6 +92,20 @@ async fn end(ctx: &AppCtx, s: &subscription::Model, status: SubscriptionStatus) 
 /// Removes the user from the plan's channels (unless another active subscription still
 /// covers a channel) and tells them. Telegram failures are logged, not fatal.
 async fn remove_access(ctx: &AppCtx, s: &subscription::Model, message: Option<&str>) {
+    remove_access_with(ctx, s, message, None).await
+}
+
+/// Said when the plan cannot be read to word the end-of-access message.
+const ENDED_FALLBACK: &str =
+    "Your subscription has ended and your access was removed. Send /start to see how to come back.";
+
+/// [`remove_access`] with buttons under the message.
+async fn remove_access_with(
+    ctx: &AppCtx,
+    s: &subscription::Model,
+    message: Option<&str>,
+    keyboard: Option<telegram::Keyboard>,
+) {
     let run = async {
         let (Some(b), Some(user)) = (
             bot_of(ctx, s.project_id).await?,
@@ -103,7 +124,7 @@ async fn remove_access(ctx: &AppCtx, s: &subscription::Model, message: Option<&s
             }
         }
         if let Some(text) = message
-            && let Err(e) = telegram::send_message(ctx, b.id, user, text, None).await
+            && let Err(e) = telegram::send_message(ctx, b.id, user, text, keyboard).await
         {
             tracing::warn!(error = %e, "end-of-subscription message not delivered");
         }

@@ -359,7 +359,22 @@ async fn reminders_and_expiry_happen_once_even_with_two_workers() {
     );
     a.unwrap();
     b.unwrap();
-    s.reply(800, "has ended").await;
+    // The end-of-access message names the plan and carries the reminder's way back.
+    let ended = s.tg.wait_for_text(&s.bot.token, 800, "has ended").await;
+    assert!(
+        ended.params["text"].as_str().unwrap().contains("“Week”"),
+        "{ended:?}"
+    );
+    let buttons = callback_data(&ended);
+    assert!(buttons.contains(&"redeem".to_string()), "{ended:?}");
+    assert!(
+        buttons.contains(&format!("buy:{}", s.plan)),
+        "Renew for 50 ⭐: {ended:?}"
+    );
+    assert!(
+        format!("{ended:?}").contains("Renew for 50 ⭐"),
+        "{ended:?}"
+    );
     assert_eq!(
         s.tg.calls_to(&s.bot.token, "banChatMember").len(),
         1,
