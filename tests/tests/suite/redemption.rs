@@ -926,3 +926,62 @@ async fn fifty_wrong_codes_sent_at_once_are_judged_at_most_five_times() {
     s.replies(user, "Too many failed attempts", waiting + 1)
         .await;
 }
+
+#[tokio::test]
+async fn a_code_of_another_project_does_not_exist_on_this_bot_and_counts_as_a_wrong_guess() {
+    let here = setup(Backend::Postgres, gold_plan()).await;
+    let elsewhere = setup(Backend::Postgres, gold_plan()).await;
+    let theirs = elsewhere.codes(5, json!({})).await;
+    let user = 7_731;
+    for (i, code) in theirs.iter().enumerate() {
+        here.say(user, code).await;
+        here.replies(user, "That code doesn't exist", i + 1).await;
+    }
+    // Five of them are five wrong guesses: the limit now answers, even for a good code.
+    let good = here.codes(1, json!({})).await.remove(0);
+    here.say(user, &good).await;
+    here.reply(user, "Too many failed attempts").await;
+    assert!(
+        !here
+            .texts_to(user)
+            .iter()
+            .any(|t| t.contains("Code accepted")),
+        "{:?}",
+        here.texts_to(user)
+    );
+    // The other project's codes are untouched, and still redeem on their own bot.
+    let listed = elsewhere
+        .app
+        .all_codes(&elsewhere.c, &elsewhere.pid, "&status=unredeemed")
+        .await;
+    assert_eq!(listed.len(), 5);
+    elsewhere.say(user, &theirs[0]).await;
+    elsewhere.reply(user, "Code accepted").await;
+}
+
+#[tokio::test]
+async fn a_codes_only_plan_is_redeemable_by_code_and_absent_from_start() {
+    let s = setup(
+        Backend::Postgres,
+        json!({"name": "Insider", "price_minor": 500, "currency": "USD", "duration_days": 30, "codes_only": true}),
+    )
+    .await;
+    let (st, b) = s
+        .app
+        .as_creator(
+            &s.c,
+            Method::POST,
+            &format!("/api/v1/projects/{}/plans", s.pid),
+            Some(json!({"name": "Public", "price_minor": 900, "currency": "USD", "duration_days": 30})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    s.say(7_741, "/start").await;
+    let start = s.reply(7_741, "Public").await;
+    assert!(!start.contains("Insider"), "{start}");
+    let code = s.codes(1, json!({})).await.remove(0);
+    s.say(7_741, &code).await;
+    let ok = s.reply(7_741, "Code accepted").await;
+    assert!(ok.contains("Insider"), "{ok}");
+    assert_eq!(s.subscriptions().await[0]["status"], "active");
+}
