@@ -985,3 +985,57 @@ async fn a_codes_only_plan_is_redeemable_by_code_and_absent_from_start() {
     assert!(ok.contains("Insider"), "{ok}");
     assert_eq!(s.subscriptions().await[0]["status"], "active");
 }
+
+#[tokio::test]
+async fn a_plan_granting_two_channels_and_a_group_joins_and_removes_all_three() {
+    let s = BotProject::builder(Backend::Postgres)
+        .billing_plan("growth_monthly")
+        .build()
+        .await;
+    let mut ids = vec![];
+    let chats = [
+        (-100_7751_i64, "News", "channel"),
+        (-100_7752, "Archive", "channel"),
+        (-100_7753, "Chat", "group"),
+    ];
+    for (chat, title, kind) in chats {
+        let (st, b) = s
+            .app
+            .as_creator(
+                &s.c,
+                Method::POST,
+                &format!("/api/v1/projects/{}/channels", s.pid),
+                Some(json!({"telegram_chat_id": chat, "title": title, "kind": kind})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED, "{b}");
+        ids.push(b["id"].clone());
+    }
+    patch(
+        &s,
+        &format!("/api/v1/projects/{}/plans/{}", s.pid, s.plan),
+        json!({"channel_ids": ids}),
+    )
+    .await;
+    let code = s.codes(1, json!({})).await.remove(0);
+    s.say(7_750, &code).await;
+    let (_, joins) = s.reply_with_buttons(7_750, "Code accepted").await;
+    assert_eq!(joins.len(), 3, "three Join buttons: {joins:?}");
+    for (_, title, _) in chats {
+        assert!(
+            joins.iter().any(|(label, _)| label.contains(title)),
+            "{title}: {joins:?}"
+        );
+    }
+    s.app.clock.advance(Duration::days(31));
+    domain::subscriptions::expire_due(&s.app.ctx).await.unwrap();
+    s.reply(7_750, "has ended").await;
+    let bans = s.calls("banChatMember", 3).await;
+    let mut removed_from: Vec<i64> = bans
+        .iter()
+        .filter(|b| b["user_id"] == 7_750)
+        .map(|b| b["chat_id"].as_i64().unwrap())
+        .collect();
+    removed_from.sort();
+    assert_eq!(removed_from, [-100_7753, -100_7752, -100_7751]);
+}
