@@ -82,6 +82,8 @@ struct OverviewPage {
     bot_errors: FormErrors,
     chart: chart::Chart,
     ttl: String,
+    /// How long expired codes stay listed (days), as typed or stored.
+    retention: String,
     welcome: String,
     errors: FormErrors,
     saved: bool,
@@ -118,12 +120,17 @@ pub async fn overview_page(
     let owners = bots::list_owners(ctx, &s.t, project_id).await?;
     let days =
         domain::subscriptions::redemptions_per_day(ctx, &s.t, project_id, CHART_DAYS).await?;
-    let (ttl, welcome) = match st.form {
-        Some(f) => (f.get("unused_code_ttl_days"), f.get("welcome_message")),
+    let (ttl, retention, welcome) = match st.form {
+        Some(f) => (
+            f.get("unused_code_ttl_days"),
+            f.get("expired_code_retention_days"),
+            f.get("welcome_message"),
+        ),
         None => (
             p.unused_code_ttl_days
                 .map(|d| d.to_string())
                 .unwrap_or_default(),
+            p.expired_code_retention_days.to_string(),
             p.welcome_message.clone(),
         ),
     };
@@ -146,6 +153,7 @@ pub async fn overview_page(
             bot_errors: st.bot_errors,
             chart: chart::Chart::new(&days),
             ttl,
+            retention,
             welcome,
             errors: st.errors,
             saved: st.saved,
@@ -175,6 +183,7 @@ pub async fn update_settings(
 ) -> WebResult {
     let mut errors = FormErrors::default();
     let ttl = form.int("unused_code_ttl_days", &mut errors);
+    let retention = form.int("expired_code_retention_days", &mut errors);
     if !errors.fields.is_empty() {
         errors.status = Some(axum::http::StatusCode::UNPROCESSABLE_ENTITY);
         let st = OverviewState {
@@ -192,8 +201,8 @@ pub async fn update_settings(
         stars_enabled: Some(form.checked("stars_enabled")),
         // An empty box turns the unused-code timer off.
         unused_code_ttl_days: Some(ttl),
-        // Set through the API; the form leaves it as it is.
-        expired_code_retention_days: None,
+        // An empty box leaves the retention as it is (it always has a value).
+        expired_code_retention_days: retention,
     };
     match projects::update(&ctx, &s.t, project_id, patch).await {
         Ok(_) => Ok(page::see_other(format!("/projects/{project_id}?saved=1"))),

@@ -410,6 +410,72 @@ async fn web_projects_plans_and_channels_are_managed_from_the_pages() {
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_contains(&r.body, "id=\"ttl-error\"");
+    // How long expired codes stay listed: shown (30 by default), saved, refused when wrong.
+    let page = w.get(&format!("/projects/{pid}")).await.body;
+    assert_contains(
+        &page,
+        "name=\"expired_code_retention_days\" type=\"number\" min=\"1\" value=\"30\"",
+    );
+    let r = w
+        .post_form(
+            &format!("/projects/{pid}/settings"),
+            &[("name", "Book Club"), ("expired_code_retention_days", "45")],
+        )
+        .await;
+    assert_redirect(&r, &format!("/projects/{pid}?saved=1"));
+    let page = w.get(&format!("/projects/{pid}")).await.body;
+    assert_contains(&page, "min=\"1\" value=\"45\"");
+    let r = w
+        .post_form(
+            &format!("/projects/{pid}/settings"),
+            &[("name", "Book Club"), ("expired_code_retention_days", "0")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_contains(&r.body, "id=\"retention-error\"");
+}
+
+#[tokio::test]
+async fn web_expired_codes_stay_under_the_expired_filter_until_purged() {
+    let app = TestApp::spawn().await;
+    let c = app.signup().await;
+    let (pid, plan_id) = app.project_with_plan(&c).await;
+    let mut body = gatehouse_tests::factories::batch(&plan_id, 1);
+    body["expiry"] = serde_json::json!({"days": 1});
+    let (st, b) = app.post_batch(&c, &pid, body, None).await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{b}");
+    app.wait_batch(&c, &pid, b["id"].as_str().unwrap()).await;
+    let code = app.all_codes(&c, &pid, "").await[0]["code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.clock.advance(chrono::Duration::days(2));
+    domain::codes::expire(&app.ctx).await.unwrap();
+    let mut w = app.web_login(&c.email).await;
+    let expired = w
+        .get(&format!("/projects/{pid}/codes?status=expired"))
+        .await;
+    assert_eq!(expired.status, StatusCode::OK);
+    assert_contains(&expired.body, &code);
+    let unredeemed = w
+        .get(&format!("/projects/{pid}/codes?status=unredeemed"))
+        .await;
+    assert_lacks(&unredeemed.body, &code);
+    // Still there near the end of the retention (30 days), gone after it.
+    app.clock.advance(chrono::Duration::days(29));
+    domain::codes::expire(&app.ctx).await.unwrap();
+    let mut w = app.web_login(&c.email).await;
+    let page = w
+        .get(&format!("/projects/{pid}/codes?status=expired"))
+        .await;
+    assert_contains(&page.body, &code);
+    app.clock.advance(chrono::Duration::days(2));
+    domain::codes::expire(&app.ctx).await.unwrap();
+    let mut w = app.web_login(&c.email).await;
+    let page = w
+        .get(&format!("/projects/{pid}/codes?status=expired"))
+        .await;
+    assert_lacks(&page.body, &code);
 }
 
 #[tokio::test]
