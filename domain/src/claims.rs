@@ -6,8 +6,6 @@
 //! [`takeable`] lets anyone take its claims at once. A live worker's claim keeps its lease,
 //! and a claim by a process that never beats (an api process, a test calling the domain)
 //! keeps its lease too, so the lease stays the bound when nothing is known.
-use std::sync::OnceLock;
-
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
     ColumnTrait, Condition, EntityTrait, QueryFilter,
@@ -19,10 +17,9 @@ use entity::worker_beat;
 
 use crate::{AppCtx, config::MISSED_HEARTBEATS, error::Result};
 
-/// This process's identity as a claimer (one per process, whatever it runs).
-pub fn me() -> Uuid {
-    static ID: OnceLock<Uuid> = OnceLock::new();
-    *ID.get_or_init(Uuid::now_v7)
+/// This instance's identity as a claimer (`AppCtx::instance`: one per process).
+pub fn me(ctx: &AppCtx) -> Uuid {
+    ctx.instance
 }
 
 /// How long after its last beat a worker counts as dead.
@@ -35,7 +32,7 @@ pub fn dead_after(ctx: &AppCtx) -> Duration {
 pub async fn beat(ctx: &AppCtx) -> Result<()> {
     let now = ctx.now();
     worker_beat::Entity::insert(worker_beat::ActiveModel {
-        id: sea_orm::Set(me()),
+        id: sea_orm::Set(me(ctx)),
         started_at: sea_orm::Set(now),
         beat_at: sea_orm::Set(now),
     })
@@ -60,7 +57,7 @@ pub async fn stop(ctx: &AppCtx) -> Result<()> {
             worker_beat::Column::BeatAt,
             sea_orm::sea_query::Expr::value(DateTime::<Utc>::UNIX_EPOCH),
         )
-        .filter(worker_beat::Column::Id.eq(me()))
+        .filter(worker_beat::Column::Id.eq(me(ctx)))
         .exec(&ctx.db)
         .await?;
     Ok(())

@@ -22,6 +22,9 @@ pub struct AppCtx {
     pub keys: Arc<Keys>,
     /// The per-process bound on concurrent password hashing.
     pub password_work: Arc<PasswordWork>,
+    /// This application instance's identity as a claimer of shared work (`claims`): one per
+    /// process in production; tests running several apps in one process get one each.
+    pub instance: uuid::Uuid,
 }
 
 /// Keys derived from `GATEHOUSE_SECRET_KEY`, one per purpose so no two uses share key material.
@@ -189,6 +192,7 @@ impl AppCtx {
             config: Arc::new(config),
             clock,
             keys: Arc::new(Keys::derive(secret)),
+            instance: uuid::Uuid::now_v7(),
         }
     }
 

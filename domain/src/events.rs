@@ -7,7 +7,7 @@
 //! batches, redemptions, subscriptions and payments call it without the domain's module graph
 //! gaining a cycle.
 use chrono::{DateTime, SecondsFormat, Utc};
-use sea_orm::{ConnectionTrait, EntityTrait, Set};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, sea_query::Expr};
 use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -205,7 +205,12 @@ async fn listeners(
         .collect())
 }
 
-/// One outbox row per endpoint in `wanted`, in one statement.
+/// One outbox row per endpoint in `wanted` that still exists when the caller's transaction
+/// writes it: each row is an `INSERT … SELECT … FROM webhook_endpoints WHERE id = …`, so an
+/// endpoint another process deleted while this one still had it cached gets no row (instead
+/// of a foreign-key violation that would roll back the business change the event rode with).
+/// Rows are written for disabled endpoints too: the sender holds them until it is enabled
+/// again (within the event's 24 h).
 async fn write(
     db: &impl ConnectionTrait,
     tenant_id: Uuid,
@@ -213,30 +218,54 @@ async fn write(
     event: Event,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    use sea_orm::{ActiveEnum, sea_query::Query};
     if wanted.is_empty() {
         return Ok(());
     }
     let id = format!("evt_{}", Uuid::now_v7().simple());
     let payload = body(event.kind, &id, now, &event.data);
-    let rows = wanted.iter().map(|e| webhook_delivery::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        tenant_id: Set(tenant_id),
-        endpoint_id: Set(e.id),
-        event_id: Set(id.clone()),
-        event_type: Set(event.kind.as_str().to_string()),
-        payload: Set(payload.clone()),
-        status: Set(DeliveryStatus::Pending),
-        attempts: Set(0),
-        next_attempt_at: Set(now),
-        retry_until: Set(now + chrono::Duration::hours(RETRY_WINDOW_HOURS)),
-        last_status_code: Set(None),
-        last_latency_ms: Set(None),
-        last_error: Set(None),
-        delivered_at: Set(None),
-        claimed_by: Set(None),
-        created_at: Set(now),
-    });
-    webhook_delivery::Entity::insert_many(rows).exec(db).await?;
+    let retry_until = now + chrono::Duration::hours(RETRY_WINDOW_HOURS);
+    for e in wanted {
+        let rows = Query::select()
+            .expr(Expr::val(Uuid::now_v7()))
+            .expr(Expr::val(tenant_id))
+            .expr(Expr::col((
+                webhook_endpoint::Entity,
+                webhook_endpoint::Column::Id,
+            )))
+            .expr(Expr::val(id.clone()))
+            .expr(Expr::val(event.kind.as_str()))
+            .expr(Expr::val(payload.clone()))
+            .expr(Expr::val(DeliveryStatus::Pending.to_value()))
+            .expr(Expr::val(0i32))
+            .expr(Expr::val(now))
+            .expr(Expr::val(retry_until))
+            .expr(Expr::val(now))
+            .from(webhook_endpoint::Entity)
+            .and_where(webhook_endpoint::Column::Id.eq(e.id))
+            .and_where(webhook_endpoint::Column::TenantId.eq(tenant_id))
+            .to_owned();
+        let insert = Query::insert()
+            .into_table(webhook_delivery::Entity)
+            .columns([
+                webhook_delivery::Column::Id,
+                webhook_delivery::Column::TenantId,
+                webhook_delivery::Column::EndpointId,
+                webhook_delivery::Column::EventId,
+                webhook_delivery::Column::EventType,
+                webhook_delivery::Column::Payload,
+                webhook_delivery::Column::Status,
+                webhook_delivery::Column::Attempts,
+                webhook_delivery::Column::NextAttemptAt,
+                webhook_delivery::Column::RetryUntil,
+                webhook_delivery::Column::CreatedAt,
+            ])
+            .select_from(rows)
+            .map_err(crate::Error::internal)?
+            .to_owned();
+        db.execute_raw(db.get_database_backend().build(&insert))
+            .await?;
+    }
     Ok(())
 }
 

@@ -39,7 +39,7 @@ enum Fact {
 }
 
 static CACHE: LazyLock<DashMap<Uuid, (Fact, Instant)>> = LazyLock::new(DashMap::new);
-/// A tenant's enabled webhook endpoints, by tenant id (beside `CACHE`, whose tenant entry is
+/// A tenant's webhook endpoints (enabled or not: a disabled one holds its events), by tenant id (beside `CACHE`, whose tenant entry is
 /// its status; one eviction of the tenant id drops both).
 static ENDPOINTS: LazyLock<DashMap<Uuid, (Endpoints, Instant)>> = LazyLock::new(DashMap::new);
 
@@ -178,7 +178,6 @@ async fn cached_rows<M>(
 pub async fn webhook_endpoints(db: &impl ConnectionTrait, tenant_id: Uuid) -> Result<Endpoints> {
     let load = webhook_endpoint::Entity::find()
         .filter(webhook_endpoint::Column::TenantId.eq(tenant_id))
-        .filter(webhook_endpoint::Column::Enabled.eq(true))
         .all(db);
     cached_rows(&ENDPOINTS, tenant_id, load).await
 }

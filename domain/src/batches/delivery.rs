@@ -186,7 +186,7 @@ async fn claim(ctx: &AppCtx, batch_id: Uuid) -> Result<()> {
         )
         .col_expr(
             code_batch::Column::ClaimedBy,
-            Expr::value(Some(crate::claims::me())),
+            Expr::value(Some(crate::claims::me(ctx))),
         )
         .col_expr(code_batch::Column::UpdatedAt, Expr::value(now))
         .filter(code_batch::Column::Id.eq(batch_id))

@@ -204,7 +204,7 @@ async fn claim_due(ctx: &AppCtx, per_round: u64) -> Result<Vec<(usage_record::Mo
             )
             .col_expr(
                 usage_record::Column::ClaimedBy,
-                Expr::value(Some(crate::claims::me())),
+                Expr::value(Some(crate::claims::me(ctx))),
             )
             .filter(usage_record::Column::Id.eq(rec.id))
             .filter(usage_record::Column::Status.eq(UsageStatus::Pending))

@@ -178,7 +178,7 @@ async fn claim_due(ctx: &AppCtx) -> Result<Vec<(webhook_delivery::Model, i32)>> 
             .col_expr(webhook_delivery::Column::NextAttemptAt, Expr::value(lease))
             .col_expr(
                 webhook_delivery::Column::ClaimedBy,
-                Expr::value(Some(crate::claims::me())),
+                Expr::value(Some(crate::claims::me(ctx))),
             )
             .filter(webhook_delivery::Column::Id.eq(d.id))
             .filter(webhook_delivery::Column::Status.eq(DeliveryStatus::Pending))

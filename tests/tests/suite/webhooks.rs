@@ -613,6 +613,48 @@ async fn an_endpoint_added_or_disabled_counts_from_the_next_event() {
         1,
         "a disabled endpoint gets nothing new"
     );
+    // Held, not dropped: enabled again, it receives the event it missed.
+    let (s, b) = app
+        .as_creator(
+            c,
+            Method::PATCH,
+            &format!("/api/v1/webhooks/endpoints/{eid}"),
+            Some(json!({"enabled": true})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let got = receiver.wait_for(2).await;
+    assert_eq!(got.len(), 2, "the held event, once");
+    assert_eq!(got[1].json()["data"]["subscriber"]["telegram_user_id"], 713);
+}
+
+#[tokio::test]
+async fn an_endpoint_deleted_while_another_process_has_it_cached_never_fails_a_redemption() {
+    let bp = bot_project().await;
+    let (app, c) = (&bp.app, &bp.c);
+    let receiver = Receiver::start().await;
+    let (eid, _) = endpoint(app, c, &receiver.url, &["code.redeemed"]).await;
+    let codes = bp.codes(2, json!({})).await;
+    bp.say(721, &format!("/start c_{}", codes[0])).await;
+    bp.reply(721, "Code accepted").await;
+    receiver.wait_for(1).await;
+
+    // Another process deletes the endpoint and its announcement never arrives here: the row
+    // goes (its deliveries with it), this process still has the endpoint cached.
+    entity::webhook_endpoint::Entity::delete_by_id(eid.parse::<uuid::Uuid>().unwrap())
+        .exec(&app.ctx.db)
+        .await
+        .unwrap();
+    bp.say(722, &format!("/start c_{}", codes[1])).await;
+    bp.reply(722, "Code accepted").await;
+    let subs = bp.subscriptions().await;
+    assert_eq!(subs.len(), 2, "both redemptions granted: {subs:?}");
+    let rows = entity::webhook_delivery::Entity::find()
+        .filter(entity::webhook_delivery::Column::TenantId.eq(c.tenant_id))
+        .all(&app.ctx.db)
+        .await
+        .unwrap();
+    assert!(rows.is_empty(), "no row for the deleted endpoint: {rows:?}");
 }
 
 #[tokio::test]
