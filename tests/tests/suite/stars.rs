@@ -1428,3 +1428,43 @@ async fn disconnecting_the_bot_from_the_dashboard_cancels_its_renewing_stars_sub
         .unwrap();
     assert_eq!(renewing, 0);
 }
+
+#[tokio::test]
+async fn rolling_back_a_code_that_revokes_a_stars_subscription_cancels_it_in_telegram() {
+    // Its own database: another test's reconciliation must not ask its Telegram about ours.
+    let db = gatehouse_tests::app::isolated_pg_database().await;
+    let s = setup(30, 250, &[("DATABASE_URL", &db)]).await;
+    let user = 3_535;
+    let (_, sid) = subscribe(&s, user, 250, "rb-1").await;
+    // A code extends the same subscription past the 30 days the Stars charge bought.
+    let code = s.codes(1, json!({})).await.remove(0);
+    s.say(user, &format!("/start c_{code}")).await;
+    s.reply(user, "is extended").await;
+
+    // Rolled back once the Stars days have passed: only the code's days were still running,
+    // so nothing granted remains and the subscription is revoked.
+    s.app.clock.advance(Duration::days(31));
+    assert!(star_cancels(&s).is_empty(), "nothing cancelled yet");
+    let c = s.app.relogin(&s.c).await;
+    let id = s.app.all_codes(&c, &s.pid, &format!("&q={code}")).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (st, b) = api(&s, Method::POST, &format!("/codes/{id}/rollback"), None).await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert_eq!(b["subscriptions_revoked"], 1, "{b}");
+    assert_eq!(subscription(&s, &sid).await["status"], "revoked");
+    // The Stars subscription that would renew into it is stopped in Telegram.
+    let cancels = star_cancels(&s);
+    assert_eq!(cancels.len(), 1, "{cancels:?}");
+    assert_eq!(cancels[0]["telegram_payment_charge_id"], "rb-1");
+    assert_eq!(cancels[0]["user_id"], user);
+    assert_eq!(cancels[0]["is_canceled"], true);
+    let renewing = entity::payment::Entity::find()
+        .filter(entity::payment::Column::TenantId.eq(s.c.tenant_id))
+        .filter(entity::payment::Column::RenewalCanceled.eq(false))
+        .count(&s.app.ctx.db)
+        .await
+        .unwrap();
+    assert_eq!(renewing, 0);
+}
