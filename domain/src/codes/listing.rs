@@ -108,9 +108,34 @@ fn filtered(
             .map(normalize_partial)
             .filter(|s| !s.is_empty())
     {
-        q = q.filter(C::Code.starts_with(s));
+        // A whole code is one equality; a beginning is a range over the `(project_id, code)`
+        // index (`LIKE 'X%'` is a scan there: the database's collation is not "C").
+        q = if s.len() >= CODE_LEN {
+            q.filter(C::Code.eq(s))
+        } else {
+            match prefix_upper_bound(&s) {
+                Some(end) => q.filter(C::Code.gte(s)).filter(C::Code.lt(end)),
+                None => q.filter(C::Code.gte(s)),
+            }
+        };
     }
     q
+}
+
+/// The least string over the code alphabet that sorts after every code starting with
+/// `prefix` (`"AB9"` → `"ABA"`, `"ABZ"` → `"AC"`); `None` when `prefix` is all `Z`s and
+/// nothing sorts after its codes. The alphabet is in byte order, so the codes starting with
+/// `prefix` are exactly those in `[prefix, bound)`.
+pub fn prefix_upper_bound(prefix: &str) -> Option<String> {
+    let mut chars: Vec<u8> = prefix.bytes().collect();
+    while let Some(last) = chars.pop() {
+        let i = ALPHABET.iter().position(|a| *a == last)?;
+        if let Some(next) = ALPHABET.get(i + 1) {
+            chars.push(*next);
+            return Some(String::from_utf8(chars).expect("alphabet is ASCII"));
+        }
+    }
+    None
 }
 
 pub const PAGE_MAX: u64 = 500;

@@ -182,6 +182,16 @@ mod tests {
     }
 
     #[test]
+    fn prefix_bounds_follow_the_alphabet() {
+        assert_eq!(prefix_upper_bound("AB9").as_deref(), Some("ABA"));
+        assert_eq!(prefix_upper_bound("ABH").as_deref(), Some("ABJ"), "no I");
+        assert_eq!(prefix_upper_bound("ABZ").as_deref(), Some("AC"));
+        assert_eq!(prefix_upper_bound("AZZ").as_deref(), Some("B"));
+        assert_eq!(prefix_upper_bound("ZZ"), None);
+        assert!(ALPHABET.windows(2).all(|w| w[0] < w[1]), "byte order");
+    }
+
+    #[test]
     fn expiry_presets() {
         let now: DateTime<Utc> = "2026-01-31T10:00:00Z".parse().unwrap();
         let p = |s: &str| {

@@ -132,3 +132,99 @@ async fn a_large_export_streams_every_row() {
     let codes: HashSet<&str> = text.lines().skip(1).map(|l| &l[..12]).collect();
     assert_eq!(codes.len(), 3000);
 }
+
+/// Sets a code's text directly, to put codes on the edges of a search range.
+async fn set_code(app: &TestApp, code_id: &str, code: &str) {
+    let m = entity::access_code::Entity::find_by_id(code_id.parse::<Uuid>().unwrap())
+        .one(&app.ctx.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut am = m.into_active_model();
+    am.code = Set(code.to_string());
+    am.update(&app.ctx.db).await.unwrap();
+}
+
+/// Search by a whole code is one equality and by a beginning a range over the code index;
+/// through the API both return exactly the codes that start with what was typed: beginnings
+/// whose bound carries (ending in Z, `9` before `A`, no `I` after `H`), one with no upper
+/// bound (all Z), on PostgreSQL and SQLite, and never another project's codes.
+#[tokio::test]
+async fn search_by_whole_code_and_by_beginning_returns_exactly_the_matching_codes() {
+    for backend in [Backend::Postgres, Backend::Sqlite] {
+        let app = TestApp::spawn_on(backend, HashMap::new()).await;
+        let c = app.signup().await;
+        app.set_billing_plan(c.tenant_id, "growth_monthly").await;
+        let (pid, plan) = app.project_with_plan(&c).await;
+        let (other_pid, other_plan) = app.project_with_plan(&c).await;
+        generate(&app, &c, &pid, batch(&plan, 200)).await;
+        generate(&app, &c, &other_pid, batch(&other_plan, 50)).await;
+        let all = app.all_codes(&c, &pid, "").await;
+        // Codes on the edges of the ranges the beginnings below make.
+        let edges = [
+            "AZZZZZZZZZZZ",
+            "B00000000000",
+            "ZZZZZZZZZZZZ",
+            "H99999999999",
+            "J00000000000",
+            "999999999999",
+            "A00000000000",
+        ];
+        for (code, row) in edges.iter().zip(&all) {
+            set_code(&app, row["id"].as_str().unwrap(), code).await;
+        }
+        let other = app.all_codes(&c, &other_pid, "").await;
+        set_code(&app, other[0]["id"].as_str().unwrap(), "AZZZZZZZZZZY").await;
+        let codes: Vec<String> = app
+            .all_codes(&c, &pid, "")
+            .await
+            .iter()
+            .map(|c| c["code"].as_str().unwrap().to_string())
+            .collect();
+
+        let search = |q: String| {
+            let (app, c, pid) = (&app, &c, &pid);
+            async move {
+                let mut got: Vec<String> = app
+                    .all_codes(c, pid, &format!("&q={}", urlencode(&q)))
+                    .await
+                    .iter()
+                    .map(|c| c["code"].as_str().unwrap().to_string())
+                    .collect();
+                got.sort();
+                got
+            }
+        };
+        // A whole code, typed as a person would: that code alone.
+        let target = codes.iter().find(|c| !edges.contains(&c.as_str())).unwrap();
+        assert_eq!(
+            search(typed_like_a_person(target, 'o')).await,
+            vec![target.clone()],
+            "{backend:?}: whole code"
+        );
+        assert_eq!(search("AZZZZZZZZZZZ".into()).await, vec!["AZZZZZZZZZZZ"]);
+        assert!(
+            search("AZZZZZZZZZZY".into()).await.is_empty(),
+            "other project"
+        );
+        let mut beginnings: Vec<String> = ["A", "AZ", "AZZZZ", "B", "Z", "ZZ", "H", "H9", "9", "J"]
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        beginnings.extend([target[..1].to_string(), target[..3].to_string()]);
+        beginnings.push(target[..CODE_LEN - 1].to_string());
+        for b in beginnings {
+            let mut want: Vec<String> = codes
+                .iter()
+                .filter(|c| c.starts_with(b.as_str()))
+                .cloned()
+                .collect();
+            want.sort();
+            assert_eq!(
+                search(b.to_lowercase()).await,
+                want,
+                "{backend:?}: beginning {b}"
+            );
+        }
+    }
+}
