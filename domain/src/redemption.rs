@@ -168,30 +168,29 @@ pub async fn redeem(ctx: &AppCtx, h: &BotHandle, user: &TgUser, typed: &str) -> 
         ));
     }
     // The count above was read before any attempt in flight wrote its failure: fifty wrong
-    // codes sent at once would all pass it. A slot taken atomically per attempt bounds the
-    // attempts judged at once; an attempt that does not count gives its slot back.
-    let window = Duration::minutes(FAILURE_WINDOW_MINUTES);
-    let key = format!("redeem:{}:{}", h.id, user.id);
-    let slot = match limits::take(&ctx.db, &key, MAX_FAILURES as u32, window, ctx.now()).await? {
-        Ok(slot) => slot,
-        Err(retry) => {
+    // codes sent at once would all pass it. A guess (no such code) first takes a slot
+    // atomically, so at most MAX_FAILURES guesses are judged per window however many arrive
+    // at once; a code that exists is judged as before (twenty good codes at once all redeem).
+    if found.is_none() {
+        let window = Duration::minutes(FAILURE_WINDOW_MINUTES);
+        let key = format!("redeem-guess:{}:{}", h.id, user.id);
+        if let Err(retry) =
+            limits::take(&ctx.db, &key, MAX_FAILURES as u32, window, ctx.now()).await?
+        {
             return Err(Error::rate_limited(
                 TOO_MANY_ATTEMPTS,
                 "too many attempts at once",
                 retry,
             ));
         }
-    };
+    }
     match activate(ctx, h, user, code, found).await {
         // A late code is not a guess: it existed, so it does not count towards the limit.
         Err(e) if e.kind == ErrorKind::Conflict && e.code != CODE_EXPIRED => {
             record_failure(ctx, h.id, user.id).await?;
             Err(e)
         }
-        other => {
-            limits::refund(&ctx.db, &slot).await?;
-            other
-        }
+        other => other,
     }
 }
 
