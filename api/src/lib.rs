@@ -12,8 +12,8 @@ use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use routes::{
-    accounts, billing, bots, channels, codes, members, payments, plans, projects, staff, team,
-    webhooks,
+    accounts, billing, bots, channels, codes, members, payments, plans, projects, promos, staff,
+    team, webhooks,
 };
 
 /// Largest JSON body the API accepts.
@@ -58,6 +58,8 @@ pub fn api_routes() -> (Router<AppCtx>, utoipa::openapi::OpenApi) {
         .routes(routes!(channels::create, channels::list))
         .routes(routes!(plans::create, plans::list))
         .routes(routes!(plans::get, plans::update))
+        .routes(routes!(promos::create, promos::list))
+        .routes(routes!(promos::deactivate))
         .routes(routes!(codes::preview))
         .routes(routes!(codes::create_batch))
         .routes(routes!(codes::get_batch))

@@ -25,6 +25,7 @@ pub mod money;
 pub mod payments;
 pub mod plans;
 pub mod projects;
+pub mod promos;
 pub mod quota;
 pub mod redemption;
 pub mod renewals;

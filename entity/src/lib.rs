@@ -17,6 +17,8 @@ pub mod payment;
 pub mod plan;
 pub mod plan_channel;
 pub mod project;
+pub mod promo_code;
+pub mod promo_redemption;
 pub mod quota_free;
 pub mod quota_grant;
 pub mod redeem_failure;

@@ -18,6 +18,7 @@ mod m20261203_000300_webhooks;
 mod m20261205_000400_payment_spans;
 mod m20261205_000410_payment_confirmations;
 mod m20261205_000500_expired_codes;
+mod m20261205_000570_promo_codes;
 mod m20261205_000580_sweep_indexes;
 mod m20261205_000590_worker_liveness;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000400_payment_spans::Migration),
             Box::new(m20261205_000410_payment_confirmations::Migration),
             Box::new(m20261205_000500_expired_codes::Migration),
+            Box::new(m20261205_000570_promo_codes::Migration),
             Box::new(m20261205_000580_sweep_indexes::Migration),
             Box::new(m20261205_000590_worker_liveness::Migration),
         ]

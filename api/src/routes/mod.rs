@@ -8,6 +8,7 @@ pub mod members;
 pub mod payments;
 pub mod plans;
 pub mod projects;
+pub mod promos;
 pub mod staff;
 pub mod team;
 pub mod webhooks;

@@ -19,6 +19,7 @@ mod owner_tools;
 mod owners;
 mod process;
 mod projects;
+mod promos;
 mod redemption;
 mod staff;
 mod stars;
