@@ -621,10 +621,16 @@ async fn every_schedule_runs_in_the_real_worker_process() {
             .await
             .unwrap()
             .expect("subscriber");
+        // Started a month before its end, as a 30-day plan would (a reminder is never sent
+        // in a subscription's first 12 hours).
         entity::subscription::Entity::update_many()
             .col_expr(
                 entity::subscription::Column::EndsAt,
                 Expr::value(Some(ends)),
+            )
+            .col_expr(
+                entity::subscription::Column::StartsAt,
+                Expr::value(ends - chrono::Duration::days(30)),
             )
             .filter(entity::subscription::Column::SubscriberId.eq(subscriber.id))
             .exec(&a.ctx.db)
