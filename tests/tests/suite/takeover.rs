@@ -226,21 +226,26 @@ pub(crate) async fn receiver() -> (
     (url, got)
 }
 
-#[tokio::test]
-async fn a_webhook_delivery_held_by_a_killed_worker_reaches_the_receiver_once_within_30s() {
-    let mut cl = Cluster::start(1, 0, env(&[("WEBHOOK_ALLOW_PRIVATE", "true")])).await;
-    let (c, pid, plan) = creator_with_plan(&cl.app).await;
-    let (url, got) = receiver().await;
+/// `c` adds an endpoint at `url` for `code_batch.done`, through the API.
+async fn batch_done_endpoint(cl: &Cluster, c: &gatehouse_tests::Creator, url: &str) {
     let (s, b) = cl
         .app
         .as_creator(
-            &c,
+            c,
             reqwest::Method::POST,
             "/api/v1/webhooks/endpoints",
             Some(serde_json::json!({"url": url, "event_types": ["code_batch.done"]})),
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
+}
+
+#[tokio::test]
+async fn a_webhook_delivery_held_by_a_killed_worker_reaches_the_receiver_once_within_30s() {
+    let mut cl = Cluster::start(1, 0, env(&[("WEBHOOK_ALLOW_PRIVATE", "true")])).await;
+    let (c, pid, plan) = creator_with_plan(&cl.app).await;
+    let (url, got) = receiver().await;
+    batch_done_endpoint(&cl, &c, &url).await;
     let holder = cl
         .add(
             "worker",
@@ -298,16 +303,7 @@ async fn webhooks_ignore_proxy_settings_of_the_worker_process() {
     .await;
     let (c, pid, plan) = creator_with_plan(&cl.app).await;
     let (url, got) = receiver().await;
-    let (s, b) = cl
-        .app
-        .as_creator(
-            &c,
-            reqwest::Method::POST,
-            "/api/v1/webhooks/endpoints",
-            Some(serde_json::json!({"url": url, "event_types": ["code_batch.done"]})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{b}");
+    batch_done_endpoint(&cl, &c, &url).await;
     let (s, b) = cl.app.post_batch(&c, &pid, batch(&plan, 2), None).await;
     assert_eq!(s, StatusCode::ACCEPTED, "{b}");
     wait_until("the webhook", Duration::from_secs(60), &cl, || async {
