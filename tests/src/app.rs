@@ -44,6 +44,13 @@ async fn pg_database() -> String {
         .clone()
 }
 
+/// The claimer identity (`AppCtx::instance`) of every app this test process runs on the
+/// shared database.
+fn run_instance() -> uuid::Uuid {
+    static RUN: std::sync::OnceLock<uuid::Uuid> = std::sync::OnceLock::new();
+    *RUN.get_or_init(uuid::Uuid::now_v7)
+}
+
 /// A PostgreSQL database of its own, migrated, for tests that act on every tenant at once
 /// (e.g. the usage outbox flusher) and so cannot share the run's database with tests
 /// running beside them. Pass it as `DATABASE_URL` to [`TestApp::spawn_on`].
@@ -148,6 +155,8 @@ impl TestApp {
         env.insert("DATA_DIR".into(), data_dir.0.display().to_string());
         env.insert("GATEHOUSE_SECRET_KEY".into(), TEST_SECRET.into());
         env.insert("METRICS_TOKEN".into(), METRICS_TOKEN.into());
+        // Every test signs up from 127.0.0.1; the sign-up limit's own test sets it low.
+        env.insert("SIGNUP_PER_ADDRESS_PER_HOUR".into(), "1000000".into());
         // Each app its own job queues, so a worker of another test never takes its jobs.
         env.insert(
             "JOB_QUEUE_PREFIX".into(),
@@ -161,6 +170,17 @@ impl TestApp {
             );
         }
         env.extend(extra);
+        let shared =
+            backend == Backend::Postgres && env.get("DATABASE_URL") == Some(&pg_database().await);
+        if shared {
+            // The periodic sweeps (stuck-batch recovery, the usage outbox) act on every
+            // tenant. On the run's shared database an app whose clock a test walked forward
+            // would take other tests' work for stuck, or their claimer for dead, and push it
+            // into its own queues: there they run hourly. Tests of the sweeps use a database
+            // of their own (`isolated_pg_database`).
+            env.entry("JOB_SWEEP_SECS".into())
+                .or_insert_with(|| "3600".into());
+        }
         let config = Config::from_lookup(|k| env.get(k).cloned()).expect("test config");
         let db = domain::ctx::connect_db(&config).await.expect("db");
         let redis = match &config.redis_url {
@@ -168,7 +188,13 @@ impl TestApp {
             None => None,
         };
         let clock = ManualClock::default();
-        let ctx = AppCtx::from_parts(db, redis, config, TEST_SECRET, Arc::new(clock.clone()));
+        let mut ctx = AppCtx::from_parts(db, redis, config, TEST_SECRET, Arc::new(clock.clone()));
+        if shared {
+            // One claimer for every app of this test process on the shared database: an app
+            // that ended mid-delivery is not a dead worker whose claims others take over
+            // (the worker takeover tests run real processes on databases of their own).
+            ctx.instance = run_instance();
+        }
         if backend == Backend::Sqlite {
             ctx.migrate().await.expect("migrating SQLite");
         }
