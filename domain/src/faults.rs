@@ -21,6 +21,10 @@ pub const AFTER_DELIVERY_CLAIM: &str = "after_delivery_claim";
 /// After a worker claimed webhook deliveries, before it sends them.
 pub const AFTER_WEBHOOK_CLAIM: &str = "after_webhook_claim";
 
+/// When a process announces a changed row to the others (`error`: the announcement is
+/// lost; the process still forgets the row itself).
+pub const ANNOUNCEMENT: &str = "announcement";
+
 fn points() -> &'static [(String, String)] {
     static POINTS: OnceLock<Vec<(String, String)>> = OnceLock::new();
     POINTS.get_or_init(|| {

@@ -13,7 +13,10 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use entity::{access_code, activation, redeem_failure, subscriber};
+use entity::{
+    access_code, activation, plan, project, redeem_failure, subscriber, tenant,
+    tenant::TenantStatus,
+};
 
 use crate::{
     AppCtx, bots, codes,
@@ -252,15 +255,19 @@ async fn activate(
                 .add(access_code::Column::ExpiresAt.is_null())
                 .add(access_code::Column::ExpiresAt.gt(now)),
         )
+        // What allows a redemption is checked here against the rows, not only against this
+        // process's cache (another process may have changed them and its announcement may
+        // be lost): the plan is offered, the project takes codes, the tenant is active.
+        .filter(still_allowed(c.plan_id, h.project_id, h.tenant_id))
         .exec(&txn)
         .await?
         .rows_affected;
     if took == 0 {
         txn.rollback().await?;
-        let used_up = failure(CODE_USED_UP, "this code has been used up");
+        let refused = refusal_now(ctx, &c, h).await?;
         return Err(already_redeemed(ctx, c.id, h.project_id, user.id)
             .await?
-            .unwrap_or(used_up));
+            .unwrap_or(refused));
     }
     // The subscriber is made (first contact) or refreshed inside the transaction: the upsert
     // holds the subscriber's row lock until the commit, which is the lock `grant` would take,
@@ -335,6 +342,74 @@ async fn activate(
         ends_at: subscription.ends_at,
         extended: granted.extended,
         links,
+    })
+}
+
+/// The code's plan is active, its project accepts codes and its tenant is active — as the
+/// database has them at the moment of the conditional update.
+fn still_allowed(plan_id: Uuid, project_id: Uuid, tenant_id: Uuid) -> Condition {
+    let active_tenant = Query::select()
+        .column(tenant::Column::Id)
+        .from(tenant::Entity)
+        .and_where(tenant::Column::Id.eq(tenant_id))
+        .and_where(tenant::Column::Status.eq(TenantStatus::Active))
+        .to_owned();
+    let open_project = Query::select()
+        .column(project::Column::Id)
+        .from(project::Entity)
+        .and_where(project::Column::Id.eq(project_id))
+        .and_where(project::Column::AccessCodesEnabled.eq(true))
+        .and_where(project::Column::TenantId.in_subquery(active_tenant))
+        .to_owned();
+    let offered_plan = Query::select()
+        .column(plan::Column::Id)
+        .from(plan::Entity)
+        .and_where(plan::Column::Id.eq(plan_id))
+        .and_where(plan::Column::Active.eq(true))
+        .and_where(plan::Column::ProjectId.in_subquery(open_project))
+        .to_owned();
+    Condition::all().add(access_code::Column::PlanId.in_subquery(offered_plan))
+}
+
+/// Why a code the conditional update refused is refused, read from the database (the
+/// cache said yes and was wrong, or the code ran out meanwhile). Stale cached facts are
+/// dropped, so this process's next update reads them afresh.
+async fn refusal_now(ctx: &AppCtx, c: &access_code::Model, h: &BotHandle) -> Result<Error> {
+    let tenant_active = tenant::Entity::find_by_id(h.tenant_id)
+        .one(&ctx.db)
+        .await?
+        .is_some_and(|t| t.status == TenantStatus::Active);
+    let codes_open = project::Entity::find_by_id(h.project_id)
+        .one(&ctx.db)
+        .await?
+        .is_some_and(|p| p.access_codes_enabled);
+    let offered = plan::Entity::find_by_id(c.plan_id)
+        .one(&ctx.db)
+        .await?
+        .is_some_and(|p| p.active);
+    for (stale, id) in [
+        (!tenant_active, h.tenant_id),
+        (!codes_open, h.project_id),
+        (!offered, c.plan_id),
+    ] {
+        if stale {
+            facts::evict(id);
+        }
+    }
+    Ok(if !tenant_active {
+        Error::forbidden(
+            crate::error::TENANT_SUSPENDED,
+            "this bot's workspace is paused",
+        )
+    } else if !codes_open {
+        failure(
+            CODES_DISABLED,
+            "access codes are turned off for this project",
+        )
+    } else if !offered {
+        failure(PLAN_INACTIVE, "the plan of this code is no longer offered")
+    } else {
+        failure(CODE_USED_UP, "this code has been used up")
     })
 }
 

@@ -8,7 +8,10 @@
 //! is missed while a listener reconnects, entries are re-read after [`REVALIDATE_AFTER`].
 use std::{
     collections::HashMap,
-    sync::{Arc, LazyLock, Mutex},
+    sync::{
+        Arc, LazyLock, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -50,6 +53,18 @@ impl std::fmt::Debug for BotHandle {
 }
 
 static CACHE: LazyLock<DashMap<Uuid, Arc<BotHandle>>> = LazyLock::new(DashMap::new);
+/// Bot ids recently asked for and not found, with when: a flood of updates for ids that are
+/// no bot (a scanner, a bot deleted long ago that Telegram still calls) is answered without
+/// a database read each. Short-lived, bounded, and dropped for an id as soon as a bot with
+/// it is connected ([`changed`] evicts it on every process).
+static MISSING: LazyLock<DashMap<Uuid, Instant>> = LazyLock::new(DashMap::new);
+/// How long "no such bot" is believed.
+pub const FORGET_UNKNOWN_AFTER: Duration = Duration::from_secs(5);
+/// Unknown ids remembered at most; past it the list starts again.
+const MISSING_AT_MOST: usize = 10_000;
+/// Moves on every eviction: a row read before an eviction is used but not cached, so a
+/// read that raced a change never puts the older bot back (as `facts` does).
+static GENERATION: AtomicU64 = AtomicU64::new(0);
 
 /// The one HTTP client every bot of this process talks to Telegram through.
 static CLIENT: LazyLock<reqwest::Client> = LazyLock::new(|| {
@@ -91,8 +106,21 @@ pub async fn get(ctx: &AppCtx, id: Uuid) -> Result<Option<Arc<BotHandle>>> {
     {
         return Ok(Some(h.clone()));
     }
+    if MISSING
+        .get(&id)
+        .is_some_and(|at| at.elapsed() < FORGET_UNKNOWN_AFTER)
+    {
+        return Ok(None);
+    }
+    let generation = GENERATION.load(Ordering::SeqCst);
     let Some(row) = bot::Entity::find_by_id(id).one(&ctx.db).await? else {
         CACHE.remove(&id);
+        if GENERATION.load(Ordering::SeqCst) == generation {
+            if MISSING.len() >= MISSING_AT_MOST {
+                MISSING.clear();
+            }
+            MISSING.insert(id, Instant::now());
+        }
         return Ok(None);
     };
     let fresh = build(ctx, row)?;
@@ -100,6 +128,9 @@ pub async fn get(ctx: &AppCtx, id: Uuid) -> Result<Option<Arc<BotHandle>>> {
     if let Some(old) = CACHE.get(&id) {
         let carried = old.pace.lock().map(|p| p.clone()).unwrap_or_default();
         *fresh.pace.lock().expect("fresh lock") = carried;
+    }
+    if GENERATION.load(Ordering::SeqCst) != generation {
+        return Ok(Some(fresh));
     }
     CACHE.insert(id, fresh.clone());
     Ok(Some(fresh))
@@ -127,7 +158,9 @@ fn evict_others(id: Option<Uuid>) {
 /// Forgets a bot this process changed or removed, and whatever the registered caches hold
 /// under the same id (see [`also_evict`]).
 pub fn evict(id: Uuid) {
+    GENERATION.fetch_add(1, Ordering::SeqCst);
     CACHE.remove(&id);
+    MISSING.remove(&id);
     evict_others(Some(id));
 }
 
@@ -140,6 +173,10 @@ pub const INVALIDATIONS: &str = "gatehouse:bots:changed";
 /// catches up). Call it after the change is committed.
 pub async fn changed(ctx: &AppCtx, id: Uuid) {
     evict(id);
+    if crate::faults::hit(crate::faults::ANNOUNCEMENT).is_err() {
+        tracing::warn!(id = %id, "injected fault: the change is not announced");
+        return;
+    }
     if let Some(redis) = &ctx.redis {
         let mut conn = redis.clone();
         let sent: redis::RedisResult<i64> = redis::cmd("PUBLISH")
@@ -171,7 +208,9 @@ pub async fn listen(ctx: AppCtx, shutdown: tokio_util::sync::CancellationToken) 
         .await;
         match subscribed {
             Ok(mut pubsub) => {
+                GENERATION.fetch_add(1, Ordering::SeqCst);
                 CACHE.clear();
+                MISSING.clear();
                 evict_others(None);
                 let mut messages = pubsub.on_message();
                 loop {

@@ -148,3 +148,60 @@ async fn malformed_updates_are_acknowledged_and_dropped() {
         .collect();
     assert!(sent.is_empty(), "{sent:?}");
 }
+
+/// Updates for ids that are no bot are answered 404 from a short negative cache, not a
+/// database read each: a bot row that appears without an announcement (as a write whose
+/// announcement was lost) is not seen until the cache forgets the id.
+#[tokio::test]
+async fn unknown_bot_ids_are_answered_from_a_short_negative_cache() {
+    let (app, tg) = TestApp::spawn_with_telegram(Backend::Postgres, true).await;
+    let c = app.signup().await;
+    let (pid, bot) = app.project_with_bot(&c, &tg).await;
+    let row = entity::bot::Entity::find_by_id(bot.id)
+        .one(&app.ctx.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let (s, _) = app
+        .as_creator(
+            &c,
+            Method::DELETE,
+            &format!("/api/v1/projects/{pid}/bot"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let update = |id: i64| updates::message(id, 42, "/start");
+    assert_eq!(
+        app.post_update(&bot, &update(1)).await,
+        StatusCode::NOT_FOUND
+    );
+    // The row is back, written behind the app's back: the id is still "no bot" for now.
+    let back = std::time::Instant::now();
+    entity::bot::ActiveModel::from(row)
+        .insert(&app.ctx.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        app.post_update(&bot, &update(2)).await,
+        StatusCode::NOT_FOUND
+    );
+    // Once the cache forgets the id, the bot is served again.
+    let mut id = 3;
+    while app.post_update(&bot, &update(id)).await == StatusCode::NOT_FOUND {
+        assert!(
+            back.elapsed() < domain::telegram::registry::FORGET_UNKNOWN_AFTER + WAIT,
+            "still unknown after {:?}",
+            back.elapsed()
+        );
+        id += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        back.elapsed()
+            >= domain::telegram::registry::FORGET_UNKNOWN_AFTER - Duration::from_millis(500),
+        "served after {:?}: no negative cache",
+        back.elapsed()
+    );
+    app.wait_idle().await;
+}
