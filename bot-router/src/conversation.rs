@@ -345,6 +345,7 @@ pub fn redeem_failure_reply(e: &domain::Error) -> String {
         redemption::CODE_ALREADY_REDEEMED => "You have already redeemed this code.".into(),
         redemption::PLAN_INACTIVE => "The plan this code was for is no longer available.".into(),
         redemption::CODES_DISABLED => "Access codes are not accepted here at the moment.".into(),
+        domain::error::TENANT_SUSPENDED => PAUSED.into(),
         redemption::TOO_MANY_ATTEMPTS => {
             let mins = e.retry_after.unwrap_or(60).div_ceil(60);
             format!("Too many failed attempts. Try again in {mins} minute(s).")
@@ -413,7 +414,16 @@ async fn redeem(
 }
 
 async fn my(ctx: &AppCtx, h: &BotHandle, user: i64, chat: i64) -> domain::Result<()> {
-    let subs = domain::subscriptions::mine(ctx, h, user).await?;
+    let subs = match domain::subscriptions::mine(ctx, h, user).await {
+        Err(e) if e.code == domain::subscriptions::ASKED_TOO_OFTEN => {
+            let secs = e.retry_after.unwrap_or(60).max(1);
+            let text = format!(
+                "You asked for your list a moment ago: it is in my answers above. Send /my again in {secs} seconds for a fresh one."
+            );
+            return say(ctx, h, chat, &text).await;
+        }
+        other => other?,
+    };
     if subs.is_empty() {
         return say(
             ctx,

@@ -25,8 +25,13 @@ use crate::{
 };
 
 pub const SESSION_TTL_HOURS: i64 = 12;
-/// Failed logins allowed per email within [`LOGIN_WINDOW_MINUTES`].
+/// Failed logins allowed per email from one client address within [`LOGIN_WINDOW_MINUTES`]:
+/// someone guessing from their address locks only that address out of the account.
 pub const LOGIN_MAX_FAILURES: u64 = 5;
+/// Failed logins allowed per email from all addresses together within the same window: a
+/// ceiling high enough that a guesser spreading over addresses rarely locks the owner out,
+/// low enough to keep a distributed guess slow.
+pub const LOGIN_EMAIL_MAX_FAILURES: u32 = 50;
 /// Failed logins allowed per client address (IPv4, or IPv6 /64) within the same window:
 /// enough for an office behind one NAT, too few to spray passwords across accounts.
 pub const LOGIN_IP_MAX_FAILURES: u32 = 30;
@@ -110,11 +115,13 @@ pub fn issue_session(ctx: &AppCtx, user_id: Uuid) -> Result<Session> {
 /// Checks email and password for a request from `client`.
 ///
 /// Each attempt is counted *before* the password is verified, by one conditional upsert per
-/// key (`limits::take`): per email ([`LOGIN_MAX_FAILURES`] per [`LOGIN_WINDOW_MINUTES`]) and
-/// per client address ([`LOGIN_IP_MAX_FAILURES`] in the same window), so parallel guesses
-/// cannot all slip past a check made before any of them was recorded. An attempt refused by
-/// the email limit costs no argon2 work and is not counted against the address. A success
-/// clears the email's counter and gives the address its attempt back. The argon2 work itself
+/// key (`limits::take`): per email *and* client address together ([`LOGIN_MAX_FAILURES`] per
+/// [`LOGIN_WINDOW_MINUTES`]), per email from anywhere ([`LOGIN_EMAIL_MAX_FAILURES`]) and per
+/// client address ([`LOGIN_IP_MAX_FAILURES`]), all in the same window, so parallel guesses
+/// cannot all slip past a check made before any of them was recorded. A guesser locks the
+/// account only for their own address; the owner still signs in from theirs. An attempt
+/// refused by one limit costs no argon2 work and is given back to the others. A success
+/// clears the email's counters and gives the address its attempt back. The argon2 work itself
 /// holds a permit of `ctx.password_work`; without one the attempt is given back and the
 /// answer is 503 `server_busy`.
 ///
@@ -152,9 +159,10 @@ pub(crate) async fn verify_credentials(
             retry,
         )
     };
-    let email_slot = match limits::take(
+    let address = limits::address_key(client);
+    let pair_slot = match limits::take(
         &ctx.db,
-        &format!("email:{email}"),
+        &format!("pair:{address}:{email}"),
         LOGIN_MAX_FAILURES as u32,
         window,
         now,
@@ -164,16 +172,31 @@ pub(crate) async fn verify_credentials(
         Ok(slot) => slot,
         Err(retry) => return Err(too_many(retry)),
     };
-    if email_slot.attempts == 1 {
+    let email_slot = match limits::take(
+        &ctx.db,
+        &format!("email:{email}"),
+        LOGIN_EMAIL_MAX_FAILURES,
+        window,
+        now,
+    )
+    .await?
+    {
+        Ok(slot) => slot,
+        Err(retry) => {
+            limits::refund(&ctx.db, &pair_slot).await?;
+            return Err(too_many(retry));
+        }
+    };
+    if pair_slot.attempts == 1 {
         // A new window for this email: a cheap moment to forget every ended window. Judged
         // by a clock never ahead of the wall clock, so a process whose clock runs ahead (or
         // a test's manual clock) cannot delete counters other processes still use.
-        let cutoff = Ord::min(now, chrono::Utc::now()) - window;
+        let cutoff = Ord::min(now, chrono::Utc::now()) - limits::LONGEST_WINDOW;
         limits::prune(&ctx.db, cutoff).await?;
     }
     let ip_slot = match limits::take(
         &ctx.db,
-        &format!("ip:{}", limits::address_key(client)),
+        &format!("ip:{address}"),
         LOGIN_IP_MAX_FAILURES,
         window,
         now,
@@ -182,6 +205,7 @@ pub(crate) async fn verify_credentials(
     {
         Ok(slot) => slot,
         Err(retry) => {
+            limits::refund(&ctx.db, &pair_slot).await?;
             limits::refund(&ctx.db, &email_slot).await?;
             return Err(too_many(retry));
         }
@@ -189,6 +213,7 @@ pub(crate) async fn verify_credentials(
     let permit = match ctx.password_work.acquire().await {
         Ok(p) => p,
         Err(e) => {
+            limits::refund(&ctx.db, &pair_slot).await?;
             limits::refund(&ctx.db, &email_slot).await?;
             limits::refund(&ctx.db, &ip_slot).await?;
             return Err(e);
@@ -206,6 +231,7 @@ pub(crate) async fn verify_credentials(
     drop(permit);
     match (ok, user) {
         (true, Some(u)) => {
+            limits::reset(&ctx.db, &pair_slot.key).await?;
             limits::reset(&ctx.db, &email_slot.key).await?;
             limits::refund(&ctx.db, &ip_slot).await?;
             Ok(u)

@@ -87,6 +87,9 @@ pub struct Config {
     /// (`TRUSTED_PROXY_HOPS`, default 0: the header is ignored and the socket peer is the
     /// client). See `limits::client_ip`.
     pub trusted_proxy_hops: usize,
+    /// Sign-ups accepted per client address per hour (`SIGNUP_PER_ADDRESS_PER_HOUR`,
+    /// default 10). Every attempt counts, whether or not its email was taken.
+    pub signup_per_address_per_hour: u64,
     /// Passwords hashed or verified at once per process (`PASSWORD_HASH_CONCURRENCY`,
     /// default twice the cores); beyond it sign-ins wait briefly, then get 503.
     pub password_hash_concurrency: usize,
@@ -127,6 +130,10 @@ impl std::fmt::Debug for Config {
             .field("job_queue_prefix", &self.job_queue_prefix)
             .field("worker_schedules", &self.worker_schedules)
             .field("trusted_proxy_hops", &self.trusted_proxy_hops)
+            .field(
+                "signup_per_address_per_hour",
+                &self.signup_per_address_per_hour,
+            )
             .field("password_hash_concurrency", &self.password_hash_concurrency)
             .field("jobs", &self.jobs)
             .field("db_max_connections", &self.db_max_connections)
@@ -413,6 +420,12 @@ impl Config {
             stripe_webhook_secret,
             overage_fee_minor,
             job_queue_prefix: get("JOB_QUEUE_PREFIX").unwrap_or_else(|| "gatehouse".into()),
+            signup_per_address_per_hour: whole(
+                &get,
+                "SIGNUP_PER_ADDRESS_PER_HOUR",
+                1..=1_000_000,
+                10,
+            )?,
             trusted_proxy_hops: match get("TRUSTED_PROXY_HOPS") {
                 Some(v) => v
                     .trim()
@@ -501,98 +514,4 @@ impl Config {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::HashMap;
-
-    fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let m: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Config::from_lookup(|k| m.get(k).cloned())
-    }
-
-    #[test]
-    fn debug_shows_no_secret() {
-        let c = load(&[
-            (
-                "DATABASE_URL",
-                "postgres://app:pg-pass-123@db.internal:5432/gh?sslmode=require",
-            ),
-            (
-                "GATEHOUSE_SECRET_KEY",
-                "k3y-k3y-k3y-k3y-k3y-k3y-k3y-k3y-k3y-k3y",
-            ),
-            ("REDIS_URL", "redis://default:redis-pass-456@cache:6379/0"),
-            ("STRIPE_SECRET_KEY", "sk_live_stripe-key-789"),
-            ("STRIPE_WEBHOOK_SECRET", "whsec_hook-secret-000"),
-        ])
-        .unwrap();
-        let shown = format!("{c:?} {c:#?}");
-        for secret in [
-            "pg-pass-123",
-            "k3y-k3y",
-            "redis-pass-456",
-            "stripe-key-789",
-            "hook-secret-000",
-        ] {
-            assert!(!shown.contains(secret), "{secret} in {shown}");
-        }
-        assert!(shown.contains("postgres://app:<redacted>@db.internal:5432/gh?sslmode=require"));
-        assert!(shown.contains("redis://default:<redacted>@cache:6379/0"));
-        assert_eq!(
-            redact_url("postgres://db/gh?user=a&password=p4ss"),
-            "postgres://db/gh?user=a&password=<redacted>"
-        );
-        assert_eq!(
-            redact_url("sqlite://x.db?mode=rwc"),
-            "sqlite://x.db?mode=rwc"
-        );
-        assert_eq!(redact_url("redis://cache:6379"), "redis://cache:6379");
-    }
-
-    #[test]
-    fn nothing_set_is_the_embedded_default() {
-        let c = load(&[]).unwrap();
-        assert!(c.database_url.starts_with("sqlite://"));
-        assert_eq!(c.bind.to_string(), DEFAULT_BIND);
-        assert!(c.redis_url.is_none());
-        assert!(c.stripe.is_none());
-        assert!(matches!(c.secret, SecretSource::DataDir(_)));
-    }
-
-    #[test]
-    fn each_bad_setting_names_its_variable() {
-        let cases: &[(&[(&str, &str)], &str)] = &[
-            (&[("BIND", "nope")], "BIND"),
-            (&[("DATABASE_URL", "mysql://x")], "DATABASE_URL"),
-            (
-                &[("DATABASE_URL", "postgres://127.0.0.1/x")],
-                "GATEHOUSE_SECRET_KEY",
-            ),
-            (&[("GATEHOUSE_SECRET_KEY", "short")], "GATEHOUSE_SECRET_KEY"),
-            (&[("REDIS_URL", "localhost:6379")], "REDIS_URL"),
-            (&[("PUBLIC_URL", "example.com")], "PUBLIC_URL"),
-            (&[("TELEGRAM_API_URL", "ftp://x")], "TELEGRAM_API_URL"),
-            (&[("OVERAGE_FEE_MINOR", "-3")], "OVERAGE_FEE_MINOR"),
-            (&[("TRUSTED_PROXY_HOPS", "many")], "TRUSTED_PROXY_HOPS"),
-            (
-                &[("PASSWORD_HASH_CONCURRENCY", "0")],
-                "PASSWORD_HASH_CONCURRENCY",
-            ),
-            (
-                &[
-                    ("STRIPE_SECRET_KEY", "sk_test_x"),
-                    ("STRIPE_TIMEOUT_SECS", "0"),
-                ],
-                "STRIPE_TIMEOUT_SECS",
-            ),
-        ];
-        for (vars, var) in cases {
-            let err = load(vars).unwrap_err();
-            assert_eq!(err.var, *var, "{vars:?}");
-            assert!(err.to_string().contains(var));
-        }
-    }
-}
+mod tests;

@@ -102,7 +102,12 @@ pub async fn reset(db: &impl ConnectionTrait, key: &str) -> Result<()> {
     Ok(())
 }
 
-/// Deletes counters whose window ended before `cutoff`.
+/// The longest window any counter here uses (sign-ups per address: an hour). Pruning
+/// forgets only counters older than this, whatever their own window.
+pub const LONGEST_WINDOW: Duration = Duration::hours(1);
+
+/// Deletes counters whose window started before `cutoff` (pass a time at least
+/// [`LONGEST_WINDOW`] ago, so no counter still in its window is lost).
 pub async fn prune(db: &impl ConnectionTrait, cutoff: DateTime<Utc>) -> Result<u64> {
     Ok(login_limit::Entity::delete_many()
         .filter(Column::WindowStart.lte(cutoff))

@@ -30,10 +30,33 @@ pub struct SignupIn {
     pub email: String,
     pub password: String,
     pub workspace: String,
+    /// Where the request came from (`limits::client_ip`).
+    pub client: std::net::IpAddr,
 }
 
 /// Creates a tenant on the Free plan, cycling monthly from now, and its owner.
+///
+/// Limited per client address (`SIGNUP_PER_ADDRESS_PER_HOUR`, 429 `too_many_attempts`):
+/// the slot is taken before anything else is looked at, so the limit answers the same
+/// whether or not the email has an account, and probing emails costs a slot each. The
+/// password is hashed before the email is looked up, so both answers cost the same time.
 pub async fn signup(ctx: &AppCtx, input: SignupIn) -> Result<SignupOut> {
+    let key = format!("signup:{}", crate::limits::address_key(input.client));
+    if let Err(retry) = crate::limits::take(
+        &ctx.db,
+        &key,
+        ctx.config.signup_per_address_per_hour as u32,
+        chrono::Duration::hours(1),
+        ctx.now(),
+    )
+    .await?
+    {
+        return Err(Error::rate_limited(
+            accounts::TOO_MANY_ATTEMPTS,
+            "too many sign-ups from this address; try again later",
+            retry,
+        ));
+    }
     let mut errs = FieldErrors::default();
     let email = errs.check(validate::email("email", &input.email));
     let password = errs.check(validate::password("password", &input.password));

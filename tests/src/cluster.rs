@@ -152,6 +152,7 @@ impl Cluster {
         env.insert("DATABASE_URL".into(), isolated_pg_database().await);
         env.insert("REDIS_URL".into(), format!("{REDIS_URL}/{redis_db}"));
         env.insert("GATEHOUSE_SECRET_KEY".into(), TEST_SECRET.into());
+        env.insert("SIGNUP_PER_ADDRESS_PER_HOUR".into(), "1000000".into());
         env.insert("TELEGRAM_API_URL".into(), tg.url.clone());
         env.insert("PUBLIC_URL".into(), PUBLIC_URL.into());
         env.insert("DATA_DIR".into(), dir.0.display().to_string());

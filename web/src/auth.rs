@@ -54,6 +54,7 @@ pub async fn signup_page(Csrf(csrf): Csrf) -> Response {
 pub async fn signup(
     State(ctx): State<AppCtx>,
     Csrf(csrf): Csrf,
+    ClientIp(client): ClientIp,
     jar: CookieJar,
     form: FormData,
 ) -> WebResult {
@@ -67,6 +68,7 @@ pub async fn signup(
             .map(|(_, v)| v.clone())
             .unwrap_or_default(),
         workspace: form.get("workspace"),
+        client,
     };
     match tenants::signup(&ctx, input).await {
         Ok(out) => {

@@ -32,11 +32,15 @@ pub struct ApiKeyIn {
     pub name: String,
 }
 
-/// Creates a workspace on the Free plan and its owner, and signs them in.
+/// Creates a workspace on the Free plan and its owner, and signs them in. Limited per
+/// client address (429 `too_many_attempts` with `Retry-After`), whether or not the email
+/// has an account.
 #[utoipa::path(post, path = "/api/v1/auth/signup", tag = "accounts", security(), request_body = SignupBody,
-    responses((status = 201, body = SignupOut), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = SignupOut), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn signup(
     State(ctx): State<AppCtx>,
+    ClientIp(client): ClientIp,
     ApiJson(b): ApiJson<SignupBody>,
 ) -> ApiResult<(StatusCode, Json<SignupOut>)> {
     let out = tenants::signup(
@@ -45,6 +49,7 @@ pub async fn signup(
             email: b.email,
             password: b.password,
             workspace: b.workspace,
+            client,
         },
     )
     .await?;

@@ -162,6 +162,11 @@ pub(super) async fn covers(
         > 0)
 }
 
+/// Times a user may list their subscriptions per minute through one bot.
+pub const MINE_PER_MINUTE: u32 = 5;
+/// The code of a listing refused by [`MINE_PER_MINUTE`].
+pub const ASKED_TOO_OFTEN: &str = "asked_too_often";
+
 /// The user's subscriptions in this project, with fresh access links for the active ones.
 pub struct MySubscription {
     pub id: Uuid,
@@ -171,7 +176,21 @@ pub struct MySubscription {
     pub links: Vec<AccessLink>,
 }
 
+///
+/// Limited to [`MINE_PER_MINUTE`] answers per user and bot (429-like `asked_too_often` with
+/// `retry_after`): each answer may have Telegram create invite links.
 pub async fn mine(ctx: &AppCtx, h: &BotHandle, user_id: i64) -> Result<Vec<MySubscription>> {
+    let key = format!("my:{}:{user_id}", h.id);
+    let window = chrono::Duration::minutes(1);
+    if let Err(retry) =
+        crate::limits::take(&ctx.db, &key, MINE_PER_MINUTE, window, ctx.now()).await?
+    {
+        return Err(crate::Error::rate_limited(
+            ASKED_TOO_OFTEN,
+            "subscriptions were listed too often; try again shortly",
+            retry,
+        ));
+    }
     let Some(sub) = subscriber::Entity::find()
         .filter(subscriber::Column::ProjectId.eq(h.project_id))
         .filter(subscriber::Column::TelegramUserId.eq(user_id))

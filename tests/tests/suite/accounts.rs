@@ -458,11 +458,12 @@ async fn saturated_password_hashing_answers_503_and_costs_no_attempt() {
 async fn ended_login_windows_are_pruned_on_write() {
     let app = TestApp::spawn_sqlite().await;
     let (a, b) = (unique_email("a"), unique_email("b"));
-    // A's window starts 16 minutes ago (pruning never trusts a clock ahead of the wall's).
-    app.clock.advance(chrono::Duration::minutes(-16));
+    // A's window starts 61 minutes ago (pruning never trusts a clock ahead of the wall's,
+    // and keeps every counter younger than the longest window, the sign-ups' hour).
+    app.clock.advance(chrono::Duration::minutes(-61));
     login_from(&app, "1.1.1.1", &a, "wrong password!").await;
     assert_eq!(attempts_counted(&app, &format!("email:{a}")).await, Some(1));
-    app.clock.advance(chrono::Duration::minutes(16));
+    app.clock.advance(chrono::Duration::minutes(61));
     login_from(&app, "1.1.1.1", &b, "wrong password!").await;
     assert_eq!(attempts_counted(&app, &format!("email:{a}")).await, None);
     assert_eq!(attempts_counted(&app, &format!("email:{b}")).await, Some(1));
@@ -490,4 +491,126 @@ async fn redemption_failures_past_their_window_are_pruned_on_write() {
     s.app.wait_idle().await;
     assert_eq!(failures_of(701).await.unwrap(), 0);
     assert_eq!(failures_of(702).await.unwrap(), 1);
+}
+
+/// A sign-up from `ip` (behind one trusted proxy).
+async fn signup_from(app: &TestApp, ip: &str, email: &str) -> (StatusCode, serde_json::Value) {
+    let resp = app
+        .http
+        .post(app.url("/api/v1/auth/signup"))
+        .header("x-forwarded-for", ip)
+        .json(&json!({"email": email, "password": PASSWORD, "workspace": "W"}))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let retry = resp.headers().get("retry-after").is_some();
+    let mut body: serde_json::Value = resp.json().await.unwrap_or_default();
+    body["had_retry_after"] = json!(retry);
+    (status, body)
+}
+
+#[tokio::test]
+async fn signups_are_limited_per_address_whether_or_not_the_email_exists() {
+    let app = TestApp::spawn_on(
+        Backend::Postgres,
+        behind_one_proxy(&[("SIGNUP_PER_ADDRESS_PER_HOUR", "3")]),
+    )
+    .await;
+    // (Every test's own sign-ups come from 127.0.0.1: this one's from addresses of its own.)
+    let taken = unique_email("taken");
+    assert_eq!(
+        signup_from(&app, &unique_ip(), &taken).await.0,
+        StatusCode::CREATED
+    );
+    let ip = unique_ip();
+    // Three attempts from one address, one of them for a taken email: each counts.
+    assert_eq!(
+        signup_from(&app, &ip, &unique_email("a")).await.0,
+        StatusCode::CREATED
+    );
+    let r = signup_from(&app, &ip, &taken).await;
+    assert_eq!(r.0, StatusCode::CONFLICT, "{}", r.1);
+    assert_eq!(r.1["error"]["code"], "email_taken");
+    assert_eq!(
+        signup_from(&app, &ip, &unique_email("b")).await.0,
+        StatusCode::CREATED
+    );
+    // Then the address is refused, with the same answer for a new and a taken email.
+    let new = signup_from(&app, &ip, &unique_email("c")).await;
+    let old = signup_from(&app, &ip, &taken).await;
+    for r in [&new, &old] {
+        assert_eq!(r.0, StatusCode::TOO_MANY_REQUESTS, "{}", r.1);
+        assert_eq!(r.1["error"]["code"], "too_many_attempts");
+        assert_eq!(r.1["had_retry_after"], true);
+    }
+    assert_eq!(new.1, old.1, "the refusal tells nothing about the email");
+    // Nothing was created by the refused attempts; another address is unaffected.
+    let other = unique_email("d");
+    assert_eq!(
+        signup_from(&app, &unique_ip(), &other).await.0,
+        StatusCode::CREATED
+    );
+    // The window ends.
+    app.clock.advance(chrono::Duration::minutes(61));
+    assert_eq!(
+        signup_from(&app, &ip, &unique_email("e")).await.0,
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test]
+async fn a_guesser_locks_an_account_only_for_their_own_address() {
+    let app = TestApp::spawn_on(Backend::Postgres, behind_one_proxy(&[])).await;
+    let c = app.signup().await;
+    let (guesser, owner) = (unique_ip(), unique_ip());
+    for i in 0..domain::accounts::LOGIN_MAX_FAILURES {
+        let r = login_from(&app, &guesser, &c.email, "wrong password!").await;
+        assert_eq!(r.0, StatusCode::UNAUTHORIZED, "attempt {i}: {:?}", r.2);
+    }
+    let r = login_from(&app, &guesser, &c.email, PASSWORD).await;
+    assert_eq!(r.0, StatusCode::TOO_MANY_REQUESTS, "{:?}", r.2);
+    // The owner, from their usual address, signs in.
+    let r = login_from(&app, &owner, &c.email, PASSWORD).await;
+    assert_eq!(r.0, StatusCode::OK, "{:?}", r.2);
+}
+
+#[tokio::test]
+async fn guesses_spread_over_many_addresses_meet_the_accounts_ceiling() {
+    // Enough hashing at once that no guess is turned away as "busy" instead.
+    let app = TestApp::spawn_on(
+        Backend::Postgres,
+        behind_one_proxy(&[("PASSWORD_HASH_CONCURRENCY", "256")]),
+    )
+    .await;
+    let c = app.signup().await;
+    let ceiling = domain::accounts::LOGIN_EMAIL_MAX_FAILURES as usize;
+    // Twice the ceiling, each from an address of its own, all at once.
+    let answers = futures::future::join_all((0..2 * ceiling).map(|_| {
+        let ip = unique_ip();
+        let (app, email) = (&app, &c.email);
+        async move { login_from(app, &ip, email, "wrong password!").await }
+    }))
+    .await;
+    let verified = answers
+        .iter()
+        .filter(|a| a.0 == StatusCode::UNAUTHORIZED)
+        .count();
+    let refused = answers
+        .iter()
+        .filter(|a| a.0 == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert!(verified <= ceiling, "{verified} guesses were verified");
+    assert_eq!(verified + refused, 2 * ceiling, "{answers:?}");
+    assert_eq!(
+        attempts_counted(&app, &format!("email:{}", c.email)).await,
+        Some(verified as i32)
+    );
+    // At the ceiling even the right password from a new address waits for the window.
+    assert_eq!(verified, ceiling);
+    let r = login_from(&app, &unique_ip(), &c.email, PASSWORD).await;
+    assert_eq!(r.0, StatusCode::TOO_MANY_REQUESTS, "{:?}", r.2);
+    app.clock.advance(chrono::Duration::minutes(16));
+    let r = login_from(&app, &unique_ip(), &c.email, PASSWORD).await;
+    assert_eq!(r.0, StatusCode::OK, "{:?}", r.2);
 }

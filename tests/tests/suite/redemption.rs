@@ -594,6 +594,47 @@ async fn my_lists_subscriptions_with_end_dates_and_fresh_links() {
 }
 
 #[tokio::test]
+async fn my_is_throttled_per_user_with_a_way_forward() {
+    let s = setup(Backend::Postgres, gold_plan()).await;
+    let code = s.codes(1, json!({})).await.remove(0);
+    s.say(840, &format!("/start c_{code}")).await;
+    s.reply(840, "Code accepted").await;
+    let limit = domain::subscriptions::MINE_PER_MINUTE as usize;
+    for _ in 0..limit + 2 {
+        s.say(840, "/my").await;
+    }
+    s.app.wait_idle().await;
+    let texts = s.texts_to(840);
+    let lists = texts
+        .iter()
+        .filter(|t| t.contains("Your subscriptions"))
+        .count();
+    let waits: Vec<&String> = texts
+        .iter()
+        .filter(|t| t.contains("Send /my again in"))
+        .collect();
+    assert_eq!(lists, limit, "{texts:?}");
+    assert_eq!(waits.len(), 2, "every /my is answered: {texts:?}");
+    // Invite links were made only for the answered lists (one more for the redemption).
+    assert_eq!(
+        s.tg.calls_to(&s.bot.token, "createChatInviteLink").len(),
+        limit + 1
+    );
+    // Another user is not held back; the user is again after the minute.
+    s.say(841, "/my").await;
+    s.reply(841, "no subscriptions").await;
+    s.app.clock.advance(Duration::seconds(61));
+    s.say(840, "/my").await;
+    s.app.wait_idle().await;
+    let lists_now = s
+        .texts_to(840)
+        .iter()
+        .filter(|t| t.contains("Your subscriptions"))
+        .count();
+    assert_eq!(lists_now, limit + 1);
+}
+
+#[tokio::test]
 async fn batches_go_to_the_linked_chat_as_messages_or_one_csv() {
     let s = setup(Backend::Postgres, gold_plan()).await;
     // No linked chat yet: the batch is done and waits.
