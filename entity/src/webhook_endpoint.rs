@@ -19,6 +19,10 @@ pub struct Model {
     pub enabled: bool,
     /// Set when a delivery ran out of retries; cleared by the next success.
     pub failing_since: Option<DateTimeUtc>,
+    /// Attempts in a row that got no answer within the timeout.
+    pub timeouts_in_a_row: i32,
+    /// While in the future, the endpoint gets no new attempt (it kept timing out).
+    pub cooldown_until: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -21,6 +21,7 @@ mod m20261205_000500_expired_codes;
 mod m20261205_000570_promo_codes;
 mod m20261205_000580_sweep_indexes;
 mod m20261205_000590_worker_liveness;
+mod m20261205_000595_webhook_fairness;
 
 pub struct Migrator;
 
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000570_promo_codes::Migration),
             Box::new(m20261205_000580_sweep_indexes::Migration),
             Box::new(m20261205_000590_worker_liveness::Migration),
+            Box::new(m20261205_000595_webhook_fairness::Migration),
         ]
     }
 }

@@ -150,8 +150,21 @@ pub async fn retry(
     s: CreatorSession,
     Path((id, delivery_id)): Path<(Uuid, Uuid)>,
 ) -> WebResult {
-    webhooks::retry(&ctx, &s.t, id, delivery_id).await?;
-    endpoint_view(&ctx, &s, id, Some("Delivery queued to be sent again.")).await
+    match webhooks::retry(&ctx, &s.t, id, delivery_id).await {
+        Err(e) if e.kind == domain::ErrorKind::RateLimited => {
+            endpoint_view(
+                &ctx,
+                &s,
+                id,
+                Some("Too many retries in the last minute: wait a moment, then retry again."),
+            )
+            .await
+        }
+        other => {
+            other?;
+            endpoint_view(&ctx, &s, id, Some("Delivery queued to be sent again.")).await
+        }
+    }
 }
 
 pub async fn delete(

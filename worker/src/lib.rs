@@ -225,9 +225,14 @@ async fn stars_reconciliation(ctx: AppCtx, shutdown: CancellationToken) {
     }
 }
 
-/// Every `WEBHOOK_POLL_MS`: due webhook deliveries are sent (claimed with a lease, so any
-/// number of workers share them and each is sent by one).
+/// Every `WEBHOOK_POLL_MS`: due webhook deliveries are claimed (fairly: two attempts in
+/// flight per endpoint at most, every endpoint a turn) and each is sent in a task of its
+/// own, so a receiver that never answers delays nobody else's; any number of workers share
+/// them and each is sent by one.
 async fn webhook_deliveries(ctx: AppCtx, shutdown: CancellationToken) {
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(
+        domain::webhooks::delivery::IN_FLIGHT_PER_PROCESS,
+    ));
     let mut tick = tokio::time::interval(Duration::from_millis(ctx.config.webhook_poll_ms));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -235,15 +240,16 @@ async fn webhook_deliveries(ctx: AppCtx, shutdown: CancellationToken) {
             _ = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        match domain::webhooks::deliver_due(&ctx).await {
-            Ok(r) if r.claimed > 0 => tracing::debug!(
-                delivered = r.delivered,
-                retrying = r.retrying,
-                failed = r.failed,
-                "webhook deliveries"
-            ),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "webhook delivery pass failed"),
+        // Claim while full rounds come back (more may be due), then wait for the next tick.
+        loop {
+            match domain::webhooks::dispatch_due(&ctx, &slots).await {
+                Ok(n) if n >= domain::webhooks::delivery::ROUND => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "webhook delivery pass failed");
+                    break;
+                }
+            }
         }
     }
 }

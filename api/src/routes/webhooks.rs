@@ -119,9 +119,11 @@ pub async fn attempts(
     Ok(Json(webhooks::attempts(&ctx, &t, endpoint_id).await?))
 }
 
-/// Sends a delivery again now, with a fresh 24 h of automatic retries.
+/// Sends a delivery again now, with a fresh 24 h of automatic retries. Limited per
+/// workspace (429 `too_many_retries` with `Retry-After`).
 #[utoipa::path(post, path = "/api/v1/webhooks/endpoints/{endpoint_id}/deliveries/{delivery_id}/retry", tag = "webhooks",
-    params(("endpoint_id" = Uuid, Path), ("delivery_id" = Uuid, Path)), responses((status = 202, body = DeliveryOut)))]
+    params(("endpoint_id" = Uuid, Path), ("delivery_id" = Uuid, Path)),
+    responses((status = 202, body = DeliveryOut), (status = 429, body = ErrorBody)))]
 pub async fn retry(
     State(ctx): State<AppCtx>,
     Creator(t): Creator,

@@ -15,6 +15,16 @@
 //!   delivery is `failed`, the endpoint marked failing (`failing_since`) and the workspace's
 //!   linked owner Telegram accounts told, once per failing spell.
 //! - A suspended tenant's rows are not claimed: held, sent after unsuspension.
+//! - One tenant never stalls another. At most [`fairness::IN_FLIGHT_PER_ENDPOINT`] attempts per
+//!   endpoint are in flight across all workers (claims for an endpoint serialise on its row;
+//!   PostgreSQL locks it, SQLite serialises every write), and each pass gives every endpoint
+//!   with due work one turn, the longest-waiting first (round robin). A worker sends each
+//!   claimed attempt in a task of its own ([`dispatch_due`]) and claims again on its next
+//!   tick without waiting for slow receivers: a receiver that never answers holds its
+//!   endpoint's two slots for the timeout, nothing else. An endpoint whose last
+//!   [`fairness::COOLDOWN_AFTER`] attempts all got no answer is cooled down (a minute, doubling to 15)
+//!   and gets no attempt meanwhile; any answer ends the cooldown count. Manual retries are
+//!   rate-limited per workspace (`webhooks::retry`).
 use std::time::Instant;
 
 use base64::{Engine, engine::general_purpose::STANDARD};
@@ -22,20 +32,22 @@ use chrono::{DateTime, Duration, Utc};
 use futures::StreamExt;
 use hmac::{Hmac, Mac};
 use rand::Rng;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    sea_query::{Expr, Query},
-};
+use std::sync::Arc;
+
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, sea_query::Expr};
 use serde::Serialize;
 use sha2::Sha256;
+use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use entity::{
-    bot, tenant, tenant::TenantStatus, webhook_attempt, webhook_delivery,
-    webhook_delivery::DeliveryStatus, webhook_endpoint,
+    bot, webhook_attempt, webhook_delivery, webhook_delivery::DeliveryStatus, webhook_endpoint,
 };
 
-use super::guard;
+use super::{
+    fairness::{self, claim_due, work_left},
+    guard,
+};
 use crate::{
     AppCtx, bots,
     error::{Error, Result},
@@ -47,10 +59,11 @@ pub const TIMEOUT_SECS: u64 = 10;
 /// How long a claim keeps other workers off a row (≫ a round at the timeout).
 pub const LEASE_SECS: i64 = 120;
 pub const BACKOFF_MAX_SECS: i64 = 3600;
-/// Rows claimed per round, and sent at once.
-const ROUND: u64 = 32;
-const PARALLEL: usize = 8;
-const MAX_ROUNDS: usize = 10;
+/// Rows claimed per round at most.
+pub const ROUND: usize = 32;
+/// Attempts one worker process has in flight at most.
+pub const IN_FLIGHT_PER_PROCESS: usize = 128;
+
 /// Bytes of the receiver's answer kept in the log.
 pub const EXCERPT_BYTES: usize = 1024;
 
@@ -90,10 +103,22 @@ pub fn backoff(base_secs: u64, attempts: i32) -> Duration {
     Duration::milliseconds(jittered)
 }
 
-/// The one HTTP client of a pass: guarded resolver, no redirects, the receiver timeout, and
-/// no proxy whatever the environment says (a proxy would resolve the host itself, around the
+/// The process's HTTP client for receivers (one per `WEBHOOK_ALLOW_PRIVATE` setting, so its
+/// connections are reused): guarded resolver, no redirects, the receiver timeout, and no
+/// proxy whatever the environment says (a proxy would resolve the host itself, around the
 /// guard).
 fn client(allow_private: bool) -> Result<reqwest::Client> {
+    static CLIENTS: [std::sync::OnceLock<reqwest::Client>; 2] =
+        [std::sync::OnceLock::new(), std::sync::OnceLock::new()];
+    let cell = &CLIENTS[usize::from(allow_private)];
+    if let Some(c) = cell.get() {
+        return Ok(c.clone());
+    }
+    let built = build_client(allow_private)?;
+    Ok(cell.get_or_init(|| built).clone())
+}
+
+fn build_client(allow_private: bool) -> Result<reqwest::Client> {
     reqwest::Client::builder()
         .no_proxy()
         .dns_resolver(std::sync::Arc::new(guard::GuardedResolver {
@@ -107,27 +132,64 @@ fn client(allow_private: bool) -> Result<reqwest::Client> {
         .map_err(Error::internal)
 }
 
-/// Sends every due delivery once. Safe from any number of processes at once.
+/// Claims due deliveries while this process has room in `slots`, and sends each in a task
+/// of its own holding a slot until its result is written. Returns how many it claimed (a
+/// full [`ROUND`]: call again at once, more may be due). The worker calls it every tick.
+pub async fn dispatch_due(ctx: &AppCtx, slots: &Arc<Semaphore>) -> Result<usize> {
+    let room = slots.available_permits().min(ROUND);
+    if room == 0 {
+        return Ok(0);
+    }
+    let claimed = claim_due(ctx, room).await?;
+    if claimed.is_empty() {
+        return Ok(0);
+    }
+    crate::faults::reach(crate::faults::AFTER_WEBHOOK_CLAIM).await?;
+    let http = client(ctx.config.webhook_allow_private)?;
+    let n = claimed.len();
+    for (d, claim) in claimed {
+        let permit = slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(Error::internal)?;
+        let (ctx, http) = (ctx.clone(), http.clone());
+        tokio::spawn(async move {
+            let sent = send(&ctx, &http, &d).await;
+            if let Err(e) = settle(&ctx, &d, claim, sent).await {
+                tracing::warn!(delivery = %d.id, error = %e, "webhook result not written");
+            }
+            drop(permit);
+        });
+    }
+    Ok(if n == room { ROUND } else { n })
+}
+
+/// Sends every due delivery and waits for the answers (a pass for tests and tools; the worker
+/// uses [`dispatch_due`]). While other senders hold an endpoint's slots it waits for them,
+/// so it returns when nothing is due or in flight. Safe from any number of processes at once.
 pub async fn deliver_due(ctx: &AppCtx) -> Result<DeliverReport> {
     let mut report = DeliverReport::default();
-    let mut http = None;
-    for _ in 0..MAX_ROUNDS {
-        let claimed = claim_due(ctx).await?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(4 * TIMEOUT_SECS);
+    loop {
+        let claimed = claim_due(ctx, ROUND).await?;
         if claimed.is_empty() {
-            break;
+            if !work_left(ctx).await? || std::time::Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            continue;
         }
         report.claimed += claimed.len();
         crate::faults::reach(crate::faults::AFTER_WEBHOOK_CLAIM).await?;
-        if http.is_none() {
-            http = Some(client(ctx.config.webhook_allow_private)?);
-        }
-        let http = http.as_ref().expect("built above");
+        let http = client(ctx.config.webhook_allow_private)?;
+        let http = &http;
         let outcomes: Vec<Result<Outcome>> = futures::stream::iter(claimed)
             .map(|(d, claim)| async move {
                 let sent = send(ctx, http, &d).await;
                 settle(ctx, &d, claim, sent).await
             })
-            .buffer_unordered(PARALLEL)
+            .buffer_unordered(ROUND)
             .collect()
             .await;
         for o in outcomes {
@@ -142,66 +204,10 @@ pub async fn deliver_due(ctx: &AppCtx) -> Result<DeliverReport> {
     Ok(report)
 }
 
-async fn claim_due(ctx: &AppCtx) -> Result<Vec<(webhook_delivery::Model, i32)>> {
-    let now = ctx.now();
-    let active = Query::select()
-        .column(tenant::Column::Id)
-        .from(tenant::Entity)
-        .and_where(tenant::Column::Status.eq(TenantStatus::Active))
-        .to_owned();
-    let enabled = Query::select()
-        .column(webhook_endpoint::Column::Id)
-        .from(webhook_endpoint::Entity)
-        .and_where(webhook_endpoint::Column::Enabled.eq(true))
-        .to_owned();
-    let due = webhook_delivery::Entity::find()
-        .filter(webhook_delivery::Column::Status.eq(DeliveryStatus::Pending))
-        .filter(crate::claims::takeable(
-            ctx,
-            now,
-            webhook_delivery::Column::NextAttemptAt,
-            webhook_delivery::Column::ClaimedBy,
-        ))
-        .filter(webhook_delivery::Column::TenantId.in_subquery(active))
-        .filter(webhook_delivery::Column::EndpointId.in_subquery(enabled))
-        .order_by_asc(webhook_delivery::Column::NextAttemptAt)
-        .order_by_asc(webhook_delivery::Column::Id)
-        .limit(ROUND)
-        .all(&ctx.db)
-        .await?;
-    let lease = now + Duration::seconds(LEASE_SECS);
-    let mut out = Vec::with_capacity(due.len());
-    for d in due {
-        let claim = d.attempts + 1;
-        let won = webhook_delivery::Entity::update_many()
-            .col_expr(webhook_delivery::Column::Attempts, Expr::value(claim))
-            .col_expr(webhook_delivery::Column::NextAttemptAt, Expr::value(lease))
-            .col_expr(
-                webhook_delivery::Column::ClaimedBy,
-                Expr::value(Some(crate::claims::me(ctx))),
-            )
-            .filter(webhook_delivery::Column::Id.eq(d.id))
-            .filter(webhook_delivery::Column::Status.eq(DeliveryStatus::Pending))
-            .filter(webhook_delivery::Column::Attempts.eq(d.attempts))
-            .filter(crate::claims::takeable(
-                ctx,
-                now,
-                webhook_delivery::Column::NextAttemptAt,
-                webhook_delivery::Column::ClaimedBy,
-            ))
-            .exec(&ctx.db)
-            .await?
-            .rows_affected
-            == 1;
-        if won {
-            out.push((d, claim));
-        }
-    }
-    Ok(out)
-}
-
 /// What the receiver did with one attempt.
 struct Sent {
+    /// No answer within [`TIMEOUT_SECS`] (as opposed to a refused connection or an error).
+    timed_out: bool,
     status: Option<u16>,
     latency_ms: i32,
     excerpt: Option<String>,
@@ -217,6 +223,7 @@ impl Sent {
 async fn send(ctx: &AppCtx, http: &reqwest::Client, d: &webhook_delivery::Model) -> Sent {
     let started = Instant::now();
     let failed = |e: String| Sent {
+        timed_out: false,
         status: None,
         latency_ms: elapsed_ms(started),
         excerpt: None,
@@ -265,15 +272,18 @@ async fn send(ctx: &AppCtx, http: &reqwest::Client, d: &webhook_delivery::Model)
             body.truncate(EXCERPT_BYTES);
             let excerpt = String::from_utf8_lossy(&body).into_owned();
             Sent {
+                timed_out: false,
                 status: Some(status),
                 latency_ms: elapsed_ms(started),
                 excerpt: (!excerpt.is_empty()).then_some(excerpt),
                 error: None,
             }
         }
-        Err(err) => failed(if err.is_timeout() {
-            format!("no answer within {TIMEOUT_SECS} s")
-        } else if err.is_connect() {
+        Err(err) if err.is_timeout() => Sent {
+            timed_out: true,
+            ..failed(format!("no answer within {TIMEOUT_SECS} s"))
+        },
+        Err(err) => failed(if err.is_connect() {
             "could not connect (or the host resolves to no public address)".into()
         } else {
             "the request failed".into()
@@ -362,6 +372,13 @@ async fn settle(
     if !ours {
         return Ok(Outcome::Lost);
     }
+    fairness::cool_down_or_not(
+        ctx,
+        d.endpoint_id,
+        sent.status.is_none() && sent.timed_out,
+        now,
+    )
+    .await?;
     match outcome {
         Outcome::Delivered => {
             webhook_endpoint::Entity::update_many()

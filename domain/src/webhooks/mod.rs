@@ -3,6 +3,7 @@
 //! to the outbox by `events::emit` in the transaction of each change; [`delivery`] sends them.
 //! Managing endpoints is for owners and admins.
 pub mod delivery;
+pub mod fairness;
 pub mod guard;
 
 use base64::{Engine, engine::general_purpose::STANDARD};
@@ -17,7 +18,7 @@ use uuid::Uuid;
 
 use entity::{webhook_attempt, webhook_delivery, webhook_endpoint};
 
-pub use delivery::{DeliverReport, deliver_due};
+pub use delivery::{DeliverReport, deliver_due, dispatch_due};
 pub use entity::webhook_delivery::DeliveryStatus;
 
 use crate::{
@@ -46,6 +47,9 @@ pub struct EndpointOut {
     pub enabled: bool,
     /// Set when a delivery ran out of retries (24 h); cleared by the next success.
     pub failing_since: Option<DateTime<Utc>>,
+    /// Set while the endpoint is cooled down after attempts in a row got no answer: it gets
+    /// no new attempt until then (its events wait, within their 24 h).
+    pub cooldown_until: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -67,6 +71,7 @@ impl From<webhook_endpoint::Model> for EndpointOut {
             description: e.description,
             enabled: e.enabled,
             failing_since: e.failing_since,
+            cooldown_until: e.cooldown_until,
             created_at: e.created_at,
             updated_at: e.updated_at,
         }
@@ -244,6 +249,8 @@ pub async fn create(ctx: &AppCtx, t: &TenantCtx, input: EndpointIn) -> Result<En
         secret_encrypted: Set(crypto::encrypt(&ctx.keys.at_rest, id, &secret)?),
         enabled: Set(input.enabled.unwrap_or(true)),
         failing_since: Set(None),
+        timeouts_in_a_row: Set(0),
+        cooldown_until: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -316,6 +323,9 @@ pub async fn update(
     if let Some(en) = input.enabled {
         am.enabled = Set(en);
     }
+    // A changed endpoint is a fresh start: a cooldown from timeouts is lifted.
+    am.timeouts_in_a_row = Set(0);
+    am.cooldown_until = Set(None);
     am.updated_at = Set(ctx.now());
     let out = am.update(&ctx.db).await?;
     crate::telegram::registry::changed(ctx, t.tenant_id).await;
@@ -369,8 +379,14 @@ pub async fn attempts(ctx: &AppCtx, t: &TenantCtx, id: Uuid) -> Result<Vec<Attem
         .collect())
 }
 
+/// Manual retries a workspace may ask for per minute (429 `too_many_retries` beyond).
+pub const RETRIES_PER_MINUTE: u32 = 20;
+
 /// Sends a delivery again now, with a fresh 24 h of automatic retries (also a delivered
-/// one: receivers de-duplicate by `webhook-id`).
+/// one: receivers de-duplicate by `webhook-id`). Limited to [`RETRIES_PER_MINUTE`] per
+/// workspace. A delivery being sent at this moment is not sent a second time beside it: it
+/// keeps its place (its fresh 24 h count from now). A cooled-down endpoint's deliveries wait
+/// for the cooldown (changing the endpoint lifts it).
 pub async fn retry(
     ctx: &AppCtx,
     t: &TenantCtx,
@@ -387,9 +403,23 @@ pub async fn retry(
     )
     .await?;
     let now = ctx.now();
+    let key = format!("webhook-retry:{}", t.tenant_id);
+    if let Err(retry) =
+        crate::limits::take(&ctx.db, &key, RETRIES_PER_MINUTE, Duration::minutes(1), now).await?
+    {
+        return Err(Error::rate_limited(
+            "too_many_retries",
+            "too many manual retries; try again shortly",
+            retry,
+        ));
+    }
+    let in_flight =
+        d.status == DeliveryStatus::Pending && d.claimed_by.is_some() && d.next_attempt_at > now;
     let mut am = d.into_active_model();
     am.status = Set(DeliveryStatus::Pending);
-    am.next_attempt_at = Set(now);
+    if !in_flight {
+        am.next_attempt_at = Set(now);
+    }
     am.retry_until = Set(now + Duration::hours(RETRY_WINDOW_HOURS));
     Ok(am.update(&ctx.db).await?.into())
 }

@@ -28,4 +28,5 @@ mod takeover;
 mod team;
 mod web;
 mod web_bot_members;
+mod webhook_fairness;
 mod webhooks;

@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 
 /// One request the receiver got.
 #[derive(Clone, Debug)]
-struct Received {
+pub(crate) struct Received {
     headers: HeaderMap,
     body: Bytes,
 }
@@ -45,8 +45,8 @@ struct ReceiverState {
     fail_next: Arc<AtomicUsize>,
 }
 
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     state: ReceiverState,
 }
 
@@ -64,7 +64,7 @@ async fn receive(State(s): State<ReceiverState>, headers: HeaderMap, body: Bytes
 }
 
 impl Receiver {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let state = ReceiverState::default();
         let app = Router::new()
             .route("/hook", post(receive))
@@ -75,12 +75,12 @@ impl Receiver {
         Receiver { url, state }
     }
 
-    fn got(&self) -> Vec<Received> {
+    pub(crate) fn got(&self) -> Vec<Received> {
         self.state.got.lock().unwrap().clone()
     }
 
     /// Waits (bounded) for at least `n` requests.
-    async fn wait_for(&self, n: usize) -> Vec<Received> {
+    pub(crate) async fn wait_for(&self, n: usize) -> Vec<Received> {
         for _ in 0..600 {
             let got = self.got();
             if got.len() >= n {
@@ -106,7 +106,7 @@ fn verify(secret: &str, r: &Received) {
 /// Settings for a test app that sends webhooks: private receivers allowed, fast polling and
 /// retries, and a database of its own — every worker sends every tenant's outbox, so apps
 /// of tests running beside this one (other settings, other clocks) must not see it.
-async fn fast_webhooks() -> HashMap<String, String> {
+pub(crate) async fn fast_webhooks() -> HashMap<String, String> {
     HashMap::from([
         ("DATABASE_URL".to_string(), isolated_pg_database().await),
         ("WEBHOOK_ALLOW_PRIVATE".to_string(), "true".to_string()),
@@ -124,7 +124,12 @@ async fn bot_project() -> BotProject {
 }
 
 /// Creates an endpoint; returns its id and secret.
-async fn endpoint(app: &TestApp, c: &Creator, url: &str, events: &[&str]) -> (String, String) {
+pub(crate) async fn endpoint(
+    app: &TestApp,
+    c: &Creator,
+    url: &str,
+    events: &[&str],
+) -> (String, String) {
     let (s, b) = app
         .as_creator(
             c,
