@@ -198,8 +198,23 @@ async fn help(ctx: &AppCtx, h: &BotHandle, chat: i64, head: &str) -> domain::Res
 }
 
 async fn start(ctx: &AppCtx, h: &BotHandle, chat: i64) -> domain::Result<()> {
+    start_after(ctx, h, chat, None).await
+}
+
+/// The `/start` menu (welcome, plans and their buttons), after `lead` when given, in one
+/// message.
+async fn start_after(
+    ctx: &AppCtx,
+    h: &BotHandle,
+    chat: i64,
+    lead: Option<&str>,
+) -> domain::Result<()> {
     let w = bots::welcome(ctx, h).await?;
-    let mut text = w.text.clone();
+    // A private chat's id is its user's: trials are offered to who never had one here.
+    let trial_open = w.plans.iter().any(|p| p.trial_days.is_some())
+        && !domain::subscriptions::had_trial(ctx, h, chat).await?;
+    let mut text = lead.map_or_else(String::new, |l| format!("{l}\n\n"));
+    text.push_str(&w.text);
     if !w.plans.is_empty() {
         text.push_str("\n\nPlans:");
         for p in &w.plans {
@@ -208,6 +223,16 @@ async fn start(ctx: &AppCtx, h: &BotHandle, chat: i64) -> domain::Result<()> {
         }
     }
     let mut rows = vec![];
+    if trial_open {
+        for p in &w.plans {
+            if let Some(days) = p.trial_days {
+                rows.push(vec![Button::Callback {
+                    text: format!("{}: Try free for {days} days", p.name),
+                    data: format!("{TRIAL_PREFIX}{}", p.id),
+                }]);
+            }
+        }
+    }
     if w.stars_enabled {
         for p in &w.plans {
             if let Some(stars) = p.price_stars {
@@ -317,6 +342,10 @@ async fn on_callback(ctx: &AppCtx, h: &BotHandle, cb: CallbackQuery) -> domain::
         Some(data) if data.starts_with(payments::BUY_PREFIX) => {
             buy(ctx, h, &cb, chat, &data[payments::BUY_PREFIX.len()..]).await
         }
+        Some(data) if data.starts_with(TRIAL_PREFIX) => {
+            telegram::answer_callback(ctx, h.id, &cb.id, None).await?;
+            start_trial(ctx, h, &cb.from, chat, &data[TRIAL_PREFIX.len()..]).await
+        }
         Some(data) if data.starts_with(payments::CANCEL_RENEWAL_PREFIX) => {
             let id = &data[payments::CANCEL_RENEWAL_PREFIX.len()..];
             cancel_renewal(ctx, h, &cb, chat, id).await
@@ -411,6 +440,81 @@ async fn redeem(
             say(ctx, h, chat, &redeem_failure_reply(&e)).await
         }
     }
+}
+
+/// Callback data of a "Try free" button: this prefix and the plan id.
+pub const TRIAL_PREFIX: &str = "trial:";
+
+async fn start_trial(
+    ctx: &AppCtx,
+    h: &BotHandle,
+    from: &User,
+    chat: i64,
+    plan_id: &str,
+) -> domain::Result<()> {
+    use domain::subscriptions as subs;
+    let Ok(plan_id) = uuid::Uuid::parse_str(plan_id) else {
+        return say(
+            ctx,
+            h,
+            chat,
+            "That button is out of date. Send /start for the plans.",
+        )
+        .await;
+    };
+    let user = subs::TgUser {
+        id: from.id,
+        username: from.username.clone(),
+        first_name: from.first_name.clone(),
+    };
+    match subs::start_trial(ctx, h, &user, plan_id).await {
+        Ok(t) => {
+            let head = format!(
+                "🎁 Your free trial of “{}” has started: it runs {}.",
+                t.plan_name,
+                when(t.ends_at)
+            );
+            let text = if t.links.is_empty() {
+                format!(
+                    "{head}
+{SEE_MY}"
+                )
+            } else {
+                format!(
+                    "{head}
+{NEXT_STEPS}
+{SEE_MY}"
+                )
+            };
+            subs::send_access(ctx, h, chat, &text, &t.links, vec![]).await
+        }
+        Err(e) if e.code == subs::TRIAL_USED => {
+            let text = "You have had your free trial here already. Buy a plan or redeem a code to get access:";
+            plans_after(ctx, h, chat, text).await
+        }
+        Err(e) if e.code == subs::ALREADY_SUBSCRIBED => {
+            say(
+                ctx,
+                h,
+                chat,
+                "You already have this plan: /my shows your access.",
+            )
+            .await
+        }
+        Err(e) if e.code == subs::TRIAL_NOT_OFFERED => {
+            let text = "This plan offers no free trial any more. Here is what it offers now:";
+            plans_after(ctx, h, chat, text).await
+        }
+        Err(e) => {
+            let _ = say(ctx, h, chat, SOMETHING_WENT_WRONG).await;
+            Err(e)
+        }
+    }
+}
+
+/// `text`, then the plans menu of `/start` (its buttons are the way forward), in one message.
+async fn plans_after(ctx: &AppCtx, h: &BotHandle, chat: i64, text: &str) -> domain::Result<()> {
+    start_after(ctx, h, chat, Some(text)).await
 }
 
 async fn my(ctx: &AppCtx, h: &BotHandle, user: i64, chat: i64) -> domain::Result<()> {

@@ -39,6 +39,9 @@ pub struct PlanIn {
     pub channel_ids: Vec<Uuid>,
     /// Price in Telegram Stars (1–10,000); leave out for a plan not sold for Stars.
     pub price_stars: Option<i64>,
+    /// A free trial of 1–90 days that `/start` offers (one per Telegram user per project,
+    /// ever); leave out for none.
+    pub trial_days: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
@@ -55,6 +58,10 @@ pub struct PlanPatch {
     #[serde(default, deserialize_with = "crate::projects::double_option")]
     #[schema(value_type = Option<i64>)]
     pub price_stars: Option<Option<i64>>,
+    /// 1–90 days; `null` stops offering a trial.
+    #[serde(default, deserialize_with = "crate::projects::double_option")]
+    #[schema(value_type = Option<i64>)]
+    pub trial_days: Option<Option<i64>>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -71,6 +78,8 @@ pub struct PlanOut {
     pub codes_only: bool,
     /// Price in Telegram Stars; null when the plan is not sold for Stars.
     pub price_stars: Option<i32>,
+    /// Days of the free trial offered; null: none.
+    pub trial_days: Option<i32>,
     pub channel_ids: Vec<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -89,6 +98,7 @@ impl PlanOut {
             active: p.active,
             codes_only: p.codes_only,
             price_stars: p.price_stars,
+            trial_days: p.trial_days,
             channel_ids,
             created_at: p.created_at,
             updated_at: p.updated_at,
@@ -201,6 +211,9 @@ pub async fn create(
     let stars = input
         .price_stars
         .map(|v| errs.check(validate::price_stars("price_stars", v)));
+    let trial = input
+        .trial_days
+        .map(|v| errs.check(validate::trial_days("trial_days", v)));
     let channels = check_channels(&ctx.db, t, p.id, &input.channel_ids, &mut errs).await?;
     errs.finish()?;
     let now = ctx.now();
@@ -216,6 +229,7 @@ pub async fn create(
         active: Set(input.active.unwrap_or(true)),
         codes_only: Set(input.codes_only.unwrap_or(false)),
         price_stars: Set(stars.flatten()),
+        trial_days: Set(trial.flatten()),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -286,6 +300,9 @@ pub async fn update(
     let stars = patch
         .price_stars
         .map(|v| v.map(|n| errs.check(validate::price_stars("price_stars", n))));
+    let trial = patch
+        .trial_days
+        .map(|v| v.map(|n| errs.check(validate::trial_days("trial_days", n))));
     let channels = match &patch.channel_ids {
         Some(ids) => Some(check_channels(&ctx.db, t, project_id, ids, &mut errs).await?),
         None => None,
@@ -313,6 +330,9 @@ pub async fn update(
     }
     if let Some(v) = stars {
         am.price_stars = Set(v.flatten());
+    }
+    if let Some(v) = trial {
+        am.trial_days = Set(v.flatten());
     }
     am.updated_at = Set(ctx.now());
     let plan = am.update(&txn).await?;

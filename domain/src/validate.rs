@@ -136,6 +136,19 @@ pub fn price_stars(field: &str, v: i64) -> Result<i32> {
     }
 }
 
+/// A free trial's length: 1–90 days.
+pub fn trial_days(field: &str, v: i64) -> Result<i32> {
+    if (1..=90).contains(&v) {
+        Ok(v as i32)
+    } else {
+        Err(Error::field(
+            field,
+            "out_of_range",
+            "must be between 1 and 90 days",
+        ))
+    }
+}
+
 /// A plan duration: 1–36,500 days, or `None` for lifetime.
 pub fn duration_days(field: &str, days: Option<i64>, lifetime: bool) -> Result<Option<i32>> {
     match (days, lifetime) {

@@ -27,6 +27,7 @@ pub mod subscriber;
 pub mod subscription;
 pub mod team_invite;
 pub mod tenant;
+pub mod trial;
 pub mod usage_record;
 pub mod user;
 pub mod webhook_attempt;

@@ -17,6 +17,8 @@ pub struct Model {
     pub codes_only: bool,
     /// Price in Telegram Stars (1–10,000); null: not sold for Stars.
     pub price_stars: Option<i32>,
+    /// Days of the free trial this plan offers (1–90); null: none.
+    pub trial_days: Option<i32>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -70,4 +70,6 @@ pub enum SubscriptionStatus {
 pub enum SubscriptionSource {
     AccessCode,
     Payment,
+    /// A free trial of the plan (`trials`).
+    Trial,
 }

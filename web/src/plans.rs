@@ -84,6 +84,8 @@ pub struct PlanForm {
     pub channel_ids: Vec<String>,
     /// Empty: not sold for Stars.
     pub price_stars: String,
+    /// Empty: no trial.
+    pub trial_days: String,
 }
 
 impl PlanForm {
@@ -97,6 +99,7 @@ impl PlanForm {
             codes_only: false,
             channel_ids: vec![],
             price_stars: String::new(),
+            trial_days: String::new(),
         }
     }
 
@@ -110,6 +113,7 @@ impl PlanForm {
             codes_only: p.codes_only,
             channel_ids: p.channel_ids.iter().map(Uuid::to_string).collect(),
             price_stars: p.price_stars.map(|n| n.to_string()).unwrap_or_default(),
+            trial_days: p.trial_days.map(|n| n.to_string()).unwrap_or_default(),
         }
     }
 
@@ -123,6 +127,7 @@ impl PlanForm {
             codes_only: f.checked("codes_only"),
             channel_ids: f.all("channel_ids"),
             price_stars: f.get("price_stars"),
+            trial_days: f.get("trial_days"),
         }
     }
 
@@ -139,6 +144,7 @@ struct ParsedPlan {
     duration_days: Option<i64>,
     channel_ids: Vec<Uuid>,
     price_stars: Option<i64>,
+    trial_days: Option<i64>,
 }
 
 fn parse_plan(f: &FormData, errors: &mut FormErrors) -> ParsedPlan {
@@ -164,11 +170,14 @@ fn parse_plan(f: &FormData, errors: &mut FormErrors) -> ParsedPlan {
     }
     // An empty box: not sold for Stars.
     let price_stars = f.int("price_stars", errors);
+    // An empty box: no trial.
+    let trial_days = f.int("trial_days", errors);
     ParsedPlan {
         price_minor,
         duration_days,
         channel_ids,
         price_stars,
+        trial_days,
     }
 }
 
@@ -239,6 +248,7 @@ pub async fn create(
             codes_only: Some(form.checked("codes_only")),
             channel_ids: parsed.channel_ids,
             price_stars: parsed.price_stars,
+            trial_days: parsed.trial_days,
         };
         match plans::create(&ctx, &s.t, project_id, input).await {
             Ok(_) => return Ok(page::see_other(format!("/projects/{project_id}/plans"))),
@@ -314,6 +324,7 @@ pub async fn update(
             codes_only: Some(form.checked("codes_only")),
             channel_ids: Some(parsed.channel_ids),
             price_stars: Some(parsed.price_stars),
+            trial_days: Some(parsed.trial_days),
         };
         match plans::update(&ctx, &s.t, project_id, plan_id, patch).await {
             Ok(_) => return Ok(page::see_other(format!("/projects/{project_id}/plans"))),

@@ -36,6 +36,8 @@ pub struct PublicPlan {
     pub duration_days: Option<i32>,
     /// None: not sold for Stars.
     pub price_stars: Option<i32>,
+    /// Days of the free trial offered; None: none.
+    pub trial_days: Option<i32>,
 }
 
 impl PublicPlan {
@@ -126,6 +128,7 @@ impl From<plan::Model> for PublicPlan {
             currency: pl.currency,
             duration_days: pl.duration_days,
             price_stars: pl.price_stars,
+            trial_days: pl.trial_days,
         }
     }
 }

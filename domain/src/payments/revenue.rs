@@ -55,6 +55,16 @@ pub struct RevenueOut {
     /// Days with revenue, oldest first.
     pub days: Vec<DayRevenue>,
     pub plans: Vec<PlanRevenue>,
+    /// Free trials started in the window, and how many of them became paid.
+    pub trials: TrialConversion,
+}
+
+/// Free trials started in a window and, of those, the ones whose subscriber paid in the
+/// project after the trial began (bought during or after it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct TrialConversion {
+    pub started: u64,
+    pub converted: u64,
 }
 
 /// The longest window revenue is asked for.
@@ -138,7 +148,9 @@ pub async fn revenue(
             add(&mut e.2, n)?;
         }
     }
+    let trials = trial_conversion(ctx, p.id, since, until).await?;
     Ok(RevenueOut {
+        trials,
         from,
         to,
         totals: totals
@@ -167,6 +179,55 @@ pub async fn revenue(
             )
             .collect(),
     })
+}
+
+/// Trials of a project started in `[since, until)`, and those followed by a paid payment of
+/// their subscriber in the project.
+async fn trial_conversion(
+    ctx: &AppCtx,
+    project_id: Uuid,
+    since: chrono::DateTime<chrono::Utc>,
+    until: chrono::DateTime<chrono::Utc>,
+) -> Result<TrialConversion> {
+    use entity::{payment, subscription, trial};
+    use sea_orm::{
+        PaginatorTrait,
+        sea_query::{Expr, ExprTrait, Query},
+    };
+    let window = || {
+        trial::Entity::find()
+            .filter(trial::Column::ProjectId.eq(project_id))
+            .filter(trial::Column::StartedAt.gte(since))
+            .filter(trial::Column::StartedAt.lt(until))
+    };
+    let started = window().count(&ctx.db).await?;
+    let subscriber_of_trial = Query::select()
+        .column(subscription::Column::SubscriberId)
+        .from(subscription::Entity)
+        .and_where(
+            Expr::col((subscription::Entity, subscription::Column::Id))
+                .equals((trial::Entity, trial::Column::SubscriptionId)),
+        )
+        .to_owned();
+    let paid_after = Query::select()
+        .expr(Expr::val(1))
+        .from(payment::Entity)
+        .and_where(Expr::col((payment::Entity, payment::Column::ProjectId)).eq(project_id))
+        .and_where(Expr::col((payment::Entity, payment::Column::Status)).eq("paid"))
+        .and_where(
+            Expr::col((payment::Entity, payment::Column::PaidAt))
+                .gte(Expr::col((trial::Entity, trial::Column::StartedAt))),
+        )
+        .and_where(
+            Expr::col((payment::Entity, payment::Column::SubscriberId))
+                .in_subquery(subscriber_of_trial),
+        )
+        .to_owned();
+    let converted = window()
+        .filter(Expr::exists(paid_after))
+        .count(&ctx.db)
+        .await?;
+    Ok(TrialConversion { started, converted })
 }
 
 /// Paid (not refunded) Stars payments of a project in a window, per UTC day, plan and

@@ -5,8 +5,8 @@
 //! Redeeming a code is `redemption`.
 //!
 //! By use case: `grant`, `withdraw` (time taken back), `access`
-//! (links, join requests, `/my`), `reminders`, `revoke` (expiry and revocation), and
-//! `members`.
+//! (links, join requests, `/my`), `reminders`, `revoke` (expiry and revocation), `trial`
+//! (free trials), and `members`.
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::Serialize;
 use uuid::Uuid;
@@ -22,6 +22,7 @@ mod grant;
 mod members;
 mod reminders;
 mod revoke;
+mod trial;
 mod withdraw;
 
 pub use access::*;
@@ -29,6 +30,7 @@ pub use grant::*;
 pub use members::*;
 pub use reminders::*;
 pub use revoke::*;
+pub use trial::*;
 pub use withdraw::*;
 
 /// The Telegram user redeeming.

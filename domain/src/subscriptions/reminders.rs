@@ -105,11 +105,19 @@ pub async fn send_reminders_up_to(ctx: &AppCtx, limit: u64) -> Result<u64> {
             sent += 1;
             continue;
         }
-        let text = format!(
-            "Your “{plan_name}” subscription ends on {}. Redeem another code or renew to keep your access.",
-            ends_at.format("%Y-%m-%d %H:%M UTC")
-        );
-        let keyboard = way_forward(pl.as_ref(), project.as_ref());
+        let trial = s.source == entity::subscription::SubscriptionSource::Trial;
+        let text = if trial {
+            format!(
+                "Your free trial of “{plan_name}” ends on {}. Buy the plan to keep your access: the paid time starts when the trial ends.",
+                ends_at.format("%Y-%m-%d %H:%M UTC")
+            )
+        } else {
+            format!(
+                "Your “{plan_name}” subscription ends on {}. Redeem another code or renew to keep your access.",
+                ends_at.format("%Y-%m-%d %H:%M UTC")
+            )
+        };
+        let keyboard = way_forward(pl.as_ref(), project.as_ref(), trial);
         if let Err(e) = telegram::send_message(ctx, b.id, user, &text, keyboard).await {
             tracing::warn!(error = %e, subscription = %s.id, "reminder not delivered");
         }
@@ -118,18 +126,20 @@ pub async fn send_reminders_up_to(ctx: &AppCtx, limit: u64) -> Result<u64> {
     Ok(sent)
 }
 
-/// The buttons that let a subscriber keep or regain a plan: "Renew for N ⭐" where Stars
-/// sells it, "Redeem a code" where codes are on (the bot's "redeem" button asks for one).
-/// Shared by the reminder and the end-of-access message.
+/// The buttons that let a subscriber keep or regain a plan: "Renew for N ⭐" ("Buy for N ⭐"
+/// after a free trial) where Stars sells it, "Redeem a code" where codes are on (the bot's
+/// "redeem" button asks for one). Shared by the reminder and the end-of-access message.
 pub(super) fn way_forward(
     pl: Option<&plan::Model>,
     project: Option<&entity::project::Model>,
+    trial: bool,
 ) -> Option<telegram::Keyboard> {
     let mut rows = vec![];
     if let (Some(p), Some(pr)) = (pl, project) {
         if let Some(stars) = p.price_stars.filter(|_| pr.stars_enabled && p.active) {
+            let verb = if trial { "Buy" } else { "Renew" };
             rows.push(vec![telegram::Button::Callback {
-                text: format!("Renew for {stars} ⭐"),
+                text: format!("{verb} for {stars} ⭐"),
                 data: format!("{}{}", BUY_PREFIX, p.id),
             }]);
         }
@@ -153,8 +163,13 @@ pub(super) async fn ended_message(
         .one(&ctx.db)
         .await?;
     let plan_name = pl.as_ref().map(|p| p.name.clone()).unwrap_or_default();
-    let keyboard = way_forward(pl.as_ref(), project.as_ref());
-    let text = if keyboard.is_some() {
+    let trial = s.source == entity::subscription::SubscriptionSource::Trial;
+    let keyboard = way_forward(pl.as_ref(), project.as_ref(), trial);
+    let text = if trial && keyboard.is_some() {
+        format!(
+            "Your free trial of “{plan_name}” has ended and your access was removed. To keep going, use a button below."
+        )
+    } else if keyboard.is_some() {
         format!(
             "Your “{plan_name}” subscription has ended and your access was removed. To come back, use a button below."
         )

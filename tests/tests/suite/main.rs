@@ -26,6 +26,7 @@ mod stars;
 mod subscriptions;
 mod takeover;
 mod team;
+mod trials;
 mod web;
 mod web_bot_members;
 mod webhook_fairness;
