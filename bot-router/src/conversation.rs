@@ -213,15 +213,6 @@ async fn start_after(
     // A private chat's id is its user's: trials are offered to who never had one here.
     let trial_open = w.plans.iter().any(|p| p.trial_days.is_some())
         && !domain::subscriptions::had_trial(ctx, h, chat).await?;
-    let mut text = lead.map_or_else(String::new, |l| format!("{l}\n\n"));
-    text.push_str(&w.text);
-    if !w.plans.is_empty() {
-        text.push_str("\n\nPlans:");
-        for p in &w.plans {
-            text.push_str("\n• ");
-            text.push_str(&p.describe());
-        }
-    }
     let mut rows = vec![];
     if trial_open {
         for p in &w.plans {
@@ -243,6 +234,33 @@ async fn start_after(
             }
         }
     }
+    // Nothing to take or buy here: the creator's word on how to get access replaces "pick a
+    // plan below".
+    let sellable = !rows.is_empty();
+    let mut text = lead.map_or_else(String::new, |l| format!("{l}\n\n"));
+    if sellable || w.text != domain::projects::DEFAULT_WELCOME {
+        text.push_str(&w.text);
+    } else {
+        text.push_str(WELCOME_NOTHING_SOLD);
+    }
+    if !w.plans.is_empty() {
+        text.push_str("\n\nPlans:");
+        for p in &w.plans {
+            text.push_str("\n• ");
+            text.push_str(&p.describe());
+        }
+    }
+    if !sellable {
+        let how = if !w.contact_text.is_empty() {
+            w.contact_text.as_str()
+        } else if w.codes_enabled {
+            HOW_WITH_CODES
+        } else {
+            HOW_WITHOUT_ANYTHING
+        };
+        text.push_str("\n\nHow to get access: ");
+        text.push_str(how);
+    }
     if w.codes_enabled {
         rows.push(vec![Button::Callback {
             text: "Redeem a code".into(),
@@ -253,6 +271,15 @@ async fn start_after(
     telegram::send_message(ctx, h.id, chat, &text, keyboard).await?;
     Ok(())
 }
+
+/// `/start`'s greeting in place of the default one when nothing can be bought in the bot.
+const WELCOME_NOTHING_SOLD: &str = "Welcome!";
+/// How to get access without a creator's contact text, where codes are redeemed.
+const HOW_WITH_CODES: &str =
+    "ask the creator for an access code, then press “Redeem a code” below and send it.";
+/// … and where nothing is offered in the bot at all.
+const HOW_WITHOUT_ANYTHING: &str =
+    "nothing is offered in this bot at the moment; ask the creator. Send /start again later.";
 
 async fn link_owner(
     ctx: &AppCtx,

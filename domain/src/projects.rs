@@ -19,6 +19,7 @@ use crate::{
 };
 
 pub const WELCOME_MAX: usize = 2_000;
+pub const CONTACT_MAX: usize = 1_000;
 pub const DEFAULT_WELCOME: &str = "Welcome! Pick a plan below, or redeem an access code.";
 pub const UNUSED_CODE_TTL_MAX_DAYS: i64 = 3_650;
 
@@ -26,6 +27,9 @@ pub const UNUSED_CODE_TTL_MAX_DAYS: i64 = 3_650;
 pub struct ProjectIn {
     pub name: String,
     pub welcome_message: Option<String>,
+    /// How subscribers get access where the bot sells nothing (up to 1,000 characters);
+    /// `/start` shows it when no plan can be bought there.
+    pub contact_text: Option<String>,
     /// Access codes as a payment method (default on).
     pub access_codes_enabled: Option<bool>,
     /// Code orders carry the plan's price (default off: zero-priced, excluded from revenue).
@@ -41,6 +45,8 @@ pub struct ProjectIn {
 pub struct ProjectPatch {
     pub name: Option<String>,
     pub welcome_message: Option<String>,
+    /// Empty: the standard hint.
+    pub contact_text: Option<String>,
     pub access_codes_enabled: Option<bool>,
     pub codes_priced: Option<bool>,
     pub stars_enabled: Option<bool>,
@@ -65,6 +71,8 @@ pub struct ProjectOut {
     pub id: Uuid,
     pub name: String,
     pub welcome_message: String,
+    /// How subscribers get access where the bot sells nothing; empty: the standard hint.
+    pub contact_text: String,
     pub access_codes_enabled: bool,
     pub codes_priced: bool,
     pub stars_enabled: bool,
@@ -81,6 +89,7 @@ impl From<project::Model> for ProjectOut {
             id: p.id,
             name: p.name,
             welcome_message: p.welcome_message,
+            contact_text: p.contact_text,
             access_codes_enabled: p.access_codes_enabled,
             codes_priced: p.codes_priced,
             stars_enabled: p.stars_enabled,
@@ -125,6 +134,11 @@ pub async fn create(ctx: &AppCtx, t: &TenantCtx, input: ProjectIn) -> Result<Pro
         input.welcome_message.as_deref().unwrap_or(DEFAULT_WELCOME),
         WELCOME_MAX,
     ));
+    let contact = errs.check(validate::text(
+        "contact_text",
+        input.contact_text.as_deref().unwrap_or(""),
+        CONTACT_MAX,
+    ));
     let ttl_days = match input.unused_code_ttl_days {
         Some(v) => errs.check(ttl("unused_code_ttl_days", v)).map(Some),
         None => Some(None),
@@ -141,6 +155,7 @@ pub async fn create(ctx: &AppCtx, t: &TenantCtx, input: ProjectIn) -> Result<Pro
         } else {
             welcome
         }),
+        contact_text: Set(contact.unwrap_or_default()),
         access_codes_enabled: Set(input.access_codes_enabled.unwrap_or(true)),
         codes_priced: Set(input.codes_priced.unwrap_or(false)),
         stars_enabled: Set(input.stars_enabled.unwrap_or(false)),
@@ -188,6 +203,10 @@ pub async fn update(
         .welcome_message
         .as_deref()
         .map(|w| errs.check(validate::text("welcome_message", w, WELCOME_MAX)));
+    let contact = patch
+        .contact_text
+        .as_deref()
+        .map(|c| errs.check(validate::text("contact_text", c, CONTACT_MAX)));
     let ttl_days = patch
         .unused_code_ttl_days
         .map(|v| v.map(|d| errs.check(ttl("unused_code_ttl_days", d))));
@@ -205,6 +224,9 @@ pub async fn update(
         } else {
             w
         });
+    }
+    if let Some(Some(c)) = contact {
+        am.contact_text = Set(c);
     }
     if let Some(v) = patch.access_codes_enabled {
         am.access_codes_enabled = Set(v);

@@ -11,6 +11,10 @@ pub struct Model {
     pub name: String,
     #[sea_orm(column_type = "Text")]
     pub welcome_message: String,
+    /// How to get access where the bot sells nothing (e.g. "Write to @creator for a code");
+    /// empty: a standard hint.
+    #[sea_orm(column_type = "Text")]
+    pub contact_text: String,
     pub access_codes_enabled: bool,
     pub codes_priced: bool,
     /// Telegram Stars as a payment method (default off).

@@ -225,6 +225,7 @@ async fn main() {
                 tenant_id: Set(creator.tenant_id),
                 name: Set(format!("Bench {bid}")),
                 welcome_message: Set("Welcome".into()),
+                contact_text: Set(String::new()),
                 access_codes_enabled: Set(true),
                 codes_priced: Set(false),
                 stars_enabled: Set(false),

@@ -85,6 +85,7 @@ struct OverviewPage {
     /// How long expired codes stay listed (days), as typed or stored.
     retention: String,
     welcome: String,
+    contact: String,
     errors: FormErrors,
     saved: bool,
 }
@@ -120,11 +121,12 @@ pub async fn overview_page(
     let owners = bots::list_owners(ctx, &s.t, project_id).await?;
     let days =
         domain::subscriptions::redemptions_per_day(ctx, &s.t, project_id, CHART_DAYS).await?;
-    let (ttl, retention, welcome) = match st.form {
+    let (ttl, retention, welcome, contact) = match st.form {
         Some(f) => (
             f.get("unused_code_ttl_days"),
             f.get("expired_code_retention_days"),
             f.get("welcome_message"),
+            f.get("contact_text"),
         ),
         None => (
             p.unused_code_ttl_days
@@ -132,6 +134,7 @@ pub async fn overview_page(
                 .unwrap_or_default(),
             p.expired_code_retention_days.to_string(),
             p.welcome_message.clone(),
+            p.contact_text.clone(),
         ),
     };
     let status = if st.bot_errors.status.is_some() {
@@ -155,6 +158,7 @@ pub async fn overview_page(
             ttl,
             retention,
             welcome,
+            contact,
             errors: st.errors,
             saved: st.saved,
         },
@@ -196,6 +200,7 @@ pub async fn update_settings(
     let patch = ProjectPatch {
         name: Some(form.get("name")),
         welcome_message: Some(form.get("welcome_message")),
+        contact_text: Some(form.get("contact_text")),
         access_codes_enabled: Some(form.checked("access_codes_enabled")),
         codes_priced: Some(form.checked("codes_priced")),
         stars_enabled: Some(form.checked("stars_enabled")),

@@ -66,6 +66,8 @@ impl PublicPlan {
 pub struct Welcome {
     pub project_name: String,
     pub text: String,
+    /// The creator's word on how to get access where the bot sells nothing (may be empty).
+    pub contact_text: String,
     pub plans: Vec<PublicPlan>,
     pub codes_enabled: bool,
     /// Plans with a Stars price get a "Buy for N ⭐" button.
@@ -79,6 +81,7 @@ pub async fn welcome(ctx: &AppCtx, h: &BotHandle) -> Result<Welcome> {
     Ok(Welcome {
         project_name: p.name,
         text: p.welcome_message,
+        contact_text: p.contact_text,
         plans,
         codes_enabled: p.access_codes_enabled,
         stars_enabled: p.stars_enabled,

@@ -94,6 +94,101 @@ async fn start_shows_the_welcome_public_plans_and_the_redeem_button() {
     );
 }
 
+/// Where nothing can be bought in the bot (codes only, no Stars), `/start` lists the plans
+/// but says how to get access — the creator's contact text, or a standard hint — instead of
+/// "Pick a plan below".
+#[tokio::test]
+async fn start_with_nothing_to_buy_says_how_to_get_access() {
+    let (app, tg) = TestApp::spawn_with_telegram(Backend::Postgres, true).await;
+    let c = app.signup().await;
+    let (pid, bot) = app.project_with_bot(&c, &tg).await;
+    app.create_plan(&c, &pid, monthly_plan()).await;
+    let start = |id: i64, user: i64| {
+        let (app, bot) = (&app, &bot);
+        async move {
+            assert_eq!(
+                app.post_update(bot, &updates::message(id, user, "/start"))
+                    .await,
+                StatusCode::OK
+            );
+        }
+    };
+    start(1, 5_101).await;
+    let msg = tg.wait_for_text(&bot.token, 5_101, "Plans:").await;
+    let text = msg.params["text"].as_str().unwrap();
+    assert!(!text.contains("Pick a plan"), "{text}");
+    assert!(
+        text.contains("How to get access: ask the creator for an access code"),
+        "{text}"
+    );
+    assert_eq!(
+        msg.params["reply_markup"]["inline_keyboard"][0][0]["text"],
+        "Redeem a code"
+    );
+
+    // The creator's own words, set through the API (and bounded).
+    let long = "x".repeat(domain::projects::CONTACT_MAX + 1);
+    let r = app
+        .as_creator(
+            &c,
+            Method::PATCH,
+            &format!("/api/v1/projects/{pid}"),
+            Some(json!({"contact_text": long})),
+        )
+        .await;
+    assert_error(
+        &r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+        Some("contact_text"),
+    );
+    let (s, p) = app
+        .as_creator(
+            &c,
+            Method::PATCH,
+            &format!("/api/v1/projects/{pid}"),
+            Some(json!({"contact_text": "Write to @jazzclub for a code."})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    assert_eq!(p["contact_text"], "Write to @jazzclub for a code.");
+    start(2, 5_102).await;
+    let text = tg.wait_for_text(&bot.token, 5_102, "Plans:").await.params["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        text.contains("How to get access: Write to @jazzclub for a code."),
+        "{text}"
+    );
+
+    // Once a plan is sold for Stars, the plans are to pick from again.
+    let (s, _) = app
+        .as_creator(
+            &c,
+            Method::PATCH,
+            &format!("/api/v1/projects/{pid}"),
+            Some(json!({"stars_enabled": true})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    app.create_plan(
+        &c,
+        &pid,
+        json!({"name": "Gold", "price_minor": 500, "currency": "USD", "duration_days": 7, "price_stars": 50}),
+    )
+    .await;
+    start(3, 5_103).await;
+    let msg = tg.wait_for_text(&bot.token, 5_103, "Plans:").await;
+    let text = msg.params["text"].as_str().unwrap();
+    assert!(text.contains("Pick a plan"), "{text}");
+    assert!(!text.contains("How to get access"), "{text}");
+    assert_eq!(
+        msg.params["reply_markup"]["inline_keyboard"][0][0]["text"],
+        "Gold: Buy for 50 ⭐"
+    );
+}
+
 #[tokio::test]
 async fn the_redeem_button_asks_for_a_code_and_keeps_the_state_in_the_database() {
     the_redeem_button_asks_for_a_code_and_keeps_the_state_in_the_database_on(Backend::Postgres)
