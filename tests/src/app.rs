@@ -98,6 +98,9 @@ pub struct TestApp {
     /// The tenants signed up through [`TestApp::signup`], whose update tasks
     /// [`TestApp::wait_idle`] waits for.
     pub(crate) tenants: Arc<Mutex<Vec<Uuid>>>,
+    /// The fake Bot API this app talks to (its own unless the test brought one), where
+    /// [`TestApp::post_batch`] connects a bot for a project that has none.
+    pub tg: Option<crate::fake_telegram::FakeTelegram>,
     _data_dir: Arc<TempDir>,
 }
 
@@ -170,6 +173,20 @@ impl TestApp {
             );
         }
         env.extend(extra);
+        // Every app talks to a fake Bot API: codes need a connected bot.
+        let own_tg = if env.contains_key("TELEGRAM_API_URL") {
+            None
+        } else {
+            let fake = crate::fake_telegram::FakeTelegram::start().await;
+            env.insert("TELEGRAM_API_URL".into(), fake.url.clone());
+            Some(fake)
+        };
+        if backend == Backend::Postgres {
+            // Eight tests at once and the process clusters share PostgreSQL's connections:
+            // each app pools a few (requests beyond them wait their turn).
+            env.entry("DATABASE_MAX_CONNECTIONS".into())
+                .or_insert_with(|| "8".into());
+        }
         let shared =
             backend == Backend::Postgres && env.get("DATABASE_URL") == Some(&pg_database().await);
         if shared {
@@ -219,6 +236,7 @@ impl TestApp {
             backend,
             shutdown,
             tenants: Arc::default(),
+            tg: own_tg,
             _data_dir: data_dir,
         }
     }
@@ -249,6 +267,7 @@ impl TestApp {
             backend: Backend::Postgres,
             shutdown: CancellationToken::new(),
             tenants: Arc::default(),
+            tg: None,
             _data_dir: Arc::new(TempDir::new()),
         }
     }

@@ -188,7 +188,8 @@ impl Cluster {
             .first()
             .and_then(|p| p.base.clone())
             .unwrap_or_else(|| "http://127.0.0.1:9".into());
-        let app = TestApp::attach(base, &env).await;
+        let mut app = TestApp::attach(base, &env).await;
+        app.tg = Some(tg.clone());
         Cluster {
             env,
             tg,
@@ -270,7 +271,9 @@ impl Cluster {
 
     /// A handle like [`Cluster::app`] whose HTTP goes to api process `i`.
     pub async fn app_on(&self, i: usize) -> TestApp {
-        TestApp::attach(self.api(i), &self.env).await
+        let mut app = TestApp::attach(self.api(i), &self.env).await;
+        app.tg = Some(self.tg.clone());
+        app
     }
 
     /// Empties this cluster's Redis database (as a Redis restart without persistence would).

@@ -211,7 +211,8 @@ impl TestApp {
         (pid, plan["id"].as_str().unwrap().to_string())
     }
 
-    /// Posts a batch; returns status and body.
+    /// Posts a batch; returns status and body. A project of `c` without a bot gets one
+    /// first (codes need a connected bot), on the app's fake Bot API.
     pub async fn post_batch(
         &self,
         c: &Creator,
@@ -219,6 +220,7 @@ impl TestApp {
         body: Value,
         key: Option<&str>,
     ) -> (StatusCode, Value) {
+        self.ensure_bot(c, pid).await;
         let mut req = self
             .http
             .post(self.url(&format!("/api/v1/projects/{pid}/code-batches")))
@@ -230,6 +232,33 @@ impl TestApp {
         let resp = req.send().await.unwrap();
         let s = resp.status();
         (s, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Connects a fake bot to `c`'s project `pid` unless it has one (a project that is not
+    /// `c`'s is left alone: the call that follows is then refused as it should be).
+    pub async fn ensure_bot(&self, c: &Creator, pid: &str) {
+        let Some(tg) = &self.tg else { return };
+        let (project, _) = self
+            .as_creator(c, Method::GET, &format!("/api/v1/projects/{pid}"), None)
+            .await;
+        if project != StatusCode::OK {
+            return;
+        }
+        let (bot, _) = self
+            .as_creator(c, Method::GET, &format!("/api/v1/projects/{pid}/bot"), None)
+            .await;
+        if bot == StatusCode::NOT_FOUND {
+            // As `c`: a role that may not connect bots is refused here, and its batch then
+            // answers for itself.
+            let fb = tg.add_bot();
+            self.as_creator(
+                c,
+                Method::PUT,
+                &format!("/api/v1/projects/{pid}/bot"),
+                Some(json!({"token": fb.token})),
+            )
+            .await;
+        }
     }
 
     /// Waits (bounded) until the worker has finished a batch, and returns it.

@@ -55,7 +55,9 @@ impl TestApp {
         if webhooks {
             env.insert("PUBLIC_URL".to_string(), PUBLIC_URL.to_string());
         }
-        (TestApp::spawn_full(backend, env, worker).await, fake)
+        let mut app = TestApp::spawn_full(backend, env, worker).await;
+        app.tg = Some(fake.clone());
+        (app, fake)
     }
 
     /// A new project of `c` with a new fake bot connected to it: the project's id and the bot.

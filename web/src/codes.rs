@@ -171,6 +171,8 @@ struct NewPage {
     f: GenerateForm,
     free_left: i64,
     limit: i64,
+    /// Codes are delivered and redeemed through the bot: without one the page says so.
+    bot_connected: bool,
     errors: FormErrors,
 }
 
@@ -188,6 +190,11 @@ async fn new_view(
         .filter(|pl| pl.active)
         .collect();
     let usage = domain::quota::usage(ctx, s.t.tenant_id).await?;
+    let bot_connected = match domain::bots::get(ctx, &s.t, project_id).await {
+        Ok(_) => true,
+        Err(e) if e.kind == domain::ErrorKind::NotFound => false,
+        Err(e) => return Err(e.into()),
+    };
     Ok(page::render(
         errors.status(),
         &NewPage {
@@ -197,6 +204,7 @@ async fn new_view(
             f,
             free_left: usage.free_left,
             limit: usage.limit,
+            bot_connected,
             errors,
         },
     ))

@@ -39,7 +39,7 @@ pub async fn preview(
     params(("project_id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header)),
     responses((status = 202, body = BatchOut),
         (status = 402, body = ErrorBody, description = "`quota_exceeded` or `payment_past_due`"),
-        (status = 409, body = ErrorBody, description = "`plan_inactive`, `access_codes_disabled` or `idempotency_key_reused`"),
+        (status = 409, body = ErrorBody, description = "`plan_inactive`, `access_codes_disabled`, `bot_not_connected` or `idempotency_key_reused`"),
         (status = 422, body = ErrorBody)))]
 pub async fn create_batch(
     State(ctx): State<AppCtx>,

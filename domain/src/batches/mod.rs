@@ -40,6 +40,25 @@ pub const MAX_ACTIVATIONS: i64 = 1_000_000;
 pub const PLAN_INACTIVE: &str = "plan_inactive";
 /// The project does not issue access codes (HTTP 409).
 pub const ACCESS_CODES_DISABLED: &str = "access_codes_disabled";
+/// The project has no connected bot to deliver and redeem codes through (HTTP 409).
+pub const BOT_NOT_CONNECTED: &str = "bot_not_connected";
+
+/// Codes are delivered and redeemed through the project's bot: none are made without one.
+async fn ensure_bot(ctx: &AppCtx, project_id: Uuid) -> Result<()> {
+    let connected = entity::bot::Entity::find()
+        .filter(entity::bot::Column::ProjectId.eq(project_id))
+        .count(&ctx.db)
+        .await?
+        > 0;
+    if connected {
+        Ok(())
+    } else {
+        Err(Error::conflict(
+            BOT_NOT_CONNECTED,
+            "connect the project's Telegram bot first: codes are delivered and redeemed through it",
+        ))
+    }
+}
 
 // --- preview and create ---------------------------------------------------------------------
 
@@ -300,6 +319,7 @@ pub async fn create(
         return replay(ctx, existing, project_id, &input);
     }
     let (p, pl) = usable_plan(ctx, t, project_id, input.plan_id).await?;
+    ensure_bot(ctx, p.id).await?;
     // Past the grace period of a failed payment no codes are issued, on every surface
     // (API, dashboard, `/newcode`): they all come here.
     billing::ensure_can_issue(ctx, t).await?;

@@ -112,9 +112,12 @@ async fn embedded_default_serves_on_sqlite_and_stops_on_sigterm() {
     );
 
     let port = free_port();
+    // Codes need a connected bot: Telegram is the fake.
+    let tg = gatehouse_tests::fake_telegram::FakeTelegram::start().await;
     let mut child = command(&dir)
         .arg("serve")
         .env("BIND", format!("127.0.0.1:{port}"))
+        .env("TELEGRAM_API_URL", &tg.url)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -232,6 +235,14 @@ async fn embedded_default_serves_on_sqlite_and_stops_on_sigterm() {
         gatehouse_tests::factories::monthly_plan(),
     )
     .await;
+    let connected = http
+        .put(format!("{base}/api/v1/projects/{pid}/bot"))
+        .bearer_auth(ct)
+        .json(&json!({"token": tg.add_bot().token}))
+        .send()
+        .await
+        .unwrap();
+    assert!(connected.status().is_success(), "{}", connected.status());
     let started = std::time::Instant::now();
     let batch = post(
         format!("/api/v1/projects/{pid}/code-batches"),

@@ -483,6 +483,7 @@ async fn web_codes_preview_consent_batch_list_export_delete_and_rollback() {
     let app = TestApp::spawn().await;
     let c = app.signup().await;
     let (pid, plan_id) = app.project_with_plan(&c).await;
+    app.ensure_bot(&c, &pid).await;
     let mut w = app.web_login(&c.email).await;
 
     let new = w.get(&format!("/projects/{pid}/codes/new")).await;
@@ -751,6 +752,7 @@ async fn web_code_list_pages_with_a_cursor_and_custom_dates_expire_at_day_end() 
     let c = app.signup().await;
     app.set_billing_plan(c.tenant_id, "starter_monthly").await;
     let (pid, plan_id) = app.project_with_plan(&c).await;
+    app.ensure_bot(&c, &pid).await;
     let mut w = app.web_login(&c.email).await;
     let date = (app.ctx.now() + chrono::Duration::days(20))
         .format("%Y-%m-%d")

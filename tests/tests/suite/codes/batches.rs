@@ -114,8 +114,20 @@ async fn thirty_codes_are_generated_unique_and_downloadable_as_csv() {
         let done = app.wait_batch(&c, &pid, b["id"].as_str().unwrap()).await;
         assert_eq!(done["status"], "done", "{done}");
         assert_eq!(done["generated"], 30);
-        // No bot and no linked chat: the batch is done, downloadable, and delivery waits.
+        // No linked chat: the batch is done, downloadable, and delivery waits.
         assert_eq!(done["delivery"], "waiting_for_linked_chat");
+        let (_, bot) = app
+            .as_creator(
+                &c,
+                Method::GET,
+                &format!("/api/v1/projects/{pid}/bot"),
+                None,
+            )
+            .await;
+        let username = bot["username"]
+            .as_str()
+            .expect("the bot's username")
+            .to_string();
 
         let codes = codes_in_db(&app, c.tenant_id).await;
         assert_eq!(codes.len(), 30);
@@ -149,7 +161,8 @@ async fn thirty_codes_are_generated_unique_and_downloadable_as_csv() {
         for code in &sorted {
             expected.push_str(&format!(
                 // Price is the plan's face value even though code orders are not priced.
-                "{},Monthly,,,9.99,USD,{},{}\r\n",
+                "{},Monthly,https://t.me/{username}?start=c_{},,9.99,USD,{},{}\r\n",
+                code.code,
                 code.code,
                 ts(code.created_at),
                 ts(code.created_at + Duration::days(30))
@@ -427,4 +440,53 @@ async fn a_failed_batch_releases_its_reservation() {
         StatusCode::ACCEPTED,
         "the live counter gave the units back too"
     );
+}
+
+/// Codes are delivered and redeemed through the project's bot: without a connected one, the
+/// API refuses a batch (409 `bot_not_connected`, nothing reserved), the dashboard's form says
+/// so before anything is typed and refuses the submit with the same words.
+#[tokio::test]
+async fn codes_are_refused_for_a_project_without_a_connected_bot() {
+    let app = TestApp::spawn().await;
+    let c = app.signup().await;
+    let (pid, plan) = app.project_with_plan(&c).await;
+    let path = format!("/api/v1/projects/{pid}/code-batches");
+    let r = app
+        .as_creator(&c, Method::POST, &path, Some(batch(&plan, 1)))
+        .await;
+    assert_error(&r, StatusCode::CONFLICT, "bot_not_connected", None);
+    assert_eq!(app.quota_used(c.tenant_id).await, 0, "nothing reserved");
+
+    let mut w = app.web_login(&c.email).await;
+    let page = w.get(&format!("/projects/{pid}/codes/new")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("id=\"no-bot\""), "{}", page.body);
+    let fields = [
+        ("plan_id", plan.as_str()),
+        ("quantity", "1"),
+        ("expiry", "none"),
+        ("max_activations", "1"),
+        ("idempotency_key", "no-bot-web"),
+        ("consent", "1"),
+    ];
+    let r = w
+        .post_form(&format!("/projects/{pid}/batches"), &fields)
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert!(
+        r.body
+            .contains("Telegram bot first: codes are delivered and redeemed through it"),
+        "{}",
+        r.body
+    );
+    assert_eq!(app.quota_used(c.tenant_id).await, 0);
+
+    // Connected, the same request is accepted and the hint is gone.
+    app.ensure_bot(&c, &pid).await;
+    let (s, b) = app
+        .as_creator(&c, Method::POST, &path, Some(batch(&plan, 1)))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    let page = w.get(&format!("/projects/{pid}/codes/new")).await;
+    assert!(!page.body.contains("id=\"no-bot\""));
 }

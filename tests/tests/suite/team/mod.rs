@@ -20,6 +20,8 @@ async fn an_invited_member_joins_generates_codes_but_cannot_create_a_plan() {
     let app = TestApp::spawn().await;
     let owner = app.signup().await;
     let (pid, plan_id) = app.project_with_plan(&owner).await;
+    // (Members may not connect bots: the owner does.)
+    app.ensure_bot(&owner, &pid).await;
     let email = unique_email("newbie");
     let (s, inv) = app.invite(&owner, &email, "member").await;
     assert_eq!(s, StatusCode::CREATED, "{inv}");
