@@ -14,6 +14,7 @@ pub mod clock;
 pub mod codes;
 pub mod config;
 pub mod ctx;
+mod daily;
 pub mod error;
 pub mod events;
 pub mod export;

@@ -266,33 +266,16 @@ async fn grouped(
     since: chrono::DateTime<chrono::Utc>,
     until: chrono::DateTime<chrono::Utc>,
 ) -> Result<Vec<Grouped>> {
-    use sea_orm::{DatabaseBackend, FromQueryResult, Statement};
-    let backend = ctx.db.get_database_backend();
-    let (day_of, params): (fn(&str) -> String, [&str; 4]) = match backend {
-        DatabaseBackend::Postgres => (
-            |col| format!("TO_CHAR({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"),
-            ["$1", "$2", "$3", "$4"],
-        ),
-        // Timestamps are stored as RFC 3339 text in UTC: the day is its first ten characters.
-        _ => (
-            |col| format!("substr({col}, 1, 10)"),
-            ["?1", "?2", "?3", "?4"],
-        ),
-    };
+    use sea_orm::FromQueryResult;
     let time_col = if sql.contains("FROM payments") {
         "paid_at"
     } else {
         "a.at"
     };
-    let sql = sql
-        .replace("{day}", &day_of(time_col))
-        .replace("{1}", params[0])
-        .replace("{2}", params[1])
-        .replace("{3}", params[2])
-        .replace("{4}", params[3]);
-    let stmt = Statement::from_sql_and_values(
-        backend,
+    let stmt = crate::daily::statement(
+        ctx.db.get_database_backend(),
         sql,
+        time_col,
         [
             tenant_id.into(),
             project_id.into(),

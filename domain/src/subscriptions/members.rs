@@ -288,21 +288,23 @@ pub async fn redemptions_per_day(
     let today = ctx.now().date_naive();
     let first = today - Duration::days(i64::from(days) - 1);
     let since = first.and_time(chrono::NaiveTime::MIN).and_utc();
-    let codes = access_code::Entity::find()
-        .select_only()
-        .column(access_code::Column::Id)
-        .filter(access_code::Column::TenantId.eq(t.tenant_id))
-        .filter(access_code::Column::ProjectId.eq(p.id))
-        .into_query();
-    // Bucketed here rather than with SQL date functions, which differ between PostgreSQL
-    // and SQLite; the window bounds the rows read.
-    let times: Vec<DateTime<Utc>> = activation::Entity::find()
-        .select_only()
-        .column(activation::Column::At)
-        .filter(activation::Column::TenantId.eq(t.tenant_id))
-        .filter(activation::Column::At.gte(since))
-        .filter(activation::Column::AccessCodeId.in_subquery(codes))
-        .into_tuple()
+    // Counted by the database per UTC day: a row per day with redemptions, whatever their
+    // number.
+    #[derive(Debug, sea_orm::FromQueryResult)]
+    struct Day {
+        day: String,
+        n: i64,
+    }
+    let until = (today + Duration::days(1))
+        .and_time(chrono::NaiveTime::MIN)
+        .and_utc();
+    let stmt = crate::daily::statement(
+        ctx.db.get_database_backend(),
+        REDEMPTIONS_BY_DAY,
+        "a.at",
+        [t.tenant_id.into(), p.id.into(), since.into(), until.into()],
+    );
+    let counted = <Day as sea_orm::FromQueryResult>::find_by_statement(stmt)
         .all(&ctx.db)
         .await?;
     let mut out: Vec<DayCount> = (0..i64::from(days))
@@ -311,14 +313,24 @@ pub async fn redemptions_per_day(
             count: 0,
         })
         .collect();
-    for at in times {
-        let i = (at.date_naive() - first).num_days();
+    for c in counted {
+        let Ok(day) = chrono::NaiveDate::parse_from_str(&c.day, "%Y-%m-%d") else {
+            continue;
+        };
+        let i = (day - first).num_days();
         if let Some(d) = usize::try_from(i).ok().and_then(|i| out.get_mut(i)) {
-            d.count += 1;
+            d.count += c.n;
         }
     }
     Ok(out)
 }
+
+/// Redemptions of a project's codes per UTC day in a window (parameters: tenant, project,
+/// since, until).
+const REDEMPTIONS_BY_DAY: &str = "SELECT {day} AS day, COUNT(*) AS n FROM activations a \
+     WHERE a.tenant_id = {1} AND a.at >= {3} AND a.at < {4} \
+     AND a.access_code_id IN (SELECT id FROM access_codes WHERE tenant_id = {1} AND project_id = {2}) \
+     GROUP BY 1";
 
 /// `/members` in the bot: active subscribers per plan and the latest activations.
 #[derive(Debug, Clone, Serialize)]
