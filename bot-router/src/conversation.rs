@@ -17,7 +17,7 @@ use crate::update::{
 };
 
 /// Callback data of the "Redeem a code" button.
-pub const REDEEM_BUTTON: &str = "redeem";
+pub const REDEEM_BUTTON: &str = domain::broadcasts::REDEEM_CALLBACK;
 pub const PLANS_BUTTON: &str = "plans";
 pub const NEXT_STEPS: &str = "What happens next: tap Join below, then Request to join — you are let in automatically. These buttons work for you only.";
 pub const SEE_MY: &str = "Send /my any time to see your subscriptions and access.";

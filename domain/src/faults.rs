@@ -18,6 +18,8 @@ pub const AFTER_USAGE_CLAIM: &str = "after_usage_claim";
 pub const AFTER_USAGE_SENT: &str = "after_usage_sent";
 /// After a worker claimed a batch's delivery, before it sends anything.
 pub const AFTER_DELIVERY_CLAIM: &str = "after_delivery_claim";
+/// After a worker claimed a broadcast recipient, before it sends the message.
+pub const AFTER_BROADCAST_CLAIM: &str = "after_broadcast_claim";
 /// After a worker claimed webhook deliveries, before it sends them.
 pub const AFTER_WEBHOOK_CLAIM: &str = "after_webhook_claim";
 

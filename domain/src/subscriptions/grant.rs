@@ -202,6 +202,7 @@ pub(crate) async fn subscriber_for(
         username: Set(user.username.clone()),
         first_name: Set(user.first_name.chars().take(255).collect()),
         created_at: Set(now),
+        blocked_at: Set(None),
     };
     Ok(subscriber::Entity::insert(fresh)
         .on_conflict(
@@ -209,7 +210,12 @@ pub(crate) async fn subscriber_for(
                 subscriber::Column::ProjectId,
                 subscriber::Column::TelegramUserId,
             ])
-            .update_columns([subscriber::Column::Username, subscriber::Column::FirstName])
+            // Someone who talks to the bot again has unblocked it.
+            .update_columns([
+                subscriber::Column::Username,
+                subscriber::Column::FirstName,
+                subscriber::Column::BlockedAt,
+            ])
             .to_owned(),
         )
         .exec_with_returning(db)
