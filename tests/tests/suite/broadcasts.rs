@@ -1,0 +1,354 @@
+//! Broadcasts through the API, the worker and the fake Telegram: segments computed when
+//! sending starts, Telegram's HTML subset checked with the position of a fault, the role
+//! table, blocked users marked and left out, cancel, and each recipient reached once however
+//! often sending is asked for or the job runs.
+use std::time::{Duration, Instant};
+
+use gatehouse_tests::{
+    Backend, Creator,
+    app::assert_error,
+    factories::{BotProject, assert_field_error},
+};
+use reqwest::{Method, StatusCode};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+async fn setup() -> BotProject {
+    BotProject::builder(Backend::Postgres)
+        .billing_plan("growth_monthly")
+        .build()
+        .await
+}
+
+/// A plan of the project that lasts `days` days; returns its id.
+async fn plan_of_days(s: &BotProject, name: &str, days: i64) -> String {
+    let p = s
+        .app
+        .create_plan(
+            &s.c,
+            &s.pid,
+            json!({"name": name, "price_minor": 500, "currency": "USD", "duration_days": days}),
+        )
+        .await;
+    p["id"].as_str().unwrap().to_string()
+}
+
+/// Each user redeems a code of `plan` through the bot (becoming a subscriber with a
+/// subscription of that plan).
+async fn subscribe(s: &BotProject, plan: &str, users: &[i64]) {
+    let codes = s.codes(users.len() as i64, json!({"plan_id": plan})).await;
+    for (user, code) in users.iter().zip(codes) {
+        s.say(*user, &format!("/start c_{code}")).await;
+        s.reply(*user, "Code accepted").await;
+    }
+}
+
+fn path(s: &BotProject, rest: &str) -> String {
+    format!("/api/v1/projects/{}/broadcasts{rest}", s.pid)
+}
+
+async fn call(
+    s: &BotProject,
+    c: &Creator,
+    method: Method,
+    rest: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    s.app.as_creator(c, method, &path(s, rest), body).await
+}
+
+/// Creates a broadcast as the owner; `send` sends it at once.
+async fn create(s: &BotProject, text: &str, segment: Value, send: bool) -> Value {
+    let (st, b) = call(
+        s,
+        &s.c,
+        Method::POST,
+        "",
+        Some(json!({"text": text, "segment": segment, "send": send})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    b
+}
+
+/// Polls the broadcast (bounded) until its status is `status`.
+async fn wait_status(s: &BotProject, id: &str, status: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (st, b) = call(s, &s.c, Method::GET, &format!("/{id}"), None).await;
+        assert_eq!(st, StatusCode::OK, "{b}");
+        if b["status"] == status {
+            return b;
+        }
+        assert!(Instant::now() < deadline, "never {status}: {b}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// How many messages with `needle` the bot sent to `user`.
+fn got(s: &BotProject, user: i64, needle: &str) -> usize {
+    s.texts_to(user)
+        .iter()
+        .filter(|t| t.contains(needle))
+        .count()
+}
+
+#[tokio::test]
+async fn ending_within_three_days_reaches_those_and_nobody_else() {
+    let s = setup().await;
+    let short = plan_of_days(&s, "Weekend", 2).await;
+    subscribe(&s, &short, &[101]).await;
+    subscribe(&s, &s.plan, &[102]).await;
+    let segment = json!({"kind": "ending_within", "days": 3});
+    let text = "<b>Your access ends soon</b> — renew with /start";
+
+    let (st, p) = call(
+        &s,
+        &s.c,
+        Method::POST,
+        "/preview",
+        Some(json!({"text": text, "segment": segment})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{p}");
+    assert_eq!(p["recipients"], 1, "{p}");
+    let (st, p) = call(
+        &s,
+        &s.c,
+        Method::POST,
+        "/preview",
+        Some(json!({"text": text, "segment": {"kind": "all"}})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{p}");
+    assert_eq!(p["recipients"], 2, "{p}");
+
+    let b = create(&s, text, segment, true).await;
+    assert_eq!(b["recipients"], 1, "{b}");
+    let done = wait_status(&s, b["id"].as_str().unwrap(), "done").await;
+    assert_eq!(done["progress"]["sent"], 1, "{done}");
+    assert_eq!(done["progress"]["pending"], 0, "{done}");
+    assert_eq!(got(&s, 101, "Your access ends soon"), 1);
+    assert_eq!(got(&s, 102, "Your access ends soon"), 0);
+    // Sent as HTML, through the bot.
+    let call =
+        s.tg.calls_to(&s.bot.token, "sendMessage")
+            .into_iter()
+            .find(|c| {
+                c.params["text"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("ends soon")
+            })
+            .unwrap();
+    assert_eq!(call.params["parse_mode"], "HTML");
+    assert_eq!(s.audited("broadcast.sent").await, 1);
+
+    // Those with access now, of the 30-day plan only: 102.
+    let b = create(
+        &s,
+        "Gold news",
+        json!({"kind": "active", "plan_ids": [s.plan]}),
+        true,
+    )
+    .await;
+    wait_status(&s, b["id"].as_str().unwrap(), "done").await;
+    assert_eq!(got(&s, 102, "Gold news"), 1);
+    assert_eq!(got(&s, 101, "Gold news"), 0);
+}
+
+#[tokio::test]
+async fn a_user_who_blocked_the_bot_is_marked_and_left_out_of_the_next_broadcast() {
+    let s = setup().await;
+    subscribe(&s, &s.plan, &[201, 202]).await;
+    s.tg.block(&s.bot.token, 202);
+
+    let b = create(&s, "First news", json!({"kind": "all"}), true).await;
+    assert_eq!(b["recipients"], 2, "{b}");
+    let done = wait_status(&s, b["id"].as_str().unwrap(), "done").await;
+    assert_eq!(done["progress"]["sent"], 1, "{done}");
+    assert_eq!(done["progress"]["blocked"], 1, "{done}");
+    assert_eq!(done["progress"]["failed"], 0, "{done}");
+    let blocked = entity::subscriber::Entity::find()
+        .filter(entity::subscriber::Column::TelegramUserId.eq(202))
+        .filter(entity::subscriber::Column::ProjectId.eq(Uuid::parse_str(&s.pid).unwrap()))
+        .one(&s.app.ctx.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(blocked.blocked_at.is_some());
+
+    let tried_202 = |s: &BotProject| {
+        s.tg.calls_to(&s.bot.token, "sendMessage")
+            .into_iter()
+            .filter(|c| c.params["chat_id"].as_i64() == Some(202))
+            .count()
+    };
+    let before = tried_202(&s);
+    let b = create(&s, "Second news", json!({"kind": "all"}), true).await;
+    assert_eq!(b["recipients"], 1, "the blocked user is left out: {b}");
+    let done = wait_status(&s, b["id"].as_str().unwrap(), "done").await;
+    assert_eq!(done["progress"]["sent"], 1, "{done}");
+    assert_eq!(got(&s, 201, "Second news"), 1);
+    assert_eq!(
+        tried_202(&s),
+        before,
+        "nothing was tried for the blocked user"
+    );
+}
+
+#[tokio::test]
+async fn malformed_html_is_refused_with_its_position_and_members_cannot_send() {
+    let s = setup().await;
+    let text = "Hello <b>there</i>";
+    let got = call(
+        &s,
+        &s.c,
+        Method::POST,
+        "",
+        Some(json!({"text": text, "segment": {"kind": "all"}})),
+    )
+    .await;
+    assert_field_error(&got, "text", "invalid_html", "a wrong closing tag");
+    assert_eq!(got.1["error"]["details"]["position"], 14, "{}", got.1);
+    let got = call(
+        &s,
+        &s.c,
+        Method::POST,
+        "/preview",
+        Some(json!({"text": "<script>x</script>", "segment": {"kind": "all"}})),
+    )
+    .await;
+    assert_field_error(&got, "text", "invalid_html", "an unknown tag");
+    assert_eq!(got.1["error"]["details"]["position"], 0, "{}", got.1);
+    let got = call(
+        &s,
+        &s.c,
+        Method::POST,
+        "",
+        Some(json!({"text": "x".repeat(4097), "segment": {"kind": "all"}})),
+    )
+    .await;
+    assert_field_error(&got, "text", "invalid_html", "too long");
+    let got = call(
+        &s,
+        &s.c,
+        Method::POST,
+        "",
+        Some(
+            json!({"text": "Hi", "segment": {"kind": "ending_within", "days": 0},
+            "button": {"kind": "url", "text": "Open", "url": "ftp://example.com"}}),
+        ),
+    )
+    .await;
+    assert_field_error(&got, "segment", "out_of_range", "zero days");
+    assert_field_error(&got, "button", "invalid_url", "not http");
+    let (_, list) = call(&s, &s.c, Method::GET, "", None).await;
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        0,
+        "nothing was saved: {list}"
+    );
+
+    let (member, _) = s.app.teammate(&s.c, "member").await;
+    let got = call(
+        &s,
+        &member,
+        Method::POST,
+        "",
+        Some(json!({"text": "Hi", "segment": {"kind": "all"}, "send": true})),
+    )
+    .await;
+    assert_error(&got, StatusCode::FORBIDDEN, "forbidden_role", None);
+    let draft = create(&s, "Draft", json!({"kind": "all"}), false).await;
+    let id = draft["id"].as_str().unwrap();
+    let got = call(&s, &member, Method::POST, &format!("/{id}/send"), None).await;
+    assert_error(&got, StatusCode::FORBIDDEN, "forbidden_role", None);
+    // Members read.
+    let (st, b) = call(&s, &member, Method::GET, &format!("/{id}"), None).await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    assert_eq!(b["status"], "draft");
+}
+
+#[tokio::test]
+async fn cancel_stops_the_recipients_not_sent_yet() {
+    let s = setup().await;
+    subscribe(&s, &s.plan, &[301, 302, 303]).await;
+    // The first message of the broadcast is held at Telegram; the rest wait behind it.
+    s.tg.hold("sendMessage", None);
+    let b = create(&s, "Flash sale", json!({"kind": "all"}), true).await;
+    let id = b["id"].as_str().unwrap().to_string();
+    s.tg.wait_held(1, Duration::from_secs(10)).await;
+    let (st, c) = call(&s, &s.c, Method::POST, &format!("/{id}/cancel"), None).await;
+    assert_eq!(st, StatusCode::OK, "{c}");
+    assert_eq!(c["status"], "canceled");
+    s.tg.release();
+    s.app.wait_idle().await;
+
+    let reached: usize = [301, 302, 303]
+        .iter()
+        .map(|u| got(&s, *u, "Flash sale"))
+        .sum();
+    assert_eq!(reached, 1, "only the message already on its way arrived");
+    let after = wait_status(&s, &id, "canceled").await;
+    assert_eq!(after["progress"]["sent"], 1, "{after}");
+    assert_eq!(after["progress"]["pending"], 2, "{after}");
+    assert_eq!(s.audited("broadcast.canceled").await, 1);
+    // A canceled broadcast is not sent again.
+    let got = call(&s, &s.c, Method::POST, &format!("/{id}/send"), None).await;
+    assert_error(&got, StatusCode::CONFLICT, "broadcast_canceled", None);
+}
+
+#[tokio::test]
+async fn sending_twice_and_running_the_job_again_reach_each_recipient_once() {
+    let s = setup().await;
+    let users = [401, 402, 403, 404];
+    subscribe(&s, &s.plan, &users).await;
+    let draft = create(&s, "Once only", json!({"kind": "all"}), false).await;
+    let id = draft["id"].as_str().unwrap().to_string();
+    assert_eq!(draft["status"], "draft");
+    assert_eq!(got(&s, 401, "Once only"), 0, "a draft sends nothing");
+
+    // Two sends at once, and the job run by hand beside the worker's.
+    let send = format!("/{id}/send");
+    let (a, b) = tokio::join!(
+        call(&s, &s.c, Method::POST, &send, None),
+        call(&s, &s.c, Method::POST, &send, None),
+    );
+    assert_eq!(a.0, StatusCode::OK, "{}", a.1);
+    assert_eq!(b.0, StatusCode::OK, "{}", b.1);
+    let bid = Uuid::parse_str(&id).unwrap();
+    let (x, y) = tokio::join!(
+        domain::broadcasts::run(&s.app.ctx, bid),
+        domain::broadcasts::run(&s.app.ctx, bid),
+    );
+    // A runner that finds the last recipients held by another asks to be retried.
+    for r in [x, y] {
+        if let Err(e) = r {
+            assert_eq!(e.code, "broadcast_in_progress", "{e}");
+        }
+    }
+    let done = wait_status(&s, &id, "done").await;
+    assert_eq!(done["recipients"], 4, "{done}");
+    assert_eq!(done["progress"]["sent"], 4, "{done}");
+    s.app.wait_idle().await;
+
+    // Again, after it finished: the endpoint, the job, and a fresh job in the queue.
+    let (st, again) = call(&s, &s.c, Method::POST, &send, None).await;
+    assert_eq!(st, StatusCode::OK, "{again}");
+    assert_eq!(again["status"], "done");
+    domain::broadcasts::run(&s.app.ctx, bid).await.unwrap();
+    domain::jobs::push(
+        &s.app.ctx.db,
+        &s.app.ctx,
+        domain::jobs::SendBroadcast { broadcast_id: bid },
+    )
+    .await
+    .unwrap();
+    s.app.wait_idle().await;
+    for u in users {
+        assert_eq!(got(&s, u, "Once only"), 1, "user {u}");
+    }
+    assert_eq!(s.audited("broadcast.sent").await, 1);
+}
