@@ -352,3 +352,106 @@ async fn sending_twice_and_running_the_job_again_reach_each_recipient_once() {
     }
     assert_eq!(s.audited("broadcast.sent").await, 1);
 }
+
+/// The recipients of a broadcast, straight from the database.
+async fn recipients_of(
+    db: &sea_orm::DatabaseConnection,
+    id: Uuid,
+) -> Vec<entity::broadcast_recipient::Model> {
+    entity::broadcast_recipient::Entity::find()
+        .filter(entity::broadcast_recipient::Column::BroadcastId.eq(id))
+        .all(db)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_broadcast_is_taken_over_and_everyone_gets_it_exactly_once() {
+    use crate::cluster::{creator_with_plan, env, wait_until};
+    use gatehouse_tests::cluster::Cluster;
+    use sea_orm::ActiveModelTrait;
+
+    let mut cl = Cluster::start(1, 0, std::collections::HashMap::new()).await;
+    let (c, pid, _) = creator_with_plan(&cl.app).await;
+    let bot = cl.app.connect_bot(&c, &pid, &cl.tg).await;
+    let users: Vec<i64> = (0..6).map(|i| 9_100 + i).collect();
+    // Subscribers as the bot records them (what no endpoint creates).
+    for u in &users {
+        entity::subscriber::ActiveModel {
+            id: sea_orm::Set(Uuid::now_v7()),
+            tenant_id: sea_orm::Set(c.tenant_id),
+            project_id: sea_orm::Set(pid.parse().unwrap()),
+            telegram_user_id: sea_orm::Set(*u),
+            username: sea_orm::Set(None),
+            first_name: sea_orm::Set("Ann".into()),
+            created_at: sea_orm::Set(chrono::Utc::now()),
+            blocked_at: sea_orm::Set(None),
+        }
+        .insert(&cl.app.ctx.db)
+        .await
+        .unwrap();
+    }
+    // The holder sends to two recipients, claims the third and stops there, alive.
+    let holder = cl
+        .add(
+            "worker",
+            env(&[("GATEHOUSE_TEST_FAULTS", "after_broadcast_claim=pause@3")]),
+        )
+        .await;
+    let (st, b) = cl
+        .app
+        .as_creator(
+            &c,
+            Method::POST,
+            &format!("/api/v1/projects/{pid}/broadcasts"),
+            Some(json!({"text": "Big news", "segment": {"kind": "all"}, "send": true})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    assert_eq!(b["recipients"], 6, "{b}");
+    let id = Uuid::parse_str(b["id"].as_str().unwrap()).unwrap();
+    let db = cl.app.ctx.db.clone();
+    wait_until("the third claim", Duration::from_secs(60), &cl, || async {
+        let rs = recipients_of(&db, id).await;
+        let sent = rs.iter().filter(|r| r.state.to_string() == "sent").count();
+        let held = rs
+            .iter()
+            .filter(|r| r.state.to_string() == "pending" && r.claimed_by.is_some())
+            .count();
+        sent == 2 && held == 1
+    })
+    .await;
+
+    cl.workers[holder].kill().await;
+    let killed = Instant::now();
+    cl.add("worker", std::collections::HashMap::new()).await;
+    wait_until(
+        "the broadcast done",
+        Duration::from_secs(90),
+        &cl,
+        || async {
+            entity::broadcast::Entity::find_by_id(id)
+                .one(&db)
+                .await
+                .unwrap()
+                .is_some_and(|b| b.status.to_string() == "done")
+        },
+    )
+    .await;
+    let took = killed.elapsed();
+    println!("broadcast finished {took:?} after its holder was killed");
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    let sends = cl.tg.calls_to(&bot.token, "sendMessage");
+    for u in &users {
+        let n = sends
+            .iter()
+            .filter(|c| c.params["chat_id"].as_i64() == Some(*u) && c.params["text"] == "Big news")
+            .count();
+        assert_eq!(n, 1, "user {u} got it {n} times");
+    }
+    let rs = recipients_of(&db, id).await;
+    assert!(
+        rs.iter()
+            .all(|r| r.state.to_string() == "sent" && r.claimed_by.is_none())
+    );
+}
