@@ -14,6 +14,7 @@ use entity::{
     broadcast::{self, BroadcastStatus},
     broadcast_recipient::{self, RecipientState},
     subscriber,
+    tenant::{self, TenantStatus},
 };
 
 use super::{ButtonIn, REDEEM_CALLBACK, REDEEM_LABEL, progress_of};
@@ -135,7 +136,8 @@ fn recipient(r: &broadcast_recipient::Model) -> sea_orm::Condition {
         .add(broadcast_recipient::Column::SubscriberId.eq(r.subscriber_id))
 }
 
-/// Takes one pending recipient, while its broadcast is still sending.
+/// Takes one pending recipient, while its broadcast is still sending and its tenant active
+/// (a cancel or a suspension stops the next message, not only the next page).
 async fn claim(ctx: &AppCtx, r: &broadcast_recipient::Model) -> Result<bool> {
     let now = ctx.now();
     let res = broadcast_recipient::Entity::update_many()
@@ -162,6 +164,16 @@ async fn claim(ctx: &AppCtx, r: &broadcast_recipient::Model) -> Result<bool> {
                     .from(broadcast::Entity)
                     .and_where(broadcast::Column::Id.eq(r.broadcast_id))
                     .and_where(broadcast::Column::Status.eq(BroadcastStatus::Sending))
+                    .to_owned(),
+            ),
+        )
+        .filter(
+            broadcast_recipient::Column::TenantId.in_subquery(
+                Query::select()
+                    .column(tenant::Column::Id)
+                    .from(tenant::Entity)
+                    .and_where(tenant::Column::Id.eq(r.tenant_id))
+                    .and_where(tenant::Column::Status.eq(TenantStatus::Active))
                     .to_owned(),
             ),
         )

@@ -455,3 +455,125 @@ async fn a_worker_killed_mid_broadcast_is_taken_over_and_everyone_gets_it_exactl
             .all(|r| r.state.to_string() == "sent" && r.claimed_by.is_none())
     );
 }
+
+#[tokio::test]
+async fn a_suspended_workspace_s_broadcast_pauses_and_resumes_on_unsuspension() {
+    let s = setup().await;
+    let users = [501, 502, 503];
+    subscribe(&s, &s.plan, &users).await;
+    s.tg.hold("sendMessage", None);
+    let b = create(&s, "Paused news", json!({"kind": "all"}), true).await;
+    let id = b["id"].as_str().unwrap().to_string();
+    s.tg.wait_held(1, Duration::from_secs(10)).await;
+    let staff = s.app.staff(domain::accounts::StaffRole::Staff).await;
+    let staff_call = |what: &'static str| {
+        let app = &s.app;
+        let token = staff.token.clone();
+        let tenant = s.c.tenant_id;
+        async move {
+            let (st, b) = app
+                .call(
+                    Method::POST,
+                    &format!("/api/v1/staff/tenants/{tenant}/{what}"),
+                    Some(&token),
+                    Some(json!({"reason": "unpaid"})),
+                )
+                .await;
+            assert_eq!(st, StatusCode::OK, "{b}");
+        }
+    };
+    staff_call("suspend").await;
+    s.tg.release();
+    s.app.wait_idle().await;
+    let reached =
+        |s: &BotProject| -> usize { users.iter().map(|u| got(s, *u, "Paused news")).sum() };
+    assert_eq!(reached(&s), 1, "only the message already on its way");
+    let (st, held) = call(&s, &s.c, Method::GET, &format!("/{id}"), None).await;
+    assert_eq!(st, StatusCode::OK, "{held}");
+    assert_eq!(held["status"], "sending", "{held}");
+    assert_eq!(held["paused"], true, "{held}");
+    assert_eq!(held["progress"]["pending"], 2, "{held}");
+
+    staff_call("unsuspend").await;
+    let done = wait_status(&s, &id, "done").await;
+    assert_eq!(done["progress"]["sent"], 3, "{done}");
+    assert_eq!(done["paused"], false, "{done}");
+    for u in users {
+        assert_eq!(got(&s, u, "Paused news"), 1, "user {u}");
+    }
+}
+
+#[tokio::test]
+async fn ended_within_reaches_those_who_lost_access_lately_and_not_those_who_have_it() {
+    let s = setup().await;
+    subscribe(&s, &s.plan, &[601, 602]).await;
+    // 601's subscription ended yesterday (its end moved into the past, then the sweep).
+    let sub_of = |user: i64| {
+        let db = s.app.ctx.db.clone();
+        let pid = Uuid::parse_str(&s.pid).unwrap();
+        async move {
+            entity::subscriber::Entity::find()
+                .filter(entity::subscriber::Column::ProjectId.eq(pid))
+                .filter(entity::subscriber::Column::TelegramUserId.eq(user))
+                .one(&db)
+                .await
+                .unwrap()
+                .unwrap()
+                .id
+        }
+    };
+    let gone = sub_of(601).await;
+    entity::subscription::Entity::update_many()
+        .col_expr(
+            entity::subscription::Column::EndsAt,
+            sea_orm::sea_query::Expr::value(Some(s.app.ctx.now() - chrono::Duration::minutes(1))),
+        )
+        .filter(entity::subscription::Column::SubscriberId.eq(gone))
+        .exec(&s.app.ctx.db)
+        .await
+        .unwrap();
+    domain::subscriptions::expire_due(&s.app.ctx).await.unwrap();
+    s.app.wait_idle().await;
+
+    let preview = |segment: Value| {
+        let s = &s;
+        async move {
+            let (st, p) = call(
+                s,
+                &s.c,
+                Method::POST,
+                "/preview",
+                Some(json!({"text": "x", "segment": segment})),
+            )
+            .await;
+            assert_eq!(st, StatusCode::OK, "{p}");
+            p["recipients"].as_u64().unwrap()
+        }
+    };
+    assert_eq!(preview(json!({"kind": "ended_within", "days": 7})).await, 1);
+    assert_eq!(preview(json!({"kind": "active"})).await, 1);
+    assert_eq!(preview(json!({"kind": "never_subscribed"})).await, 0);
+    let b = create(
+        &s,
+        "We miss you",
+        json!({"kind": "ended_within", "days": 7}),
+        true,
+    )
+    .await;
+    wait_status(&s, b["id"].as_str().unwrap(), "done").await;
+    assert_eq!(got(&s, 601, "We miss you"), 1);
+    assert_eq!(got(&s, 602, "We miss you"), 0);
+    // A week and a day later, the end is outside the window.
+    s.app.clock.advance(chrono::Duration::days(8));
+    let c = s.app.relogin(&s.c).await;
+    let (st, p) = call(
+        &s,
+        &c,
+        Method::POST,
+        "/preview",
+        Some(json!({"text": "x", "segment": {"kind": "ended_within", "days": 7}})),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{p}");
+    assert_eq!(p["recipients"], 0, "{p}");
+}
