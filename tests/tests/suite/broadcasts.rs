@@ -15,7 +15,11 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 async fn setup() -> BotProject {
-    BotProject::builder(Backend::Postgres)
+    setup_on(Backend::Postgres).await
+}
+
+async fn setup_on(backend: Backend) -> BotProject {
+    BotProject::builder(backend)
         .billing_plan("growth_monthly")
         .build()
         .await
@@ -96,7 +100,15 @@ fn got(s: &BotProject, user: i64, needle: &str) -> usize {
 
 #[tokio::test]
 async fn ending_within_three_days_reaches_those_and_nobody_else() {
-    let s = setup().await;
+    ending_within_three_days(setup().await).await;
+}
+
+#[tokio::test]
+async fn ending_within_three_days_reaches_those_and_nobody_else_on_sqlite() {
+    ending_within_three_days(setup_on(Backend::Sqlite).await).await;
+}
+
+async fn ending_within_three_days(s: BotProject) {
     let short = plan_of_days(&s, "Weekend", 2).await;
     subscribe(&s, &short, &[101]).await;
     subscribe(&s, &s.plan, &[102]).await;
