@@ -15,7 +15,7 @@ use uuid::Uuid;
 use entity::{
     broadcast::{self, BroadcastStatus},
     broadcast_recipient::{self, RecipientState},
-    plan, project, subscriber,
+    code_batch, plan, project, subscriber,
 };
 
 use super::{ButtonIn, MAX_WINDOW_DAYS, Segment, audience, html};
@@ -143,7 +143,23 @@ async fn check(
                 format!("days must be between 1 and {MAX_WINDOW_DAYS}"),
             );
         }
-        Segment::Active { plan_ids } if !plan_ids.is_empty() => {
+        Segment::Active {
+            plan_ids, batch_id, ..
+        } if !plan_ids.is_empty() || batch_id.is_some() => {
+            if let Some(b) = batch_id {
+                let found = code_batch::Entity::find_by_id(*b)
+                    .filter(code_batch::Column::TenantId.eq(t.tenant_id))
+                    .filter(code_batch::Column::ProjectId.eq(p.id))
+                    .one(db)
+                    .await?;
+                if found.is_none() {
+                    errs.add(
+                        "segment",
+                        "unknown_batch",
+                        "the batch must belong to this project",
+                    );
+                }
+            }
             let wanted: BTreeSet<Uuid> = plan_ids.iter().copied().collect();
             let found: BTreeSet<Uuid> = plan::Entity::find()
                 .filter(plan::Column::TenantId.eq(t.tenant_id))

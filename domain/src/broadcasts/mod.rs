@@ -31,7 +31,10 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use entity::{subscriber, subscription, subscription::SubscriptionStatus};
+use entity::{
+    access_code, subscriber, subscription,
+    subscription::{SubscriptionSource, SubscriptionStatus},
+};
 
 /// The most days a segment's window may span.
 pub const MAX_WINDOW_DAYS: u32 = 365;
@@ -48,10 +51,16 @@ pub const REDEEM_LABEL: &str = "Redeem a code";
 pub enum Segment {
     /// Everyone the bot knows in this project (every subscriber).
     All,
-    /// Subscribers with access now, of the given plans (empty or left out: any plan).
+    /// Subscribers with access now, of the given plans (empty or left out: any plan),
+    /// optionally only through a subscription of one source (`access_code`, `payment`) or
+    /// from a code of one batch.
     Active {
         #[serde(default)]
         plan_ids: Vec<Uuid>,
+        #[serde(default)]
+        source: Option<SubscriptionSource>,
+        #[serde(default)]
+        batch_id: Option<Uuid>,
     },
     /// Subscribers with an active subscription that ends within `days` days (1–365).
     EndingWithin { days: u32 },
@@ -104,12 +113,31 @@ pub(crate) fn audience(
         .add(subscriber::Column::BlockedAt.is_null());
     match seg {
         Segment::All => base,
-        Segment::Active { plan_ids } => {
+        Segment::Active {
+            plan_ids,
+            source,
+            batch_id,
+        } => {
             let plans = plan_ids.clone();
             base.add(subscriber::Column::Id.in_subquery(subs(project_id, |q| {
                 active(q);
                 if !plans.is_empty() {
                     q.and_where(subscription::Column::PlanId.is_in(plans));
+                }
+                if let Some(s) = source {
+                    q.and_where(subscription::Column::Source.eq(*s));
+                }
+                if let Some(b) = batch_id {
+                    q.and_where(
+                        subscription::Column::AccessCodeId.in_subquery(
+                            Query::select()
+                                .column(access_code::Column::Id)
+                                .from(access_code::Entity)
+                                .and_where(access_code::Column::BatchId.eq(*b))
+                                .and_where(access_code::Column::ProjectId.eq(project_id))
+                                .to_owned(),
+                        ),
+                    );
                 }
             })))
         }

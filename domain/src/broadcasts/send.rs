@@ -76,12 +76,6 @@ pub async fn send(ctx: &AppCtx, broadcast_id: Uuid) -> Result<()> {
         .filter(bot::Column::ProjectId.eq(b.project_id))
         .one(&ctx.db)
         .await?;
-    let Some(bot) = bot else {
-        return Err(Error::conflict(
-            "bot_not_connected",
-            "the project has no bot to send through",
-        ));
-    };
     let keyboard = keyboard(b.button.as_ref());
     loop {
         if !may_send(ctx, &b).await? {
@@ -104,6 +98,14 @@ pub async fn send(ctx: &AppCtx, broadcast_id: Uuid) -> Result<()> {
         if page.is_empty() {
             break;
         }
+        // Without a bot nobody can be sent to (the attempt is retried: it may be connected
+        // again); a broadcast with nobody pending finishes all the same.
+        let Some(bot) = &bot else {
+            return Err(Error::conflict(
+                "bot_not_connected",
+                "the project has no bot to send through",
+            ));
+        };
         for r in page {
             if !claim(ctx, &r).await? {
                 continue;

@@ -589,3 +589,78 @@ async fn ended_within_reaches_those_who_lost_access_lately_and_not_those_who_hav
     assert_eq!(st, StatusCode::OK, "{p}");
     assert_eq!(p["recipients"], 0, "{p}");
 }
+
+#[tokio::test]
+async fn a_redeem_button_goes_with_the_message_and_active_narrows_by_batch_and_source() {
+    let s = setup().await;
+    subscribe(&s, &s.plan, &[701]).await;
+    subscribe(&s, &s.plan, &[702]).await;
+    let batches = s.batches().await;
+    let first = batches
+        .iter()
+        .min_by_key(|b| b.created_at)
+        .unwrap()
+        .id
+        .to_string();
+    let preview = |segment: Value| {
+        let s = &s;
+        async move {
+            let (st, p) = call(
+                s,
+                &s.c,
+                Method::POST,
+                "/preview",
+                Some(json!({"text": "x", "segment": segment})),
+            )
+            .await;
+            (st, p)
+        }
+    };
+    let (st, p) = preview(json!({"kind": "active", "batch_id": first})).await;
+    assert_eq!(st, StatusCode::OK, "{p}");
+    assert_eq!(
+        p["recipients"], 1,
+        "one subscriber came from the first batch: {p}"
+    );
+    let (_, p) = preview(json!({"kind": "active", "source": "access_code"})).await;
+    assert_eq!(p["recipients"], 2, "{p}");
+    let (_, p) = preview(json!({"kind": "active", "source": "payment"})).await;
+    assert_eq!(p["recipients"], 0, "{p}");
+    let got_err = preview(json!({"kind": "active", "batch_id": Uuid::now_v7()})).await;
+    assert_field_error(&got_err, "segment", "unknown_batch", "another batch");
+
+    let (st, b) = call(
+        &s,
+        &s.c,
+        Method::POST,
+        "",
+        Some(json!({
+            "text": "Got a code? <a href=\"https://example.com/shop\">Or buy one</a>",
+            "segment": {"kind": "active", "batch_id": first},
+            "button": {"kind": "redeem"},
+            "send": true,
+        })),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    assert_eq!(b["button"]["kind"], "redeem", "{b}");
+    wait_status(&s, b["id"].as_str().unwrap(), "done").await;
+    let sent: Vec<_> =
+        s.tg.calls_to(&s.bot.token, "sendMessage")
+            .into_iter()
+            .filter(|c| {
+                c.params["text"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with("Got a code?")
+            })
+            .collect();
+    assert_eq!(sent.len(), 1);
+    let button = &sent[0].params["reply_markup"]["inline_keyboard"][0][0];
+    assert_eq!(button["text"], "Redeem a code", "{button}");
+    assert_eq!(button["callback_data"], "redeem", "{button}");
+    // The bot understands it: pressing it asks for a code.
+    let user = sent[0].params["chat_id"].as_i64().unwrap();
+    s.press(user, "redeem").await;
+    s.reply(user, "Send me your access code").await;
+}
