@@ -52,8 +52,8 @@ pub enum Segment {
     /// Everyone the bot knows in this project (every subscriber).
     All,
     /// Subscribers with access now, of the given plans (empty or left out: any plan),
-    /// optionally only through a subscription of one source (`access_code`, `payment`) or
-    /// from a code of one batch.
+    /// optionally only through a subscription of one source (`access_code`, `payment`,
+    /// `trial`: the trial segment) or from a code of one batch.
     Active {
         #[serde(default)]
         plan_ids: Vec<Uuid>,

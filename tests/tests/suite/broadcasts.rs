@@ -664,3 +664,35 @@ async fn a_redeem_button_goes_with_the_message_and_active_narrows_by_batch_and_s
     s.press(user, "redeem").await;
     s.reply(user, "Send me your access code").await;
 }
+
+#[tokio::test]
+async fn the_trial_segment_is_those_with_access_through_a_trial() {
+    let s = setup().await;
+    let (st, b) = s
+        .app
+        .as_creator(
+            &s.c,
+            Method::PATCH,
+            &format!("/api/v1/projects/{}/plans/{}", s.pid, s.plan),
+            Some(json!({"trial_days": 7})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{b}");
+    s.say(711, "/start").await;
+    s.reply(711, "Plans:").await;
+    s.press(711, &format!("trial:{}", s.plan)).await;
+    s.reply(711, "free trial").await;
+    subscribe(&s, &s.plan, &[712]).await;
+
+    let b = create(
+        &s,
+        "Enjoying the trial?",
+        json!({"kind": "active", "source": "trial"}),
+        true,
+    )
+    .await;
+    assert_eq!(b["recipients"], 1, "{b}");
+    wait_status(&s, b["id"].as_str().unwrap(), "done").await;
+    assert_eq!(got(&s, 711, "Enjoying the trial?"), 1);
+    assert_eq!(got(&s, 712, "Enjoying the trial?"), 0);
+}
