@@ -232,6 +232,15 @@ impl FakeTelegram {
             .insert((token.to_string(), chat_id));
     }
 
+    /// The user `chat_id` unblocked the bot `token`.
+    pub fn unblock(&self, token: &str, chat_id: i64) {
+        self.inner
+            .lock()
+            .unwrap()
+            .blocked
+            .remove(&(token.to_string(), chat_id));
+    }
+
     /// What `getChatMember` says of a user in a chat (`member`, `administrator`, `kicked`, …).
     pub fn set_member_status(&self, chat_id: i64, user_id: i64, status: &str) {
         self.inner

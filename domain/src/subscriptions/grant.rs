@@ -10,6 +10,7 @@ use uuid::Uuid;
 use entity::{plan, subscriber, subscription};
 
 use crate::{
+    AppCtx,
     error::Result,
     events::{self, EventType},
     telegram::BotHandle,
@@ -179,6 +180,14 @@ async fn grant_with(
     };
     events::emit_subscription(txn, g.tenant_id, kind, granted.subscription.id, now).await?;
     Ok(granted)
+}
+
+/// A Telegram user started the bot (`/start`): they are a subscriber of the project from now
+/// on (the "everyone who started the bot" of broadcasts), with their current names, and no
+/// longer blocked if they had blocked the bot (pressing Start again is how one unblocks).
+pub async fn started(ctx: &AppCtx, h: &BotHandle, user: &TgUser) -> Result<()> {
+    subscriber_for(&ctx.db, h, user, ctx.now()).await?;
+    Ok(())
 }
 
 /// The project's subscriber for a Telegram user, created on first contact, with the name

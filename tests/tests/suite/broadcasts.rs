@@ -696,3 +696,35 @@ async fn the_trial_segment_is_those_with_access_through_a_trial() {
     assert_eq!(got(&s, 711, "Enjoying the trial?"), 1);
     assert_eq!(got(&s, 712, "Enjoying the trial?"), 0);
 }
+
+#[tokio::test]
+async fn everyone_who_started_the_bot_is_reached_and_pressing_start_again_unblocks() {
+    let s = setup().await;
+    s.say(801, "/start").await;
+    s.reply(801, "Plans:").await;
+    subscribe(&s, &s.plan, &[802]).await;
+    s.tg.block(&s.bot.token, 801);
+    let b = create(&s, "Hello all", json!({"kind": "all"}), true).await;
+    assert_eq!(b["recipients"], 2, "whoever started the bot: {b}");
+    let done = wait_status(&s, b["id"].as_str().unwrap(), "done").await;
+    assert_eq!(done["progress"]["blocked"], 1, "{done}");
+    let (_, p) = call(
+        &s,
+        &s.c,
+        Method::POST,
+        "/preview",
+        Some(json!({"text": "x", "segment": {"kind": "never_subscribed"}})),
+    )
+    .await;
+    assert_eq!(p["recipients"], 0, "801 blocked the bot: {p}");
+
+    // 801 unblocks the bot and presses Start: reachable again, and never subscribed.
+    s.tg.unblock(&s.bot.token, 801);
+    s.say(801, "/start").await;
+    s.replies(801, "Plans:", 2).await;
+    let b = create(&s, "Try us", json!({"kind": "never_subscribed"}), true).await;
+    assert_eq!(b["recipients"], 1, "{b}");
+    wait_status(&s, b["id"].as_str().unwrap(), "done").await;
+    assert_eq!(got(&s, 801, "Try us"), 1);
+    assert_eq!(got(&s, 802, "Try us"), 0);
+}
