@@ -67,8 +67,9 @@ pub async fn get(
     ))
 }
 
-/// Sends a draft to its segment as it is now. Sending one already sending or done changes
-/// nothing; a canceled one is 409 `broadcast_canceled`.
+/// Sends a draft to its segment as it is now. Sending one already sending resumes it (its
+/// job queued again; nobody gets it twice), one done changes nothing; a canceled one is 409
+/// `broadcast_canceled`.
 #[utoipa::path(post, path = "/api/v1/projects/{project_id}/broadcasts/{broadcast_id}/send", tag = "broadcasts",
     params(("project_id" = Uuid, Path), ("broadcast_id" = Uuid, Path)),
     responses((status = 200, body = BroadcastOut), (status = 404, body = ErrorBody),

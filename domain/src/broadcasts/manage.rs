@@ -295,8 +295,9 @@ pub async fn create(
 }
 
 /// Sends a draft: its recipients are the segment's subscribers now. Sending a broadcast that
-/// is already sending or done changes nothing (each recipient gets it once); a canceled
-/// one is 409 `broadcast_canceled`.
+/// is already sending queues its job again (a way forward when its job gave up, say while
+/// Telegram was down; a second job sends only who is still pending), one that is done
+/// changes nothing: each recipient gets it once. A canceled one is 409 `broadcast_canceled`.
 pub async fn send(
     ctx: &AppCtx,
     t: &TenantCtx,
@@ -312,7 +313,10 @@ pub async fn send(
             start(ctx, &txn, t, &b, now).await?;
             txn.commit().await?;
         }
-        BroadcastStatus::Sending | BroadcastStatus::Done => {}
+        BroadcastStatus::Sending => {
+            jobs::push(&ctx.db, ctx, jobs::SendBroadcast { broadcast_id: b.id }).await?;
+        }
+        BroadcastStatus::Done => {}
         BroadcastStatus::Canceled => {
             return Err(Error::conflict(
                 BROADCAST_CANCELED,

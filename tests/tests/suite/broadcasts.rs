@@ -728,3 +728,48 @@ async fn everyone_who_started_the_bot_is_reached_and_pressing_start_again_unbloc
     assert_eq!(got(&s, 801, "Try us"), 1);
     assert_eq!(got(&s, 802, "Try us"), 0);
 }
+
+#[tokio::test]
+async fn sending_a_broadcast_whose_job_gave_up_resumes_it() {
+    let s = setup().await;
+    subscribe(&s, &s.plan, &[901, 902]).await;
+    let b = create(&s, "Resumed news", json!({"kind": "all"}), false).await;
+    let id = b["id"].as_str().unwrap().to_string();
+    // As if its job had given up: sending, recipients pending, no job queued.
+    let bid = Uuid::parse_str(&id).unwrap();
+    s.tg.hold("sendMessage", None);
+    let (st, sending) = call(&s, &s.c, Method::POST, &format!("/{id}/send"), None).await;
+    assert_eq!(st, StatusCode::OK, "{sending}");
+    s.tg.wait_held(1, Duration::from_secs(10)).await;
+    entity::broadcast::Entity::update_many()
+        .col_expr(
+            entity::broadcast::Column::Status,
+            sea_orm::sea_query::Expr::value("canceled"),
+        )
+        .filter(entity::broadcast::Column::Id.eq(bid))
+        .exec(&s.app.ctx.db)
+        .await
+        .unwrap();
+    s.tg.release();
+    s.app.wait_idle().await;
+    entity::broadcast::Entity::update_many()
+        .col_expr(
+            entity::broadcast::Column::Status,
+            sea_orm::sea_query::Expr::value("sending"),
+        )
+        .filter(entity::broadcast::Column::Id.eq(bid))
+        .exec(&s.app.ctx.db)
+        .await
+        .unwrap();
+    let (_, stuck) = call(&s, &s.c, Method::GET, &format!("/{id}"), None).await;
+    assert_eq!(stuck["status"], "sending", "{stuck}");
+    assert_eq!(stuck["progress"]["pending"], 1, "{stuck}");
+
+    let (st, again) = call(&s, &s.c, Method::POST, &format!("/{id}/send"), None).await;
+    assert_eq!(st, StatusCode::OK, "{again}");
+    let done = wait_status(&s, &id, "done").await;
+    assert_eq!(done["progress"]["sent"], 2, "{done}");
+    for u in [901, 902] {
+        assert_eq!(got(&s, u, "Resumed news"), 1, "user {u}");
+    }
+}
