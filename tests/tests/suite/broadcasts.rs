@@ -76,9 +76,10 @@ async fn create(s: &BotProject, text: &str, segment: Value, send: bool) -> Value
     b
 }
 
-/// Polls the broadcast (bounded) until its status is `status`.
+/// Polls the broadcast (bounded) until its status is `status`. Generous, like the batches'
+/// wait: the process-level tests run many processes on few cores beside these.
 async fn wait_status(s: &BotProject, id: &str, status: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let (st, b) = call(s, &s.c, Method::GET, &format!("/{id}"), None).await;
         assert_eq!(st, StatusCode::OK, "{b}");
@@ -423,7 +424,7 @@ async fn a_worker_killed_mid_broadcast_is_taken_over_and_everyone_gets_it_exactl
     assert_eq!(b["recipients"], 6, "{b}");
     let id = Uuid::parse_str(b["id"].as_str().unwrap()).unwrap();
     let db = cl.app.ctx.db.clone();
-    wait_until("the third claim", Duration::from_secs(60), &cl, || async {
+    wait_until("the third claim", Duration::from_secs(90), &cl, || async {
         let rs = recipients_of(&db, id).await;
         let sent = rs.iter().filter(|r| r.state.to_string() == "sent").count();
         let held = rs
