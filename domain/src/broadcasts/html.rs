@@ -47,6 +47,14 @@ pub fn check(text: &str) -> Result<usize, HtmlFault> {
     if text.len() > MAX_BYTES {
         return Err(fault(MAX_BYTES, format!("longer than {MAX_BYTES} bytes")));
     }
+    // Line breaks and tabs are text; other control characters (NUL above all, which
+    // PostgreSQL cannot store) are not, inside a tag or out.
+    if let Some((i, _)) = text
+        .char_indices()
+        .find(|(_, c)| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(fault(i, "a control character"));
+    }
     let b = text.as_bytes();
     let mut open: Vec<(&str, usize)> = Vec::new();
     let mut shown = 0usize;
@@ -231,6 +239,9 @@ mod tests {
         assert_eq!(at("<b onclick=\"x\">y</b>"), 0);
         assert_eq!(at("</b>"), 0);
         assert_eq!(at("  "), 0);
+        assert_eq!(at("ab\u{0}c"), 2);
+        assert_eq!(at("<a href=\"https://x.io/\u{0}\">x</a>"), 22);
+        assert!(check("line one\nline two\tand a tab").is_ok());
     }
 
     #[test]

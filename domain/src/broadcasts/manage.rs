@@ -183,12 +183,14 @@ async fn check(
     match button {
         Some(ButtonIn::Url { text, url }) => {
             let n = text.trim().chars().count();
-            let parsed = reqwest::Url::parse(url).ok();
-            if n == 0 || n > 64 {
+            let parsed = reqwest::Url::parse(url)
+                .ok()
+                .filter(|_| !url.chars().any(char::is_control));
+            if n == 0 || n > 64 || text.chars().any(char::is_control) {
                 errs.add(
                     "button",
                     "invalid_label",
-                    "the label must be 1–64 characters",
+                    "the label must be 1–64 characters, none of them control characters",
                 );
             } else if !parsed
                 .is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())

@@ -774,3 +774,20 @@ async fn sending_a_broadcast_whose_job_gave_up_resumes_it() {
         assert_eq!(got(&s, u, "Resumed news"), 1, "user {u}");
     }
 }
+
+#[tokio::test]
+async fn control_characters_are_refused_where_they_are() {
+    let s = setup().await;
+    let got = call(
+        &s,
+        &s.c,
+        Method::POST,
+        "",
+        Some(json!({"text": "ab\u{0}c", "segment": {"kind": "all"},
+            "button": {"kind": "url", "text": "Open", "url": "https://example.com/\u{0}"}})),
+    )
+    .await;
+    assert_field_error(&got, "text", "invalid_html", "a NUL");
+    assert_eq!(got.1["error"]["details"]["position"], 2, "{}", got.1);
+    assert_field_error(&got, "button", "invalid_url", "a NUL in the URL");
+}
