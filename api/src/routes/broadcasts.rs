@@ -16,7 +16,8 @@ use crate::{
 /// `details.position` (the byte offset of the fault).
 #[utoipa::path(post, path = "/api/v1/projects/{project_id}/broadcasts", tag = "broadcasts", request_body = BroadcastIn,
     params(("project_id" = Uuid, Path)),
-    responses((status = 201, body = BroadcastOut), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = BroadcastOut), (status = 422, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`bot_not_connected`: `send: true` for a project without a bot (nothing is saved)")))]
 pub async fn create(
     State(ctx): State<AppCtx>,
     Creator(t): Creator,
@@ -73,7 +74,7 @@ pub async fn get(
 #[utoipa::path(post, path = "/api/v1/projects/{project_id}/broadcasts/{broadcast_id}/send", tag = "broadcasts",
     params(("project_id" = Uuid, Path), ("broadcast_id" = Uuid, Path)),
     responses((status = 200, body = BroadcastOut), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "`broadcast_canceled`")))]
+        (status = 409, body = ErrorBody, description = "`broadcast_canceled`, or `bot_not_connected` (the project has no bot)")))]
 pub async fn send(
     State(ctx): State<AppCtx>,
     Creator(t): Creator,

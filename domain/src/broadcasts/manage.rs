@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use entity::{
+    bot,
     broadcast::{self, BroadcastStatus},
     broadcast_recipient::{self, RecipientState},
     code_batch, plan, project, subscriber,
@@ -30,6 +31,8 @@ use crate::{
 pub const BROADCAST_CANCELED: &str = "broadcast_canceled";
 /// The error code of canceling a broadcast that already finished.
 pub const BROADCAST_FINISHED: &str = "broadcast_finished";
+/// The error code of sending through a project that has no bot (HTTP 409).
+pub const BOT_NOT_CONNECTED: &str = "bot_not_connected";
 /// How many broadcasts a list shows (newest first).
 pub const LIST_LIMIT: u64 = 100;
 
@@ -212,6 +215,23 @@ async fn check(
     }
 }
 
+/// Broadcasts go out through the project's bot: none is sent without one (a draft may wait).
+async fn ensure_bot(db: &impl ConnectionTrait, project_id: Uuid) -> Result<()> {
+    let connected = bot::Entity::find()
+        .filter(bot::Column::ProjectId.eq(project_id))
+        .count(db)
+        .await?
+        > 0;
+    if connected {
+        Ok(())
+    } else {
+        Err(Error::conflict(
+            BOT_NOT_CONNECTED,
+            "connect the project's Telegram bot first: broadcasts are sent through it",
+        ))
+    }
+}
+
 /// How many subscribers a segment holds now, and the text as it would go.
 pub async fn preview(
     ctx: &AppCtx,
@@ -258,6 +278,9 @@ pub async fn create(
         input.button.as_ref(),
     )
     .await?;
+    if input.send {
+        ensure_bot(&ctx.db, p.id).await?;
+    }
     let now = ctx.now();
     let txn = ctx.db.begin().await?;
     let row = broadcast::ActiveModel {
@@ -310,6 +333,7 @@ pub async fn send(
     let b = find(&ctx.db, t, project_id, broadcast_id).await?;
     match b.status {
         BroadcastStatus::Draft => {
+            ensure_bot(&ctx.db, b.project_id).await?;
             let now = ctx.now();
             let txn = ctx.db.begin().await?;
             start(ctx, &txn, t, &b, now).await?;

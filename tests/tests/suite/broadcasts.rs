@@ -791,3 +791,24 @@ async fn control_characters_are_refused_where_they_are() {
     assert_eq!(got.1["error"]["details"]["position"], 2, "{}", got.1);
     assert_field_error(&got, "button", "invalid_url", "a NUL in the URL");
 }
+
+#[tokio::test]
+async fn nothing_is_sent_through_a_project_without_a_bot_but_a_draft_may_wait() {
+    let app = gatehouse_tests::TestApp::spawn().await;
+    let c = app.signup().await;
+    let pid = app.create_project_id(&c).await;
+    let path = format!("/api/v1/projects/{pid}/broadcasts");
+    let body = |send: bool| Some(json!({"text": "Hi", "segment": {"kind": "all"}, "send": send}));
+    let got = app.as_creator(&c, Method::POST, &path, body(true)).await;
+    assert_error(&got, StatusCode::CONFLICT, "bot_not_connected", None);
+    let (st, list) = app.as_creator(&c, Method::GET, &path, None).await;
+    assert_eq!(st, StatusCode::OK, "{list}");
+    assert_eq!(list.as_array().unwrap().len(), 0, "nothing saved: {list}");
+    let (st, draft) = app.as_creator(&c, Method::POST, &path, body(false)).await;
+    assert_eq!(st, StatusCode::CREATED, "{draft}");
+    let id = draft["id"].as_str().unwrap();
+    let got = app
+        .as_creator(&c, Method::POST, &format!("{path}/{id}/send"), None)
+        .await;
+    assert_error(&got, StatusCode::CONFLICT, "bot_not_connected", None);
+}
