@@ -812,3 +812,33 @@ async fn nothing_is_sent_through_a_project_without_a_bot_but_a_draft_may_wait() 
         .await;
     assert_error(&got, StatusCode::CONFLICT, "bot_not_connected", None);
 }
+
+#[tokio::test]
+async fn another_workspace_s_broadcast_is_not_found() {
+    let s = setup().await;
+    let draft = create(&s, "Ours", json!({"kind": "all"}), false).await;
+    let id = draft["id"].as_str().unwrap();
+    let other = s.app.signup().await;
+    let their_pid = s.app.create_project_id(&other).await;
+    for (method, rest) in [
+        (Method::GET, format!("/{id}")),
+        (Method::POST, format!("/{id}/send")),
+        (Method::POST, format!("/{id}/cancel")),
+    ] {
+        // Through our project's path, and through their own project's.
+        let got = call(&s, &other, method.clone(), &rest, None).await;
+        assert_error(&got, StatusCode::NOT_FOUND, "not_found", None);
+        let got = s
+            .app
+            .as_creator(
+                &other,
+                method,
+                &format!("/api/v1/projects/{their_pid}/broadcasts{rest}"),
+                None,
+            )
+            .await;
+        assert_error(&got, StatusCode::NOT_FOUND, "not_found", None);
+    }
+    let (_, still) = call(&s, &s.c, Method::GET, &format!("/{id}"), None).await;
+    assert_eq!(still["status"], "draft", "{still}");
+}
