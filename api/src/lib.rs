@@ -12,8 +12,8 @@ use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use routes::{
-    accounts, billing, bots, channels, codes, members, payments, plans, projects, promos, staff,
-    team, webhooks,
+    accounts, billing, bots, broadcasts, channels, codes, members, payments, plans, projects,
+    promos, staff, team, webhooks,
 };
 
 /// Largest JSON body the API accepts.
@@ -60,6 +60,11 @@ pub fn api_routes() -> (Router<AppCtx>, utoipa::openapi::OpenApi) {
         .routes(routes!(plans::get, plans::update))
         .routes(routes!(promos::create, promos::list))
         .routes(routes!(promos::deactivate))
+        .routes(routes!(broadcasts::create, broadcasts::list))
+        .routes(routes!(broadcasts::preview))
+        .routes(routes!(broadcasts::get))
+        .routes(routes!(broadcasts::send))
+        .routes(routes!(broadcasts::cancel))
         .routes(routes!(codes::preview))
         .routes(routes!(codes::create_batch))
         .routes(routes!(codes::get_batch))

@@ -17,7 +17,7 @@ use crate::update::{
 };
 
 /// Callback data of the "Redeem a code" button.
-pub const REDEEM_BUTTON: &str = "redeem";
+pub const REDEEM_BUTTON: &str = domain::broadcasts::REDEEM_CALLBACK;
 pub const PLANS_BUTTON: &str = "plans";
 pub const NEXT_STEPS: &str = "What happens next: tap Join below, then Request to join — you are let in automatically. These buttons work for you only.";
 pub const SEE_MY: &str = "Send /my any time to see your subscriptions and access.";
@@ -135,8 +135,15 @@ async fn on_message(ctx: &AppCtx, h: &BotHandle, m: Message) -> domain::Result<(
             }
             bots::clear_conversation(ctx, h.id, from.id).await?;
             if let Some(code) = arg.strip_prefix("c_") {
+                // The redemption records the subscriber itself.
                 return redeem(ctx, h, &from, chat, code, false).await;
             }
+            let user = domain::subscriptions::TgUser {
+                id: from.id,
+                username: from.username.clone(),
+                first_name: from.first_name.clone(),
+            };
+            domain::subscriptions::started(ctx, h, &user).await?;
             start(ctx, h, chat).await
         }
         Some(("codes", _)) => codes(ctx, h, from.id, chat).await,

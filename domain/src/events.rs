@@ -43,10 +43,12 @@ pub enum EventType {
     PaymentSucceeded,
     #[serde(rename = "payment.refunded")]
     PaymentRefunded,
+    #[serde(rename = "broadcast.done")]
+    BroadcastDone,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 8] = [
+    pub const ALL: [EventType; 9] = [
         EventType::CodeBatchDone,
         EventType::CodeRedeemed,
         EventType::SubscriptionCreated,
@@ -55,6 +57,7 @@ impl EventType {
         EventType::SubscriptionRevoked,
         EventType::PaymentSucceeded,
         EventType::PaymentRefunded,
+        EventType::BroadcastDone,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -67,6 +70,7 @@ impl EventType {
             EventType::SubscriptionRevoked => "subscription.revoked",
             EventType::PaymentSucceeded => "payment.succeeded",
             EventType::PaymentRefunded => "payment.refunded",
+            EventType::BroadcastDone => "broadcast.done",
         }
     }
 

@@ -18,6 +18,8 @@ pub const AFTER_USAGE_CLAIM: &str = "after_usage_claim";
 pub const AFTER_USAGE_SENT: &str = "after_usage_sent";
 /// After a worker claimed a batch's delivery, before it sends anything.
 pub const AFTER_DELIVERY_CLAIM: &str = "after_delivery_claim";
+/// After a worker claimed a broadcast recipient, before it sends the message.
+pub const AFTER_BROADCAST_CLAIM: &str = "after_broadcast_claim";
 /// After a worker claimed webhook deliveries, before it sends them.
 pub const AFTER_WEBHOOK_CLAIM: &str = "after_webhook_claim";
 
@@ -38,9 +40,34 @@ fn points() -> &'static [(String, String)] {
 }
 
 /// As [`hit`], and also `pause`: the task waits there for ever, holding whatever it claimed,
-/// while the process stays alive and beating (a test then kills it, as SIGKILL would).
+/// while the process stays alive and beating (a test then kills it, as SIGKILL would);
+/// `pause@N` passes the first N−1 times and pauses the N-th (mid-way through a run of work).
 pub async fn reach(name: &str) -> Result<()> {
-    if points().iter().any(|(k, v)| k == name && v == "pause") {
+    static REACHED: std::sync::Mutex<Vec<(String, usize)>> = std::sync::Mutex::new(Vec::new());
+    let pause = match points()
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+    {
+        Some("pause") => true,
+        Some(v) if v.starts_with("pause@") => {
+            let nth: usize = v["pause@".len()..].parse().unwrap_or(1);
+            let mut reached = REACHED.lock().unwrap_or_else(|e| e.into_inner());
+            let n = match reached.iter_mut().find(|(k, _)| k == name) {
+                Some((_, n)) => {
+                    *n += 1;
+                    *n
+                }
+                None => {
+                    reached.push((name.to_string(), 1));
+                    1
+                }
+            };
+            n == nth
+        }
+        _ => false,
+    };
+    if pause {
         tracing::warn!(point = name, "injected fault: pausing");
         std::future::pending::<()>().await;
     }

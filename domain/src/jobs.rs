@@ -30,6 +30,12 @@ pub struct DeliverBatch {
     pub batch_id: Uuid,
 }
 
+/// Send a broadcast to its pending recipients (resumable: sends only who is still pending).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SendBroadcast {
+    pub broadcast_id: Uuid,
+}
+
 /// Attempts before a job is given up.
 pub const MAX_ATTEMPTS: usize = 10;
 

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod batches;
 pub mod billing;
 pub mod bots;
+pub mod broadcasts;
 pub mod channels;
 pub mod claims;
 pub mod clock;

@@ -141,6 +141,8 @@ pub enum Action {
     ManageBilling,
     /// Invites, roles, removing members, transferring ownership.
     ManageTeam,
+    /// Creating, sending and canceling broadcasts to subscribers.
+    SendBroadcasts,
 }
 
 impl Action {
@@ -158,6 +160,7 @@ impl Action {
         Action::ManageWebhooks,
         Action::ManageBilling,
         Action::ManageTeam,
+        Action::SendBroadcasts,
     ];
 
     /// The table: the least role allowed to do this.
@@ -171,7 +174,8 @@ impl Action {
             | Action::ManageCodes
             | Action::ManageSubscriptions
             | Action::ManageApiKeys
-            | Action::ManageWebhooks => Role::Admin,
+            | Action::ManageWebhooks
+            | Action::SendBroadcasts => Role::Admin,
             Action::ManageBilling | Action::ManageTeam => Role::Owner,
         }
     }

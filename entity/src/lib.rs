@@ -9,6 +9,8 @@ pub mod audit_entry;
 pub mod bot;
 pub mod bot_conversation;
 pub mod bot_update;
+pub mod broadcast;
+pub mod broadcast_recipient;
 pub mod channel;
 pub mod code_batch;
 pub mod login_limit;
@@ -47,6 +49,8 @@ macro_rules! shown_as_stored {
 }
 
 shown_as_stored!(
+    broadcast::BroadcastStatus,
+    broadcast_recipient::RecipientState,
     code_batch::BatchStatus,
     code_batch::DeliveryState,
     subscription::SubscriptionStatus,

@@ -13,6 +13,9 @@ pub struct Model {
     pub username: Option<String>,
     pub first_name: String,
     pub created_at: DateTimeUtc,
+    /// When a message to them was refused because they blocked the bot (cleared when they
+    /// talk to it again); blocked subscribers are left out of broadcasts.
+    pub blocked_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -87,6 +87,9 @@ struct State_ {
     /// Charges refunded through `refundStarPayment` (a second refund is refused, as
     /// Telegram does).
     refunded: std::collections::HashSet<String>,
+    /// (token, chat) pairs whose user blocked the bot: messages to them are refused with
+    /// Telegram's 403 "bot was blocked by the user".
+    blocked: std::collections::HashSet<(String, i64)>,
 }
 
 #[derive(Clone)]
@@ -218,6 +221,24 @@ impl FakeTelegram {
             .unwrap()
             .faults
             .push_back((method.map(str::to_lowercase), n, fault));
+    }
+
+    /// The user `chat_id` blocked the bot `token`: messages to them answer 403.
+    pub fn block(&self, token: &str, chat_id: i64) {
+        self.inner
+            .lock()
+            .unwrap()
+            .blocked
+            .insert((token.to_string(), chat_id));
+    }
+
+    /// The user `chat_id` unblocked the bot `token`.
+    pub fn unblock(&self, token: &str, chat_id: i64) {
+        self.inner
+            .lock()
+            .unwrap()
+            .blocked
+            .remove(&(token.to_string(), chat_id));
     }
 
     /// What `getChatMember` says of a user in a chat (`member`, `administrator`, `kicked`, …).
@@ -640,6 +661,14 @@ fn answer(fake: &FakeTelegram, s: &mut State_, token: &str, method: &str, p: &Va
         504 => "Gateway Timeout",
         _ => "Internal Server Error",
     };
+    let sends = method.starts_with("send") || method == "copymessage";
+    if sends
+        && p["chat_id"]
+            .as_i64()
+            .is_some_and(|c| s.blocked.contains(&(token.to_string(), c)))
+    {
+        return fail(403, "Forbidden: bot was blocked by the user", None);
+    }
     if let Some(f) = take_fault(s, method) {
         return match f {
             Fault::RetryAfter(secs) => fail(

@@ -1,4 +1,4 @@
-//! Background work on apalis: the `GenerateCodes` and `DeliverBatch` jobs (stored in the
+//! Background work on apalis: the `GenerateCodes`, `DeliverBatch` and `SendBroadcast` jobs (stored in the
 //! application database, so they survive restarts) and the schedules: code expiry and
 //! subscription sweeps every minute, the usage outbox flush and the stuck-batch recovery
 //! every `JOB_SWEEP_SECS` (5 s), and the webhook outbox every `WEBHOOK_POLL_MS` (1 s). `gatehouse worker` runs only this; `gatehouse serve` runs
@@ -18,7 +18,7 @@ use apalis_cron::{CronScheduler, Tick};
 use domain::{
     AppCtx,
     config::MISSED_HEARTBEATS,
-    jobs::{DeliverBatch, GenerateCodes, queue_name},
+    jobs::{DeliverBatch, GenerateCodes, SendBroadcast, queue_name},
 };
 use quiet_poll::QuietPoll;
 use tokio_util::sync::CancellationToken;
@@ -80,6 +80,21 @@ impl QueuedJob for DeliverBatch {
                 Err(Box::new(e))
             }
         }
+    }
+}
+
+/// Sends a broadcast to its pending recipients. A failed attempt leaves them pending for
+/// the next one (each recipient is recorded as soon as Telegram answers).
+impl QueuedJob for SendBroadcast {
+    const WORKER: &'static str = "send-broadcast";
+
+    async fn run(self, ctx: &AppCtx, attempt: &Attempt) -> Result<(), BoxDynError> {
+        domain::broadcasts::run(ctx, self.broadcast_id)
+            .await
+            .map_err(|e| {
+                tracing::warn!(broadcast = %self.broadcast_id, attempt = attempt.current(), error = %e, source = ?e.source, "broadcast sending failed");
+                Box::new(e) as BoxDynError
+            })
     }
 }
 
@@ -342,10 +357,11 @@ pub async fn run(ctx: AppCtx, shutdown: CancellationToken) -> anyhow::Result<()>
             }
         }
     };
-    let ((), a, b, c, (), (), ()) = tokio::join!(
+    let ((), a, b, d, c, (), (), ()) = tokio::join!(
         liveness(ctx.clone(), shutdown.clone()),
         run_queue::<GenerateCodes>(&ctx, name(GenerateCodes::WORKER), shutdown.clone()),
         run_queue::<DeliverBatch>(&ctx, name(DeliverBatch::WORKER), shutdown.clone()),
+        run_queue::<SendBroadcast>(&ctx, name(SendBroadcast::WORKER), shutdown.clone()),
         async {
             let (a, b) = tokio::join!(expire, sweeps);
             a.and(b)
@@ -354,7 +370,7 @@ pub async fn run(ctx: AppCtx, shutdown: CancellationToken) -> anyhow::Result<()>
         reconciliation,
         webhooks,
     );
-    for r in [a, b, c] {
+    for r in [a, b, d, c] {
         if let Err(e) = r {
             tracing::warn!(error = %e, "a worker stopped with an error");
         }

@@ -2,6 +2,7 @@
 pub mod accounts;
 pub mod billing;
 pub mod bots;
+pub mod broadcasts;
 pub mod channels;
 pub mod codes;
 pub mod members;

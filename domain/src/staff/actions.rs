@@ -41,6 +41,7 @@ pub async fn unsuspend(
     {
         crate::batches::resume_waiting(ctx, p.id).await?;
     }
+    crate::broadcasts::resume_paused(ctx, tenant_id).await?;
     Ok(out)
 }
 

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use entity::{plan, subscriber, subscription};
 
 use crate::{
+    AppCtx,
     error::Result,
     events::{self, EventType},
     telegram::BotHandle,
@@ -181,6 +182,14 @@ async fn grant_with(
     Ok(granted)
 }
 
+/// A Telegram user started the bot (`/start`): they are a subscriber of the project from now
+/// on (the "everyone who started the bot" of broadcasts), with their current names, and no
+/// longer blocked if they had blocked the bot (pressing Start again is how one unblocks).
+pub async fn started(ctx: &AppCtx, h: &BotHandle, user: &TgUser) -> Result<()> {
+    subscriber_for(&ctx.db, h, user, ctx.now()).await?;
+    Ok(())
+}
+
 /// The project's subscriber for a Telegram user, created on first contact, with the name
 /// Telegram sent this time (a subscriber who changed their @username or first name is shown
 /// by the current one). One statement either way: an insert that, on the (project, user)
@@ -202,6 +211,7 @@ pub(crate) async fn subscriber_for(
         username: Set(user.username.clone()),
         first_name: Set(user.first_name.chars().take(255).collect()),
         created_at: Set(now),
+        blocked_at: Set(None),
     };
     Ok(subscriber::Entity::insert(fresh)
         .on_conflict(
@@ -209,7 +219,12 @@ pub(crate) async fn subscriber_for(
                 subscriber::Column::ProjectId,
                 subscriber::Column::TelegramUserId,
             ])
-            .update_columns([subscriber::Column::Username, subscriber::Column::FirstName])
+            // Someone who talks to the bot again has unblocked it.
+            .update_columns([
+                subscriber::Column::Username,
+                subscriber::Column::FirstName,
+                subscriber::Column::BlockedAt,
+            ])
             .to_owned(),
         )
         .exec_with_returning(db)

@@ -164,6 +164,17 @@ fn transient(e: &RequestError) -> bool {
 /// Maps a Bot API failure to the domain error; teloxide strips tokens from network errors.
 pub(crate) fn telegram_error(e: RequestError) -> Error {
     match e {
+        RequestError::Api(
+            api @ (teloxide::ApiError::BotBlocked | teloxide::ApiError::UserDeactivated),
+        ) => {
+            let mut err = Error::new(
+                crate::ErrorKind::Unavailable,
+                BLOCKED,
+                format!("Telegram refused the message: {api}"),
+            );
+            err.source = Some(anyhow::anyhow!("{api}"));
+            err
+        }
         RequestError::Api(api) => {
             let mut err = Error::new(
                 crate::ErrorKind::Unavailable,
@@ -175,6 +186,36 @@ pub(crate) fn telegram_error(e: RequestError) -> Error {
         }
         other => Error::unavailable("telegram_unavailable", anyhow::anyhow!("{other}")),
     }
+}
+
+/// The error code of a message refused because the user blocked the bot (or deleted their
+/// account): sending to them again is pointless until they talk to the bot again.
+pub const BLOCKED: &str = "telegram_blocked";
+
+/// Sends a message written in Telegram's HTML subset (`parse_mode` HTML) through the bot,
+/// on the same pacing as every other message; returns Telegram's message id.
+pub async fn send_html(
+    ctx: &AppCtx,
+    bot_id: Uuid,
+    chat_id: i64,
+    html: &str,
+    keyboard: Option<Keyboard>,
+) -> Result<i32> {
+    let h = handle(ctx, bot_id).await?;
+    let markup = keyboard.map(markup).transpose()?;
+    let msg = deliver(&h, Some(chat_id), || {
+        let req = h
+            .bot
+            .send_message(ChatId(chat_id), html)
+            .parse_mode(teloxide::types::ParseMode::Html);
+        let req = match &markup {
+            Some(m) => req.reply_markup(m.clone()),
+            None => req,
+        };
+        async move { req.await }
+    })
+    .await?;
+    Ok(msg.id.0)
 }
 
 /// Sends a text message through the bot; returns Telegram's message id.

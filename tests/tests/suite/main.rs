@@ -4,6 +4,7 @@ mod accounts;
 mod billing;
 mod bot_switch;
 mod bots;
+mod broadcasts;
 mod browser;
 mod cluster;
 mod codes;

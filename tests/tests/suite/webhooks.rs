@@ -692,3 +692,47 @@ async fn a_stars_subscription_reaches_webhooks_in_stars_not_the_plans_currency()
     assert_eq!(paid["data"]["currency"], "XTR", "{paid}");
     assert_eq!(paid["data"]["amount"], 250, "{paid}");
 }
+
+#[tokio::test]
+async fn a_finished_broadcast_emits_broadcast_done_once_with_its_counts() {
+    let bp = bot_project().await;
+    let (app, c) = (&bp.app, &bp.c);
+    let hook = Receiver::start().await;
+    let (_, secret) = endpoint(app, c, &hook.url, &["broadcast.done"]).await;
+    let codes = bp.codes(2, json!({})).await;
+    for (user, code) in [801, 802].iter().zip(&codes) {
+        bp.say(*user, &format!("/start c_{code}")).await;
+        bp.reply(*user, "Code accepted").await;
+    }
+    bp.tg.block(&bp.bot.token, 802);
+    let (s, b) = app
+        .as_creator(
+            c,
+            Method::POST,
+            &format!("/api/v1/projects/{}/broadcasts", bp.pid),
+            Some(json!({"text": "<i>News</i>", "segment": {"kind": "all"}, "send": true})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let got = hook.wait_for(1).await;
+    verify(&secret, &got[0]);
+    let done = got[0].json();
+    assert_eq!(done["type"], "broadcast.done");
+    assert_eq!(done["data"]["broadcast_id"], b["id"]);
+    assert_eq!(done["data"]["project_id"], bp.pid.as_str());
+    assert_eq!(done["data"]["recipients"], 2, "{done}");
+    assert_eq!(done["data"]["sent"], 1, "{done}");
+    assert_eq!(done["data"]["blocked"], 1, "{done}");
+    // Running the job again after it finished emits nothing more.
+    let id = uuid::Uuid::parse_str(b["id"].as_str().unwrap()).unwrap();
+    domain::broadcasts::run(&app.ctx, id).await.unwrap();
+    app.wait_idle().await;
+    let n = entity::webhook_delivery::Entity::find()
+        .filter(entity::webhook_delivery::Column::TenantId.eq(c.tenant_id))
+        .filter(entity::webhook_delivery::Column::EventType.eq("broadcast.done"))
+        .all(&app.ctx.db)
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(n, 1);
+}

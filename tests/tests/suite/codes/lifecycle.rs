@@ -20,6 +20,7 @@ async fn rollback_removes_the_code_and_its_activations_and_revokes_subscriptions
         username: Set(Some("member".into())),
         first_name: Set("Member".into()),
         created_at: Set(now),
+        blocked_at: Set(None),
     }
     .insert(&app.ctx.db)
     .await

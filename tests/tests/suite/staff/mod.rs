@@ -102,6 +102,7 @@ async fn insert_subscriber(
         username: Set(None),
         first_name: Set("Ann".into()),
         created_at: Set(now),
+        blocked_at: Set(None),
     }
     .insert(&app.ctx.db)
     .await

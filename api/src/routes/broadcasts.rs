@@ -1,0 +1,102 @@
+//! Broadcasts of a project: a message to a segment of its subscribers.
+use axum::{Json, extract::State, http::StatusCode};
+use domain::{
+    AppCtx,
+    broadcasts::{self, BroadcastIn, BroadcastOut, PreviewIn, PreviewOut},
+};
+use uuid::Uuid;
+
+use crate::{
+    error::{ApiResult, ErrorBody},
+    extract::{ApiJson, ApiPath, Creator},
+};
+
+/// Creates a broadcast: a draft, or with `send: true` sent at once. 422 names each bad
+/// field; a text that is not Telegram's HTML subset is `invalid_html` on `text`, with
+/// `details.position` (the byte offset of the fault).
+#[utoipa::path(post, path = "/api/v1/projects/{project_id}/broadcasts", tag = "broadcasts", request_body = BroadcastIn,
+    params(("project_id" = Uuid, Path)),
+    responses((status = 201, body = BroadcastOut), (status = 422, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`bot_not_connected`: `send: true` for a project without a bot (nothing is saved)")))]
+pub async fn create(
+    State(ctx): State<AppCtx>,
+    Creator(t): Creator,
+    ApiPath(project_id): ApiPath<Uuid>,
+    ApiJson(b): ApiJson<BroadcastIn>,
+) -> ApiResult<(StatusCode, Json<BroadcastOut>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(broadcasts::create(&ctx, &t, project_id, b).await?),
+    ))
+}
+
+/// The project's latest broadcasts (newest first), each with its progress.
+#[utoipa::path(get, path = "/api/v1/projects/{project_id}/broadcasts", tag = "broadcasts",
+    params(("project_id" = Uuid, Path)), responses((status = 200, body = Vec<BroadcastOut>)))]
+pub async fn list(
+    State(ctx): State<AppCtx>,
+    Creator(t): Creator,
+    ApiPath(project_id): ApiPath<Uuid>,
+) -> ApiResult<Json<Vec<BroadcastOut>>> {
+    Ok(Json(broadcasts::list(&ctx, &t, project_id).await?))
+}
+
+/// How many subscribers the segment holds now, and the text as it would be sent.
+#[utoipa::path(post, path = "/api/v1/projects/{project_id}/broadcasts/preview", tag = "broadcasts", request_body = PreviewIn,
+    params(("project_id" = Uuid, Path)),
+    responses((status = 200, body = PreviewOut), (status = 422, body = ErrorBody)))]
+pub async fn preview(
+    State(ctx): State<AppCtx>,
+    Creator(t): Creator,
+    ApiPath(project_id): ApiPath<Uuid>,
+    ApiJson(b): ApiJson<PreviewIn>,
+) -> ApiResult<Json<PreviewOut>> {
+    Ok(Json(broadcasts::preview(&ctx, &t, project_id, b).await?))
+}
+
+/// One broadcast with its progress (pending, sent, blocked, failed).
+#[utoipa::path(get, path = "/api/v1/projects/{project_id}/broadcasts/{broadcast_id}", tag = "broadcasts",
+    params(("project_id" = Uuid, Path), ("broadcast_id" = Uuid, Path)),
+    responses((status = 200, body = BroadcastOut), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(ctx): State<AppCtx>,
+    Creator(t): Creator,
+    ApiPath((project_id, broadcast_id)): ApiPath<(Uuid, Uuid)>,
+) -> ApiResult<Json<BroadcastOut>> {
+    Ok(Json(
+        broadcasts::get(&ctx, &t, project_id, broadcast_id).await?,
+    ))
+}
+
+/// Sends a draft to its segment as it is now. Sending one already sending resumes it (its
+/// job queued again; nobody gets it twice), one done changes nothing; a canceled one is 409
+/// `broadcast_canceled`.
+#[utoipa::path(post, path = "/api/v1/projects/{project_id}/broadcasts/{broadcast_id}/send", tag = "broadcasts",
+    params(("project_id" = Uuid, Path), ("broadcast_id" = Uuid, Path)),
+    responses((status = 200, body = BroadcastOut), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`broadcast_canceled`, or `bot_not_connected` (the project has no bot)")))]
+pub async fn send(
+    State(ctx): State<AppCtx>,
+    Creator(t): Creator,
+    ApiPath((project_id, broadcast_id)): ApiPath<(Uuid, Uuid)>,
+) -> ApiResult<Json<BroadcastOut>> {
+    Ok(Json(
+        broadcasts::send(&ctx, &t, project_id, broadcast_id).await?,
+    ))
+}
+
+/// Stops a broadcast: recipients not sent yet are not sent. A finished one is 409
+/// `broadcast_finished`.
+#[utoipa::path(post, path = "/api/v1/projects/{project_id}/broadcasts/{broadcast_id}/cancel", tag = "broadcasts",
+    params(("project_id" = Uuid, Path), ("broadcast_id" = Uuid, Path)),
+    responses((status = 200, body = BroadcastOut), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`broadcast_finished`")))]
+pub async fn cancel(
+    State(ctx): State<AppCtx>,
+    Creator(t): Creator,
+    ApiPath((project_id, broadcast_id)): ApiPath<(Uuid, Uuid)>,
+) -> ApiResult<Json<BroadcastOut>> {
+    Ok(Json(
+        broadcasts::cancel(&ctx, &t, project_id, broadcast_id).await?,
+    ))
+}

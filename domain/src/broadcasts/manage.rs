@@ -1,0 +1,544 @@
+//! A creator's broadcasts: create (a draft, or sent at once), preview (how many it would
+//! reach now), send, cancel, get (with progress) and list. Admins and owners create, send and
+//! cancel (`Action::SendBroadcasts`); every role reads. Each change is audited.
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveEnum, ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    sea_query::{Expr, Query},
+};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use entity::{
+    bot,
+    broadcast::{self, BroadcastStatus},
+    broadcast_recipient::{self, RecipientState},
+    code_batch, plan, project, subscriber,
+};
+
+use super::{ButtonIn, MAX_WINDOW_DAYS, Segment, audience, html};
+use crate::{
+    AppCtx, audit,
+    error::{Error, FieldErrors, Result},
+    jobs, projects,
+    tenancy::{Action, TenantCtx, TenantStatus},
+};
+
+/// The error code of sending or canceling a broadcast that was canceled.
+pub const BROADCAST_CANCELED: &str = "broadcast_canceled";
+/// The error code of canceling a broadcast that already finished.
+pub const BROADCAST_FINISHED: &str = "broadcast_finished";
+/// The error code of sending through a project that has no bot (HTTP 409).
+pub const BOT_NOT_CONNECTED: &str = "bot_not_connected";
+/// How many broadcasts a list shows (newest first).
+pub const LIST_LIMIT: u64 = 100;
+
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+pub struct BroadcastIn {
+    /// The message, in Telegram's HTML subset (b, strong, i, em, u, ins, s, strike, del,
+    /// a href, code, pre, tg-spoiler, span class="tg-spoiler", blockquote); at most 4,096
+    /// characters shown.
+    pub text: String,
+    pub segment: Segment,
+    pub button: Option<ButtonIn>,
+    /// Send at once (otherwise it is saved as a draft).
+    #[serde(default)]
+    pub send: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+pub struct PreviewIn {
+    pub text: String,
+    pub segment: Segment,
+    pub button: Option<ButtonIn>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PreviewOut {
+    /// Subscribers the segment holds now (blocked ones left out).
+    pub recipients: u64,
+    /// The text as it will be sent.
+    pub text: String,
+    /// Characters it shows (formatting aside).
+    pub characters: usize,
+}
+
+/// Where the recipients of a broadcast stand.
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct Progress {
+    pub pending: i64,
+    pub sent: i64,
+    /// The user blocked the bot (left out of later broadcasts).
+    pub blocked: i64,
+    /// Telegram refused the message for another reason.
+    pub failed: i64,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct BroadcastOut {
+    pub id: Uuid,
+    pub project_id: Uuid,
+    pub segment: Segment,
+    pub text: String,
+    pub button: Option<ButtonIn>,
+    pub status: BroadcastStatus,
+    /// Recipients written when sending started (0 for a draft).
+    pub recipients: i32,
+    pub progress: Progress,
+    /// Sending, but held while the workspace is suspended.
+    pub paused: bool,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+fn out(t: &TenantCtx, b: broadcast::Model, progress: Progress) -> BroadcastOut {
+    BroadcastOut {
+        id: b.id,
+        project_id: b.project_id,
+        segment: serde_json::from_value(b.segment).unwrap_or(Segment::All),
+        text: b.text,
+        button: b.button.and_then(|v| serde_json::from_value(v).ok()),
+        status: b.status,
+        recipients: b.recipient_count,
+        progress,
+        paused: b.status == BroadcastStatus::Sending && t.status == TenantStatus::Suspended,
+        created_at: b.created_at,
+        started_at: b.started_at,
+        finished_at: b.finished_at,
+    }
+}
+
+/// Checks the text, the segment and the button; every bad field is named at once. The text's
+/// fault carries `details.position`, the byte offset where it starts.
+async fn check(
+    db: &impl ConnectionTrait,
+    t: &TenantCtx,
+    p: &project::Model,
+    text: &str,
+    segment: &Segment,
+    button: Option<&ButtonIn>,
+) -> Result<usize> {
+    let mut errs = FieldErrors::default();
+    let mut position = None;
+    let shown = match html::check(text) {
+        Ok(n) => Some(n),
+        Err(f) => {
+            errs.add(
+                "text",
+                "invalid_html",
+                format!("{} (at byte {})", f.message, f.position),
+            );
+            position = Some(f.position);
+            None
+        }
+    };
+    match segment {
+        Segment::EndingWithin { days } | Segment::EndedWithin { days }
+            if !(1..=MAX_WINDOW_DAYS).contains(days) =>
+        {
+            errs.add(
+                "segment",
+                "out_of_range",
+                format!("days must be between 1 and {MAX_WINDOW_DAYS}"),
+            );
+        }
+        Segment::Active {
+            plan_ids, batch_id, ..
+        } if !plan_ids.is_empty() || batch_id.is_some() => {
+            if let Some(b) = batch_id {
+                let found = code_batch::Entity::find_by_id(*b)
+                    .filter(code_batch::Column::TenantId.eq(t.tenant_id))
+                    .filter(code_batch::Column::ProjectId.eq(p.id))
+                    .one(db)
+                    .await?;
+                if found.is_none() {
+                    errs.add(
+                        "segment",
+                        "unknown_batch",
+                        "the batch must belong to this project",
+                    );
+                }
+            }
+            let wanted: BTreeSet<Uuid> = plan_ids.iter().copied().collect();
+            let found: BTreeSet<Uuid> = plan::Entity::find()
+                .filter(plan::Column::TenantId.eq(t.tenant_id))
+                .filter(plan::Column::ProjectId.eq(p.id))
+                .filter(plan::Column::Id.is_in(wanted.iter().copied()))
+                .all(db)
+                .await?
+                .into_iter()
+                .map(|pl| pl.id)
+                .collect();
+            if found != wanted {
+                errs.add(
+                    "segment",
+                    "unknown_plan",
+                    "every plan must belong to this project",
+                );
+            }
+        }
+        _ => {}
+    }
+    match button {
+        Some(ButtonIn::Url { text, url }) => {
+            let n = text.trim().chars().count();
+            let parsed = reqwest::Url::parse(url)
+                .ok()
+                .filter(|_| !url.chars().any(char::is_control));
+            if n == 0 || n > 64 || text.chars().any(char::is_control) {
+                errs.add(
+                    "button",
+                    "invalid_label",
+                    "the label must be 1–64 characters, none of them control characters",
+                );
+            } else if !parsed
+                .is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+            {
+                errs.add("button", "invalid_url", "must be an http or https URL");
+            }
+        }
+        Some(ButtonIn::Redeem) if !p.access_codes_enabled => errs.add(
+            "button",
+            "codes_disabled",
+            "the project does not take access codes",
+        ),
+        _ => {}
+    }
+    match (errs.finish(), position) {
+        (Ok(()), _) => Ok(shown.unwrap_or(0)),
+        (Err(e), Some(at)) => Err(e.with_details(serde_json::json!({"position": at}))),
+        (Err(e), None) => Err(e),
+    }
+}
+
+/// Broadcasts go out through the project's bot: none is sent without one (a draft may wait).
+async fn ensure_bot(db: &impl ConnectionTrait, project_id: Uuid) -> Result<()> {
+    let connected = bot::Entity::find()
+        .filter(bot::Column::ProjectId.eq(project_id))
+        .count(db)
+        .await?
+        > 0;
+    if connected {
+        Ok(())
+    } else {
+        Err(Error::conflict(
+            BOT_NOT_CONNECTED,
+            "connect the project's Telegram bot first: broadcasts are sent through it",
+        ))
+    }
+}
+
+/// How many subscribers a segment holds now, and the text as it would go.
+pub async fn preview(
+    ctx: &AppCtx,
+    t: &TenantCtx,
+    project_id: Uuid,
+    input: PreviewIn,
+) -> Result<PreviewOut> {
+    let p = projects::find(&ctx.db, t, project_id).await?;
+    let characters = check(
+        &ctx.db,
+        t,
+        &p,
+        &input.text,
+        &input.segment,
+        input.button.as_ref(),
+    )
+    .await?;
+    let recipients = subscriber::Entity::find()
+        .filter(audience(t.tenant_id, p.id, &input.segment, ctx.now()))
+        .count(&ctx.db)
+        .await?;
+    Ok(PreviewOut {
+        recipients,
+        text: input.text,
+        characters,
+    })
+}
+
+/// Saves a broadcast as a draft, or (with `send`) sends it at once.
+pub async fn create(
+    ctx: &AppCtx,
+    t: &TenantCtx,
+    project_id: Uuid,
+    input: BroadcastIn,
+) -> Result<BroadcastOut> {
+    t.may(Action::SendBroadcasts)?;
+    let p = projects::find(&ctx.db, t, project_id).await?;
+    check(
+        &ctx.db,
+        t,
+        &p,
+        &input.text,
+        &input.segment,
+        input.button.as_ref(),
+    )
+    .await?;
+    if input.send {
+        ensure_bot(&ctx.db, p.id).await?;
+    }
+    let now = ctx.now();
+    let txn = ctx.db.begin().await?;
+    let row = broadcast::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(t.tenant_id),
+        project_id: Set(p.id),
+        created_by: Set(t.actor.user_id),
+        segment: Set(serde_json::to_value(&input.segment).map_err(Error::internal)?),
+        text: Set(input.text),
+        button: Set(input
+            .button
+            .as_ref()
+            .map(serde_json::to_value)
+            .transpose()
+            .map_err(Error::internal)?),
+        status: Set(BroadcastStatus::Draft),
+        recipient_count: Set(0),
+        created_at: Set(now),
+        started_at: Set(None),
+        finished_at: Set(None),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    audit::record(
+        &txn,
+        audit::Entry::creator(t, "broadcast.created", "broadcast", row.id)
+            .details(serde_json::json!({"segment": row.segment})),
+        now,
+    )
+    .await?;
+    if input.send {
+        start(ctx, &txn, t, &row, now).await?;
+    }
+    txn.commit().await?;
+    get(ctx, t, project_id, row.id).await
+}
+
+/// Sends a draft: its recipients are the segment's subscribers now. Sending a broadcast that
+/// is already sending queues its job again (a way forward when its job gave up, say while
+/// Telegram was down; a second job sends only who is still pending), one that is done
+/// changes nothing: each recipient gets it once. A canceled one is 409 `broadcast_canceled`.
+pub async fn send(
+    ctx: &AppCtx,
+    t: &TenantCtx,
+    project_id: Uuid,
+    broadcast_id: Uuid,
+) -> Result<BroadcastOut> {
+    t.may(Action::SendBroadcasts)?;
+    let b = find(&ctx.db, t, project_id, broadcast_id).await?;
+    match b.status {
+        BroadcastStatus::Draft => {
+            ensure_bot(&ctx.db, b.project_id).await?;
+            let now = ctx.now();
+            let txn = ctx.db.begin().await?;
+            start(ctx, &txn, t, &b, now).await?;
+            txn.commit().await?;
+        }
+        BroadcastStatus::Sending => {
+            jobs::push(&ctx.db, ctx, jobs::SendBroadcast { broadcast_id: b.id }).await?;
+        }
+        BroadcastStatus::Done => {}
+        BroadcastStatus::Canceled => {
+            return Err(Error::conflict(
+                BROADCAST_CANCELED,
+                "this broadcast was canceled",
+            ));
+        }
+    }
+    get(ctx, t, project_id, broadcast_id).await
+}
+
+/// Draft → sending, inside `txn`: writes the recipients (one `INSERT … SELECT` of the
+/// segment) and pushes the job. A broadcast another request started first is left alone.
+async fn start(
+    ctx: &AppCtx,
+    txn: &DatabaseTransaction,
+    t: &TenantCtx,
+    b: &broadcast::Model,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let res = broadcast::Entity::update_many()
+        .col_expr(
+            broadcast::Column::Status,
+            Expr::value(BroadcastStatus::Sending),
+        )
+        .col_expr(broadcast::Column::StartedAt, Expr::value(Some(now)))
+        .col_expr(broadcast::Column::UpdatedAt, Expr::value(now))
+        .filter(broadcast::Column::Id.eq(b.id))
+        .filter(broadcast::Column::Status.eq(BroadcastStatus::Draft))
+        .exec(txn)
+        .await?;
+    if res.rows_affected != 1 {
+        return Ok(());
+    }
+    let segment: Segment = serde_json::from_value(b.segment.clone()).map_err(Error::internal)?;
+    let rows = Query::select()
+        .expr(Expr::val(b.id))
+        .column((subscriber::Entity, subscriber::Column::Id))
+        .expr(Expr::val(b.tenant_id))
+        .column((subscriber::Entity, subscriber::Column::TelegramUserId))
+        .expr(Expr::val(RecipientState::Pending.to_value()))
+        .from(subscriber::Entity)
+        .cond_where(audience(b.tenant_id, b.project_id, &segment, now))
+        .to_owned();
+    let insert = Query::insert()
+        .into_table(broadcast_recipient::Entity)
+        .columns([
+            broadcast_recipient::Column::BroadcastId,
+            broadcast_recipient::Column::SubscriberId,
+            broadcast_recipient::Column::TenantId,
+            broadcast_recipient::Column::TelegramUserId,
+            broadcast_recipient::Column::State,
+        ])
+        .select_from(rows)
+        .map_err(Error::internal)?
+        .to_owned();
+    let written = txn
+        .execute_raw(txn.get_database_backend().build(&insert))
+        .await?
+        .rows_affected();
+    broadcast::Entity::update_many()
+        .col_expr(
+            broadcast::Column::RecipientCount,
+            Expr::value(written as i32),
+        )
+        .filter(broadcast::Column::Id.eq(b.id))
+        .exec(txn)
+        .await?;
+    audit::record(
+        txn,
+        audit::Entry::creator(t, "broadcast.sent", "broadcast", b.id)
+            .details(serde_json::json!({"recipients": written})),
+        now,
+    )
+    .await?;
+    jobs::push(txn, ctx, jobs::SendBroadcast { broadcast_id: b.id }).await
+}
+
+/// Stops a broadcast: recipients not sent yet are not sent (a message already on its way
+/// to Telegram still arrives). Canceling twice changes nothing; a finished broadcast is
+/// 409 `broadcast_finished`.
+pub async fn cancel(
+    ctx: &AppCtx,
+    t: &TenantCtx,
+    project_id: Uuid,
+    broadcast_id: Uuid,
+) -> Result<BroadcastOut> {
+    t.may(Action::SendBroadcasts)?;
+    let b = find(&ctx.db, t, project_id, broadcast_id).await?;
+    let now = ctx.now();
+    let txn = ctx.db.begin().await?;
+    let res = broadcast::Entity::update_many()
+        .col_expr(
+            broadcast::Column::Status,
+            Expr::value(BroadcastStatus::Canceled),
+        )
+        .col_expr(broadcast::Column::FinishedAt, Expr::value(Some(now)))
+        .col_expr(broadcast::Column::UpdatedAt, Expr::value(now))
+        .filter(broadcast::Column::Id.eq(b.id))
+        .filter(broadcast::Column::Status.is_in([BroadcastStatus::Draft, BroadcastStatus::Sending]))
+        .exec(&txn)
+        .await?;
+    if res.rows_affected == 1 {
+        audit::record(
+            &txn,
+            audit::Entry::creator(t, "broadcast.canceled", "broadcast", b.id),
+            now,
+        )
+        .await?;
+        txn.commit().await?;
+    } else {
+        txn.rollback().await?;
+        let now_status = find(&ctx.db, t, project_id, broadcast_id).await?.status;
+        if now_status == BroadcastStatus::Done {
+            return Err(Error::conflict(
+                BROADCAST_FINISHED,
+                "this broadcast has already been sent to everyone",
+            ));
+        }
+    }
+    get(ctx, t, project_id, broadcast_id).await
+}
+
+async fn find(
+    db: &impl ConnectionTrait,
+    t: &TenantCtx,
+    project_id: Uuid,
+    broadcast_id: Uuid,
+) -> Result<broadcast::Model> {
+    let p = projects::find(db, t, project_id).await?;
+    broadcast::Entity::find_by_id(broadcast_id)
+        .filter(broadcast::Column::TenantId.eq(t.tenant_id))
+        .filter(broadcast::Column::ProjectId.eq(p.id))
+        .one(db)
+        .await?
+        .ok_or_else(|| Error::not_found("broadcast"))
+}
+
+/// Recipients by state, per broadcast.
+pub(crate) async fn progress_of(
+    db: &impl ConnectionTrait,
+    ids: Vec<Uuid>,
+) -> Result<HashMap<Uuid, Progress>> {
+    let rows: Vec<(Uuid, RecipientState, i64)> = broadcast_recipient::Entity::find()
+        .select_only()
+        .column(broadcast_recipient::Column::BroadcastId)
+        .column(broadcast_recipient::Column::State)
+        .column_as(broadcast_recipient::Column::SubscriberId.count(), "n")
+        .filter(broadcast_recipient::Column::BroadcastId.is_in(ids))
+        .group_by(broadcast_recipient::Column::BroadcastId)
+        .group_by(broadcast_recipient::Column::State)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut out: HashMap<Uuid, Progress> = HashMap::new();
+    for (id, state, n) in rows {
+        let p = out.entry(id).or_default();
+        match state {
+            RecipientState::Pending => p.pending = n,
+            RecipientState::Sent => p.sent = n,
+            RecipientState::Blocked => p.blocked = n,
+            RecipientState::Failed => p.failed = n,
+        }
+    }
+    Ok(out)
+}
+
+/// One broadcast with its progress.
+pub async fn get(
+    ctx: &AppCtx,
+    t: &TenantCtx,
+    project_id: Uuid,
+    broadcast_id: Uuid,
+) -> Result<BroadcastOut> {
+    let b = find(&ctx.db, t, project_id, broadcast_id).await?;
+    let mut p = progress_of(&ctx.db, vec![b.id]).await?;
+    let progress = p.remove(&b.id).unwrap_or_default();
+    Ok(out(t, b, progress))
+}
+
+/// The project's latest broadcasts (at most [`LIST_LIMIT`]), newest first.
+pub async fn list(ctx: &AppCtx, t: &TenantCtx, project_id: Uuid) -> Result<Vec<BroadcastOut>> {
+    let p = projects::find(&ctx.db, t, project_id).await?;
+    let rows = broadcast::Entity::find()
+        .filter(broadcast::Column::TenantId.eq(t.tenant_id))
+        .filter(broadcast::Column::ProjectId.eq(p.id))
+        .order_by_desc(broadcast::Column::CreatedAt)
+        .order_by_desc(broadcast::Column::Id)
+        .limit(LIST_LIMIT)
+        .all(&ctx.db)
+        .await?;
+    let mut progress = progress_of(&ctx.db, rows.iter().map(|b| b.id).collect()).await?;
+    Ok(rows
+        .into_iter()
+        .map(|b| {
+            let pr = progress.remove(&b.id).unwrap_or_default();
+            out(t, b, pr)
+        })
+        .collect())
+}
