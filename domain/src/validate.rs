@@ -175,6 +175,14 @@ pub fn duration_days(field: &str, days: Option<i64>, lifetime: bool) -> Result<O
 /// Free text such as a welcome message: at most `max` characters.
 pub fn text(field: &str, raw: &str, max: usize) -> Result<String> {
     let v = raw.trim();
+    // NUL cannot be stored (PostgreSQL refuses it in text) and no one types it.
+    if v.contains('\0') {
+        return Err(Error::field(
+            field,
+            "invalid_characters",
+            "must not contain NUL characters",
+        ));
+    }
     if v.chars().count() > max {
         return Err(Error::field(
             field,

@@ -142,6 +142,25 @@ async fn start_with_nothing_to_buy_says_how_to_get_access() {
         "validation_failed",
         Some("contact_text"),
     );
+    // NUL cannot be stored: refused as a field error, not a server error.
+    let r = app
+        .as_creator(
+            &c,
+            Method::PATCH,
+            &format!("/api/v1/projects/{pid}"),
+            Some(json!({"contact_text": "a\u{0}b"})),
+        )
+        .await;
+    assert_error(
+        &r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+        Some("contact_text"),
+    );
+    assert_eq!(
+        r.1["error"]["fields"]["contact_text"]["code"],
+        "invalid_characters"
+    );
     let (s, p) = app
         .as_creator(
             &c,
