@@ -6,6 +6,7 @@ use domain::{
     AppCtx,
     bots::{self, BotHandle, ChatFacts, Conversation},
     channels::ChannelKind,
+    i18n::{self, Lang, t, tr},
     payments, redemption,
     subscriptions::SubscriptionStatus,
     telegram::{self, Button},
@@ -19,23 +20,7 @@ use crate::update::{
 /// Callback data of the "Redeem a code" button.
 pub const REDEEM_BUTTON: &str = domain::broadcasts::REDEEM_CALLBACK;
 pub const PLANS_BUTTON: &str = "plans";
-pub const NEXT_STEPS: &str = "What happens next: tap Join below, then Request to join — you are let in automatically. These buttons work for you only.";
-pub const SEE_MY: &str = "Send /my any time to see your subscriptions and access.";
 pub const MY_BUTTON: &str = "my";
-pub const HELP_HEAD: &str = "Here is what I can do.";
-pub const UNKNOWN_COMMAND: &str = "I don't know that command.";
-pub const FREE_TEXT_HEAD: &str = "I didn't understand that.";
-pub const HELP_BODY: &str =
-    "/start — plans and how to get access\n/my — your subscriptions\n/help — this message";
-
-pub const PAUSED: &str = "This service is paused at the moment. Please try again later.";
-pub const ASK_FOR_CODE: &str = "Send me your access code.";
-pub const OWNER_LINK_INVALID: &str =
-    "This owner link is unknown, expired or already used. Create a new one in the dashboard.";
-pub const OWNERS_ONLY: &str = "This command is for the project's owners. Link your Telegram account from the dashboard first.";
-pub const CANCELLED: &str = "Cancelled.";
-pub const SOMETHING_WENT_WRONG: &str =
-    "Something went wrong on our side. Please try again in a minute.";
 
 /// Attempts at handling one update when it fails on our side (a database blip).
 pub const DISPATCH_ATTEMPTS: u32 = 3;
@@ -68,16 +53,21 @@ pub async fn dispatch(ctx: &AppCtx, h: &BotHandle, upd: Incoming) {
 }
 
 async fn handle(ctx: &AppCtx, h: &BotHandle, upd: Incoming) -> domain::Result<()> {
+    // The user's Telegram language when the bot speaks it, else the project's default.
+    let lang = match upd.from() {
+        Some(u) => i18n::of_update(ctx, h.project_id, u.id, u.language_code.as_deref()).await?,
+        None => Lang::En,
+    };
     if let Some(m) = upd.message {
-        on_message(ctx, h, m).await
+        on_message(ctx, h, lang, m).await
     } else if let Some(cb) = upd.callback_query {
-        on_callback(ctx, h, cb).await
+        on_callback(ctx, h, lang, cb).await
     } else if let Some(mc) = upd.my_chat_member {
         on_my_chat_member(ctx, h, mc).await
     } else if let Some(jr) = upd.chat_join_request {
         on_join_request(ctx, h, jr).await
     } else if let Some(q) = upd.pre_checkout_query {
-        on_pre_checkout(ctx, h, q).await
+        on_pre_checkout(ctx, h, lang, q).await
     } else if let Some(su) = upd.subscription {
         match payments::TelegramRenewal::parse(&su.state) {
             Some(state) => {
@@ -113,7 +103,7 @@ async fn say(ctx: &AppCtx, h: &BotHandle, chat: i64, text: &str) -> domain::Resu
     Ok(())
 }
 
-async fn on_message(ctx: &AppCtx, h: &BotHandle, m: Message) -> domain::Result<()> {
+async fn on_message(ctx: &AppCtx, h: &BotHandle, lang: Lang, m: Message) -> domain::Result<()> {
     // Conversations are one-to-one; the bot stays quiet in groups and channels.
     if m.chat.kind != "private" {
         return Ok(());
@@ -126,77 +116,89 @@ async fn on_message(ctx: &AppCtx, h: &BotHandle, m: Message) -> domain::Result<(
     };
     let chat = m.chat.id;
     if !bots::tenant_active(ctx, h).await? {
-        return say(ctx, h, chat, PAUSED).await;
+        return say(ctx, h, chat, &t(lang, "paused")).await;
     }
     match command(&text, &h.username) {
         Some(("start", arg)) => {
             if let Some(token) = arg.strip_prefix("o_") {
-                return link_owner(ctx, h, token, from.id, chat).await;
+                return link_owner(ctx, h, lang, token, &from, chat).await;
             }
             bots::clear_conversation(ctx, h.id, from.id).await?;
             if let Some(code) = arg.strip_prefix("c_") {
                 // The redemption records the subscriber itself.
-                return redeem(ctx, h, &from, chat, code, false).await;
+                return redeem(ctx, h, lang, &from, chat, code, false).await;
             }
             let user = domain::subscriptions::TgUser {
                 id: from.id,
                 username: from.username.clone(),
                 first_name: from.first_name.clone(),
+                language_code: from.language_code.clone(),
             };
             domain::subscriptions::started(ctx, h, &user).await?;
-            start(ctx, h, chat).await
+            start(ctx, h, lang, chat).await
         }
-        Some(("codes", _)) => codes(ctx, h, from.id, chat).await,
-        Some(("members", _)) => members(ctx, h, from.id, chat).await,
-        Some(("my", _)) => my(ctx, h, from.id, chat).await,
-        Some(("newcode", _)) => newcode::start(ctx, h, from.id, chat).await,
-        Some(("code", arg)) => owner_codes::command(ctx, h, from.id, chat, arg).await,
+        Some(("codes", _)) => codes(ctx, h, lang, from.id, chat).await,
+        Some(("members", _)) => members(ctx, h, lang, from.id, chat).await,
+        Some(("my", _)) => my(ctx, h, lang, from.id, chat).await,
+        Some(("newcode", _)) => newcode::start(ctx, h, lang, from.id, chat).await,
+        Some(("code", arg)) => owner_codes::command(ctx, h, lang, from.id, chat, arg).await,
         Some(("cancel", _)) => {
             bots::clear_conversation(ctx, h.id, from.id).await?;
-            say(ctx, h, chat, CANCELLED).await
+            say(ctx, h, chat, &t(lang, "cancelled")).await
         }
-        Some(("help", _)) => help(ctx, h, chat, HELP_HEAD).await,
+        Some(("help", _)) => help(ctx, h, lang, chat, "help-head").await,
         // Every private message is answered: an unknown command gets the help.
-        Some(_) => help(ctx, h, chat, UNKNOWN_COMMAND).await,
+        Some(_) => help(ctx, h, lang, chat, "unknown-command").await,
         None => {
             // Free text continues a conversation; without one, anything that looks like a
             // code (after normalisation) is tried as one, and other text gets the help.
             match bots::conversation(ctx, h.id, from.id).await? {
-                Some(Conversation::AwaitingCode) => redeem(ctx, h, &from, chat, &text, true).await,
-                Some(c) => newcode::on_text(ctx, h, from.id, chat, c, &text).await,
+                Some(Conversation::AwaitingCode) => {
+                    redeem(ctx, h, lang, &from, chat, &text, true).await
+                }
+                Some(c) => newcode::on_text(ctx, h, lang, from.id, chat, c, &text).await,
                 // An owner sending a code looks it up; anyone else redeems it.
                 None => match domain::codes::normalize(&text) {
                     Some(code) => {
-                        match owner_codes::sent_by_owner(ctx, h, from.id, chat, &code).await? {
+                        match owner_codes::sent_by_owner(ctx, h, lang, from.id, chat, &code).await?
+                        {
                             Some(()) => Ok(()),
-                            None => redeem(ctx, h, &from, chat, &text, false).await,
+                            None => redeem(ctx, h, lang, &from, chat, &text, false).await,
                         }
                     }
-                    None => help(ctx, h, chat, FREE_TEXT_HEAD).await,
+                    None => help(ctx, h, lang, chat, "free-text-head").await,
                 },
             }
         }
     }
 }
 
-/// The short help: what the bot does, its commands, and buttons to go on.
-async fn help(ctx: &AppCtx, h: &BotHandle, chat: i64, head: &str) -> domain::Result<()> {
-    let w = bots::welcome(ctx, h).await?;
-    let mut text = format!("{head}\n\n{HELP_BODY}");
+/// The short help (`head` is the catalogue key of its first line): what the bot does, its
+/// commands, and buttons to go on.
+async fn help(
+    ctx: &AppCtx,
+    h: &BotHandle,
+    lang: Lang,
+    chat: i64,
+    head: &str,
+) -> domain::Result<()> {
+    let w = bots::welcome(ctx, h, lang).await?;
+    let mut text = format!("{}\n\n{}", t(lang, head), t(lang, "help-body"));
     let mut rows = vec![vec![
         Button::Callback {
-            text: "See plans".into(),
+            text: t(lang, "button-see-plans"),
             data: PLANS_BUTTON.into(),
         },
         Button::Callback {
-            text: "My subscriptions".into(),
+            text: t(lang, "button-my-subscriptions"),
             data: MY_BUTTON.into(),
         },
     ]];
     if w.codes_enabled {
-        text.push_str("\nHave an access code? Just send it here.");
+        text.push('\n');
+        text.push_str(&t(lang, "help-codes"));
         rows.push(vec![Button::Callback {
-            text: "Redeem a code".into(),
+            text: t(lang, "button-redeem"),
             data: REDEEM_BUTTON.into(),
         }]);
     }
@@ -204,8 +206,8 @@ async fn help(ctx: &AppCtx, h: &BotHandle, chat: i64, head: &str) -> domain::Res
     Ok(())
 }
 
-async fn start(ctx: &AppCtx, h: &BotHandle, chat: i64) -> domain::Result<()> {
-    start_after(ctx, h, chat, None).await
+async fn start(ctx: &AppCtx, h: &BotHandle, lang: Lang, chat: i64) -> domain::Result<()> {
+    start_after(ctx, h, lang, chat, None).await
 }
 
 /// The `/start` menu (welcome, plans and their buttons), after `lead` when given, in one
@@ -213,10 +215,11 @@ async fn start(ctx: &AppCtx, h: &BotHandle, chat: i64) -> domain::Result<()> {
 async fn start_after(
     ctx: &AppCtx,
     h: &BotHandle,
+    lang: Lang,
     chat: i64,
     lead: Option<&str>,
 ) -> domain::Result<()> {
-    let w = bots::welcome(ctx, h).await?;
+    let w = bots::welcome(ctx, h, lang).await?;
     // A private chat's id is its user's: trials are offered to who never had one here.
     let trial_open = w.plans.iter().any(|p| p.trial_days.is_some())
         && !domain::subscriptions::had_trial(ctx, h, chat).await?;
@@ -225,7 +228,11 @@ async fn start_after(
         for p in &w.plans {
             if let Some(days) = p.trial_days {
                 rows.push(vec![Button::Callback {
-                    text: format!("{}: Try free for {days} days", p.name),
+                    text: tr(
+                        lang,
+                        "button-try-free",
+                        &[("plan", p.name.as_str().into()), ("days", days.into())],
+                    ),
                     data: format!("{TRIAL_PREFIX}{}", p.id),
                 }]);
             }
@@ -235,42 +242,49 @@ async fn start_after(
         for p in &w.plans {
             if let Some(stars) = p.price_stars {
                 rows.push(vec![Button::Callback {
-                    text: format!("{}: Buy for {stars} ⭐", p.name),
+                    text: tr(
+                        lang,
+                        "button-buy",
+                        &[("plan", p.name.as_str().into()), ("stars", stars.into())],
+                    ),
                     data: format!("{}{}", payments::BUY_PREFIX, p.id),
                 }]);
             }
         }
     }
     // Nothing to take or buy here: the creator's word on how to get access replaces "pick a
-    // plan below".
+    // plan below". The standard welcome is worded in the user's language.
     let sellable = !rows.is_empty();
     let mut text = lead.map_or_else(String::new, |l| format!("{l}\n\n"));
-    if sellable || w.text != domain::projects::DEFAULT_WELCOME {
+    if w.text != domain::projects::DEFAULT_WELCOME {
         text.push_str(&w.text);
+    } else if sellable {
+        text.push_str(&t(lang, "welcome-default"));
     } else {
-        text.push_str(WELCOME_NOTHING_SOLD);
+        text.push_str(&t(lang, "welcome-nothing-sold"));
     }
     if !w.plans.is_empty() {
-        text.push_str("\n\nPlans:");
+        text.push_str("\n\n");
+        text.push_str(&t(lang, "start-plans"));
         for p in &w.plans {
             text.push_str("\n• ");
-            text.push_str(&p.describe());
+            text.push_str(&p.describe(lang));
         }
     }
     if !sellable {
         let how = if !w.contact_text.is_empty() {
-            w.contact_text.as_str()
+            w.contact_text.clone()
         } else if w.codes_enabled {
-            HOW_WITH_CODES
+            t(lang, "how-with-codes")
         } else {
-            HOW_WITHOUT_ANYTHING
+            t(lang, "how-without-anything")
         };
-        text.push_str("\n\nHow to get access: ");
-        text.push_str(how);
+        text.push_str("\n\n");
+        text.push_str(&tr(lang, "how-to-get-access", &[("how", how.into())]));
     }
     if w.codes_enabled {
         rows.push(vec![Button::Callback {
-            text: "Redeem a code".into(),
+            text: t(lang, "button-redeem"),
             data: REDEEM_BUTTON.into(),
         }]);
     }
@@ -279,116 +293,145 @@ async fn start_after(
     Ok(())
 }
 
-/// `/start`'s greeting in place of the default one when nothing can be bought in the bot.
-const WELCOME_NOTHING_SOLD: &str = "Welcome!";
-/// How to get access without a creator's contact text, where codes are redeemed.
-const HOW_WITH_CODES: &str =
-    "ask the creator for an access code, then press “Redeem a code” below and send it.";
-/// … and where nothing is offered in the bot at all.
-const HOW_WITHOUT_ANYTHING: &str =
-    "nothing is offered in this bot at the moment; ask the creator. Send /start again later.";
-
 async fn link_owner(
     ctx: &AppCtx,
     h: &BotHandle,
+    lang: Lang,
     token: &str,
-    user: i64,
+    from: &User,
     chat: i64,
 ) -> domain::Result<()> {
-    match bots::redeem_owner_link(ctx, h, token, user, chat).await {
+    match bots::redeem_owner_link(ctx, h, token, from.id, chat, lang).await {
         Ok(project) => {
-            let text = format!(
-                "Done: this Telegram account is now an owner of “{project}”.\nOwner commands: /codes, /code <CODE> (or just send a code), /members, /newcode"
-            );
+            // Remembered on the new link too, for notifications sent without an update.
+            i18n::of_update(ctx, h.project_id, from.id, from.language_code.as_deref()).await?;
+            let text = tr(lang, "owner-linked", &[("project", project.into())]);
             say(ctx, h, chat, &text).await
         }
-        Err(e) if e.code == bots::OWNER_LINK_INVALID => say(ctx, h, chat, OWNER_LINK_INVALID).await,
+        Err(e) if e.code == bots::OWNER_LINK_INVALID => {
+            say(ctx, h, chat, &t(lang, "owner-link-invalid")).await
+        }
         Err(e) => {
-            let _ = say(ctx, h, chat, SOMETHING_WENT_WRONG).await;
+            let _ = say(ctx, h, chat, &t(lang, "something-went-wrong")).await;
             Err(e)
         }
     }
 }
 
-async fn codes(ctx: &AppCtx, h: &BotHandle, user: i64, chat: i64) -> domain::Result<()> {
+async fn codes(
+    ctx: &AppCtx,
+    h: &BotHandle,
+    lang: Lang,
+    user: i64,
+    chat: i64,
+) -> domain::Result<()> {
     if !bots::is_owner(ctx, h, user).await? {
-        return say(ctx, h, chat, OWNERS_ONLY).await;
+        return say(ctx, h, chat, &t(lang, "owners-only")).await;
     }
     let c = bots::code_counts(ctx, h).await?;
-    let text = format!(
-        "Access codes\nUnredeemed: {}\nRedeemed: {}\nExpired: {}",
-        c.unredeemed, c.redeemed, c.expired
+    let text = tr(
+        lang,
+        "codes-counts",
+        &[
+            ("unredeemed", c.unredeemed.into()),
+            ("redeemed", c.redeemed.into()),
+            ("expired", c.expired.into()),
+        ],
     );
     say(ctx, h, chat, &text).await
 }
 
-async fn members(ctx: &AppCtx, h: &BotHandle, user: i64, chat: i64) -> domain::Result<()> {
+async fn members(
+    ctx: &AppCtx,
+    h: &BotHandle,
+    lang: Lang,
+    user: i64,
+    chat: i64,
+) -> domain::Result<()> {
     if !bots::is_owner(ctx, h, user).await? {
-        return say(ctx, h, chat, OWNERS_ONLY).await;
+        return say(ctx, h, chat, &t(lang, "owners-only")).await;
     }
     let m = domain::subscriptions::members_summary(ctx, h).await?;
-    let mut text = String::from("Active members by plan");
+    let mut text = t(lang, "members-head");
     if m.per_plan.is_empty() {
-        text.push_str("\nNo plans yet.");
+        text.push('\n');
+        text.push_str(&t(lang, "members-no-plans"));
     }
     for (plan, n) in &m.per_plan {
-        text.push_str(&format!("\n• {plan}: {n}"));
+        text.push('\n');
+        text.push_str(&tr(
+            lang,
+            "members-plan",
+            &[("plan", plan.as_str().into()), ("count", (*n).into())],
+        ));
     }
-    text.push_str("\n\nLatest activations");
+    text.push_str("\n\n");
+    text.push_str(&t(lang, "members-latest"));
     if m.latest.is_empty() {
-        text.push_str("\nNone yet.");
+        text.push('\n');
+        text.push_str(&t(lang, "members-none"));
     }
     for a in &m.latest {
-        text.push_str(&format!(
-            "\n• {} — {}{} — {}",
-            a.who,
-            a.plan,
-            a.code
-                .as_deref()
-                .map(|c| format!(" (code {c})"))
-                .unwrap_or_default(),
-            a.at.format("%Y-%m-%d %H:%M UTC")
-        ));
+        let at = a.at.format("%Y-%m-%d %H:%M UTC").to_string();
+        let mut args = vec![
+            ("who", a.who.as_str().into()),
+            ("plan", a.plan.as_str().into()),
+            ("at", at.into()),
+        ];
+        let key = match a.code.as_deref() {
+            Some(c) => {
+                args.push(("code", c.into()));
+                "members-activation-code"
+            }
+            None => "members-activation",
+        };
+        text.push('\n');
+        text.push_str(&tr(lang, key, &args));
     }
     say(ctx, h, chat, &text).await
 }
 
-async fn on_callback(ctx: &AppCtx, h: &BotHandle, cb: CallbackQuery) -> domain::Result<()> {
+async fn on_callback(
+    ctx: &AppCtx,
+    h: &BotHandle,
+    lang: Lang,
+    cb: CallbackQuery,
+) -> domain::Result<()> {
     let chat = cb.message.as_ref().map_or(cb.from.id, |m| m.chat.id);
     if !bots::tenant_active(ctx, h).await? {
-        telegram::answer_callback(ctx, h.id, &cb.id, Some(PAUSED)).await?;
+        telegram::answer_callback(ctx, h.id, &cb.id, Some(&t(lang, "paused"))).await?;
         return Ok(());
     }
     match cb.data.as_deref() {
         Some(REDEEM_BUTTON) => {
             bots::set_conversation(ctx, h.id, cb.from.id, Conversation::AwaitingCode).await?;
             telegram::answer_callback(ctx, h.id, &cb.id, None).await?;
-            say(ctx, h, chat, ASK_FOR_CODE).await
+            say(ctx, h, chat, &t(lang, "ask-for-code")).await
         }
         Some(PLANS_BUTTON) => {
             telegram::answer_callback(ctx, h.id, &cb.id, None).await?;
-            start(ctx, h, chat).await
+            start(ctx, h, lang, chat).await
         }
         Some(MY_BUTTON) => {
             telegram::answer_callback(ctx, h.id, &cb.id, None).await?;
-            my(ctx, h, cb.from.id, chat).await
+            my(ctx, h, lang, cb.from.id, chat).await
         }
         Some(data) if data.starts_with(payments::BUY_PREFIX) => {
-            buy(ctx, h, &cb, chat, &data[payments::BUY_PREFIX.len()..]).await
+            buy(ctx, h, lang, &cb, chat, &data[payments::BUY_PREFIX.len()..]).await
         }
         Some(data) if data.starts_with(TRIAL_PREFIX) => {
             telegram::answer_callback(ctx, h.id, &cb.id, None).await?;
-            start_trial(ctx, h, &cb.from, chat, &data[TRIAL_PREFIX.len()..]).await
+            start_trial(ctx, h, lang, &cb.from, chat, &data[TRIAL_PREFIX.len()..]).await
         }
         Some(data) if data.starts_with(payments::CANCEL_RENEWAL_PREFIX) => {
             let id = &data[payments::CANCEL_RENEWAL_PREFIX.len()..];
-            cancel_renewal(ctx, h, &cb, chat, id).await
+            cancel_renewal(ctx, h, lang, &cb, chat, id).await
         }
         Some(data) if data.starts_with(owner_codes::PREFIX) => {
-            owner_codes::on_button(ctx, h, &cb.id, cb.from.id, chat, data).await
+            owner_codes::on_button(ctx, h, lang, &cb.id, cb.from.id, chat, data).await
         }
         Some(data) if data.starts_with(newcode::PREFIX) => {
-            newcode::on_button(ctx, h, &cb.id, cb.from.id, chat, data).await
+            newcode::on_button(ctx, h, lang, &cb.id, cb.from.id, chat, data).await
         }
         // A button from an older message: just stop the spinner.
         _ => telegram::answer_callback(ctx, h.id, &cb.id, None).await,
@@ -396,37 +439,40 @@ async fn on_callback(ctx: &AppCtx, h: &BotHandle, cb: CallbackQuery) -> domain::
 }
 
 /// Replies to redemption outcomes, one distinct message each.
-pub fn redeem_failure_reply(e: &domain::Error) -> String {
-    match e.code {
-        redemption::CODE_UNKNOWN => {
-            "❌ That code doesn't exist. Check it and send it again.".into()
-        }
-        redemption::CODE_EXPIRED => "⌛ That code has expired.".into(),
-        redemption::CODE_USED_UP => {
-            "That code has already been used as many times as it allows.".into()
-        }
-        redemption::CODE_ALREADY_REDEEMED => "You have already redeemed this code.".into(),
-        redemption::PLAN_INACTIVE => "The plan this code was for is no longer available.".into(),
-        redemption::CODES_DISABLED => "Access codes are not accepted here at the moment.".into(),
-        domain::error::TENANT_SUSPENDED => PAUSED.into(),
+pub fn redeem_failure_reply(lang: Lang, e: &domain::Error) -> String {
+    let key = match e.code {
+        redemption::CODE_UNKNOWN => "redeem-unknown",
+        redemption::CODE_EXPIRED => "redeem-expired",
+        redemption::CODE_USED_UP => "redeem-used-up",
+        redemption::CODE_ALREADY_REDEEMED => "redeem-already",
+        redemption::PLAN_INACTIVE => "redeem-plan-inactive",
+        redemption::CODES_DISABLED => "redeem-codes-disabled",
+        domain::error::TENANT_SUSPENDED => "paused",
         redemption::TOO_MANY_ATTEMPTS => {
             let mins = e.retry_after.unwrap_or(60).div_ceil(60);
-            format!("Too many failed attempts. Try again in {mins} minute(s).")
+            return tr(lang, "redeem-too-many", &[("minutes", mins.into())]);
         }
-        _ => SOMETHING_WENT_WRONG.into(),
-    }
+        _ => "something-went-wrong",
+    };
+    t(lang, key)
 }
 
-fn when(t: Option<chrono::DateTime<chrono::Utc>>) -> String {
-    t.map_or_else(
-        || "for life".to_string(),
-        |t| format!("until {}", t.format("%Y-%m-%d %H:%M UTC")),
-    )
+/// "for life" or "until <date>".
+fn when(lang: Lang, at: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    match at {
+        None => t(lang, "for-life"),
+        Some(at) => tr(
+            lang,
+            "until",
+            &[("at", at.format("%Y-%m-%d %H:%M UTC").to_string().into())],
+        ),
+    }
 }
 
 async fn redeem(
     ctx: &AppCtx,
     h: &BotHandle,
+    lang: Lang,
     from: &User,
     chat: i64,
     typed: &str,
@@ -438,40 +484,46 @@ async fn redeem(
         id: from.id,
         username: from.username.clone(),
         first_name: from.first_name.clone(),
+        language_code: from.language_code.clone(),
     };
     match redemption::redeem(ctx, h, &user, typed).await {
         Ok(r) => {
             if awaiting {
                 bots::clear_conversation(ctx, h.id, from.id).await?;
             }
-            let head = if r.extended {
-                format!(
-                    "✅ Code accepted: your “{}” subscription is extended {}.",
-                    r.plan_name,
-                    when(r.ends_at)
-                )
+            let key = if r.extended {
+                "redeem-extended"
             } else {
-                format!("✅ Code accepted: “{}” {}.", r.plan_name, when(r.ends_at))
+                "redeem-accepted"
             };
+            let head = tr(
+                lang,
+                key,
+                &[
+                    ("plan", r.plan_name.as_str().into()),
+                    ("term", when(lang, r.ends_at).into()),
+                ],
+            );
+            let see_my = t(lang, "see-my");
             let text = if r.links.is_empty() {
-                format!("{head}\n{SEE_MY}")
+                format!("{head}\n{see_my}")
             } else {
-                format!("{head}\n{NEXT_STEPS}\n{SEE_MY}")
+                format!("{head}\n{}\n{see_my}", t(lang, "next-steps"))
             };
-            domain::subscriptions::send_access(ctx, h, chat, &text, &r.links, vec![]).await
+            domain::subscriptions::send_access(ctx, h, lang, chat, &text, &r.links, vec![]).await
         }
         Err(e)
             if e.kind == domain::ErrorKind::Internal
                 || e.kind == domain::ErrorKind::Unavailable =>
         {
-            let _ = say(ctx, h, chat, SOMETHING_WENT_WRONG).await;
+            let _ = say(ctx, h, chat, &t(lang, "something-went-wrong")).await;
             Err(e)
         }
         Err(e) => {
             if awaiting && e.code == redemption::TOO_MANY_ATTEMPTS {
                 bots::clear_conversation(ctx, h.id, from.id).await?;
             }
-            say(ctx, h, chat, &redeem_failure_reply(&e)).await
+            say(ctx, h, chat, &redeem_failure_reply(lang, &e)).await
         }
     }
 }
@@ -482,124 +534,125 @@ pub const TRIAL_PREFIX: &str = "trial:";
 async fn start_trial(
     ctx: &AppCtx,
     h: &BotHandle,
+    lang: Lang,
     from: &User,
     chat: i64,
     plan_id: &str,
 ) -> domain::Result<()> {
     use domain::subscriptions as subs;
     let Ok(plan_id) = uuid::Uuid::parse_str(plan_id) else {
-        return say(
-            ctx,
-            h,
-            chat,
-            "That button is out of date. Send /start for the plans.",
-        )
-        .await;
+        return say(ctx, h, chat, &t(lang, "button-out-of-date")).await;
     };
     let user = subs::TgUser {
         id: from.id,
         username: from.username.clone(),
         first_name: from.first_name.clone(),
+        language_code: from.language_code.clone(),
     };
     match subs::start_trial(ctx, h, &user, plan_id).await {
-        Ok(t) => {
-            let head = format!(
-                "🎁 Your free trial of “{}” has started: it runs {}.",
-                t.plan_name,
-                when(t.ends_at)
+        Ok(tl) => {
+            let head = tr(
+                lang,
+                "trial-started",
+                &[
+                    ("plan", tl.plan_name.as_str().into()),
+                    ("term", when(lang, tl.ends_at).into()),
+                ],
             );
-            let text = if t.links.is_empty() {
-                format!(
-                    "{head}
-{SEE_MY}"
-                )
+            let see_my = t(lang, "see-my");
+            let text = if tl.links.is_empty() {
+                format!("{head}\n{see_my}")
             } else {
-                format!(
-                    "{head}
-{NEXT_STEPS}
-{SEE_MY}"
-                )
+                format!("{head}\n{}\n{see_my}", t(lang, "next-steps"))
             };
-            subs::send_access(ctx, h, chat, &text, &t.links, vec![]).await
+            subs::send_access(ctx, h, lang, chat, &text, &tl.links, vec![]).await
         }
         Err(e) if e.code == subs::TRIAL_USED => {
-            let text = "You have had your free trial here already. Buy a plan or redeem a code to get access:";
-            plans_after(ctx, h, chat, text).await
+            plans_after(ctx, h, lang, chat, &t(lang, "trial-used")).await
         }
         Err(e) if e.code == subs::ALREADY_SUBSCRIBED => {
-            say(
-                ctx,
-                h,
-                chat,
-                "You already have this plan: /my shows your access.",
-            )
-            .await
+            say(ctx, h, chat, &t(lang, "trial-already-subscribed")).await
         }
         Err(e) if e.code == subs::TRIAL_NOT_OFFERED => {
-            let text = "This plan offers no free trial any more. Here is what it offers now:";
-            plans_after(ctx, h, chat, text).await
+            plans_after(ctx, h, lang, chat, &t(lang, "trial-not-offered")).await
         }
         Err(e) => {
-            let _ = say(ctx, h, chat, SOMETHING_WENT_WRONG).await;
+            let _ = say(ctx, h, chat, &t(lang, "something-went-wrong")).await;
             Err(e)
         }
     }
 }
 
 /// `text`, then the plans menu of `/start` (its buttons are the way forward), in one message.
-async fn plans_after(ctx: &AppCtx, h: &BotHandle, chat: i64, text: &str) -> domain::Result<()> {
-    start_after(ctx, h, chat, Some(text)).await
+async fn plans_after(
+    ctx: &AppCtx,
+    h: &BotHandle,
+    lang: Lang,
+    chat: i64,
+    text: &str,
+) -> domain::Result<()> {
+    start_after(ctx, h, lang, chat, Some(text)).await
 }
 
-async fn my(ctx: &AppCtx, h: &BotHandle, user: i64, chat: i64) -> domain::Result<()> {
+async fn my(ctx: &AppCtx, h: &BotHandle, lang: Lang, user: i64, chat: i64) -> domain::Result<()> {
     let subs = match domain::subscriptions::mine(ctx, h, user).await {
         Err(e) if e.code == domain::subscriptions::ASKED_TOO_OFTEN => {
             let secs = e.retry_after.unwrap_or(60).max(1);
-            let text = format!(
-                "You asked for your list a moment ago: it is in my answers above. Send /my again in {secs} seconds for a fresh one."
-            );
+            let text = tr(lang, "my-asked-too-often", &[("secs", secs.into())]);
             return say(ctx, h, chat, &text).await;
         }
         other => other?,
     };
     if subs.is_empty() {
-        return say(
-            ctx,
-            h,
-            chat,
-            "You have no subscriptions here yet. Send /start to see the plans or redeem a code.",
-        )
-        .await;
+        return say(ctx, h, chat, &t(lang, "my-none")).await;
     }
     let renewable = payments::renewable(ctx, h, user).await?;
     let mut rows = vec![];
-    let mut text = String::from("Your subscriptions:");
+    let mut text = t(lang, "my-head");
     let mut links = vec![];
     for s in subs {
         if renewable.contains(&s.id) {
             rows.push(vec![Button::Callback {
-                text: format!("Cancel renewal: {}", s.plan_name),
+                text: tr(
+                    lang,
+                    "button-cancel-renewal",
+                    &[("plan", s.plan_name.as_str().into())],
+                ),
                 data: format!("{}{}", payments::CANCEL_RENEWAL_PREFIX, s.id),
             }]);
         }
         let renews = renewable.contains(&s.id);
+        let active = || tr(lang, "my-active", &[("term", when(lang, s.ends_at).into())]);
         let state = match s.status {
             // Telegram renews it by itself: the end date is the next renewal, not an end.
             SubscriptionStatus::Active if renews => match s.ends_at {
-                Some(t) => format!("active, renews on {}", t.format("%Y-%m-%d %H:%M UTC")),
-                None => format!("active {}", when(s.ends_at)),
+                Some(at) => tr(
+                    lang,
+                    "my-renews-on",
+                    &[("at", at.format("%Y-%m-%d %H:%M UTC").to_string().into())],
+                ),
+                None => active(),
             },
-            SubscriptionStatus::Active => format!("active {}", when(s.ends_at)),
-            SubscriptionStatus::Expired => "ended".to_string(),
-            SubscriptionStatus::Revoked => "revoked".to_string(),
+            SubscriptionStatus::Active => active(),
+            SubscriptionStatus::Expired => t(lang, "my-ended"),
+            SubscriptionStatus::Revoked => t(lang, "my-revoked"),
         };
-        text.push_str(&format!("\n\n“{}” — {state}", s.plan_name));
+        text.push_str("\n\n");
+        text.push_str(&tr(
+            lang,
+            "my-item",
+            &[
+                ("plan", s.plan_name.as_str().into()),
+                ("state", state.into()),
+            ],
+        ));
         if renewable.contains(&s.id) {
-            text.push_str("\nRenews monthly with Telegram Stars.");
+            text.push('\n');
+            text.push_str(&t(lang, "my-renews-monthly"));
         }
         links.extend(s.links);
     }
-    domain::subscriptions::send_access(ctx, h, chat, &text, &links, rows).await
+    domain::subscriptions::send_access(ctx, h, lang, chat, &text, &links, rows).await
 }
 
 // --- Telegram Stars -------------------------------------------------------------------------
@@ -607,42 +660,43 @@ async fn my(ctx: &AppCtx, h: &BotHandle, user: i64, chat: i64) -> domain::Result
 async fn buy(
     ctx: &AppCtx,
     h: &BotHandle,
+    lang: Lang,
     cb: &CallbackQuery,
     chat: i64,
     plan_id: &str,
 ) -> domain::Result<()> {
     telegram::answer_callback(ctx, h.id, &cb.id, None).await?;
     let Ok(plan_id) = uuid::Uuid::parse_str(plan_id) else {
-        return say(ctx, h, chat, payments::REFUSE_PLAN).await;
+        return say(ctx, h, chat, &t(lang, payments::REFUSE_PLAN)).await;
     };
     let user = domain::subscriptions::TgUser {
         id: cb.from.id,
         username: cb.from.username.clone(),
         first_name: cb.from.first_name.clone(),
+        language_code: cb.from.language_code.clone(),
     };
     match payments::offer(ctx, h, &user, chat, plan_id).await {
         Ok(_) => Ok(()),
         Err(e) if e.code == payments::STARS_DISABLED => {
-            say(
-                ctx,
-                h,
-                chat,
-                "Payments with Telegram Stars are not accepted here at the moment.",
-            )
-            .await
+            say(ctx, h, chat, &t(lang, "stars-disabled")).await
         }
         Err(e) if e.code == payments::PLAN_NOT_FOR_SALE => {
-            say(ctx, h, chat, payments::REFUSE_PLAN).await
+            say(ctx, h, chat, &t(lang, payments::REFUSE_PLAN)).await
         }
         Err(e) => {
-            let _ = say(ctx, h, chat, SOMETHING_WENT_WRONG).await;
+            let _ = say(ctx, h, chat, &t(lang, "something-went-wrong")).await;
             Err(e)
         }
     }
 }
 
 /// Answered at once (Telegram waits 10 s): ok, or a clear reason.
-async fn on_pre_checkout(ctx: &AppCtx, h: &BotHandle, q: PreCheckoutQuery) -> domain::Result<()> {
+async fn on_pre_checkout(
+    ctx: &AppCtx,
+    h: &BotHandle,
+    lang: Lang,
+    q: PreCheckoutQuery,
+) -> domain::Result<()> {
     let check = payments::PreCheckout {
         from_user_id: q.from.id,
         currency: q.currency,
@@ -653,13 +707,13 @@ async fn on_pre_checkout(ctx: &AppCtx, h: &BotHandle, q: PreCheckoutQuery) -> do
         Ok(r) => r,
         Err(e) => {
             // Answer anyway: a silent query fails the payment after 10 s with a vaguer message.
-            let _ =
-                telegram::sender::answer_pre_checkout(ctx, h.id, &q.id, Some(SOMETHING_WENT_WRONG))
-                    .await;
+            let sorry = t(lang, "something-went-wrong");
+            let _ = telegram::sender::answer_pre_checkout(ctx, h.id, &q.id, Some(&sorry)).await;
             return Err(e);
         }
     };
-    telegram::sender::answer_pre_checkout(ctx, h.id, &q.id, refusal).await
+    let refusal = refusal.map(|key| t(lang, key));
+    telegram::sender::answer_pre_checkout(ctx, h.id, &q.id, refusal.as_deref()).await
 }
 
 async fn on_successful_payment(
@@ -674,6 +728,7 @@ async fn on_successful_payment(
             id: from.id,
             username: from.username.clone(),
             first_name: from.first_name.clone(),
+            language_code: from.language_code.clone(),
         },
         currency: paid.currency.clone(),
         total_amount: paid.total_amount,
@@ -698,27 +753,27 @@ async fn on_successful_payment(
 async fn cancel_renewal(
     ctx: &AppCtx,
     h: &BotHandle,
+    lang: Lang,
     cb: &CallbackQuery,
     chat: i64,
     id: &str,
 ) -> domain::Result<()> {
     telegram::answer_callback(ctx, h.id, &cb.id, None).await?;
     let Ok(id) = uuid::Uuid::parse_str(id) else {
-        return say(ctx, h, chat, "There is no renewal to cancel.").await;
+        return say(ctx, h, chat, &t(lang, "no-renewal")).await;
     };
     match payments::cancel_renewal(ctx, h, cb.from.id, id).await {
         Ok((plan, ends_at)) => {
-            let text = format!(
-                "Renewal cancelled: your “{plan}” subscription stays active {} and then ends.",
-                when(ends_at)
+            let text = tr(
+                lang,
+                "renewal-cancelled",
+                &[("plan", plan.into()), ("term", when(lang, ends_at).into())],
             );
             say(ctx, h, chat, &text).await
         }
-        Err(e) if e.code == payments::NO_RENEWAL => {
-            say(ctx, h, chat, "There is no renewal to cancel.").await
-        }
+        Err(e) if e.code == payments::NO_RENEWAL => say(ctx, h, chat, &t(lang, "no-renewal")).await,
         Err(e) => {
-            let _ = say(ctx, h, chat, SOMETHING_WENT_WRONG).await;
+            let _ = say(ctx, h, chat, &t(lang, "something-went-wrong")).await;
             Err(e)
         }
     }

@@ -21,6 +21,15 @@ pub struct Incoming {
 }
 
 impl Incoming {
+    /// The user who sent the message, pressed the button or is paying, if any.
+    pub fn from(&self) -> Option<&User> {
+        self.message
+            .as_ref()
+            .and_then(|m| m.from.as_ref())
+            .or(self.callback_query.as_ref().map(|c| &c.from))
+            .or(self.pre_checkout_query.as_ref().map(|q| &q.from))
+    }
+
     /// Whether any part of this update is something the conversations act on.
     pub fn is_handled(&self) -> bool {
         self.message.is_some()
@@ -59,6 +68,9 @@ pub struct User {
     pub first_name: String,
     #[serde(default)]
     pub username: Option<String>,
+    /// The IETF tag of the user's Telegram language (`en`, `pt-br`…), when Telegram sends it.
+    #[serde(default)]
+    pub language_code: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -21,6 +21,7 @@ pub mod events;
 pub mod export;
 pub mod facts;
 pub mod faults;
+pub mod i18n;
 pub mod jobs;
 pub mod limits;
 pub mod money;

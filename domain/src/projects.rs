@@ -1,5 +1,7 @@
 //! Projects and their settings. The tenant-scoped finder here is the gate every
 //! project-owned object (bot, channels, plans, codes, members) is reached through.
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
@@ -13,6 +15,7 @@ use entity::project;
 use crate::{
     AppCtx, audit,
     error::{Error, FieldErrors, Result},
+    i18n::Lang,
     tenancy::Action,
     tenants::TenantCtx,
     validate,
@@ -38,6 +41,12 @@ pub struct ProjectIn {
     pub stars_enabled: Option<bool>,
     /// Delete unredeemed codes older than this many days (unset: never).
     pub unused_code_ttl_days: Option<i64>,
+    /// The bot's language for users whose Telegram language it does not speak: `en` (the
+    /// default), `ru`, `es` or `pt`.
+    pub default_language: Option<String>,
+    /// The `/start` welcome per language (language code → text); a language left out gets
+    /// the default language's, then `welcome_message`.
+    pub welcome_texts: Option<BTreeMap<String, String>>,
 }
 
 /// A partial update; a field left out stays as it is. `unused_code_ttl_days: null` clears it.
@@ -55,6 +64,10 @@ pub struct ProjectPatch {
     pub unused_code_ttl_days: Option<Option<i64>>,
     /// Days an expired, unredeemed code stays listable before it is purged.
     pub expired_code_retention_days: Option<i64>,
+    /// `en`, `ru`, `es` or `pt`.
+    pub default_language: Option<String>,
+    /// Replaces the whole map; `{}` removes every per-language welcome.
+    pub welcome_texts: Option<BTreeMap<String, String>>,
 }
 
 /// Distinguishes a field that is absent (`None`) from one set to null (`Some(None)`).
@@ -79,12 +92,17 @@ pub struct ProjectOut {
     pub unused_code_ttl_days: Option<i32>,
     /// Days an expired, unredeemed code stays listable (status `expired`) before it is purged.
     pub expired_code_retention_days: i32,
+    /// The bot's language for users whose Telegram language it does not speak.
+    pub default_language: String,
+    /// The `/start` welcome per language (language code → text).
+    pub welcome_texts: BTreeMap<String, String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 impl From<project::Model> for ProjectOut {
     fn from(p: project::Model) -> Self {
+        let welcome_texts = welcome_texts(&p);
         ProjectOut {
             id: p.id,
             name: p.name,
@@ -95,10 +113,42 @@ impl From<project::Model> for ProjectOut {
             stars_enabled: p.stars_enabled,
             unused_code_ttl_days: p.unused_code_ttl_days,
             expired_code_retention_days: p.expired_code_retention_days,
+            welcome_texts,
+            default_language: p.default_language,
             created_at: p.created_at,
             updated_at: p.updated_at,
         }
     }
+}
+
+/// The project's welcome per language, as stored (an unreadable value reads as none).
+pub fn welcome_texts(p: &project::Model) -> BTreeMap<String, String> {
+    serde_json::from_str(&p.welcome_texts).unwrap_or_default()
+}
+
+/// One of the bot's languages, named by `field`.
+fn language(field: &str, v: &str) -> Result<Lang> {
+    Lang::parse(v).ok_or_else(|| {
+        Error::field(
+            field,
+            "unknown_language",
+            "must be one of en, ru, es, pt".to_string(),
+        )
+    })
+}
+
+/// Per-language welcomes: each key one of the bot's languages, each text within
+/// [`WELCOME_MAX`]; empty texts are dropped. Stored as a JSON object.
+fn welcome_texts_in(v: &BTreeMap<String, String>) -> Result<String> {
+    let mut out = BTreeMap::new();
+    for (lang, text) in v {
+        let lang = language("welcome_texts", lang)?;
+        let text = validate::text("welcome_texts", text, WELCOME_MAX)?;
+        if !text.is_empty() {
+            out.insert(lang.code().to_string(), text);
+        }
+    }
+    Ok(serde_json::to_string(&out).unwrap_or_else(|_| "{}".into()))
 }
 
 /// Expired codes stay listable this many days unless the project says otherwise.
@@ -143,6 +193,14 @@ pub async fn create(ctx: &AppCtx, t: &TenantCtx, input: ProjectIn) -> Result<Pro
         Some(v) => errs.check(ttl("unused_code_ttl_days", v)).map(Some),
         None => Some(None),
     };
+    let default_language = input
+        .default_language
+        .as_deref()
+        .map(|l| errs.check(language("default_language", l)));
+    let welcome_texts = input
+        .welcome_texts
+        .as_ref()
+        .map(|w| errs.check(welcome_texts_in(w)));
     errs.finish()?;
     let now = ctx.now();
     let welcome = welcome.unwrap_or_default();
@@ -161,6 +219,12 @@ pub async fn create(ctx: &AppCtx, t: &TenantCtx, input: ProjectIn) -> Result<Pro
         stars_enabled: Set(input.stars_enabled.unwrap_or(false)),
         unused_code_ttl_days: Set(ttl_days.flatten()),
         expired_code_retention_days: Set(DEFAULT_EXPIRED_RETENTION_DAYS),
+        default_language: Set(default_language
+            .flatten()
+            .unwrap_or(Lang::En)
+            .code()
+            .to_string()),
+        welcome_texts: Set(welcome_texts.flatten().unwrap_or_else(|| "{}".into())),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -213,6 +277,14 @@ pub async fn update(
     let retention = patch
         .expired_code_retention_days
         .map(|d| errs.check(ttl("expired_code_retention_days", d)));
+    let default_language = patch
+        .default_language
+        .as_deref()
+        .map(|l| errs.check(language("default_language", l)));
+    let welcome_texts = patch
+        .welcome_texts
+        .as_ref()
+        .map(|w| errs.check(welcome_texts_in(w)));
     errs.finish()?;
     let mut am = p.into_active_model();
     if let Some(Some(n)) = name {
@@ -242,6 +314,12 @@ pub async fn update(
     }
     if let Some(Some(d)) = retention {
         am.expired_code_retention_days = Set(d);
+    }
+    if let Some(Some(l)) = default_language {
+        am.default_language = Set(l.code().to_string());
+    }
+    if let Some(Some(w)) = welcome_texts {
+        am.welcome_texts = Set(w);
     }
     am.updated_at = Set(ctx.now());
     let out = am.update(&ctx.db).await?;

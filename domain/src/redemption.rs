@@ -21,7 +21,7 @@ use entity::{
 use crate::{
     AppCtx, bots, codes,
     error::{Error, ErrorKind, Result},
-    events, facts, limits,
+    events, facts, i18n, limits,
     subscriptions::{self, AccessLink, SubscriptionSource, TgUser},
     telegram::{self, BotHandle},
 };
@@ -445,10 +445,22 @@ async fn notify_owners(ctx: &AppCtx, h: &BotHandle, user: &TgUser, code: &str, p
         Some(u) => format!("@{u} ({})", user.first_name),
         None => format!("{} (id {})", user.first_name, user.id),
     };
-    let text = format!("New activation: {who} redeemed code {code} for “{plan_name}”.");
     match bots::owner_chat_ids(ctx, h.project_id).await {
         Ok(chats) => {
             for chat in chats {
+                // An owner's private chat id is their user id: their own language.
+                let lang = i18n::stored(ctx, h.project_id, chat)
+                    .await
+                    .unwrap_or(i18n::Lang::En);
+                let text = i18n::tr(
+                    lang,
+                    "owner-new-activation",
+                    &[
+                        ("who", who.as_str().into()),
+                        ("code", code.into()),
+                        ("plan", plan_name.into()),
+                    ],
+                );
                 if let Err(e) = telegram::send_message(ctx, h.id, chat, &text, None).await {
                     tracing::warn!(error = %e, "owner notification failed");
                 }

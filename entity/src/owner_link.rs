@@ -16,6 +16,9 @@ pub struct Model {
     pub telegram_chat_id: Option<i64>,
     pub linked_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
+    /// The last Telegram `language_code` seen from this user (for messages sent without an
+    /// update: reminders, ends of access, notifications).
+    pub language_code: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -22,6 +22,12 @@ pub struct Model {
     pub unused_code_ttl_days: Option<i32>,
     /// Days an expired, unredeemed code stays listable before it is purged.
     pub expired_code_retention_days: i32,
+    /// The bot's language for users whose Telegram language it does not speak (`en`, `ru`,
+    /// `es`, `pt`).
+    pub default_language: String,
+    /// The welcome per language: a JSON object of language code → text (`{}`: none).
+    #[sea_orm(column_type = "Text")]
+    pub welcome_texts: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

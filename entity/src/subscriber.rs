@@ -16,6 +16,9 @@ pub struct Model {
     /// When a message to them was refused because they blocked the bot (cleared when they
     /// talk to it again); blocked subscribers are left out of broadcasts.
     pub blocked_at: Option<DateTimeUtc>,
+    /// The last Telegram `language_code` seen from this user (for messages sent without an
+    /// update: reminders, ends of access, notifications).
+    pub language_code: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

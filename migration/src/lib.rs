@@ -23,6 +23,7 @@ mod m20261205_000580_sweep_indexes;
 mod m20261205_000590_worker_liveness;
 mod m20261205_000595_webhook_fairness;
 mod m20261205_000600_broadcasts;
+mod m20261205_000610_bot_languages;
 mod m20261205_000620_trials;
 mod m20261205_000630_contact_text;
 
@@ -51,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000590_worker_liveness::Migration),
             Box::new(m20261205_000595_webhook_fairness::Migration),
             Box::new(m20261205_000600_broadcasts::Migration),
+            Box::new(m20261205_000610_bot_languages::Migration),
             Box::new(m20261205_000620_trials::Migration),
             Box::new(m20261205_000630_contact_text::Migration),
         ]

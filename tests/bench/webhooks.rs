@@ -231,6 +231,8 @@ async fn main() {
                 stars_enabled: Set(false),
                 unused_code_ttl_days: Set(None),
                 expired_code_retention_days: Set(30),
+                default_language: Set("en".into()),
+                welcome_texts: Set("{}".into()),
                 created_at: Set(now),
                 updated_at: Set(now),
             });

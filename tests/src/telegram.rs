@@ -256,6 +256,13 @@ pub mod updates {
         json!({"update_id": update_id, "message": m})
     }
 
+    /// [`message`] from a user whose Telegram language is `lang` (an IETF tag: `ru`, `pt-BR`).
+    pub fn message_in(lang: &str, update_id: i64, user_id: i64, text: &str) -> Value {
+        let mut upd = message(update_id, user_id, text);
+        upd["message"]["from"]["language_code"] = json!(lang);
+        upd
+    }
+
     /// A press of an inline button with `data` under a message the bot sent to `user_id`.
     pub fn callback(update_id: i64, user_id: i64, data: &str, bot: &ConnectedBot) -> Value {
         json!({

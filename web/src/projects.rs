@@ -86,9 +86,21 @@ struct OverviewPage {
     retention: String,
     welcome: String,
     contact: String,
+    /// The bot's default language, as chosen or stored.
+    default_language: String,
+    /// The per-language welcomes: (code, language name, text as typed or stored).
+    welcome_texts: Vec<(&'static str, &'static str, String)>,
     errors: FormErrors,
     saved: bool,
 }
+
+/// The bot's languages as the settings form names them.
+const LANGUAGES: [(&str, &str); 4] = [
+    ("en", "English"),
+    ("ru", "Russian"),
+    ("es", "Spanish"),
+    ("pt", "Portuguese"),
+];
 
 /// What the overview shows besides the project itself: a settings form being corrected,
 /// the bot form's errors, a fresh owner link.
@@ -121,12 +133,13 @@ pub async fn overview_page(
     let owners = bots::list_owners(ctx, &s.t, project_id).await?;
     let days =
         domain::subscriptions::redemptions_per_day(ctx, &s.t, project_id, CHART_DAYS).await?;
-    let (ttl, retention, welcome, contact) = match st.form {
+    let (ttl, retention, welcome, contact, default_language) = match st.form {
         Some(f) => (
             f.get("unused_code_ttl_days"),
             f.get("expired_code_retention_days"),
             f.get("welcome_message"),
             f.get("contact_text"),
+            f.get("default_language"),
         ),
         None => (
             p.unused_code_ttl_days
@@ -135,8 +148,19 @@ pub async fn overview_page(
             p.expired_code_retention_days.to_string(),
             p.welcome_message.clone(),
             p.contact_text.clone(),
+            p.default_language.clone(),
         ),
     };
+    let welcome_texts = LANGUAGES
+        .iter()
+        .map(|(code, name)| {
+            let text = match st.form {
+                Some(f) => f.get(&format!("welcome_text_{code}")),
+                None => p.welcome_texts.get(*code).cloned().unwrap_or_default(),
+            };
+            (*code, *name, text)
+        })
+        .collect();
     let status = if st.bot_errors.status.is_some() {
         st.bot_errors.status()
     } else {
@@ -159,6 +183,8 @@ pub async fn overview_page(
             retention,
             welcome,
             contact,
+            default_language,
+            welcome_texts,
             errors: st.errors,
             saved: st.saved,
         },
@@ -208,6 +234,15 @@ pub async fn update_settings(
         unused_code_ttl_days: Some(ttl),
         // An empty box leaves the retention as it is (it always has a value).
         expired_code_retention_days: retention,
+        // Left as it is when the form does not say (an empty choice).
+        default_language: Some(form.get("default_language")).filter(|l| !l.is_empty()),
+        welcome_texts: Some(
+            LANGUAGES
+                .iter()
+                .map(|(code, _)| (code.to_string(), form.get(&format!("welcome_text_{code}"))))
+                .filter(|(_, text)| !text.is_empty())
+                .collect(),
+        ),
     };
     match projects::update(&ctx, &s.t, project_id, patch).await {
         Ok(_) => Ok(page::see_other(format!("/projects/{project_id}?saved=1"))),

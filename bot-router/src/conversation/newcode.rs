@@ -13,27 +13,13 @@ use domain::{
 };
 use uuid::Uuid;
 
-use super::{OWNERS_ONLY, SOMETHING_WENT_WRONG, say};
+use domain::i18n::{Lang, t, tr};
+
+use super::say;
 
 pub const PREFIX: &str = "nc:";
-pub const ASK_QUANTITY: &str = "How many codes? Pick one, or send a number from 1 to 1000.";
-pub const ASK_OTHER_QUANTITY: &str =
-    "Send how many codes to generate: a number from 1 to 1000 (or /cancel).";
 /// The quantities offered as buttons at the quantity step (any other is typed).
 pub const QUANTITY_BUTTONS: [i64; 4] = [1, 10, 25, 100];
-pub const EXPIRY_IN_PAST: &str = "That date is not in the future. Send a later date like 2027-01-31, a number of days, or pick an expiry with the buttons (or /cancel).";
-pub const EXPIRY_PASSED: &str =
-    "❌ Not generated: the expiry date has passed in the meantime. Send /newcode to start again.";
-pub const BAD_QUANTITY: &str =
-    "That is not a number from 1 to 1000. Send how many codes to generate (or /cancel).";
-pub const BAD_DAYS: &str = "Pick an expiry with the buttons, or send a number of days from 1 to 36500 or a date like 2027-01-31 (or /cancel).";
-pub const ASK_ACTIVATIONS: &str =
-    "How many times may each code be redeemed? Send a number from 1 to 1000000.";
-pub const BAD_ACTIVATIONS: &str = "That is not a number from 1 to 1000000. Send how many activations each code allows (or /cancel).";
-pub const PICK_BUTTON: &str = "Please use the buttons above (or /cancel).";
-pub const GENERATING: &str =
-    "✅ Confirmed: the codes are being generated and will be sent to this chat.";
-
 async fn owner(ctx: &AppCtx, h: &BotHandle, user: i64) -> domain::Result<Option<TenantCtx>> {
     bots::owner_tenant_ctx(ctx, h, user).await
 }
@@ -42,14 +28,15 @@ async fn owner(ctx: &AppCtx, h: &BotHandle, user: i64) -> domain::Result<Option<
 async fn owner_or_refuse(
     ctx: &AppCtx,
     h: &BotHandle,
+    lang: Lang,
     user: i64,
     chat: i64,
 ) -> domain::Result<Option<TenantCtx>> {
-    let t = owner(ctx, h, user).await?;
-    if t.is_none() {
-        say(ctx, h, chat, OWNERS_ONLY).await?;
+    let tc = owner(ctx, h, user).await?;
+    if tc.is_none() {
+        say(ctx, h, chat, &t(lang, "owners-only")).await?;
     }
-    Ok(t)
+    Ok(tc)
 }
 
 /// What the owner has chosen so far: the plan, how many codes, when unused ones expire.
@@ -61,52 +48,49 @@ struct Order {
     max_activations: i64,
 }
 
-pub async fn start(ctx: &AppCtx, h: &BotHandle, user: i64, chat: i64) -> domain::Result<()> {
-    if owner_or_refuse(ctx, h, user, chat).await?.is_none() {
+pub async fn start(
+    ctx: &AppCtx,
+    h: &BotHandle,
+    lang: Lang,
+    user: i64,
+    chat: i64,
+) -> domain::Result<()> {
+    if owner_or_refuse(ctx, h, lang, user, chat).await?.is_none() {
         return Ok(());
     }
     let plans = bots::code_plans(ctx, h).await?;
     if plans.is_empty() {
         bots::clear_conversation(ctx, h.id, user).await?;
-        return say(
-            ctx,
-            h,
-            chat,
-            "This project has no active plans. Create one in the dashboard first.",
-        )
-        .await;
+        return say(ctx, h, chat, &t(lang, "nc-no-plans")).await;
     }
     bots::set_conversation(ctx, h.id, user, Conversation::NewCodePlan).await?;
     let keyboard = plans
         .iter()
         .map(|p| {
             vec![Button::Callback {
-                text: p.describe(),
+                text: p.describe(lang),
                 data: format!("{PREFIX}plan:{}", p.id),
             }]
         })
         .collect();
-    telegram::send_message(
-        ctx,
-        h.id,
-        chat,
-        "New access codes: which plan? (/cancel to stop)",
-        Some(keyboard),
-    )
-    .await?;
+    telegram::send_message(ctx, h.id, chat, &t(lang, "nc-which-plan"), Some(keyboard)).await?;
     Ok(())
 }
 
-fn expiry_label(e: NewCodeExpiry) -> String {
+fn expiry_label(lang: Lang, e: NewCodeExpiry) -> String {
+    let days = |d: i64| tr(lang, "nc-expiry-after-days", &[("days", d.into())]);
     match e {
-        NewCodeExpiry::Preset(ExpiryPreset::Never) => "never".into(),
-        NewCodeExpiry::Preset(ExpiryPreset::Day) => "after 1 day".into(),
-        NewCodeExpiry::Preset(ExpiryPreset::Week) => "after 1 week".into(),
-        NewCodeExpiry::Preset(ExpiryPreset::Month) => "after 1 month".into(),
-        NewCodeExpiry::Preset(ExpiryPreset::Year) => "after 1 year".into(),
-        NewCodeExpiry::Days(1) => "after 1 day".into(),
-        NewCodeExpiry::Days(d) => format!("after {d} days"),
-        NewCodeExpiry::Date(d) => format!("at the end of {d} (UTC)"),
+        NewCodeExpiry::Preset(ExpiryPreset::Never) => t(lang, "nc-expiry-never"),
+        NewCodeExpiry::Preset(ExpiryPreset::Day) => days(1),
+        NewCodeExpiry::Preset(ExpiryPreset::Week) => t(lang, "nc-expiry-after-week"),
+        NewCodeExpiry::Preset(ExpiryPreset::Month) => t(lang, "nc-expiry-after-month"),
+        NewCodeExpiry::Preset(ExpiryPreset::Year) => t(lang, "nc-expiry-after-year"),
+        NewCodeExpiry::Days(d) => days(d),
+        NewCodeExpiry::Date(d) => tr(
+            lang,
+            "nc-expiry-at-end-of",
+            &[("date", d.to_string().into())],
+        ),
     }
 }
 
@@ -114,6 +98,7 @@ fn expiry_label(e: NewCodeExpiry) -> String {
 pub async fn on_text(
     ctx: &AppCtx,
     h: &BotHandle,
+    lang: Lang,
     user: i64,
     chat: i64,
     state: Conversation,
@@ -121,7 +106,7 @@ pub async fn on_text(
 ) -> domain::Result<()> {
     if owner(ctx, h, user).await?.is_none() {
         bots::clear_conversation(ctx, h.id, user).await?;
-        return say(ctx, h, chat, OWNERS_ONLY).await;
+        return say(ctx, h, chat, &t(lang, "owners-only")).await;
     }
     match state {
         Conversation::NewCodeQuantity { plan_id } => {
@@ -131,9 +116,9 @@ pub async fn on_text(
                 .ok()
                 .filter(|q| (1..=batches::MAX_BATCH).contains(q));
             let Some(quantity) = q else {
-                return say(ctx, h, chat, BAD_QUANTITY).await;
+                return say(ctx, h, chat, &t(lang, "nc-bad-quantity")).await;
             };
-            ask_expiry(ctx, h, user, chat, plan_id, quantity).await
+            ask_expiry(ctx, h, lang, user, chat, plan_id, quantity).await
         }
         Conversation::NewCodeExpiry { plan_id, quantity } => match NewCodeExpiry::typed(text) {
             // A date already past is refused here, where it was typed, with the batch's own
@@ -142,7 +127,7 @@ pub async fn on_text(
                 if codes::Expiry::parse(&expiry.to_input(), ctx.now())
                     .is_err_and(|e| e.field_is("expiry", codes::EXPIRY_IN_PAST)) =>
             {
-                say(ctx, h, chat, EXPIRY_IN_PAST).await
+                say(ctx, h, chat, &t(lang, "nc-expiry-in-past")).await
             }
             Some(expiry) => {
                 let order = Order {
@@ -151,9 +136,9 @@ pub async fn on_text(
                     expiry,
                     max_activations: 1,
                 };
-                preview(ctx, h, user, chat, order).await
+                preview(ctx, h, lang, user, chat, order).await
             }
-            None => say(ctx, h, chat, BAD_DAYS).await,
+            None => say(ctx, h, chat, &t(lang, "nc-bad-days")).await,
         },
         Conversation::NewCodeActivations {
             plan_id,
@@ -166,7 +151,7 @@ pub async fn on_text(
                 .ok()
                 .filter(|n| (1..=batches::MAX_ACTIVATIONS).contains(n));
             let Some(max_activations) = n else {
-                return say(ctx, h, chat, BAD_ACTIVATIONS).await;
+                return say(ctx, h, chat, &t(lang, "nc-bad-activations")).await;
             };
             let order = Order {
                 plan_id,
@@ -174,9 +159,9 @@ pub async fn on_text(
                 expiry,
                 max_activations,
             };
-            preview(ctx, h, user, chat, order).await
+            preview(ctx, h, lang, user, chat, order).await
         }
-        _ => say(ctx, h, chat, PICK_BUTTON).await,
+        _ => say(ctx, h, chat, &t(lang, "nc-pick-button")).await,
     }
 }
 
@@ -184,6 +169,7 @@ pub async fn on_text(
 async fn ask_expiry(
     ctx: &AppCtx,
     h: &BotHandle,
+    lang: Lang,
     user: i64,
     chat: i64,
     plan_id: Uuid,
@@ -198,20 +184,16 @@ async fn ask_expiry(
     .await?;
     let keyboard = vec![
         vec![
-            btn("No expiry", "exp:none"),
-            btn("1 day", "exp:1d"),
-            btn("1 week", "exp:1w"),
+            btn(&t(lang, "nc-button-no-expiry"), "exp:none"),
+            btn(&t(lang, "nc-button-day"), "exp:1d"),
+            btn(&t(lang, "nc-button-week"), "exp:1w"),
         ],
-        vec![btn("1 month", "exp:1m"), btn("1 year", "exp:1y")],
+        vec![
+            btn(&t(lang, "nc-button-month"), "exp:1m"),
+            btn(&t(lang, "nc-button-year"), "exp:1y"),
+        ],
     ];
-    telegram::send_message(
-        ctx,
-        h.id,
-        chat,
-        "When should unused codes expire? Pick one, or send a number of days or a date (YYYY-MM-DD).",
-        Some(keyboard),
-    )
-    .await?;
+    telegram::send_message(ctx, h.id, chat, &t(lang, "nc-ask-expiry"), Some(keyboard)).await?;
     Ok(())
 }
 
@@ -225,13 +207,15 @@ fn btn(text: &str, data: &str) -> Button {
 pub async fn on_button(
     ctx: &AppCtx,
     h: &BotHandle,
+    lang: Lang,
     cb_id: &str,
     user: i64,
     chat: i64,
     data: &str,
 ) -> domain::Result<()> {
     if owner(ctx, h, user).await?.is_none() {
-        return telegram::answer_callback(ctx, h.id, cb_id, Some(OWNERS_ONLY)).await;
+        let refusal = t(lang, "owners-only");
+        return telegram::answer_callback(ctx, h.id, cb_id, Some(&refusal)).await;
     }
     telegram::answer_callback(ctx, h.id, cb_id, None).await?;
     let action = &data[PREFIX.len()..];
@@ -255,19 +239,19 @@ pub async fn on_button(
                 .iter()
                 .map(|q| btn(&q.to_string(), &format!("qty:{q}")))
                 .collect();
-            row.push(btn("Other", "qty:other"));
+            row.push(btn(&t(lang, "nc-button-other"), "qty:other"));
             telegram::send_message(
                 ctx,
                 h.id,
                 chat,
-                &format!("Plan: {}\n{ASK_QUANTITY}", p.name),
+                &tr(lang, "nc-ask-quantity", &[("plan", p.name.as_str().into())]),
                 Some(vec![row]),
             )
             .await?;
             Ok(())
         }
         (Some(("qty", "other")), Some(Conversation::NewCodeQuantity { .. })) => {
-            say(ctx, h, chat, ASK_OTHER_QUANTITY).await
+            say(ctx, h, chat, &t(lang, "nc-ask-other-quantity")).await
         }
         (Some(("qty", q)), Some(Conversation::NewCodeQuantity { plan_id })) => {
             let Some(quantity) = q
@@ -277,7 +261,7 @@ pub async fn on_button(
             else {
                 return Ok(());
             };
-            ask_expiry(ctx, h, user, chat, plan_id, quantity).await
+            ask_expiry(ctx, h, lang, user, chat, plan_id, quantity).await
         }
         (Some(("exp", preset)), Some(Conversation::NewCodeExpiry { plan_id, quantity })) => {
             let Some(p) = ExpiryPreset::parse(preset) else {
@@ -289,7 +273,7 @@ pub async fn on_button(
                 expiry: NewCodeExpiry::Preset(p),
                 max_activations: 1,
             };
-            preview(ctx, h, user, chat, order).await
+            preview(ctx, h, lang, user, chat, order).await
         }
         (
             Some(("ok", nonce)),
@@ -307,7 +291,7 @@ pub async fn on_button(
                 expiry,
                 max_activations,
             };
-            confirm(ctx, h, user, chat, order, n).await
+            confirm(ctx, h, lang, user, chat, order, n).await
         }
         (
             None,
@@ -329,11 +313,11 @@ pub async fn on_button(
                 },
             )
             .await?;
-            say(ctx, h, chat, ASK_ACTIVATIONS).await
+            say(ctx, h, chat, &t(lang, "nc-ask-activations")).await
         }
         (None, Some(Conversation::NewCodeConfirm { .. })) if action == "no" => {
             bots::clear_conversation(ctx, h.id, user).await?;
-            say(ctx, h, chat, super::CANCELLED).await
+            say(ctx, h, chat, &t(lang, "cancelled")).await
         }
         // A button of a finished or replaced step (e.g. a second tap on Confirm).
         _ => Ok(()),
@@ -343,11 +327,12 @@ pub async fn on_button(
 async fn preview(
     ctx: &AppCtx,
     h: &BotHandle,
+    lang: Lang,
     user: i64,
     chat: i64,
     order: Order,
 ) -> domain::Result<()> {
-    let Some(t) = owner_or_refuse(ctx, h, user, chat).await? else {
+    let Some(tc) = owner_or_refuse(ctx, h, lang, user, chat).await? else {
         return Ok(());
     };
     let Order {
@@ -360,14 +345,14 @@ async fn preview(
         .await?
         .map(|p| p.name)
         .unwrap_or_default();
-    let pv = match batches::preview(ctx, &t, h.project_id, PreviewIn { plan_id, quantity }).await {
+    let pv = match batches::preview(ctx, &tc, h.project_id, PreviewIn { plan_id, quantity }).await {
         Ok(pv) => pv,
-        Err(e) => return refused(ctx, h, user, chat, &e, None).await,
+        Err(e) => return refused(ctx, h, lang, user, chat, &e, None).await,
     };
     if !pv.allowed {
         bots::clear_conversation(ctx, h.id, user).await?;
         let code = pv.reason.as_deref().unwrap_or("");
-        return say(ctx, h, chat, &refusal(code, Some(pv.free_left))).await;
+        return say(ctx, h, chat, &refusal(lang, code, Some(pv.free_left))).await;
     }
     let nonce = Uuid::now_v7();
     bots::set_conversation(
@@ -390,21 +375,28 @@ async fn preview(
             pv.fee_currency
         )
     } else {
-        "none".into()
+        t(lang, "nc-fee-none")
     };
-    let text = format!(
-        "Preview\nPlan: {plan_name}\nCodes: {quantity}\nExpiry: {}\nActivations per code: {max_activations}\nFree codes left this cycle: {}\nFree: {} · Overage: {}\nFee: {fee}\n\nGenerate these codes?",
-        expiry_label(expiry),
-        pv.free_left,
-        pv.free,
-        pv.overage,
+    let text = tr(
+        lang,
+        "nc-preview",
+        &[
+            ("plan", plan_name.into()),
+            ("quantity", quantity.into()),
+            ("expiry", expiry_label(lang, expiry).into()),
+            ("activations", max_activations.into()),
+            ("free_left", pv.free_left.into()),
+            ("free", pv.free.into()),
+            ("overage", pv.overage.into()),
+            ("fee", fee.into()),
+        ],
     );
     let keyboard = vec![
         vec![
-            btn("✅ Confirm", &format!("ok:{nonce}")),
-            btn("Cancel", "no"),
+            btn(&t(lang, "nc-button-confirm"), &format!("ok:{nonce}")),
+            btn(&t(lang, "button-cancel"), "no"),
         ],
-        vec![btn("Change activations per code", "act")],
+        vec![btn(&t(lang, "nc-button-activations"), "act")],
     ];
     telegram::send_message(ctx, h.id, chat, &text, Some(keyboard)).await?;
     Ok(())
@@ -413,12 +405,13 @@ async fn preview(
 async fn confirm(
     ctx: &AppCtx,
     h: &BotHandle,
+    lang: Lang,
     user: i64,
     chat: i64,
     order: Order,
     nonce: Uuid,
 ) -> domain::Result<()> {
-    let Some(t) = owner_or_refuse(ctx, h, user, chat).await? else {
+    let Some(tc) = owner_or_refuse(ctx, h, lang, user, chat).await? else {
         return Ok(());
     };
     let input = BatchIn {
@@ -429,18 +422,18 @@ async fn confirm(
         consent: true,
     };
     let key = bots::newcode_idempotency_key(h, user, nonce);
-    match batches::create(ctx, &t, h.project_id, input, Some(key)).await {
+    match batches::create(ctx, &tc, h.project_id, input, Some(key)).await {
         Ok((_, created)) => {
             bots::clear_conversation(ctx, h.id, user).await?;
             if created {
-                say(ctx, h, chat, GENERATING).await
+                say(ctx, h, chat, &t(lang, "nc-generating")).await
             } else {
                 Ok(())
             }
         }
         Err(e) => {
             let left = e.details.as_ref().and_then(|d| d["left"].as_i64());
-            refused(ctx, h, user, chat, &e, left).await
+            refused(ctx, h, lang, user, chat, &e, left).await
         }
     }
 }
@@ -448,6 +441,7 @@ async fn confirm(
 async fn refused(
     ctx: &AppCtx,
     h: &BotHandle,
+    lang: Lang,
     user: i64,
     chat: i64,
     e: &domain::Error,
@@ -457,33 +451,32 @@ async fn refused(
     // A custom date is checked where it is typed; one that passes before the confirm (typed
     // today, confirmed after midnight) is the only way here.
     let text = if e.field_is("expiry", codes::EXPIRY_IN_PAST) {
-        EXPIRY_PASSED.to_string()
+        t(lang, "nc-expiry-passed")
     } else {
-        refusal(e.code, left)
+        refusal(lang, e.code, left)
     };
     say(ctx, h, chat, &text).await?;
-    if text == SOMETHING_WENT_WRONG {
+    if text == t(lang, "something-went-wrong") {
         tracing::error!(bot = %h.id, error = %e, "/newcode failed");
     }
     Ok(())
 }
 
 /// The reply to a refused preview or batch.
-pub fn refusal(code: &str, left: Option<i64>) -> String {
-    match code {
-        QUOTA_EXCEEDED => format!(
-            "❌ Not generated: the Free plan has {} free code(s) left this cycle. Send /newcode with a smaller quantity, or upgrade in the dashboard.",
-            left.unwrap_or(0)
-        ),
-        batches::PLAN_INACTIVE => "❌ Not generated: that plan is no longer active.".into(),
-        TENANT_SUSPENDED => "❌ Not generated: this account is suspended.".into(),
-        PAYMENT_PAST_DUE => {
-            "❌ Not generated: a payment is past due. Update your payment method in the dashboard."
-                .into()
+pub fn refusal(lang: Lang, code: &str, left: Option<i64>) -> String {
+    let key = match code {
+        QUOTA_EXCEEDED => {
+            return tr(
+                lang,
+                "nc-refused-quota",
+                &[("left", left.unwrap_or(0).into())],
+            );
         }
-        batches::ACCESS_CODES_DISABLED => {
-            "❌ Not generated: access codes are turned off for this project.".into()
-        }
-        _ => SOMETHING_WENT_WRONG.into(),
-    }
+        batches::PLAN_INACTIVE => "nc-refused-plan-inactive",
+        TENANT_SUSPENDED => "nc-refused-suspended",
+        PAYMENT_PAST_DUE => "nc-refused-past-due",
+        batches::ACCESS_CODES_DISABLED => "nc-refused-codes-off",
+        _ => "something-went-wrong",
+    };
+    t(lang, key)
 }

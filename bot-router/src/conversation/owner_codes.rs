@@ -13,23 +13,16 @@ use domain::{
 };
 use uuid::Uuid;
 
-use super::{OWNERS_ONLY, say};
+use domain::i18n::{Lang, t, tr};
+
+use super::say;
 
 /// Callback prefix of the owner's code buttons.
 pub const PREFIX: &str = "oc:";
-pub const ASK_CODE: &str =
-    "Send /code followed by the code, e.g. /code ABCD-EFGH-JKMN, or just send the code.";
-pub const NOT_FOUND: &str = "There is no such code in this project (it may have been deleted or purged). Send another code, or /codes for the counts.";
-pub const GONE: &str =
-    "That code no longer exists (deleted or rolled back already). Send another code, or /codes.";
-pub const ROLE_REFUSED: &str = "Your role in the team cannot delete or roll back codes. Ask an admin of the account, or send another code to look it up.";
-pub const NOW_REDEEMED: &str =
-    "That code has been redeemed in the meantime, so it stays for reporting. Roll it back instead:";
-pub const KEPT: &str = "Nothing changed. Send another code to look it up.";
 
-fn btn(text: &str, data: String) -> Button {
+fn btn(text: String, data: String) -> Button {
     Button::Callback {
-        text: text.into(),
+        text,
         data: format!("{PREFIX}{data}"),
     }
 }
@@ -38,16 +31,17 @@ fn btn(text: &str, data: String) -> Button {
 pub async fn command(
     ctx: &AppCtx,
     h: &BotHandle,
+    lang: Lang,
     user: i64,
     chat: i64,
     arg: &str,
 ) -> domain::Result<()> {
-    let Some(t) = bots::owner_tenant_ctx(ctx, h, user).await? else {
-        return say(ctx, h, chat, OWNERS_ONLY).await;
+    let Some(tc) = bots::owner_tenant_ctx(ctx, h, user).await? else {
+        return say(ctx, h, chat, &t(lang, "owners-only")).await;
     };
     match codes::normalize(arg) {
-        Some(code) => show(ctx, h, &t, chat, &code).await,
-        None => say(ctx, h, chat, ASK_CODE).await,
+        Some(code) => show(ctx, h, lang, &tc, chat, &code).await,
+        None => say(ctx, h, chat, &t(lang, "oc-ask-code")).await,
     }
 }
 
@@ -56,14 +50,15 @@ pub async fn command(
 pub async fn sent_by_owner(
     ctx: &AppCtx,
     h: &BotHandle,
+    lang: Lang,
     user: i64,
     chat: i64,
     code: &str,
 ) -> domain::Result<Option<()>> {
-    let Some(t) = bots::owner_tenant_ctx(ctx, h, user).await? else {
+    let Some(tc) = bots::owner_tenant_ctx(ctx, h, user).await? else {
         return Ok(None);
     };
-    show(ctx, h, &t, chat, code).await.map(Some)
+    show(ctx, h, lang, &tc, chat, code).await.map(Some)
 }
 
 /// The code of the project spelled exactly `code`, through the dashboard's listing.
@@ -100,42 +95,50 @@ async fn by_id(
     }
 }
 
-fn state_word(s: CodeStatus) -> &'static str {
-    match s {
-        CodeStatus::Unredeemed => "unredeemed",
-        CodeStatus::Redeemed => "redeemed",
-        CodeStatus::Expired => "expired",
-    }
+fn state_word(lang: Lang, s: CodeStatus) -> String {
+    let key = match s {
+        CodeStatus::Unredeemed => "oc-state-unredeemed",
+        CodeStatus::Redeemed => "oc-state-redeemed",
+        CodeStatus::Expired => "oc-state-expired",
+    };
+    t(lang, key)
 }
 
 /// What the owner sees about one code, with the button its state allows.
 pub async fn show(
     ctx: &AppCtx,
     h: &BotHandle,
-    t: &TenantCtx,
+    lang: Lang,
+    tc: &TenantCtx,
     chat: i64,
     code: &str,
 ) -> domain::Result<()> {
-    let Some(c) = find(ctx, h, t, code).await? else {
-        return say(ctx, h, chat, NOT_FOUND).await;
+    let Some(c) = find(ctx, h, tc, code).await? else {
+        return say(ctx, h, chat, &t(lang, "oc-not-found")).await;
     };
     let plan = bots::project_plan(ctx, h, c.plan_id)
         .await?
         .map(|p| p.name)
         .unwrap_or_default();
-    let mut text = format!(
-        "Code {}\nPlan: {plan}\nState: {}\nActivations: {} of {}\nExpires: {}",
-        c.code,
-        state_word(c.status),
-        c.activation_count,
-        c.max_activations,
-        c.expires_at.map_or_else(
-            || "never".to_string(),
-            |e| e.format("%Y-%m-%d %H:%M UTC").to_string()
-        ),
+    let expires = c.expires_at.map_or_else(
+        || t(lang, "oc-never"),
+        |e| e.format("%Y-%m-%d %H:%M UTC").to_string(),
+    );
+    let mut text = tr(
+        lang,
+        "oc-show",
+        &[
+            ("code", c.code.as_str().into()),
+            ("plan", plan.into()),
+            ("state", state_word(lang, c.status).into()),
+            ("used", c.activation_count.into()),
+            ("max", c.max_activations.into()),
+            ("expires", expires.into()),
+        ],
     );
     if !c.redeemed_by.is_empty() {
-        text.push_str("\nRedeemed by:");
+        text.push('\n');
+        text.push_str(&t(lang, "oc-redeemed-by"));
         for r in &c.redeemed_by {
             let who = r
                 .username
@@ -149,9 +152,9 @@ pub async fn show(
         }
     }
     let row = if c.activation_count > 0 {
-        btn("↩️ Roll back…", format!("rb:{}", c.id))
+        btn(t(lang, "oc-button-roll-back"), format!("rb:{}", c.id))
     } else {
-        btn("🗑 Delete…", format!("del:{}", c.id))
+        btn(t(lang, "oc-button-delete"), format!("del:{}", c.id))
     };
     telegram::send_message(ctx, h.id, chat, &text, Some(vec![vec![row]])).await?;
     Ok(())
@@ -161,18 +164,20 @@ pub async fn show(
 pub async fn on_button(
     ctx: &AppCtx,
     h: &BotHandle,
+    lang: Lang,
     cb_id: &str,
     user: i64,
     chat: i64,
     data: &str,
 ) -> domain::Result<()> {
-    let Some(t) = bots::owner_tenant_ctx(ctx, h, user).await? else {
-        return telegram::answer_callback(ctx, h.id, cb_id, Some(OWNERS_ONLY)).await;
+    let Some(tc) = bots::owner_tenant_ctx(ctx, h, user).await? else {
+        let refusal = t(lang, "owners-only");
+        return telegram::answer_callback(ctx, h.id, cb_id, Some(&refusal)).await;
     };
     telegram::answer_callback(ctx, h.id, cb_id, None).await?;
     let action = &data[PREFIX.len()..];
     if action == "keep" {
-        return say(ctx, h, chat, KEPT).await;
+        return say(ctx, h, chat, &t(lang, "oc-kept")).await;
     }
     let Some((verb, id)) = action.split_once(':') else {
         return Ok(());
@@ -182,72 +187,75 @@ pub async fn on_button(
     };
     match verb {
         "del" | "rb" => {
-            let Some(c) = by_id(ctx, h, &t, id).await? else {
-                return say(ctx, h, chat, GONE).await;
+            let Some(c) = by_id(ctx, h, &tc, id).await? else {
+                return say(ctx, h, chat, &t(lang, "oc-gone")).await;
             };
+            let args = [
+                ("code", c.code.as_str().into()),
+                ("count", c.activation_count.into()),
+            ];
             let (question, yes) = if verb == "del" {
                 (
-                    format!(
-                        "Delete code {}? It can no longer be redeemed; this cannot be undone.",
-                        c.code
-                    ),
-                    btn("Yes, delete it", format!("del!:{id}")),
+                    tr(lang, "oc-confirm-delete", &args),
+                    btn(t(lang, "oc-button-yes-delete"), format!("del!:{id}")),
                 )
             } else {
                 (
-                    format!(
-                        "Roll back code {}? Its {} activation(s) are removed: each subscriber loses the time it granted (access ends where nothing else remains).",
-                        c.code, c.activation_count
-                    ),
-                    btn("Yes, roll it back", format!("rb!:{id}")),
+                    tr(lang, "oc-confirm-roll-back", &args),
+                    btn(t(lang, "oc-button-yes-roll-back"), format!("rb!:{id}")),
                 )
             };
-            let keyboard = vec![vec![yes, btn("Cancel", "keep".into())]];
+            let keyboard = vec![vec![yes, btn(t(lang, "button-cancel"), "keep".into())]];
             telegram::send_message(ctx, h.id, chat, &question, Some(keyboard)).await?;
             Ok(())
         }
-        "del!" => match codes::delete(ctx, &t, h.project_id, id).await {
-            Ok(()) => {
-                say(
-                    ctx,
-                    h,
-                    chat,
-                    "🗑 Code deleted. Send another code to look it up.",
-                )
-                .await
-            }
+        "del!" => match codes::delete(ctx, &tc, h.project_id, id).await {
+            Ok(()) => say(ctx, h, chat, &t(lang, "oc-deleted")).await,
             Err(e) if e.code == codes::CODE_REDEEMED => {
-                let keyboard = vec![vec![btn("↩️ Roll back…", format!("rb:{id}"))]];
-                telegram::send_message(ctx, h.id, chat, NOW_REDEEMED, Some(keyboard)).await?;
+                let keyboard = vec![vec![btn(
+                    t(lang, "oc-button-roll-back"),
+                    format!("rb:{id}"),
+                )]];
+                let text = t(lang, "oc-now-redeemed");
+                telegram::send_message(ctx, h.id, chat, &text, Some(keyboard)).await?;
                 Ok(())
             }
-            Err(e) => refused(ctx, h, chat, e).await,
+            Err(e) => refused(ctx, h, lang, chat, e).await,
         },
-        "rb!" => match codes::rollback(ctx, &t, h.project_id, id).await {
+        "rb!" => match codes::rollback(ctx, &tc, h.project_id, id).await {
             Ok(r) => {
-                let text = format!(
-                    "↩️ Code {} rolled back: {} activation(s) removed, {} subscription(s) ended, {} shortened. Send another code to look it up.",
-                    r.code,
-                    r.activations_removed,
-                    r.subscriptions_revoked,
-                    r.subscriptions_shortened
+                let text = tr(
+                    lang,
+                    "oc-rolled-back",
+                    &[
+                        ("code", r.code.as_str().into()),
+                        ("removed", r.activations_removed.into()),
+                        ("ended", r.subscriptions_revoked.into()),
+                        ("shortened", r.subscriptions_shortened.into()),
+                    ],
                 );
                 say(ctx, h, chat, &text).await
             }
-            Err(e) => refused(ctx, h, chat, e).await,
+            Err(e) => refused(ctx, h, lang, chat, e).await,
         },
         _ => Ok(()),
     }
 }
 
-async fn refused(ctx: &AppCtx, h: &BotHandle, chat: i64, e: domain::Error) -> domain::Result<()> {
+async fn refused(
+    ctx: &AppCtx,
+    h: &BotHandle,
+    lang: Lang,
+    chat: i64,
+    e: domain::Error,
+) -> domain::Result<()> {
     match e.kind {
-        domain::ErrorKind::NotFound => say(ctx, h, chat, GONE).await,
+        domain::ErrorKind::NotFound => say(ctx, h, chat, &t(lang, "oc-gone")).await,
         domain::ErrorKind::Forbidden if e.code == FORBIDDEN_ROLE => {
-            say(ctx, h, chat, ROLE_REFUSED).await
+            say(ctx, h, chat, &t(lang, "oc-role-refused")).await
         }
         _ => {
-            let _ = say(ctx, h, chat, super::SOMETHING_WENT_WRONG).await;
+            let _ = say(ctx, h, chat, &t(lang, "something-went-wrong")).await;
             Err(e)
         }
     }

@@ -11,7 +11,7 @@ use super::{BatchStatus, DeliveryState};
 use crate::{
     AppCtx, ErrorKind, accounts,
     error::{Error, Result},
-    export, jobs, telegram,
+    export, i18n, jobs, telegram,
     tenancy::Principal,
     tenants,
 };
@@ -129,6 +129,8 @@ async fn send_all(ctx: &AppCtx, b: &code_batch::Model, bot_id: Uuid, chat: i64) 
         .map(|p| p.name.clone())
         .unwrap_or_default();
     let done = b.delivered_count.max(0) as usize;
+    // The linked owner's private chat id is their user id: their own language.
+    let lang = i18n::stored(ctx, b.project_id, chat).await?;
     if b.quantity < MESSAGE_LIMIT {
         for (i, c) in codes.iter().enumerate().skip(done) {
             let link = cx
@@ -136,14 +138,29 @@ async fn send_all(ctx: &AppCtx, b: &code_batch::Model, bot_id: Uuid, chat: i64) 
                 .as_deref()
                 .map(|u| export::join_link(u, &c.code))
                 .unwrap_or_default();
-            let text = format!("Access code for “{plan_name}”: {}\nRedeem: {link}", c.code);
+            let text = i18n::tr(
+                lang,
+                "batch-code",
+                &[
+                    ("plan", plan_name.as_str().into()),
+                    ("code", c.code.as_str().into()),
+                    ("link", link.into()),
+                ],
+            );
             telegram::send_message(ctx, bot_id, chat, &text, None).await?;
             progress(ctx, b.id, i as i32 + 1).await?;
         }
     } else if done == 0 {
         let mut bytes = export::header_bytes();
         bytes.extend(export::rows_bytes(&codes, &cx));
-        let caption = format!("{} access codes for “{plan_name}”", codes.len());
+        let caption = i18n::tr(
+            lang,
+            "batch-file",
+            &[
+                ("count", codes.len().into()),
+                ("plan", plan_name.as_str().into()),
+            ],
+        );
         telegram::send_document(
             ctx,
             bot_id,

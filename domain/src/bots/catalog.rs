@@ -1,5 +1,7 @@
 //! What the bot shows: the welcome and public plans of `/start`, the plans an owner can make
 //! codes for, and the code counts of `/codes`.
+use std::collections::BTreeMap;
+
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use serde::Serialize;
 use uuid::Uuid;
@@ -9,6 +11,7 @@ use entity::{access_code, plan, project};
 use crate::{
     AppCtx,
     error::{Error, Result},
+    i18n::{self, Lang},
     telegram::BotHandle,
     tenancy::TenantStatus,
 };
@@ -42,9 +45,9 @@ pub struct PublicPlan {
 
 impl PublicPlan {
     /// e.g. `Monthly — 9.99 USD / 30 days`.
-    pub fn describe(&self) -> String {
+    pub fn describe(&self, lang: Lang) -> String {
         let price = if self.price_minor == 0 {
-            "free".to_string()
+            i18n::t(lang, "plan-free")
         } else {
             format!(
                 "{} {}",
@@ -53,11 +56,18 @@ impl PublicPlan {
             )
         };
         let term = match self.duration_days {
-            None => "lifetime".to_string(),
-            Some(1) => "1 day".to_string(),
-            Some(d) => format!("{d} days"),
+            None => i18n::t(lang, "plan-lifetime"),
+            Some(d) => i18n::tr(lang, "plan-days", &[("days", d.into())]),
         };
-        format!("{} — {price} / {term}", self.name)
+        i18n::tr(
+            lang,
+            "plan-line",
+            &[
+                ("name", self.name.as_str().into()),
+                ("price", price.into()),
+                ("term", term.into()),
+            ],
+        )
     }
 }
 
@@ -74,13 +84,22 @@ pub struct Welcome {
     pub stars_enabled: bool,
 }
 
-/// The project's welcome and its public plans (active and not codes-only).
-pub async fn welcome(ctx: &AppCtx, h: &BotHandle) -> Result<Welcome> {
+/// The project's welcome in `lang` and its public plans (active and not codes-only). The
+/// welcome is the project's text for `lang`, else for its default language, else its
+/// `welcome_message`.
+pub async fn welcome(ctx: &AppCtx, h: &BotHandle, lang: Lang) -> Result<Welcome> {
     let p = project_of(ctx, h).await?;
     let plans = plans_of(ctx, h, Offer::Public).await?;
+    let mut texts: BTreeMap<String, String> =
+        serde_json::from_str(&p.welcome_texts).unwrap_or_default();
+    let text = texts
+        .remove(lang.code())
+        .or_else(|| texts.remove(&p.default_language))
+        .filter(|t| !t.is_empty())
+        .unwrap_or(p.welcome_message);
     Ok(Welcome {
         project_name: p.name,
-        text: p.welcome_message,
+        text,
         contact_text: p.contact_text,
         plans,
         codes_enabled: p.access_codes_enabled,

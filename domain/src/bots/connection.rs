@@ -21,8 +21,12 @@ use entity::bot;
 use crate::{
     AppCtx, ErrorKind, audit,
     error::{Error, Result},
+    i18n::Lang,
     projects,
-    telegram::{BotHandle, crypto, registry, sender},
+    telegram::{
+        BotHandle, crypto, registry,
+        sender::{self, MenuFor},
+    },
     tenancy::{Action, TenantCtx},
 };
 
@@ -294,9 +298,16 @@ pub async fn connect(
     }
     txn.commit().await?;
     registry::changed(ctx, id).await;
-    // The command menu everyone sees (best effort: the bot works without it).
-    if let Err(e) = sender::set_commands(ctx, id, None, sender::SUBSCRIBER_COMMANDS).await {
-        tracing::warn!(error = %e, bot = %id, "command menu not set");
+    // The command menu everyone sees, in the project's default language, then one per
+    // language the bot speaks (best effort: the bot works without them).
+    let default = Lang::parse(&p.default_language).unwrap_or(Lang::En);
+    let menus = std::iter::once((MenuFor::Everyone, default))
+        .chain(Lang::ALL.map(|l| (MenuFor::Language(l.code()), l)));
+    for (who, lang) in menus {
+        let menu = super::owners::menu(lang, sender::SUBSCRIBER_COMMANDS);
+        if let Err(e) = sender::set_commands(ctx, id, who, &menu).await {
+            tracing::warn!(error = %e, bot = %id, "command menu not set");
+        }
     }
     audit::record(
         &ctx.db,

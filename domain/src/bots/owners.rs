@@ -18,6 +18,7 @@ use super::{
 use crate::{
     AppCtx, ErrorKind, accounts, audit, batches,
     error::{Error, Result},
+    i18n::Lang,
     projects,
     telegram::BotHandle,
     tenancy::{Action, Principal, TenantCtx},
@@ -76,6 +77,7 @@ pub async fn create_owner_link(
         telegram_chat_id: Set(None),
         linked_at: Set(None),
         created_at: Set(now),
+        language_code: Set(None),
     }
     .insert(&ctx.db)
     .await?;
@@ -83,6 +85,14 @@ pub async fn create_owner_link(
         link: format!("https://t.me/{}?start=o_{token}", b.username),
         expires_at,
     })
+}
+
+/// A command menu (command, catalogue key of its description) worded in `lang`.
+pub(crate) fn menu(lang: Lang, commands: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+    commands
+        .iter()
+        .map(|(c, key)| (*c, crate::i18n::t(lang, key)))
+        .collect()
 }
 
 /// Opens an owner link: binds the Telegram account to the project. Unknown, expired and
@@ -93,6 +103,7 @@ pub async fn redeem_owner_link(
     token: &str,
     telegram_user_id: i64,
     chat_id: i64,
+    lang: Lang,
 ) -> Result<String> {
     let invalid = || {
         Error::new(
@@ -133,8 +144,11 @@ pub async fn redeem_owner_link(
     batches::resume_waiting(ctx, h.project_id).await?;
     // The owner's chat gets the owner commands in its menu (best effort: a menu is a help,
     // not a promise).
-    let menu = crate::telegram::sender::OWNER_COMMANDS;
-    if let Err(e) = crate::telegram::sender::set_commands(ctx, h.id, Some(chat_id), menu).await {
+    let (menu, who) = (
+        menu(lang, crate::telegram::sender::OWNER_COMMANDS),
+        crate::telegram::sender::MenuFor::Chat(chat_id),
+    );
+    if let Err(e) = crate::telegram::sender::set_commands(ctx, h.id, who, &menu).await {
         tracing::warn!(error = %e, bot = %h.id, "owner command menu not set");
     }
     Ok(project_of(ctx, h).await?.name)

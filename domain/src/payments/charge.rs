@@ -14,7 +14,9 @@ use entity::payment::{PaymentStatus, RecordedBy};
 use crate::{
     AppCtx, bots,
     error::{Error, Result},
-    events, renewals,
+    events,
+    i18n::{self, Lang},
+    renewals,
     subscriptions::{self, SubscriptionSource, SubscriptionStatus, TgUser},
     telegram::{self, BotHandle},
 };
@@ -331,7 +333,11 @@ pub async fn confirm(ctx: &AppCtx, h: &BotHandle, chat: i64, c: &Charge) -> Resu
         return Ok(false);
     }
     let r = &d.recorded;
-    let mut text = paid_head(&d);
+    let lang = match c.user.language_code.as_deref().and_then(Lang::from_tag) {
+        Some(l) => l,
+        None => i18n::stored(ctx, h.project_id, c.user.id).await?,
+    };
+    let mut text = paid_head(lang, &d);
     let links = if r.refused || r.subscription.status != SubscriptionStatus::Active {
         vec![]
     } else {
@@ -339,14 +345,13 @@ pub async fn confirm(ctx: &AppCtx, h: &BotHandle, chat: i64, c: &Charge) -> Resu
             Ok(links) => links,
             Err(e) => {
                 tracing::warn!(error = %e, payment = %pay.id, "access links for a payment not made");
-                text.push_str(
-                    "\n\nYour access link could not be made just now: send /my to get it.",
-                );
+                text.push_str("\n\n");
+                text.push_str(&i18n::t(lang, "paid-no-link"));
                 vec![]
             }
         }
     };
-    if let Err(e) = subscriptions::send_access(ctx, h, chat, &text, &links, vec![]).await {
+    if let Err(e) = subscriptions::send_access(ctx, h, lang, chat, &text, &links, vec![]).await {
         // Not sent: the next delivery of the charge, or reconciliation, sends it.
         payment::Entity::update_many()
             .col_expr(
@@ -367,18 +372,27 @@ async fn notify_owners(ctx: &AppCtx, h: &BotHandle, c: &Charge, r: &Recorded) {
         Some(u) => format!("@{u} ({})", user.first_name),
         None => format!("{} (id {})", user.first_name, user.id),
     };
-    let what = if c.is_recurring && !c.is_first_recurring {
-        "renewed"
+    let key = if c.is_recurring && !c.is_first_recurring {
+        "owner-new-renewal"
     } else {
-        "bought"
+        "owner-new-payment"
     };
-    let text = format!(
-        "New payment: {who} {what} “{}” for {} ⭐.",
-        r.plan_name, r.payment.amount
-    );
     match bots::owner_chat_ids(ctx, h.project_id).await {
         Ok(chats) => {
             for chat in chats {
+                // An owner's private chat id is their user id: their own language.
+                let lang = i18n::stored(ctx, h.project_id, chat)
+                    .await
+                    .unwrap_or(Lang::En);
+                let text = i18n::tr(
+                    lang,
+                    key,
+                    &[
+                        ("who", who.as_str().into()),
+                        ("plan", r.plan_name.as_str().into()),
+                        ("stars", r.payment.amount.into()),
+                    ],
+                );
                 if let Err(e) = telegram::send_message(ctx, h.id, chat, &text, None).await {
                     tracing::warn!(error = %e, "owner notification failed");
                 }
@@ -390,31 +404,35 @@ async fn notify_owners(ctx: &AppCtx, h: &BotHandle, c: &Charge, r: &Recorded) {
 
 /// The confirmation a payer gets; its access goes with it as Join buttons
 /// (`subscriptions::send_access`), from the bot and from the worker's reconciliation alike.
-pub fn paid_head(d: &Delivered) -> String {
+pub fn paid_head(lang: Lang, d: &Delivered) -> String {
     let r = &d.recorded;
     if r.refused {
-        let refund = if r.payment.status == PaymentStatus::Refunded {
-            "are refunded"
+        let key = if r.payment.status == PaymentStatus::Refunded {
+            "paid-refused-refunded"
         } else {
-            "will be refunded"
+            "paid-refused-will-refund"
         };
-        return format!(
-            "Your “{}” subscription was ended by the community's owner, so this renewal was \
-             not taken: the {} ⭐ {refund} and it will not renew again. Send /start to see \
-             the plans.",
-            r.plan_name, r.payment.amount
+        return i18n::tr(
+            lang,
+            key,
+            &[
+                ("plan", r.plan_name.as_str().into()),
+                ("stars", r.payment.amount.into()),
+            ],
         );
     }
-    let until = match r.subscription.ends_at {
-        Some(t) => format!("until {}", t.format("%Y-%m-%d %H:%M UTC")),
-        None => "for life".to_string(),
+    let term = match r.subscription.ends_at {
+        Some(t) => i18n::tr(
+            lang,
+            "until",
+            &[("at", t.format("%Y-%m-%d %H:%M UTC").to_string().into())],
+        ),
+        None => i18n::t(lang, "for-life"),
     };
-    if r.extended {
-        format!(
-            "✅ Payment received: your “{}” subscription is extended {until}.",
-            r.plan_name
-        )
-    } else {
-        format!("✅ Payment received: “{}” {until}.", r.plan_name)
-    }
+    let key = if r.extended { "paid-extended" } else { "paid" };
+    i18n::tr(
+        lang,
+        key,
+        &[("plan", r.plan_name.as_str().into()), ("term", term.into())],
+    )
 }

@@ -11,6 +11,7 @@ use entity::{payment, plan, project, subscriber};
 use crate::{
     AppCtx,
     error::{Error, Result},
+    i18n::{self, Lang},
     subscriptions::{self, TgUser},
     telegram::{self, BotHandle, Button, sender::StarsInvoice},
     tenants,
@@ -114,13 +115,24 @@ pub async fn offer(
     let (pl, stars) = plan_on_sale(ctx, h, plan_id).await?;
     let sub = subscriptions::subscriber_for(&ctx.db, h, user, ctx.now()).await?;
     let payload = sign(ctx, pl.id, sub.id);
+    let lang = match user.language_code.as_deref().and_then(Lang::from_tag) {
+        Some(l) => l,
+        None => i18n::project_default(ctx, h.project_id).await?,
+    };
     let term = match pl.duration_days {
-        None => "for life".to_string(),
-        Some(1) => "for 1 day".to_string(),
-        Some(d) => format!("for {d} days"),
+        None => i18n::t(lang, "invoice-for-life"),
+        Some(d) => i18n::tr(lang, "invoice-for-days", &[("days", d.into())]),
     };
     let title: String = pl.name.chars().take(32).collect();
-    let description = format!("Access to “{}” {term} in {}.", pl.name, p.name);
+    let description = i18n::tr(
+        lang,
+        "invoice-description",
+        &[
+            ("plan", pl.name.as_str().into()),
+            ("term", term.into()),
+            ("project", p.name.as_str().into()),
+        ],
+    );
     let description: String = description.chars().take(255).collect();
     let invoice = StarsInvoice {
         title: &title,
@@ -137,12 +149,13 @@ pub async fn offer(
             Some(SUBSCRIPTION_PERIOD_SECS),
         )
         .await?;
-        let text = format!(
-            "“{}” — {stars} ⭐ a month. Telegram renews it every 30 days until you cancel (/my).",
-            pl.name
+        let text = i18n::tr(
+            lang,
+            "invoice-monthly",
+            &[("plan", pl.name.as_str().into()), ("stars", stars.into())],
         );
         let keyboard = vec![vec![Button::Url {
-            text: format!("Subscribe for {stars} ⭐ / month"),
+            text: i18n::tr(lang, "button-subscribe", &[("stars", stars.into())]),
             url: link.clone(),
         }]];
         telegram::send_message(ctx, h.id, chat, &text, Some(keyboard)).await?;

@@ -46,10 +46,10 @@ pub const ALREADY_REFUNDED: &str = "payment_already_refunded";
 /// No renewal to cancel.
 pub const NO_RENEWAL: &str = "no_renewal";
 
-/// What a subscriber sees when a pre-checkout is refused.
-pub const REFUSE_FORGED: &str = "This invoice is not valid. Send /start for a new one.";
-pub const REFUSE_USED: &str = "This invoice was already paid. Send /start for a new one.";
-pub const REFUSE_PLAN: &str = "This plan is no longer available. Send /start to see the plans.";
-pub const REFUSE_PRICE: &str =
-    "The price of this plan has changed. Send /start for an invoice at the current price.";
-pub const REFUSE_PAUSED: &str = "This service is paused at the moment. Please try again later.";
+/// What a subscriber sees when a pre-checkout is refused: keys of the message catalogue
+/// (`i18n::t` words them in the payer's language).
+pub const REFUSE_FORGED: &str = "refuse-forged";
+pub const REFUSE_USED: &str = "refuse-used";
+pub const REFUSE_PLAN: &str = "refuse-plan";
+pub const REFUSE_PRICE: &str = "refuse-price";
+pub const REFUSE_PAUSED: &str = "paused";

@@ -152,6 +152,7 @@ async fn reconcile_bot(ctx: &AppCtx, bot_id: Uuid) -> Result<u64> {
                     id: u.user.id.0 as i64,
                     username: u.user.username.clone(),
                     first_name: u.user.first_name.clone(),
+                    language_code: u.user.language_code.clone(),
                 },
                 currency: CURRENCY.to_string(),
                 total_amount: i64::from(tx.amount),

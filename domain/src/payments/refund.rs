@@ -308,15 +308,11 @@ pub(crate) async fn finish(
     txn.commit().await?;
     match withdrawn {
         Withdrawn::Revoked(id) => {
-            subscriptions::remove_revoked_because(
-                ctx,
-                &[id],
-                "Your payment was refunded and your access removed. Send /start to see the plans.",
-            )
-            .await?;
+            subscriptions::remove_revoked_because(ctx, &[id], subscriptions::REVOKED_REFUNDED)
+                .await?;
         }
         Withdrawn::Shortened(id, _) => {
-            subscriptions::tell_shortened_because(ctx, &[id], "A payment of yours was refunded.")
+            subscriptions::tell_shortened_because(ctx, &[id], subscriptions::SHORTENED_REFUNDED)
                 .await;
         }
         Withdrawn::Unchanged => {}

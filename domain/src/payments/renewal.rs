@@ -12,7 +12,7 @@ use entity::payment::PaymentStatus;
 use crate::{
     AppCtx,
     error::{Error, Result},
-    renewals,
+    i18n, renewals,
     subscriptions::{self},
     telegram::{self, BotHandle},
 };
@@ -160,15 +160,19 @@ pub async fn telegram_changed(
             .unwrap_or_default()
     };
     let active = s.status == subscriptions::SubscriptionStatus::Active;
+    let lang = i18n::stored(ctx, h.project_id, user_id).await?;
+    let say = |key: &str| {
+        i18n::tr(
+            lang,
+            key,
+            &[
+                ("plan", plan_name.as_str().into()),
+                ("day", day(s.ends_at).into()),
+            ],
+        )
+    };
     let (canceled, text, keyboard) = match state {
-        TelegramRenewal::Active if active => (
-            false,
-            format!(
-                "🔁 “{plan_name}” renews again with Telegram Stars: next renewal on {}. /my shows your subscriptions.",
-                day(s.ends_at)
-            ),
-            None,
-        ),
+        TelegramRenewal::Active if active => (false, say("renewal-on-again"), None),
         TelegramRenewal::Active => {
             // Revoked by the creator: it must not charge again.
             telegram::sender::edit_user_star_subscription(
@@ -179,40 +183,24 @@ pub async fn telegram_changed(
                 true,
             )
             .await?;
-            (
-                true,
-                format!(
-                    "“{plan_name}” can no longer be renewed: your access was ended by the creator. Send /start to see the plans."
-                ),
-                None,
-            )
+            (true, say("renewal-ended-by-creator"), None)
         }
-        TelegramRenewal::Canceled => (
-            true,
-            format!(
-                "“{plan_name}” will not renew. Your access lasts until {}. /my shows your subscriptions.",
-                day(s.ends_at)
-            ),
-            None,
-        ),
+        TelegramRenewal::Canceled => (true, say("renewal-off"), None),
         TelegramRenewal::Failed => {
             let buy = pl
                 .as_ref()
                 .filter(|p| p.active && p.price_stars.is_some())
                 .map(|p| {
                     vec![vec![telegram::Button::Callback {
-                        text: format!("Renew for {} ⭐", p.price_stars.unwrap_or_default()),
+                        text: i18n::tr(
+                            lang,
+                            "button-renew",
+                            &[("stars", p.price_stars.unwrap_or_default().into())],
+                        ),
                         data: format!("{}{}", super::BUY_PREFIX, p.id),
                     }]]
                 });
-            (
-                true,
-                format!(
-                    "⚠️ Telegram could not charge the renewal of “{plan_name}”. Your access lasts until {}; renew below or send /start.",
-                    day(s.ends_at)
-                ),
-                buy,
-            )
+            (true, say("renewal-failed"), buy)
         }
     };
     payment::Entity::update_many()

@@ -69,6 +69,7 @@ pub async fn access_links(
 pub async fn send_access(
     ctx: &AppCtx,
     h: &BotHandle,
+    lang: crate::i18n::Lang,
     chat_id: i64,
     text: &str,
     links: &[AccessLink],
@@ -78,7 +79,11 @@ pub async fn send_access(
         .iter()
         .map(|l| {
             vec![telegram::Button::Url {
-                text: format!("Join {}", l.channel),
+                text: crate::i18n::tr(
+                    lang,
+                    "button-join",
+                    &[("channel", l.channel.as_str().into())],
+                ),
                 url: l.link.clone(),
             }]
         })

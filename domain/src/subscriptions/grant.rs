@@ -212,7 +212,19 @@ pub(crate) async fn subscriber_for(
         first_name: Set(user.first_name.chars().take(255).collect()),
         created_at: Set(now),
         blocked_at: Set(None),
+        language_code: Set(user
+            .language_code
+            .as_ref()
+            .map(|c| c.chars().take(35).collect())),
     };
+    let mut refreshed = vec![
+        subscriber::Column::Username,
+        subscriber::Column::FirstName,
+        subscriber::Column::BlockedAt,
+    ];
+    if user.language_code.is_some() {
+        refreshed.push(subscriber::Column::LanguageCode);
+    }
     Ok(subscriber::Entity::insert(fresh)
         .on_conflict(
             OnConflict::columns([
@@ -220,11 +232,7 @@ pub(crate) async fn subscriber_for(
                 subscriber::Column::TelegramUserId,
             ])
             // Someone who talks to the bot again has unblocked it.
-            .update_columns([
-                subscriber::Column::Username,
-                subscriber::Column::FirstName,
-                subscriber::Column::BlockedAt,
-            ])
+            .update_columns(refreshed)
             .to_owned(),
         )
         .exec_with_returning(db)

@@ -39,6 +39,8 @@ pub struct TgUser {
     pub id: i64,
     pub username: Option<String>,
     pub first_name: String,
+    /// The Telegram `language_code` of this update, remembered on the subscriber.
+    pub language_code: Option<String>,
 }
 
 /// Access to one channel: a personal join-request link (the bot approves only the

@@ -9,6 +9,7 @@ use entity::{plan, subscription, tenant, tenant::TenantStatus};
 use crate::{
     AppCtx,
     error::Result,
+    i18n::{self, Lang},
     telegram::{self},
 };
 
@@ -90,15 +91,20 @@ pub async fn send_reminders_up_to(ctx: &AppCtx, limit: u64) -> Result<u64> {
             .one(&ctx.db)
             .await?;
         let plan_name = pl.as_ref().map(|p| p.name.clone()).unwrap_or_default();
+        let lang = i18n::stored(ctx, s.project_id, user).await?;
+        let args = [
+            ("plan", plan_name.as_str().into()),
+            (
+                "at",
+                ends_at.format("%Y-%m-%d %H:%M UTC").to_string().into(),
+            ),
+        ];
         if !crate::renewals::live_charges(&ctx.db, s.id)
             .await?
             .is_empty()
         {
             // Telegram renews it by itself: say so, and how to stop it.
-            let text = format!(
-                "Your “{plan_name}” subscription renews on {} with Telegram Stars. Nothing to do; /my shows it and lets you cancel the renewal.",
-                ends_at.format("%Y-%m-%d %H:%M UTC")
-            );
+            let text = i18n::tr(lang, "reminder-renews", &args);
             if let Err(e) = telegram::send_message(ctx, b.id, user, &text, None).await {
                 tracing::warn!(error = %e, subscription = %s.id, "reminder not delivered");
             }
@@ -106,18 +112,13 @@ pub async fn send_reminders_up_to(ctx: &AppCtx, limit: u64) -> Result<u64> {
             continue;
         }
         let trial = s.source == entity::subscription::SubscriptionSource::Trial;
-        let text = if trial {
-            format!(
-                "Your free trial of “{plan_name}” ends on {}. Buy the plan to keep your access: the paid time starts when the trial ends.",
-                ends_at.format("%Y-%m-%d %H:%M UTC")
-            )
+        let key = if trial {
+            "reminder-trial-ends"
         } else {
-            format!(
-                "Your “{plan_name}” subscription ends on {}. Redeem another code or renew to keep your access.",
-                ends_at.format("%Y-%m-%d %H:%M UTC")
-            )
+            "reminder-ends"
         };
-        let keyboard = way_forward(pl.as_ref(), project.as_ref(), trial);
+        let text = i18n::tr(lang, key, &args);
+        let keyboard = way_forward(lang, pl.as_ref(), project.as_ref(), trial);
         if let Err(e) = telegram::send_message(ctx, b.id, user, &text, keyboard).await {
             tracing::warn!(error = %e, subscription = %s.id, "reminder not delivered");
         }
@@ -130,6 +131,7 @@ pub async fn send_reminders_up_to(ctx: &AppCtx, limit: u64) -> Result<u64> {
 /// after a free trial) where Stars sells it, "Redeem a code" where codes are on (the bot's
 /// "redeem" button asks for one). Shared by the reminder and the end-of-access message.
 pub(super) fn way_forward(
+    lang: Lang,
     pl: Option<&plan::Model>,
     project: Option<&entity::project::Model>,
     trial: bool,
@@ -137,20 +139,33 @@ pub(super) fn way_forward(
     let mut rows = vec![];
     if let (Some(p), Some(pr)) = (pl, project) {
         if let Some(stars) = p.price_stars.filter(|_| pr.stars_enabled && p.active) {
-            let verb = if trial { "Buy" } else { "Renew" };
+            let key = if trial {
+                "button-buy-for"
+            } else {
+                "button-renew"
+            };
             rows.push(vec![telegram::Button::Callback {
-                text: format!("{verb} for {stars} ⭐"),
+                text: i18n::tr(lang, key, &[("stars", stars.into())]),
                 data: format!("{}{}", BUY_PREFIX, p.id),
             }]);
         }
         if pr.access_codes_enabled {
             rows.push(vec![telegram::Button::Callback {
-                text: "Redeem a code".into(),
+                text: i18n::t(lang, "button-redeem"),
                 data: "redeem".into(),
             }]);
         }
     }
     (!rows.is_empty()).then_some(rows)
+}
+
+/// The language of messages to a subscription's user: the code last seen from them, else
+/// the project's default.
+pub(super) async fn language_of(ctx: &AppCtx, s: &subscription::Model) -> Result<Lang> {
+    match telegram_user(ctx, s.subscriber_id).await? {
+        Some(user) => i18n::stored(ctx, s.project_id, user).await,
+        None => i18n::project_default(ctx, s.project_id).await,
+    }
 }
 
 /// The end-of-access message and its buttons, naming the plan.
@@ -164,20 +179,16 @@ pub(super) async fn ended_message(
         .await?;
     let plan_name = pl.as_ref().map(|p| p.name.clone()).unwrap_or_default();
     let trial = s.source == entity::subscription::SubscriptionSource::Trial;
-    let keyboard = way_forward(pl.as_ref(), project.as_ref(), trial);
-    let text = if trial && keyboard.is_some() {
-        format!(
-            "Your free trial of “{plan_name}” has ended and your access was removed. To keep going, use a button below."
-        )
+    let lang = language_of(ctx, s).await?;
+    let keyboard = way_forward(lang, pl.as_ref(), project.as_ref(), trial);
+    let key = if trial && keyboard.is_some() {
+        "ended-trial-use-buttons"
     } else if keyboard.is_some() {
-        format!(
-            "Your “{plan_name}” subscription has ended and your access was removed. To come back, use a button below."
-        )
+        "ended-use-buttons"
     } else {
-        format!(
-            "Your “{plan_name}” subscription has ended and your access was removed. Send /start to see how to come back."
-        )
+        "ended-send-start"
     };
+    let text = i18n::tr(lang, key, &[("plan", plan_name.into())]);
     Ok((text, keyboard))
 }
 

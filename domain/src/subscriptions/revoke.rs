@@ -11,6 +11,7 @@ use crate::{
     AppCtx, audit,
     error::{Error, Result},
     events::{self, EventType},
+    i18n::{self, Lang},
     projects,
     telegram::{self},
     tenancy::{Action, TenantCtx},
@@ -43,14 +44,13 @@ pub async fn expire_due(ctx: &AppCtx) -> Result<u64> {
         if end(ctx, &s, SubscriptionStatus::Expired).await? {
             ended += 1;
             // The plan's name and the way back (the reminder's own buttons).
-            let (text, keyboard) = match super::reminders::ended_message(ctx, &s).await {
-                Ok(m) => m,
+            match super::reminders::ended_message(ctx, &s).await {
+                Ok((text, keyboard)) => remove_access_with(ctx, &s, Some(&text), keyboard).await,
                 Err(e) => {
                     tracing::warn!(error = %e, subscription = %s.id, "end message not worded");
-                    (ENDED_FALLBACK.to_string(), None)
+                    remove_access(ctx, &s, Some("ended-fallback")).await;
                 }
-            };
-            remove_access_with(ctx, &s, Some(&text), keyboard).await;
+            }
         }
     }
     Ok(ended)
@@ -90,14 +90,20 @@ async fn end(ctx: &AppCtx, s: &subscription::Model, status: SubscriptionStatus) 
 }
 
 /// Removes the user from the plan's channels (unless another active subscription still
-/// covers a channel) and tells them. Telegram failures are logged, not fatal.
-async fn remove_access(ctx: &AppCtx, s: &subscription::Model, message: Option<&str>) {
-    remove_access_with(ctx, s, message, None).await
+/// covers a channel) and tells them the catalogue message `key` in their language.
+/// Telegram failures are logged, not fatal.
+async fn remove_access(ctx: &AppCtx, s: &subscription::Model, key: Option<&str>) {
+    let text = match key {
+        Some(key) => {
+            let lang = super::reminders::language_of(ctx, s)
+                .await
+                .unwrap_or(Lang::En);
+            Some(i18n::t(lang, key))
+        }
+        None => None,
+    };
+    remove_access_with(ctx, s, text.as_deref(), None).await
 }
-
-/// Said when the plan cannot be read to word the end-of-access message.
-const ENDED_FALLBACK: &str =
-    "Your subscription has ended and your access was removed. Send /start to see how to come back.";
 
 /// [`remove_access`] with buttons under the message.
 async fn remove_access_with(
@@ -137,16 +143,18 @@ async fn remove_access_with(
 
 /// Removes access for subscriptions another service already marked revoked (code rollback).
 pub async fn remove_revoked(ctx: &AppCtx, ids: &[Uuid]) -> Result<()> {
-    remove_revoked_because(
-        ctx,
-        ids,
-        "Your access was revoked by the community's owner.",
-    )
-    .await
+    remove_revoked_because(ctx, ids, REVOKED_BY_OWNER).await
 }
 
-/// Removes access for subscriptions already marked revoked, telling each user `message`, and
-/// cancels the Stars subscriptions renewing into them.
+/// Catalogue key of the message a revoked subscriber gets.
+pub const REVOKED_BY_OWNER: &str = "revoked-by-owner";
+/// Catalogue key of the message a subscriber whose payment was refunded gets.
+pub const REVOKED_REFUNDED: &str = "revoked-refunded";
+/// Catalogue key of the reason told with a shortened subscription after a refund.
+pub const SHORTENED_REFUNDED: &str = "shortened-refunded";
+
+/// Removes access for subscriptions already marked revoked, telling each user the catalogue
+/// message `message`, and cancels the Stars subscriptions renewing into them.
 pub async fn remove_revoked_because(ctx: &AppCtx, ids: &[Uuid], message: &str) -> Result<()> {
     crate::renewals::stop(ctx, ids).await;
     for s in subscription::Entity::find()
@@ -161,15 +169,11 @@ pub async fn remove_revoked_because(ctx: &AppCtx, ids: &[Uuid], message: &str) -
 
 /// Tells the users of subscriptions a rollback shortened when their access now ends.
 pub async fn tell_shortened(ctx: &AppCtx, ids: &[Uuid]) {
-    tell_shortened_because(
-        ctx,
-        ids,
-        "An access code you redeemed was withdrawn by the community's owner.",
-    )
-    .await;
+    tell_shortened_because(ctx, ids, "shortened-code-withdrawn").await;
 }
 
-/// Tells the users of shortened subscriptions why (`reason`) and when their access now ends.
+/// Tells the users of shortened subscriptions why (`reason`, a catalogue key) and when their
+/// access now ends.
 pub async fn tell_shortened_because(ctx: &AppCtx, ids: &[Uuid], reason: &str) {
     let run = async {
         for s in subscription::Entity::find()
@@ -188,11 +192,19 @@ pub async fn tell_shortened_because(ctx: &AppCtx, ids: &[Uuid], reason: &str) {
                 .await?
                 .map(|p| p.name)
                 .unwrap_or_default();
-            let until = match s.ends_at {
-                Some(e) => format!("now ends on {}", e.format("%Y-%m-%d %H:%M UTC")),
-                None => "stays for life".to_string(),
+            let lang = super::reminders::language_of(ctx, &s).await?;
+            let mut args = vec![
+                ("reason", i18n::t(lang, reason).into()),
+                ("plan", plan_name.into()),
+            ];
+            let key = match s.ends_at {
+                Some(e) => {
+                    args.push(("at", e.format("%Y-%m-%d %H:%M UTC").to_string().into()));
+                    "shortened-ends-on"
+                }
+                None => "shortened-for-life",
             };
-            let text = format!("{reason} Your “{plan_name}” subscription {until}.");
+            let text = i18n::tr(lang, key, &args);
             if let Err(e) = telegram::send_message(ctx, b.id, user, &text, None).await {
                 tracing::warn!(error = %e, subscription = %s.id, "shortening not told");
             }
@@ -241,12 +253,7 @@ pub async fn revoke(
     .await?;
     // Telegram stops charging for it: a Stars subscription renewing into it is cancelled.
     crate::renewals::stop(ctx, &[s.id]).await;
-    remove_access(
-        ctx,
-        &s,
-        Some("Your access was revoked by the community's owner."),
-    )
-    .await;
+    remove_access(ctx, &s, Some(REVOKED_BY_OWNER)).await;
     let s = subscription::Entity::find_by_id(s.id)
         .one(&ctx.db)
         .await?

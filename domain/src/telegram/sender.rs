@@ -240,46 +240,59 @@ pub async fn send_message(
     Ok(msg.id.0)
 }
 
-/// The command menu every user of a bot sees.
+/// The command menu every user of a bot sees: each command with the catalogue key of its
+/// description.
 pub const SUBSCRIBER_COMMANDS: &[(&str, &str)] = &[
-    ("start", "Plans and how to get access"),
-    ("my", "Your subscriptions"),
-    ("help", "What this bot can do"),
+    ("start", "cmd-start"),
+    ("my", "cmd-my"),
+    ("help", "cmd-help"),
 ];
 
 /// The menu of a linked owner's chat: the subscriber commands plus the owner commands.
 pub const OWNER_COMMANDS: &[(&str, &str)] = &[
-    ("start", "Plans and how to get access"),
-    ("my", "Your subscriptions"),
-    ("help", "What this bot can do"),
-    ("codes", "Code counts by status"),
-    ("code", "Look up, delete or roll back a code"),
-    ("members", "Recent members"),
-    ("newcode", "Generate access codes"),
-    ("cancel", "Stop what is under way"),
+    ("start", "cmd-start"),
+    ("my", "cmd-my"),
+    ("help", "cmd-help"),
+    ("codes", "cmd-codes"),
+    ("code", "cmd-code"),
+    ("members", "cmd-members"),
+    ("newcode", "cmd-newcode"),
+    ("cancel", "cmd-cancel"),
 ];
 
-/// Sets the bot's command menu (`setMyCommands`): for everyone, or for one chat
-/// (`BotCommandScopeChat`) when `chat` is given.
+/// Which users a command menu is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MenuFor<'a> {
+    /// Everyone whose language has no menu of its own.
+    Everyone,
+    /// Users whose Telegram language is this one (`language_code`, e.g. `ru`).
+    Language(&'a str),
+    /// One chat (`BotCommandScopeChat`), whatever its language.
+    Chat(i64),
+}
+
+/// Sets the bot's command menu (`setMyCommands`) for `who`: each command with its
+/// description, already worded.
 pub async fn set_commands(
     ctx: &AppCtx,
     bot_id: Uuid,
-    chat: Option<i64>,
-    commands: &[(&str, &str)],
+    who: MenuFor<'_>,
+    commands: &[(&str, String)],
 ) -> Result<()> {
     use teloxide::types::{BotCommand, BotCommandScope, Recipient};
     let h = handle(ctx, bot_id).await?;
     let list: Vec<BotCommand> = commands
         .iter()
-        .map(|(c, d)| BotCommand::new(*c, *d))
+        .map(|(c, d)| BotCommand::new(*c, d.clone()))
         .collect();
     deliver(&h, None, || {
         let req = h.bot.set_my_commands(list.clone());
-        let req = match chat {
-            Some(c) => req.scope(BotCommandScope::Chat {
+        let req = match who {
+            MenuFor::Chat(c) => req.scope(BotCommandScope::Chat {
                 chat_id: Recipient::Id(ChatId(c)),
             }),
-            None => req,
+            MenuFor::Language(code) => req.language_code(code),
+            MenuFor::Everyone => req,
         };
         async move { req.await }
     })

@@ -51,6 +51,7 @@ use super::{
 use crate::{
     AppCtx, bots,
     error::{Error, Result},
+    i18n,
     telegram::{self, crypto},
 };
 
@@ -425,17 +426,15 @@ async fn mark_failing(
         return Ok(());
     };
     tracing::warn!(endpoint = %endpoint_id, "webhook endpoint failing: retries ran out");
-    let text = format!(
-        "⚠️ Your webhook endpoint {} is failing: an event could not be delivered for 24 hours. \
-         Check the endpoint, then retry from the dashboard's Webhooks page.",
-        e.url
-    );
     for b in bot::Entity::find()
         .filter(bot::Column::TenantId.eq(tenant_id))
         .all(&ctx.db)
         .await?
     {
         for chat in bots::owner_chat_ids(ctx, b.project_id).await? {
+            // An owner's private chat id is their user id: their own language.
+            let lang = i18n::stored(ctx, b.project_id, chat).await?;
+            let text = i18n::tr(lang, "webhook-failing", &[("url", e.url.as_str().into())]);
             if let Err(err) = telegram::send_message(ctx, b.id, chat, &text, None).await {
                 tracing::warn!(error = %err, "failing-endpoint notice not delivered");
             }

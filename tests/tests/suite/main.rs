@@ -12,6 +12,7 @@ mod contract;
 mod cross_tenant;
 mod flows;
 mod join_requests;
+mod languages;
 mod member_lists;
 mod money;
 mod newcode;

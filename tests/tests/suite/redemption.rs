@@ -266,6 +266,7 @@ async fn a_hundred_parallel_redemptions_of_a_three_use_code_make_exactly_three()
                 id: 10_000 + i,
                 username: None,
                 first_name: "P".into(),
+                language_code: None,
             };
             domain::redemption::redeem(&ctx, &h, &user, &code).await
         }
@@ -898,8 +899,8 @@ async fn a_pasted_code_is_redeemed_and_every_private_message_is_answered() {
     s.reply(663, "no subscriptions here yet").await;
 }
 
-/// Connecting a bot sets its command menu for everyone; linking an owner sets the owner
-/// commands for that owner's chat only (`BotCommandScopeChat`).
+/// Connecting a bot sets its command menu for everyone and one per language; linking an
+/// owner sets the owner commands for that owner's chat only (`BotCommandScopeChat`).
 #[tokio::test]
 async fn connecting_sets_the_command_menu_and_owners_get_theirs() {
     let s = setup(Backend::Postgres, gold_plan()).await;
@@ -919,11 +920,23 @@ async fn connecting_sets_the_command_menu_and_owners_get_theirs() {
     };
     assert_eq!(names(&calls[0]), ["start", "my", "help"]);
     assert!(calls[0].params["scope"].is_null(), "{:?}", calls[0].params);
+    // Then one menu per language the bot speaks, described in that language.
+    let calls =
+        s.tg.wait_for(&s.bot.token, "setMyCommands", 5, StdDuration::from_secs(5))
+            .await;
+    let ru = calls
+        .iter()
+        .find(|c| c.params["language_code"] == "ru")
+        .expect("a Russian menu");
+    assert!(
+        ru.params["commands"].to_string().contains("Ваши подписки"),
+        "{ru:?}"
+    );
     s.link_owner(4343).await;
     let calls =
-        s.tg.wait_for(&s.bot.token, "setMyCommands", 2, StdDuration::from_secs(5))
+        s.tg.wait_for(&s.bot.token, "setMyCommands", 6, StdDuration::from_secs(5))
             .await;
-    let owner = &calls[1];
+    let owner = &calls[5];
     let scope = match &owner.params["scope"] {
         Value::String(t) => serde_json::from_str::<Value>(t).unwrap(),
         v => v.clone(),

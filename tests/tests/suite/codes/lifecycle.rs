@@ -21,6 +21,7 @@ async fn rollback_removes_the_code_and_its_activations_and_revokes_subscriptions
         first_name: Set("Member".into()),
         created_at: Set(now),
         blocked_at: Set(None),
+        language_code: Set(None),
     }
     .insert(&app.ctx.db)
     .await

@@ -103,6 +103,7 @@ async fn insert_subscriber(
         first_name: Set("Ann".into()),
         created_at: Set(now),
         blocked_at: Set(None),
+        language_code: Set(None),
     }
     .insert(&app.ctx.db)
     .await
