@@ -399,6 +399,7 @@ async fn a_worker_killed_mid_broadcast_is_taken_over_and_everyone_gets_it_exactl
             first_name: sea_orm::Set("Ann".into()),
             created_at: sea_orm::Set(chrono::Utc::now()),
             blocked_at: sea_orm::Set(None),
+            language_code: sea_orm::Set(None),
         }
         .insert(&cl.app.ctx.db)
         .await
