@@ -41,8 +41,6 @@ pub const MAX_WINDOW_DAYS: u32 = 365;
 
 /// Callback data of the "Redeem a code" button (the bot's own `/start` button sends it too).
 pub const REDEEM_CALLBACK: &str = "redeem";
-/// The label of the "Redeem a code" button.
-pub const REDEEM_LABEL: &str = "Redeem a code";
 
 /// Who gets a broadcast; computed when sending starts. Subscribers who blocked the bot are
 /// always left out.

@@ -17,12 +17,12 @@ use entity::{
     tenant::{self, TenantStatus},
 };
 
-use super::{ButtonIn, REDEEM_CALLBACK, REDEEM_LABEL, progress_of};
+use super::{ButtonIn, REDEEM_CALLBACK, progress_of};
 use crate::{
     AppCtx, ErrorKind, claims,
     error::{Error, Result},
     events::{self, Event, EventType},
-    jobs,
+    i18n, jobs,
     telegram::{self, Button, Keyboard, sender::BLOCKED},
     tenants,
 };
@@ -32,7 +32,8 @@ pub const PAGE: u64 = 25;
 /// How long a claim on one recipient holds while it is being sent.
 pub const LEASE_SECS: i64 = 60;
 
-fn keyboard(button: Option<&serde_json::Value>) -> Option<Keyboard> {
+/// The broadcast's button; the "Redeem a code" one is worded in the recipient's `lang`.
+fn keyboard(button: Option<&serde_json::Value>, lang: i18n::Lang) -> Option<Keyboard> {
     let b: ButtonIn = serde_json::from_value(button?.clone()).ok()?;
     Some(vec![vec![match b {
         ButtonIn::Url { text, url } => Button::Url {
@@ -40,7 +41,7 @@ fn keyboard(button: Option<&serde_json::Value>) -> Option<Keyboard> {
             url,
         },
         ButtonIn::Redeem => Button::Callback {
-            text: REDEEM_LABEL.into(),
+            text: i18n::t(lang, "button-redeem"),
             data: REDEEM_CALLBACK.into(),
         },
     }]])
@@ -76,7 +77,6 @@ pub async fn send(ctx: &AppCtx, broadcast_id: Uuid) -> Result<()> {
         .filter(bot::Column::ProjectId.eq(b.project_id))
         .one(&ctx.db)
         .await?;
-    let keyboard = keyboard(b.button.as_ref());
     loop {
         if !may_send(ctx, &b).await? {
             return Ok(());
@@ -111,9 +111,10 @@ pub async fn send(ctx: &AppCtx, broadcast_id: Uuid) -> Result<()> {
                 continue;
             }
             crate::faults::reach(crate::faults::AFTER_BROADCAST_CLAIM).await?;
+            let lang = i18n::stored(ctx, b.project_id, r.telegram_user_id).await?;
+            let keyboard = keyboard(b.button.as_ref(), lang);
             let sent =
-                telegram::send_html(ctx, bot.id, r.telegram_user_id, &b.text, keyboard.clone())
-                    .await;
+                telegram::send_html(ctx, bot.id, r.telegram_user_id, &b.text, keyboard).await;
             match sent {
                 Ok(_) => settle(ctx, &r, RecipientState::Sent, None).await?,
                 Err(e) if e.code == BLOCKED => blocked(ctx, &r).await?,
