@@ -244,7 +244,10 @@ welcome-nothing-sold = Welcome!
 how-to-get-access = How to get access: { $how }
 how-with-codes = ask the creator for an access code, then press “Redeem a code” below and send it.
 how-without-anything = nothing is offered in this bot at the moment; ask the creator. Send /start again later.
-button-try-free = { $plan }: Try free for { $days } days
+button-try-free = { $plan }: Try free for { $days ->
+        [one] { $days } day
+       *[other] { $days } days
+    }
 button-buy-for = Buy for { $stars } ⭐
 button-out-of-date = That button is out of date. Send /start for the plans.
 trial-started = 🎁 Your free trial of “{ $plan }” has started: it runs { $term }.
