@@ -114,6 +114,23 @@ async fn a_trial_is_taken_reminded_with_a_buy_button_and_bought_from_its_end() {
         "ends {ends}, trial ended {trial_end}"
     );
 
+    // The lists filter by source: the trial's subscription (bought on) is a trial's.
+    for (source, n) in [("trial", 1), ("payment", 0), ("access_code", 0)] {
+        let (st, list) = api(
+            &s,
+            Method::GET,
+            &format!("/subscriptions?source={source}"),
+            None,
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{list}");
+        assert_eq!(
+            list["items"].as_array().unwrap().len(),
+            n,
+            "{source}: {list}"
+        );
+    }
+
     // Revenue counts the trial and its conversion.
     let (st, rev) = api(&s, Method::GET, "/revenue", None).await;
     assert_eq!(st, StatusCode::OK, "{rev}");
