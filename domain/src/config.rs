@@ -78,6 +78,10 @@ pub struct Config {
     /// Whether workers run the scheduled sweeps (`WORKER_SCHEDULES=off` turns them off,
     /// e.g. for a worker dedicated to jobs, or tests that drive sweeps themselves).
     pub worker_schedules: bool,
+    /// Whether workers run the minute sweeps — subscription reminders and ends, code expiry
+    /// (`WORKER_MINUTE_SWEEPS=off` leaves them to other workers; the test suite's apps on a
+    /// shared database, whose clocks tests move, call them directly instead).
+    pub worker_minute_sweeps: bool,
     /// How the worker paces jobs and recovers them (see [`JobTiming`]).
     pub jobs: JobTiming,
     /// PostgreSQL connections this process keeps at most (`DATABASE_MAX_CONNECTIONS`,
@@ -129,6 +133,7 @@ impl std::fmt::Debug for Config {
             .field("overage_fee_minor", &self.overage_fee_minor)
             .field("job_queue_prefix", &self.job_queue_prefix)
             .field("worker_schedules", &self.worker_schedules)
+            .field("worker_minute_sweeps", &self.worker_minute_sweeps)
             .field("trusted_proxy_hops", &self.trusted_proxy_hops)
             .field(
                 "signup_per_address_per_hour",
@@ -493,6 +498,16 @@ impl Config {
                         )
                     })?,
                 None => 1000,
+            },
+            worker_minute_sweeps: match get("WORKER_MINUTE_SWEEPS").as_deref().map(str::trim) {
+                None | Some("on" | "true" | "1") => true,
+                Some("off" | "false" | "0") => false,
+                Some(other) => {
+                    return Err(bad(
+                        "WORKER_MINUTE_SWEEPS",
+                        format!("expected on or off, got {other:?}"),
+                    ));
+                }
             },
             worker_schedules: match get("WORKER_SCHEDULES").as_deref().map(str::trim) {
                 None | Some("on" | "true" | "1") => true,

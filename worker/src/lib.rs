@@ -307,6 +307,7 @@ pub async fn run(ctx: AppCtx, shutdown: CancellationToken) -> anyhow::Result<()>
     tracing::info!(%instance, "worker started");
     let schedule = cron::Schedule::from_str("0 * * * * *").expect("static schedule");
     let schedules = ctx.config.worker_schedules;
+    let minute_sweeps = schedules && ctx.config.worker_minute_sweeps;
     let expire = WorkerBuilder::new(name("expire-codes"))
         .backend(CronScheduler::new(schedule))
         .data(ctx.clone())
@@ -319,7 +320,7 @@ pub async fn run(ctx: AppCtx, shutdown: CancellationToken) -> anyhow::Result<()>
         .build(subscription_sweeps);
     let sweeps_shutdown = shutdown.clone();
     let sweeps = async move {
-        if schedules {
+        if minute_sweeps {
             sweeps.run_until(until(sweeps_shutdown)).await
         } else {
             Ok(())
@@ -327,7 +328,7 @@ pub async fn run(ctx: AppCtx, shutdown: CancellationToken) -> anyhow::Result<()>
     };
     let expire_shutdown = shutdown.clone();
     let expire = async move {
-        if schedules {
+        if minute_sweeps {
             expire.run_until(until(expire_shutdown)).await
         } else {
             Ok(())
