@@ -227,6 +227,15 @@ impl Default for JobTiming {
 /// Beats a worker may miss before it is taken for dead.
 pub const MISSED_HEARTBEATS: u64 = 4;
 
+/// A switch that is on unless set to `off` (`false`, `0`).
+fn on_off(get: &impl Fn(&str) -> Option<String>, var: &'static str) -> Result<bool, ConfigError> {
+    match get(var).as_deref().map(str::trim) {
+        None | Some("on" | "true" | "1") => Ok(true),
+        Some("off" | "false" | "0") => Ok(false),
+        Some(other) => Err(bad(var, format!("expected on or off, got {other:?}"))),
+    }
+}
+
 fn whole(
     get: &impl Fn(&str) -> Option<String>,
     var: &'static str,
@@ -499,26 +508,8 @@ impl Config {
                     })?,
                 None => 1000,
             },
-            worker_minute_sweeps: match get("WORKER_MINUTE_SWEEPS").as_deref().map(str::trim) {
-                None | Some("on" | "true" | "1") => true,
-                Some("off" | "false" | "0") => false,
-                Some(other) => {
-                    return Err(bad(
-                        "WORKER_MINUTE_SWEEPS",
-                        format!("expected on or off, got {other:?}"),
-                    ));
-                }
-            },
-            worker_schedules: match get("WORKER_SCHEDULES").as_deref().map(str::trim) {
-                None | Some("on" | "true" | "1") => true,
-                Some("off" | "false" | "0") => false,
-                Some(other) => {
-                    return Err(bad(
-                        "WORKER_SCHEDULES",
-                        format!("expected on or off, got {other:?}"),
-                    ));
-                }
-            },
+            worker_minute_sweeps: on_off(&get, "WORKER_MINUTE_SWEEPS")?,
+            worker_schedules: on_off(&get, "WORKER_SCHEDULES")?,
         })
     }
 

@@ -74,6 +74,12 @@ fn each_bad_setting_names_its_variable() {
         (&[("TELEGRAM_API_URL", "ftp://x")], "TELEGRAM_API_URL"),
         (&[("OVERAGE_FEE_MINOR", "-3")], "OVERAGE_FEE_MINOR"),
         (&[("TRUSTED_PROXY_HOPS", "many")], "TRUSTED_PROXY_HOPS"),
+        (&[("WORKER_SCHEDULES", "sometimes")], "WORKER_SCHEDULES"),
+        (&[("WORKER_MINUTE_SWEEPS", "maybe")], "WORKER_MINUTE_SWEEPS"),
+        (
+            &[("SIGNUP_PER_ADDRESS_PER_HOUR", "0")],
+            "SIGNUP_PER_ADDRESS_PER_HOUR",
+        ),
         (
             &[("PASSWORD_HASH_CONCURRENCY", "0")],
             "PASSWORD_HASH_CONCURRENCY",
