@@ -128,6 +128,9 @@ async fn on_message(ctx: &AppCtx, h: &BotHandle, lang: Lang, m: Message) -> doma
                 // The redemption records the subscriber itself.
                 return redeem(ctx, h, lang, &from, chat, code, false).await;
             }
+            if let Some(code) = arg.strip_prefix("p_") {
+                return promo::typed(ctx, h, lang, &from, chat, code).await;
+            }
             let user = domain::subscriptions::TgUser {
                 id: from.id,
                 username: from.username.clone(),
@@ -155,6 +158,9 @@ async fn on_message(ctx: &AppCtx, h: &BotHandle, lang: Lang, m: Message) -> doma
             match bots::conversation(ctx, h.id, from.id).await? {
                 Some(Conversation::AwaitingCode) => {
                     redeem(ctx, h, lang, &from, chat, &text, true).await
+                }
+                Some(Conversation::AwaitingPromo) => {
+                    promo::typed(ctx, h, lang, &from, chat, &text).await
                 }
                 Some(c) => newcode::on_text(ctx, h, lang, from.id, chat, c, &text).await,
                 // An owner sending a code looks it up; anyone else redeems it.
@@ -250,6 +256,11 @@ async fn start_after(
                     data: format!("{}{}", payments::BUY_PREFIX, p.id),
                 }]);
             }
+        }
+        if w.plans.iter().any(|p| p.price_stars.is_some())
+            && let Some(b) = promo::button(ctx, h, lang).await?
+        {
+            rows.push(vec![b]);
         }
     }
     // Nothing to take or buy here: the creator's word on how to get access replaces "pick a
@@ -416,6 +427,19 @@ async fn on_callback(
             telegram::answer_callback(ctx, h.id, &cb.id, None).await?;
             my(ctx, h, lang, cb.from.id, chat).await
         }
+        Some(promo::PROMO_BUTTON) => promo::ask(ctx, h, lang, &cb, chat).await,
+        Some(data) if data.starts_with(domain::promos::BUY_WITH_PREFIX) => {
+            let rest = &data[domain::promos::BUY_WITH_PREFIX.len()..];
+            promo::buy_with(ctx, h, lang, &cb, chat, rest).await
+        }
+        Some(data) if data.starts_with(payments::STAY_PREFIX) => {
+            let rest = &data[payments::STAY_PREFIX.len()..];
+            promo::stay(ctx, h, lang, &cb, chat, rest).await
+        }
+        Some(data) if data.starts_with(payments::CANCEL_ANYWAY_PREFIX) => {
+            let id = &data[payments::CANCEL_ANYWAY_PREFIX.len()..];
+            cancel_renewal(ctx, h, lang, &cb, chat, id, false).await
+        }
         Some(data) if data.starts_with(payments::BUY_PREFIX) => {
             buy(ctx, h, lang, &cb, chat, &data[payments::BUY_PREFIX.len()..]).await
         }
@@ -425,7 +449,7 @@ async fn on_callback(
         }
         Some(data) if data.starts_with(payments::CANCEL_RENEWAL_PREFIX) => {
             let id = &data[payments::CANCEL_RENEWAL_PREFIX.len()..];
-            cancel_renewal(ctx, h, lang, &cb, chat, id).await
+            cancel_renewal(ctx, h, lang, &cb, chat, id, true).await
         }
         Some(data) if data.starts_with(owner_codes::PREFIX) => {
             owner_codes::on_button(ctx, h, lang, &cb.id, cb.from.id, chat, data).await
@@ -675,7 +699,7 @@ async fn buy(
         first_name: cb.from.first_name.clone(),
         language_code: cb.from.language_code.clone(),
     };
-    match payments::offer(ctx, h, &user, chat, plan_id).await {
+    match payments::offer(ctx, h, &user, chat, plan_id, None).await {
         Ok(_) => Ok(()),
         Err(e) if e.code == payments::STARS_DISABLED => {
             say(ctx, h, chat, &t(lang, "stars-disabled")).await
@@ -757,11 +781,16 @@ async fn cancel_renewal(
     cb: &CallbackQuery,
     chat: i64,
     id: &str,
+    // Offer the project's retention promo first (once per subscription).
+    offer_to_stay: bool,
 ) -> domain::Result<()> {
     telegram::answer_callback(ctx, h.id, &cb.id, None).await?;
     let Ok(id) = uuid::Uuid::parse_str(id) else {
         return say(ctx, h, chat, &t(lang, "no-renewal")).await;
     };
+    if offer_to_stay && promo::retention(ctx, h, lang, cb.from.id, chat, id).await? {
+        return Ok(());
+    }
     match payments::cancel_renewal(ctx, h, cb.from.id, id).await {
         Ok((plan, ends_at)) => {
             let text = tr(
@@ -811,6 +840,8 @@ async fn on_my_chat_member(
 /// `/newcode`: plan → quantity → expiry → preview → confirm.
 mod newcode;
 mod owner_codes;
+/// Promo codes: typed or deep-linked, discounted Buy buttons, the retention offer.
+mod promo;
 
 #[cfg(test)]
 mod tests {

@@ -45,10 +45,12 @@ pub enum EventType {
     PaymentRefunded,
     #[serde(rename = "broadcast.done")]
     BroadcastDone,
+    #[serde(rename = "promo.redeemed")]
+    PromoRedeemed,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 9] = [
+    pub const ALL: [EventType; 10] = [
         EventType::CodeBatchDone,
         EventType::CodeRedeemed,
         EventType::SubscriptionCreated,
@@ -58,6 +60,7 @@ impl EventType {
         EventType::PaymentSucceeded,
         EventType::PaymentRefunded,
         EventType::BroadcastDone,
+        EventType::PromoRedeemed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -71,6 +74,7 @@ impl EventType {
             EventType::PaymentSucceeded => "payment.succeeded",
             EventType::PaymentRefunded => "payment.refunded",
             EventType::BroadcastDone => "broadcast.done",
+            EventType::PromoRedeemed => "promo.redeemed",
         }
     }
 

@@ -12,6 +12,7 @@ pub mod broadcasts;
 pub mod channels;
 pub mod claims;
 pub mod clock;
+pub mod code_text;
 pub mod codes;
 pub mod config;
 pub mod ctx;

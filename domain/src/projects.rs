@@ -68,6 +68,16 @@ pub struct ProjectPatch {
     pub default_language: Option<String>,
     /// Replaces the whole map; `{}` removes every per-language welcome.
     pub welcome_texts: Option<BTreeMap<String, String>>,
+    /// A promo code of this project that a free trial's reminder offers (a discounted Buy
+    /// button); null: none.
+    #[serde(default, deserialize_with = "crate::projects::double_option")]
+    #[schema(value_type = Option<Uuid>)]
+    pub trial_promo_id: Option<Option<Uuid>>,
+    /// A promo code of this project offered once when a subscriber presses "Cancel renewal";
+    /// null: none.
+    #[serde(default, deserialize_with = "crate::projects::double_option")]
+    #[schema(value_type = Option<Uuid>)]
+    pub retention_promo_id: Option<Option<Uuid>>,
 }
 
 /// Distinguishes a field that is absent (`None`) from one set to null (`Some(None)`).
@@ -96,6 +106,10 @@ pub struct ProjectOut {
     pub default_language: String,
     /// The `/start` welcome per language (language code → text).
     pub welcome_texts: BTreeMap<String, String>,
+    /// The promo code a free trial's reminder offers.
+    pub trial_promo_id: Option<Uuid>,
+    /// The promo code offered once on "Cancel renewal".
+    pub retention_promo_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -115,6 +129,8 @@ impl From<project::Model> for ProjectOut {
             expired_code_retention_days: p.expired_code_retention_days,
             welcome_texts,
             default_language: p.default_language,
+            trial_promo_id: p.trial_promo_id,
+            retention_promo_id: p.retention_promo_id,
             created_at: p.created_at,
             updated_at: p.updated_at,
         }
@@ -225,6 +241,8 @@ pub async fn create(ctx: &AppCtx, t: &TenantCtx, input: ProjectIn) -> Result<Pro
             .code()
             .to_string()),
         welcome_texts: Set(welcome_texts.flatten().unwrap_or_else(|| "{}".into())),
+        trial_promo_id: Set(None),
+        retention_promo_id: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -285,8 +303,32 @@ pub async fn update(
         .welcome_texts
         .as_ref()
         .map(|w| errs.check(welcome_texts_in(w)));
+    for (field, v) in [
+        ("trial_promo_id", patch.trial_promo_id),
+        ("retention_promo_id", patch.retention_promo_id),
+    ] {
+        if let Some(Some(promo)) = v {
+            let found = entity::promo_code::Entity::find_by_id(promo)
+                .filter(entity::promo_code::Column::ProjectId.eq(p.id))
+                .one(&ctx.db)
+                .await?;
+            if found.is_none() {
+                errs.add(
+                    field,
+                    "unknown_promo",
+                    "no promo code of this project has this id",
+                );
+            }
+        }
+    }
     errs.finish()?;
     let mut am = p.into_active_model();
+    if let Some(v) = patch.trial_promo_id {
+        am.trial_promo_id = Set(v);
+    }
+    if let Some(v) = patch.retention_promo_id {
+        am.retention_promo_id = Set(v);
+    }
     if let Some(Some(n)) = name {
         am.name = Set(n);
     }

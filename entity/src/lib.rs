@@ -20,6 +20,7 @@ pub mod plan;
 pub mod plan_channel;
 pub mod project;
 pub mod promo_code;
+pub mod promo_hold;
 pub mod promo_redemption;
 pub mod quota_free;
 pub mod quota_grant;

@@ -28,6 +28,10 @@ pub struct Model {
     /// The welcome per language: a JSON object of language code → text (`{}`: none).
     #[sea_orm(column_type = "Text")]
     pub welcome_texts: String,
+    /// The promo code a trial's reminder offers (a discounted Buy button), if any.
+    pub trial_promo_id: Option<Uuid>,
+    /// The promo code offered once when a subscriber presses "Cancel renewal", if any.
+    pub retention_promo_id: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

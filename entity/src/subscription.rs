@@ -19,6 +19,8 @@ pub struct Model {
     pub ends_at: Option<DateTimeUtc>,
     pub status: SubscriptionStatus,
     pub reminder_sent_at: Option<DateTimeUtc>,
+    /// When "Cancel renewal" was answered with the project's retention offer (made once).
+    pub retention_offered_at: Option<DateTimeUtc>,
     pub ended_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

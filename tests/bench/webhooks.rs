@@ -233,6 +233,8 @@ async fn main() {
                 expired_code_retention_days: Set(30),
                 default_language: Set("en".into()),
                 welcome_texts: Set("{}".into()),
+                trial_promo_id: Set(None),
+                retention_promo_id: Set(None),
                 created_at: Set(now),
                 updated_at: Set(now),
             });

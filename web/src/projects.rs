@@ -236,6 +236,9 @@ pub async fn update_settings(
         expired_code_retention_days: retention,
         // Left as it is when the form does not say (an empty choice).
         default_language: Some(form.get("default_language")).filter(|l| !l.is_empty()),
+        // Chosen on the promo codes page.
+        trial_promo_id: None,
+        retention_promo_id: None,
         welcome_texts: Some(
             LANGUAGES
                 .iter()

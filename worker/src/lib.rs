@@ -284,12 +284,14 @@ async fn expire_codes(_tick: Tick, ctx: Data<AppCtx>) -> Result<(), BoxDynError>
 const SQLITE_POLL: Duration = Duration::from_millis(100);
 
 /// Every minute: renewal reminders one day ahead, then subscriptions that ended (each is
-/// claimed by a conditional update, so two workers never send or remove twice).
+/// claimed by a conditional update, so two workers never send or remove twice), then places
+/// under promo caps whose payment never came (given back once, by a conditional delete).
 async fn subscription_sweeps(_tick: Tick, ctx: Data<AppCtx>) -> Result<(), BoxDynError> {
     let reminded = domain::subscriptions::send_reminders(&ctx).await?;
     let ended = domain::subscriptions::expire_due(&ctx).await?;
-    if reminded + ended > 0 {
-        tracing::info!(reminded, ended, "subscription sweeps");
+    let released = domain::promos::release_lapsed(&ctx).await?;
+    if reminded + ended + released > 0 {
+        tracing::info!(reminded, ended, released, "subscription sweeps");
     }
     Ok(())
 }

@@ -24,6 +24,8 @@ pub const CONVERSATION_TTL_MINUTES: i64 = 60;
 pub enum Conversation {
     /// The user pressed "Redeem a code"; the next text they send is a code.
     AwaitingCode,
+    /// The user pressed "I have a promo code"; the next text they send is a promo code.
+    AwaitingPromo,
     /// `/newcode`: the owner picks a plan (a button).
     NewCodePlan,
     /// `/newcode`: the owner types how many codes.
@@ -143,6 +145,7 @@ impl Conversation {
     fn step(&self) -> &'static str {
         match self {
             Conversation::AwaitingCode => "awaiting_code",
+            Conversation::AwaitingPromo => "awaiting_promo",
             Conversation::NewCodePlan => "new_code_plan",
             Conversation::NewCodeQuantity { .. } => "new_code_quantity",
             Conversation::NewCodeExpiry { .. } => "new_code_expiry",

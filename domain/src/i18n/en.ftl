@@ -256,3 +256,25 @@ trial-already-subscribed = You already have this plan: /my shows your access.
 trial-not-offered = This plan offers no free trial any more. Here is what it offers now:
 reminder-trial-ends = Your free trial of “{ $plan }” ends on { $at }. Buy the plan to keep your access: the paid time starts when the trial ends.
 ended-trial-use-buttons = Your free trial of “{ $plan }” has ended and your access was removed. To keep going, use a button below.
+
+## Promo codes
+
+button-have-promo = 🏷 I have a promo code
+ask-for-promo = Send me your promo code, or /cancel.
+promo-applied = 🏷 Promo code { $code }: { $off } off. Pick a plan below:
+promo-off-percent = { $percent } %
+promo-off-stars = { $stars } ⭐
+button-buy-promo = { $plan }: Buy for { $stars } ⭐ (instead of { $list } ⭐)
+button-buy-for-promo = Buy for { $stars } ⭐ with { $code }
+invoice-promo = { $code }: { $stars } ⭐ instead of { $list } ⭐.
+promo-unknown = I don't know that promo code. Check its spelling and send it again, or send /start for the plans.
+promo-not-started = This promo code is not valid yet. Send /start for the plans at their usual price.
+promo-expired = This promo code has ended. Send /start for the plans at their usual price.
+promo-exhausted = This promo code has been used as many times as it allows. Send /start for the plans at their usual price.
+promo-wrong-plan = This promo code does not apply to this plan. Send /start to see the plans.
+promo-already-used = You have used this promo code already. Send /start for the plans at their usual price.
+promo-new-customers-only = This promo code is for new customers only. Send /start for the plans at their usual price.
+retention-offer = Before you go: keep “{ $plan }” for { $stars } ⭐ a month instead of { $list } ⭐ with the promo code { $code }.
+button-stay-for = Stay for { $stars } ⭐ a month
+button-cancel-anyway = Cancel renewal anyway
+retention-accepted = Your renewal at { $list } ⭐ is cancelled and your access runs { $term }. Subscribe at the new price below: the time you pay for is added to what you have.

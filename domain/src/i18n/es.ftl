@@ -260,3 +260,25 @@ trial-already-subscribed = Ya tienes este plan: /my muestra tu acceso.
 trial-not-offered = Este plan ya no ofrece prueba gratuita. Esto es lo que ofrece ahora:
 reminder-trial-ends = Tu prueba gratuita de «{ $plan }» termina el { $at }. Compra el plan para mantener tu acceso: el tiempo pagado empieza cuando termina la prueba.
 ended-trial-use-buttons = Tu prueba gratuita de «{ $plan }» ha terminado y se ha retirado tu acceso. Para seguir, usa un botón de abajo.
+
+## Códigos promocionales
+
+button-have-promo = 🏷 Tengo un código promocional
+ask-for-promo = Envíame tu código promocional, o /cancel.
+promo-applied = 🏷 Código promocional { $code }: { $off } de descuento. Elige un plan abajo:
+promo-off-percent = { $percent } %
+promo-off-stars = { $stars } ⭐
+button-buy-promo = { $plan }: Comprar por { $stars } ⭐ (en vez de { $list } ⭐)
+button-buy-for-promo = Comprar por { $stars } ⭐ con { $code }
+invoice-promo = { $code }: { $stars } ⭐ en vez de { $list } ⭐.
+promo-unknown = No conozco ese código promocional. Revisa cómo está escrito y envíalo de nuevo, o envía /start para ver los planes.
+promo-not-started = Este código promocional aún no es válido. Envía /start para ver los planes a su precio normal.
+promo-expired = Este código promocional ha terminado. Envía /start para ver los planes a su precio normal.
+promo-exhausted = Este código promocional ya se usó todas las veces que permite. Envía /start para ver los planes a su precio normal.
+promo-wrong-plan = Este código promocional no se aplica a este plan. Envía /start para ver los planes.
+promo-already-used = Ya usaste este código promocional. Envía /start para ver los planes a su precio normal.
+promo-new-customers-only = Este código promocional es solo para clientes nuevos. Envía /start para ver los planes a su precio normal.
+retention-offer = Antes de irte: conserva «{ $plan }» por { $stars } ⭐ al mes en vez de { $list } ⭐ con el código promocional { $code }.
+button-stay-for = Quedarme por { $stars } ⭐ al mes
+button-cancel-anyway = Cancelar la renovación de todos modos
+retention-accepted = Tu renovación a { $list } ⭐ está cancelada y tu acceso sigue { $term }. Suscríbete al nuevo precio abajo: el tiempo que pagues se suma al que tienes.

@@ -260,3 +260,25 @@ trial-already-subscribed = Você já tem este plano: /my mostra seu acesso.
 trial-not-offered = Este plano não oferece mais teste grátis. Veja o que ele oferece agora:
 reminder-trial-ends = Seu teste grátis de “{ $plan }” termina em { $at }. Compre o plano para manter seu acesso: o tempo pago começa quando o teste termina.
 ended-trial-use-buttons = Seu teste grátis de “{ $plan }” terminou e seu acesso foi removido. Para continuar, use um botão abaixo.
+
+## Códigos promocionais
+
+button-have-promo = 🏷 Tenho um código promocional
+ask-for-promo = Envie-me seu código promocional, ou /cancel.
+promo-applied = 🏷 Código promocional { $code }: { $off } de desconto. Escolha um plano abaixo:
+promo-off-percent = { $percent } %
+promo-off-stars = { $stars } ⭐
+button-buy-promo = { $plan }: Comprar por { $stars } ⭐ (em vez de { $list } ⭐)
+button-buy-for-promo = Comprar por { $stars } ⭐ com { $code }
+invoice-promo = { $code }: { $stars } ⭐ em vez de { $list } ⭐.
+promo-unknown = Não conheço esse código promocional. Confira a grafia e envie de novo, ou envie /start para ver os planos.
+promo-not-started = Este código promocional ainda não é válido. Envie /start para ver os planos pelo preço normal.
+promo-expired = Este código promocional terminou. Envie /start para ver os planos pelo preço normal.
+promo-exhausted = Este código promocional já foi usado todas as vezes que permite. Envie /start para ver os planos pelo preço normal.
+promo-wrong-plan = Este código promocional não vale para este plano. Envie /start para ver os planos.
+promo-already-used = Você já usou este código promocional. Envie /start para ver os planos pelo preço normal.
+promo-new-customers-only = Este código promocional é só para clientes novos. Envie /start para ver os planos pelo preço normal.
+retention-offer = Antes de ir: mantenha “{ $plan }” por { $stars } ⭐ por mês em vez de { $list } ⭐ com o código promocional { $code }.
+button-stay-for = Ficar por { $stars } ⭐ por mês
+button-cancel-anyway = Cancelar a renovação mesmo assim
+retention-accepted = Sua renovação a { $list } ⭐ foi cancelada e seu acesso vale { $term }. Assine pelo novo preço abaixo: o tempo pago é somado ao que você já tem.

@@ -16,7 +16,7 @@ use crate::{
     error::{Error, Result},
     events,
     i18n::{self, Lang},
-    renewals,
+    promos, renewals,
     subscriptions::{self, SubscriptionSource, SubscriptionStatus, TgUser},
     telegram::{self, BotHandle},
 };
@@ -70,7 +70,7 @@ pub struct Recorded {
 /// A payload that is not ours is refused (`invalid_payload`): Telegram only charges after our
 /// pre-checkout accepted it, so this is logged loudly.
 pub async fn record_paid(ctx: &AppCtx, h: &BotHandle, c: &Charge) -> Result<Recorded> {
-    let Some((plan_id, subscriber_id)) = verify(ctx, &c.payload) else {
+    let Some(signed) = verify(ctx, &c.payload) else {
         tracing::error!(bot = %h.id, charge = %c.telegram_payment_charge_id, "paid charge with a payload that is not ours");
         return Err(Error::conflict(
             "invalid_payload",
@@ -80,6 +80,7 @@ pub async fn record_paid(ctx: &AppCtx, h: &BotHandle, c: &Charge) -> Result<Reco
     if let Some(r) = existing(ctx, &c.telegram_payment_charge_id).await? {
         return Ok(r);
     }
+    let (plan_id, subscriber_id) = (signed.plan, signed.subscriber);
     let pl = plan::Entity::find_by_id(plan_id)
         .filter(plan::Column::ProjectId.eq(h.project_id))
         .one(&ctx.db)
@@ -194,6 +195,24 @@ pub async fn record_paid(ctx: &AppCtx, h: &BotHandle, c: &Charge) -> Result<Reco
         .filter(payment::Column::Id.eq(id))
         .exec(&txn)
         .await?;
+    if let Some(promo_id) = signed.promo {
+        promos::record_paid(
+            &txn,
+            &promos::PaidWith {
+                promo_id,
+                subscriber_id: sub.id,
+                plan_id: pl.id,
+                payment_id: id,
+                payload: c.payload.clone(),
+                // The list price when it was paid (pre-checkout checked it moments before).
+                list_stars: pl.price_stars.map_or(c.total_amount, i64::from),
+                paid_stars: c.total_amount,
+                renewal: earlier.is_some(),
+            },
+            now,
+        )
+        .await?;
+    }
     events::emit(
         &txn,
         h.tenant_id,

@@ -12,6 +12,7 @@ use crate::{
     AppCtx,
     error::{Error, Result},
     i18n::{self, Lang},
+    promos,
     subscriptions::{self, TgUser},
     telegram::{self, BotHandle, Button, sender::StarsInvoice},
     tenants,
@@ -26,11 +27,28 @@ use super::{
 
 /// `p1.<plan>.<subscriber>.<nonce>.<mac>`: ids as 32 hex digits, an 8-hex-digit nonce, and
 /// 22 characters of base64url HMAC-SHA256 under a key derived for this purpose — 100 bytes,
-/// within Telegram's 128.
-fn sign(ctx: &AppCtx, plan_id: Uuid, subscriber_id: Uuid) -> String {
+/// within Telegram's 128. With a promo, `p2.<plan>.<subscriber>.<promo>.<nonce>.<mac>` with
+/// the ids in 22 characters of base64url each — 103 bytes.
+fn sign(ctx: &AppCtx, plan_id: Uuid, subscriber_id: Uuid, promo: Option<Uuid>) -> String {
     let nonce = format!("{:08x}", rand::random::<u32>());
-    let body = format!("p1.{}.{}.{nonce}", plan_id.simple(), subscriber_id.simple());
+    let body = match promo {
+        None => format!("p1.{}.{}.{nonce}", plan_id.simple(), subscriber_id.simple()),
+        Some(pr) => format!(
+            "p2.{}.{}.{}.{nonce}",
+            promos::short_id(plan_id),
+            promos::short_id(subscriber_id),
+            promos::short_id(pr)
+        ),
+    };
     format!("{body}.{}", mac(ctx, &body))
+}
+
+/// What a signed payload names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Signed {
+    pub plan: Uuid,
+    pub subscriber: Uuid,
+    pub promo: Option<Uuid>,
 }
 
 fn mac(ctx: &AppCtx, body: &str) -> String {
@@ -41,8 +59,8 @@ fn mac(ctx: &AppCtx, body: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&tag[..16])
 }
 
-/// The plan and subscriber a payload names, if it is ours (constant-time comparison).
-pub(super) fn verify(ctx: &AppCtx, payload: &str) -> Option<(Uuid, Uuid)> {
+/// What a payload names, if it is ours (constant-time comparison).
+pub(super) fn verify(ctx: &AppCtx, payload: &str) -> Option<Signed> {
     use subtle::ConstantTimeEq;
     let (body, tag) = payload.rsplit_once('.')?;
     let expected = mac(ctx, body);
@@ -50,12 +68,19 @@ pub(super) fn verify(ctx: &AppCtx, payload: &str) -> Option<(Uuid, Uuid)> {
         return None;
     }
     let mut parts = body.split('.');
-    if parts.next()? != "p1" {
-        return None;
+    match parts.next()? {
+        "p1" => Some(Signed {
+            plan: Uuid::parse_str(parts.next()?).ok()?,
+            subscriber: Uuid::parse_str(parts.next()?).ok()?,
+            promo: None,
+        }),
+        "p2" => Some(Signed {
+            plan: promos::parse_short_id(parts.next()?)?,
+            subscriber: promos::parse_short_id(parts.next()?)?,
+            promo: Some(promos::parse_short_id(parts.next()?)?),
+        }),
+        _ => None,
     }
-    let plan = Uuid::parse_str(parts.next()?).ok()?;
-    let sub = Uuid::parse_str(parts.next()?).ok()?;
-    Some((plan, sub))
 }
 
 // --- buying through the bot -------------------------------------------------------------------
@@ -69,7 +94,11 @@ async fn project_of(ctx: &AppCtx, h: &BotHandle) -> Result<project::Model> {
 }
 
 /// A plan of the bot's project that is on sale for Stars now, with its price.
-async fn plan_on_sale(ctx: &AppCtx, h: &BotHandle, plan_id: Uuid) -> Result<(plan::Model, u32)> {
+pub(super) async fn plan_on_sale(
+    ctx: &AppCtx,
+    h: &BotHandle,
+    plan_id: Uuid,
+) -> Result<(plan::Model, u32)> {
     let pl = plan::Entity::find_by_id(plan_id)
         .filter(plan::Column::ProjectId.eq(h.project_id))
         .filter(plan::Column::TenantId.eq(h.tenant_id))
@@ -95,15 +124,18 @@ pub enum Invoiced {
     SubscriptionLink(String),
 }
 
-/// A subscriber pressed "Buy for N ⭐": sends a Stars invoice for the plan — a monthly Stars
-/// subscription for 30-day plans, a one-time invoice otherwise. Refused with
-/// `stars_disabled` / `plan_not_for_sale`.
+/// A subscriber pressed "Buy for N ⭐" (or its discounted form, with `promo`): sends a Stars
+/// invoice for the plan — a monthly Stars subscription for 30-day plans, a one-time invoice
+/// otherwise, and also for a 30-day plan bought with a first-payment-only promo (one
+/// discounted period; the full-price subscription is offered before it ends). Refused with
+/// `stars_disabled` / `plan_not_for_sale`, or a promo's refusal (`promos::PROMO_*`).
 pub async fn offer(
     ctx: &AppCtx,
     h: &BotHandle,
     user: &TgUser,
     chat: i64,
     plan_id: Uuid,
+    promo: Option<Uuid>,
 ) -> Result<Invoiced> {
     let p = project_of(ctx, h).await?;
     if !p.stars_enabled {
@@ -112,9 +144,26 @@ pub async fn offer(
             "Stars payments are turned off for this project",
         ));
     }
-    let (pl, stars) = plan_on_sale(ctx, h, plan_id).await?;
+    let (pl, list) = plan_on_sale(ctx, h, plan_id).await?;
     let sub = subscriptions::subscriber_for(&ctx.db, h, user, ctx.now()).await?;
-    let payload = sign(ctx, pl.id, sub.id);
+    let promo = match promo {
+        Some(id) => {
+            let pr = promos::find_id(ctx, h, id).await?;
+            promos::usable(&ctx.db, &pr, sub.id, None, ctx.now()).await?;
+            if !promos::applies_to(&pr, pl.id) {
+                return Err(Error::conflict(
+                    promos::PROMO_WRONG_PLAN,
+                    "this promo code does not apply to this plan",
+                ));
+            }
+            Some(pr)
+        }
+        None => None,
+    };
+    let stars = promo
+        .as_ref()
+        .map_or(list, |pr| promos::price_with(pr, list));
+    let payload = sign(ctx, pl.id, sub.id, promo.as_ref().map(|pr| pr.id));
     let lang = match user.language_code.as_deref().and_then(Lang::from_tag) {
         Some(l) => l,
         None => i18n::project_default(ctx, h.project_id).await?,
@@ -124,7 +173,7 @@ pub async fn offer(
         Some(d) => i18n::tr(lang, "invoice-for-days", &[("days", d.into())]),
     };
     let title: String = pl.name.chars().take(32).collect();
-    let description = i18n::tr(
+    let mut description = i18n::tr(
         lang,
         "invoice-description",
         &[
@@ -133,6 +182,20 @@ pub async fn offer(
             ("project", p.name.as_str().into()),
         ],
     );
+    let promo_line = promo.as_ref().map(|pr| {
+        i18n::tr(
+            lang,
+            "invoice-promo",
+            &[
+                ("code", pr.code.as_str().into()),
+                ("stars", stars.into()),
+                ("list", list.into()),
+            ],
+        )
+    });
+    if let Some(line) = &promo_line {
+        description = format!("{line} {description}");
+    }
     let description: String = description.chars().take(255).collect();
     let invoice = StarsInvoice {
         title: &title,
@@ -141,7 +204,8 @@ pub async fn offer(
         label: &title,
         stars,
     };
-    if pl.duration_days == Some(30) {
+    let once = promo.as_ref().is_some_and(|pr| promos::sold_once(pr, &pl));
+    if pl.duration_days == Some(30) && !once {
         let link = telegram::sender::create_invoice_link(
             ctx,
             h.id,
@@ -149,11 +213,14 @@ pub async fn offer(
             Some(SUBSCRIPTION_PERIOD_SECS),
         )
         .await?;
-        let text = i18n::tr(
+        let mut text = i18n::tr(
             lang,
             "invoice-monthly",
             &[("plan", pl.name.as_str().into()), ("stars", stars.into())],
         );
+        if let Some(line) = promo_line {
+            text = format!("{line}\n{text}");
+        }
         let keyboard = vec![vec![Button::Url {
             text: i18n::tr(lang, "button-subscribe", &[("stars", stars.into())]),
             url: link.clone(),
@@ -175,19 +242,22 @@ pub struct PreCheckout {
     pub payload: String,
 }
 
-/// Judges a pre-checkout: `None` to accept, or the message the subscriber sees. Accepted only
-/// if the payload is ours and names this user, it was not paid before, the tenant is active,
-/// Stars are on and the plan is still on sale at the same price (in `XTR`).
+/// Judges a pre-checkout: `None` to accept, or the message the subscriber sees (a catalogue
+/// key). Accepted only if the payload is ours and names this user, it was not paid before, the
+/// tenant is active, Stars are on and the plan is still on sale at the same price (in `XTR`).
+/// An invoice with a promo must ask exactly the discounted price, the promo must still be
+/// usable by this user for this plan, and a place under its cap is taken now
+/// (`promos::hold`): the last moment before Telegram charges.
 pub async fn pre_checkout(
     ctx: &AppCtx,
     h: &BotHandle,
     q: &PreCheckout,
 ) -> Result<Option<&'static str>> {
-    let Some((plan_id, subscriber_id)) = verify(ctx, &q.payload) else {
+    let Some(signed) = verify(ctx, &q.payload) else {
         tracing::warn!(bot = %h.id, "pre-checkout with a payload that is not ours refused");
         return Ok(Some(REFUSE_FORGED));
     };
-    let sub = subscriber::Entity::find_by_id(subscriber_id)
+    let sub = subscriber::Entity::find_by_id(signed.subscriber)
         .filter(subscriber::Column::ProjectId.eq(h.project_id))
         .one(&ctx.db)
         .await?;
@@ -207,11 +277,50 @@ pub async fn pre_checkout(
     if !project_of(ctx, h).await?.stars_enabled {
         return Ok(Some(REFUSE_PLAN));
     }
-    let Ok((_, stars)) = plan_on_sale(ctx, h, plan_id).await else {
+    let Ok((pl, list)) = plan_on_sale(ctx, h, signed.plan).await else {
         return Ok(Some(REFUSE_PLAN));
     };
+    let promo = match signed.promo {
+        Some(id) => match promos::find_id(ctx, h, id).await {
+            Ok(pr) => Some(pr),
+            Err(e) if e.code == promos::PROMO_UNKNOWN => return Ok(Some(REFUSE_FORGED)),
+            Err(e) => return Err(e),
+        },
+        None => None,
+    };
+    let stars = promo
+        .as_ref()
+        .map_or(list, |pr| promos::price_with(pr, list));
     if q.currency != CURRENCY || q.total_amount != i64::from(stars) {
         return Ok(Some(REFUSE_PRICE));
     }
-    Ok(None)
+    let Some(pr) = promo else {
+        return Ok(None);
+    };
+    if !promos::applies_to(&pr, pl.id) {
+        return Ok(Some(promo_refusal(promos::PROMO_WRONG_PLAN)));
+    }
+    let now = ctx.now();
+    match promos::usable(&ctx.db, &pr, signed.subscriber, Some(&q.payload), now).await {
+        Ok(()) => {}
+        Err(e) if e.kind == crate::ErrorKind::Conflict => return Ok(Some(promo_refusal(e.code))),
+        Err(e) => return Err(e),
+    }
+    Ok(promos::hold(ctx, &pr, signed.subscriber, &q.payload)
+        .await?
+        .map(promo_refusal))
+}
+
+/// The catalogue key of a promo's refusal (`promo_exhausted` → `promo-exhausted`).
+pub fn promo_refusal(code: &str) -> &'static str {
+    match code {
+        promos::PROMO_UNKNOWN => "promo-unknown",
+        promos::PROMO_NOT_STARTED => "promo-not-started",
+        promos::PROMO_EXPIRED => "promo-expired",
+        promos::PROMO_EXHAUSTED => "promo-exhausted",
+        promos::PROMO_WRONG_PLAN => "promo-wrong-plan",
+        promos::PROMO_ALREADY_USED => "promo-already-used",
+        promos::PROMO_NEW_CUSTOMERS_ONLY => "promo-new-customers-only",
+        _ => "something-went-wrong",
+    }
 }

@@ -9,8 +9,9 @@
 //! A payment is recorded in exactly one place, [`record_paid`], and refunded in exactly one,
 //! [`refund`]; both are one transaction.
 //!
-//! By use case: `invoice` (selling), `charge` (recording), `renewal`, `refund` (and the list),
-//! `revenue` and `reconcile`.
+//! By use case: `invoice` (selling, with or without a promo), `charge` (recording), `renewal`,
+//! `retention` (the promo offered on "Cancel renewal"), `refund` (and the list), `revenue` and
+//! `reconcile`.
 
 pub use entity::payment::{PaymentStatus, RecordedBy};
 
@@ -19,6 +20,7 @@ mod invoice;
 mod reconcile;
 mod refund;
 mod renewal;
+mod retention;
 mod revenue;
 
 pub use charge::*;
@@ -26,6 +28,7 @@ pub use invoice::*;
 pub use reconcile::*;
 pub use refund::*;
 pub use renewal::*;
+pub use retention::*;
 pub use revenue::*;
 
 /// Telegram Stars' currency code.
@@ -36,6 +39,11 @@ pub const SUBSCRIPTION_PERIOD_SECS: u32 = 2_592_000;
 pub const BUY_PREFIX: &str = crate::subscriptions::BUY_PREFIX;
 /// Callback data prefix of a "Cancel renewal" button (`nr:<subscription id>`).
 pub const CANCEL_RENEWAL_PREFIX: &str = "nr:";
+/// Callback data prefix of "Cancel renewal anyway" after the retention offer.
+pub const CANCEL_ANYWAY_PREFIX: &str = "nx:";
+/// Callback data prefix of "Stay for N ⭐" (the retention offer accepted): the subscription's
+/// id in 22 characters.
+pub const STAY_PREFIX: &str = "rs:";
 
 /// The project does not sell for Stars.
 pub const STARS_DISABLED: &str = "stars_disabled";

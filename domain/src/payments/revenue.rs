@@ -57,6 +57,25 @@ pub struct RevenueOut {
     pub plans: Vec<PlanRevenue>,
     /// Free trials started in the window, and how many of them became paid.
     pub trials: TrialConversion,
+    /// Stars payments that carried a promo code in the window (refunded ones left out), per
+    /// promo: list price, discount and what was paid.
+    pub promos: Vec<PromoRevenue>,
+}
+
+/// The money one promo code moved in a window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema, sea_orm::FromQueryResult)]
+pub struct PromoRevenue {
+    pub promo_code_id: Uuid,
+    pub code: String,
+    /// Payments that carried it (renewals at the discounted price included).
+    pub payments: i64,
+    /// What they would have cost at the list price, in Stars.
+    pub list_stars: i64,
+    pub discount_stars: i64,
+    /// What was paid, in Stars.
+    pub paid_stars: i64,
+    /// Payments honoured after the cap was reached.
+    pub over_cap: i64,
 }
 
 /// Free trials started in a window and, of those, the ones whose subscriber paid in the
@@ -149,8 +168,10 @@ pub async fn revenue(
         }
     }
     let trials = trial_conversion(ctx, p.id, since, until).await?;
+    let promos = promo_revenue(ctx, t.tenant_id, p.id, since, until).await?;
     Ok(RevenueOut {
         trials,
+        promos,
         from,
         to,
         totals: totals
@@ -179,6 +200,39 @@ pub async fn revenue(
             )
             .collect(),
     })
+}
+
+/// Summed by the database per promo: one row per promo whatever the number of payments.
+const PROMOS_IN_WINDOW: &str = "SELECT r.promo_code_id AS promo_code_id, c.code AS code, \
+     COUNT(*) AS payments, CAST(SUM(r.list_stars) AS BIGINT) AS list_stars, \
+     CAST(SUM(r.list_stars - r.paid_stars) AS BIGINT) AS discount_stars, \
+     CAST(SUM(r.paid_stars) AS BIGINT) AS paid_stars, \
+     CAST(SUM(CASE WHEN r.over_cap THEN 1 ELSE 0 END) AS BIGINT) AS over_cap \
+     FROM promo_redemptions r JOIN promo_codes c ON c.id = r.promo_code_id \
+     JOIN payments p ON p.id = r.payment_id \
+     WHERE r.tenant_id = {1} AND r.project_id = {2} AND p.status = 'paid' \
+     AND p.paid_at >= {3} AND p.paid_at < {4} GROUP BY r.promo_code_id, c.code ORDER BY c.code";
+
+async fn promo_revenue(
+    ctx: &AppCtx,
+    tenant_id: Uuid,
+    project_id: Uuid,
+    since: chrono::DateTime<chrono::Utc>,
+    until: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<PromoRevenue>> {
+    use sea_orm::FromQueryResult;
+    let st = crate::daily::statement(
+        ctx.db.get_database_backend(),
+        PROMOS_IN_WINDOW,
+        "p.paid_at",
+        [
+            tenant_id.into(),
+            project_id.into(),
+            since.into(),
+            until.into(),
+        ],
+    );
+    Ok(PromoRevenue::find_by_statement(st).all(&ctx.db).await?)
 }
 
 /// Trials of a project started in `[since, until)`, and those followed by a paid payment of

@@ -3,12 +3,16 @@
 //! subscriptions — first payment only or every renewal. The code is matched normalised like
 //! an access code. The price rule ([`discounted`]) lives here once: never below 1 ⭐.
 //!
-//! By use case: `manage` (create, list with uses and money, deactivate).
+//! By use case: `manage` (create, list with uses and money, deactivate) and `apply` (a
+//! subscriber using one in the bot: finding it, its prices, the cap held at pre-checkout and
+//! counted on payment).
+mod apply;
 mod manage;
 
+pub use apply::*;
 pub use manage::*;
 
-use crate::codes;
+use crate::code_text;
 
 /// The fewest Stars anything is sold for, whatever the promo.
 pub const MIN_STARS: u32 = 1;
@@ -40,12 +44,12 @@ pub fn discounted(list: u32, d: Discount) -> u32 {
 
 /// The key a typed promo code is matched by (the access codes' normalisation, any length).
 pub fn key(input: &str) -> String {
-    codes::normalize_partial(input)
+    code_text::normalize_partial(input)
 }
 
 /// A fresh promo code from the access-code alphabet.
 pub fn generate() -> String {
-    codes::new_code()[..GENERATED_LEN].to_string()
+    code_text::new_code()[..GENERATED_LEN].to_string()
 }
 
 #[cfg(test)]

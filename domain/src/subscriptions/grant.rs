@@ -159,6 +159,7 @@ async fn grant_with(
                 ends_at: Set(length.map(|l| now + l)),
                 status: Set(SubscriptionStatus::Active),
                 reminder_sent_at: Set(None),
+                retention_offered_at: Set(None),
                 ended_at: Set(None),
                 created_at: Set(now),
                 updated_at: Set(now),
@@ -185,9 +186,8 @@ async fn grant_with(
 /// A Telegram user started the bot (`/start`): they are a subscriber of the project from now
 /// on (the "everyone who started the bot" of broadcasts), with their current names, and no
 /// longer blocked if they had blocked the bot (pressing Start again is how one unblocks).
-pub async fn started(ctx: &AppCtx, h: &BotHandle, user: &TgUser) -> Result<()> {
-    subscriber_for(&ctx.db, h, user, ctx.now()).await?;
-    Ok(())
+pub async fn started(ctx: &AppCtx, h: &BotHandle, user: &TgUser) -> Result<subscriber::Model> {
+    subscriber_for(&ctx.db, h, user, ctx.now()).await
 }
 
 /// The project's subscriber for a Telegram user, created on first contact, with the name

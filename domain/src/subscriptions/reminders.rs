@@ -118,13 +118,64 @@ pub async fn send_reminders_up_to(ctx: &AppCtx, limit: u64) -> Result<u64> {
             "reminder-ends"
         };
         let text = i18n::tr(lang, key, &args);
-        let keyboard = way_forward(lang, pl.as_ref(), project.as_ref(), trial);
+        let mut keyboard = way_forward(lang, pl.as_ref(), project.as_ref(), trial);
+        if trial
+            && let Some(row) = trial_promo(ctx, &s, pl.as_ref(), project.as_ref(), lang).await?
+        {
+            keyboard.get_or_insert_with(Vec::new).insert(0, vec![row]);
+        }
         if let Err(e) = telegram::send_message(ctx, b.id, user, &text, keyboard).await {
             tracing::warn!(error = %e, subscription = %s.id, "reminder not delivered");
         }
         sent += 1;
     }
     Ok(sent)
+}
+
+/// The discounted Buy button a trial's reminder offers first when the project names a trial
+/// promo (`projects.trial_promo_id`) that this subscriber may use on this plan.
+async fn trial_promo(
+    ctx: &AppCtx,
+    s: &subscription::Model,
+    pl: Option<&plan::Model>,
+    project: Option<&entity::project::Model>,
+    lang: Lang,
+) -> Result<Option<telegram::Button>> {
+    let (Some(pl), Some(pr)) = (pl, project) else {
+        return Ok(None);
+    };
+    let (Some(promo_id), Some(list)) = (pr.trial_promo_id, pl.price_stars) else {
+        return Ok(None);
+    };
+    if !pr.stars_enabled || !pl.active || pl.codes_only || list <= 0 {
+        return Ok(None);
+    }
+    let Some(promo) = entity::promo_code::Entity::find_by_id(promo_id)
+        .filter(entity::promo_code::Column::ProjectId.eq(s.project_id))
+        .one(&ctx.db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if !crate::promos::applies_to(&promo, pl.id)
+        || crate::promos::usable(&ctx.db, &promo, s.subscriber_id, None, ctx.now())
+            .await
+            .is_err()
+    {
+        return Ok(None);
+    }
+    let stars = crate::promos::price_with(&promo, list as u32);
+    Ok(Some(telegram::Button::Callback {
+        text: i18n::tr(
+            lang,
+            "button-buy-for-promo",
+            &[
+                ("stars", stars.into()),
+                ("code", promo.code.as_str().into()),
+            ],
+        ),
+        data: crate::promos::buy_with_data(pl.id, promo.id),
+    }))
 }
 
 /// The buttons that let a subscriber keep or regain a plan: "Renew for N ⭐" ("Buy for N ⭐"

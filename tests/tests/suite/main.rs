@@ -21,6 +21,7 @@ mod owner_tools;
 mod owners;
 mod process;
 mod projects;
+mod promo_bot;
 mod promos;
 mod redemption;
 mod staff;

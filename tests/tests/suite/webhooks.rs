@@ -30,7 +30,7 @@ pub(crate) struct Received {
 }
 
 impl Received {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap()
     }
     fn header(&self, name: &str) -> String {

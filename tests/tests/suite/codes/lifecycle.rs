@@ -40,6 +40,7 @@ async fn rollback_removes_the_code_and_its_activations_and_revokes_subscriptions
         ends_at: Set(Some(now + Duration::days(30))),
         status: Set(sea_orm::ActiveEnum::try_from_value(&"active".to_string()).unwrap()),
         reminder_sent_at: Set(None),
+        retention_offered_at: Set(None),
         ended_at: Set(None),
         created_at: Set(now),
         updated_at: Set(now),

@@ -123,6 +123,7 @@ async fn insert_subscriber(
             ends_at: Set(ends_at),
             status: Set(sea_orm::ActiveEnum::try_from_value(&status.to_string()).unwrap()),
             reminder_sent_at: Set(None),
+            retention_offered_at: Set(None),
             ended_at: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
