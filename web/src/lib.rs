@@ -23,6 +23,7 @@ mod page;
 mod payments;
 mod plans;
 mod projects;
+mod promos;
 mod session;
 mod staff;
 mod team;
@@ -56,6 +57,15 @@ pub fn router(ctx: AppCtx) -> Router {
         )
         .route("/projects/{project_id}/members", get(members::page))
         .route("/projects/{project_id}/payments", get(payments::page))
+        .route(
+            "/projects/{project_id}/promos",
+            get(promos::page).post(promos::create),
+        )
+        .route("/projects/{project_id}/promos/offers", post(promos::offers))
+        .route(
+            "/projects/{project_id}/promos/{promo_id}/deactivate",
+            post(promos::deactivate),
+        )
         .route(
             "/projects/{project_id}/payments/{payment_id}/refund",
             get(payments::refund_page).post(payments::refund),

@@ -586,3 +586,75 @@ async fn a_promo_is_sold_and_counted_on_sqlite_too() {
     let (_, rev) = api(&s, Method::GET, "/revenue", None).await;
     assert_eq!(rev["promos"][0]["discount_stars"], 20, "{rev}");
 }
+
+#[tokio::test]
+async fn the_dashboard_makes_lists_offers_and_deactivates_promo_codes() {
+    use gatehouse_tests::web::{assert_contains, assert_lacks};
+    let s = setup(30, 250, &[]).await;
+    let mut w = s.app.web_login(&s.c.email).await;
+    let path = format!("/projects/{}/promos", s.pid);
+    let page = w.get(&path).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_contains(&page.body, "No promo codes yet");
+    assert_contains(&page.body, "Promo codes</a>");
+
+    // A bad discount is named next to its box, and what was typed stays.
+    let r = w
+        .post_form(
+            &path,
+            &[("code", "WINTER"), ("kind", "percent"), ("amount", "150")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert_contains(&r.body, "id=\"amount-error\"");
+    assert_contains(&r.body, "value=\"WINTER\"");
+
+    let plan = s.plan.to_string();
+    let r = w
+        .post_form(
+            &path,
+            &[
+                ("code", "winter"),
+                ("kind", "percent"),
+                ("amount", "10"),
+                ("plan_ids", plan.as_str()),
+                ("max_uses", "5"),
+                ("once_per_user", "1"),
+                ("ends_on", "2099-12-31"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let page = w.get(&path).await.body;
+    assert_contains(&page, "id=\"promo-WINTER\"");
+    assert_contains(&page, "0 / 5");
+    assert_contains(&page, "until 2099-12-31");
+    assert_contains(&page, "?start=p_WINTER");
+    let listed = promo_listed(&s, "WINTER").await;
+    assert_eq!(listed["plan_ids"], json!([plan]));
+    assert_eq!(listed["percent_off"], 10);
+
+    // Offered on "Cancel renewal".
+    let id = listed["id"].as_str().unwrap().to_string();
+    let r = w
+        .post_form(
+            &format!("{path}/offers"),
+            &[("trial_promo_id", ""), ("retention_promo_id", id.as_str())],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let (_, project) = api(&s, Method::GET, "", None).await;
+    assert_eq!(project["retention_promo_id"], id.as_str());
+    assert_eq!(project["trial_promo_id"], Value::Null);
+
+    let r = w.post_form(&format!("{path}/{id}/deactivate"), &[]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let page = w.get(&path).await.body;
+    assert_contains(&page, "deactivated");
+    assert_lacks(&page, "Deactivate<span");
+    assert!(
+        !promo_listed(&s, "WINTER").await["active"]
+            .as_bool()
+            .unwrap()
+    );
+}
