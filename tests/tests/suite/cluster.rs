@@ -647,6 +647,46 @@ async fn every_schedule_runs_in_the_real_worker_process() {
         .await
         .unwrap();
 
+    // A promo code's only place, held at a pre-checkout 20 minutes ago whose payment never
+    // came: the worker's sweep gives it back.
+    let (s, promo) = a
+        .as_creator(
+            &c,
+            Method::POST,
+            &format!("/api/v1/projects/{pid}/promo-codes"),
+            Some(serde_json::json!({"code": "ONEPLACE", "percent_off": 10, "max_uses": 1})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{promo}");
+    let promo_id: uuid::Uuid = promo["id"].as_str().unwrap().parse().unwrap();
+    let holder = entity::subscriber::Entity::find()
+        .filter(entity::subscriber::Column::TelegramUserId.eq(ending))
+        .one(&a.ctx.db)
+        .await
+        .unwrap()
+        .expect("subscriber");
+    entity::promo_hold::Entity::insert(entity::promo_hold::ActiveModel {
+        id: sea_orm::Set(uuid::Uuid::now_v7()),
+        tenant_id: sea_orm::Set(c.tenant_id),
+        project_id: sea_orm::Set(pid.parse().unwrap()),
+        promo_code_id: sea_orm::Set(promo_id),
+        subscriber_id: sea_orm::Set(holder.id),
+        invoice_payload: sea_orm::Set("p2.lapsed".into()),
+        once_key: sea_orm::Set(Some(format!("{promo_id}:{}", holder.id))),
+        payment_id: sea_orm::Set(None),
+        expires_at: sea_orm::Set(now - chrono::Duration::minutes(5)),
+        created_at: sea_orm::Set(now - chrono::Duration::minutes(20)),
+    })
+    .exec_without_returning(&a.ctx.db)
+    .await
+    .unwrap();
+    entity::promo_code::Entity::update_many()
+        .col_expr(entity::promo_code::Column::Uses, Expr::value(1))
+        .filter(entity::promo_code::Column::Id.eq(promo_id))
+        .exec(&a.ctx.db)
+        .await
+        .unwrap();
+
     // A Stars payment whose successful_payment update never arrived: the worker's
     // reconciliation of Star transactions records it and sends the access.
     let payer = 91_003;
@@ -712,6 +752,23 @@ async fn every_schedule_runs_in_the_real_worker_process() {
                 .await
                 .iter()
                 .any(|x| x["code"] == codes[2].as_str() && x["status"] == "expired")
+        },
+    )
+    .await;
+    wait_until(
+        "the lapsed promo place given back",
+        Duration::from_secs(75),
+        &cl,
+        || async {
+            let (_, list) = a
+                .as_creator(
+                    &c,
+                    Method::GET,
+                    &format!("/api/v1/projects/{pid}/promo-codes"),
+                    None,
+                )
+                .await;
+            list[0]["uses"] == 0
         },
     )
     .await;
