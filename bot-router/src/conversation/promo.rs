@@ -146,7 +146,20 @@ pub async fn buy_with(
     let Some((plan_id, promo_id)) = promos::parse_buy_with(rest) else {
         return say(ctx, h, chat, &t(lang, "button-out-of-date")).await;
     };
-    match payments::offer(ctx, h, &tg_user(&cb.from), chat, plan_id, Some(promo_id)).await {
+    offer(ctx, h, lang, &cb.from, chat, plan_id, promo_id).await
+}
+
+/// The invoice for a plan at a promo's price, or the reason it cannot be sold so.
+async fn offer(
+    ctx: &AppCtx,
+    h: &BotHandle,
+    lang: Lang,
+    from: &User,
+    chat: i64,
+    plan_id: uuid::Uuid,
+    promo_id: uuid::Uuid,
+) -> domain::Result<()> {
+    match payments::offer(ctx, h, &tg_user(from), chat, plan_id, Some(promo_id)).await {
         Ok(_) => Ok(()),
         Err(e) if e.code == payments::STARS_DISABLED => {
             say(ctx, h, chat, &t(lang, "stars-disabled")).await
@@ -239,13 +252,5 @@ pub async fn stay(
         ],
     );
     say(ctx, h, chat, &text).await?;
-    let user = tg_user(&cb.from);
-    match payments::offer(ctx, h, &user, chat, kept.plan_id, Some(kept.promo_id)).await {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind == domain::ErrorKind::Conflict => refused(ctx, h, lang, chat, &e).await,
-        Err(e) => {
-            let _ = say(ctx, h, chat, &t(lang, "something-went-wrong")).await;
-            Err(e)
-        }
-    }
+    offer(ctx, h, lang, &cb.from, chat, kept.plan_id, kept.promo_id).await
 }
