@@ -21,7 +21,7 @@ mod send;
 
 pub use html::{HtmlFault, MAX_CHARS, check as check_html};
 pub use manage::*;
-pub use send::{resume_paused, send as run};
+pub use send::{IN_FLIGHT, resume_paused, send as run};
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{

@@ -1,8 +1,11 @@
-//! The `SendBroadcast` job: claims pending recipients one at a time, sends through the paced
-//! sender, records each outcome, and finishes the broadcast (`done`, webhook event
+//! The `SendBroadcast` job: claims pending recipients one at a time (up to [`IN_FLIGHT`] at
+//! once), sends through the paced sender's low lane, records each outcome, and finishes the broadcast (`done`, webhook event
 //! `broadcast.done`) once nobody is pending. Nothing is sent while the tenant is suspended
 //! or after the broadcast was canceled.
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use chrono::{DateTime, Duration, Utc};
+use futures::{StreamExt, stream};
 use sea_orm::{
     ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
     sea_query::{Expr, Query},
@@ -29,6 +32,10 @@ use crate::{
 
 /// Recipients read per round trip.
 pub const PAGE: u64 = 25;
+/// Recipients of one job sent at once: enough to keep the bot's budget (30 a second) busy
+/// while each message's round trips (claim, send, record) take longer than a pacing slot.
+/// Also the most messages a cancel or a suspension can no longer stop (those in flight).
+pub const IN_FLIGHT: usize = 8;
 /// How long a claim on one recipient holds while it is being sent.
 pub const LEASE_SECS: i64 = 60;
 
@@ -106,31 +113,55 @@ pub async fn send(ctx: &AppCtx, broadcast_id: Uuid) -> Result<()> {
                 "the project has no bot to send through",
             ));
         };
-        for r in page {
-            if !claim(ctx, &r).await? {
-                continue;
+        // Up to IN_FLIGHT recipients at once, each claimed on its own; the first failure
+        // stops new claims, and those already in flight are recorded before it is returned.
+        let stop = AtomicBool::new(false);
+        let mut sends = stream::iter(page)
+            .map(|r| deliver_one(ctx, &b, bot.id, r, &stop))
+            .buffer_unordered(IN_FLIGHT);
+        let mut failure = None;
+        while let Some(res) = sends.next().await {
+            if let Err(e) = res {
+                stop.store(true, Ordering::Relaxed);
+                failure.get_or_insert(e);
             }
-            crate::faults::reach(crate::faults::AFTER_BROADCAST_CLAIM).await?;
-            let lang = i18n::stored(ctx, b.project_id, r.telegram_user_id).await?;
-            let keyboard = keyboard(b.button.as_ref(), lang);
-            let sent =
-                telegram::send_html(ctx, bot.id, r.telegram_user_id, &b.text, keyboard).await;
-            match sent {
-                Ok(_) => settle(ctx, &r, RecipientState::Sent, None).await?,
-                Err(e) if e.code == BLOCKED => blocked(ctx, &r).await?,
-                Err(e) if e.kind == ErrorKind::Unavailable && e.code == "telegram_rejected" => {
-                    settle(ctx, &r, RecipientState::Failed, Some(e.message.clone())).await?
-                }
-                Err(e) => {
-                    // Telegram unreachable (after the sender's own retries), or the bot gone:
-                    // the recipient stays pending for the job's next attempt.
-                    release(ctx, &r).await?;
-                    return Err(e);
-                }
-            }
+        }
+        if let Some(e) = failure {
+            return Err(e);
         }
     }
     finish(ctx, &b).await
+}
+
+/// Claims one recipient, sends, and records the outcome (nothing once `stop` is set).
+async fn deliver_one(
+    ctx: &AppCtx,
+    b: &broadcast::Model,
+    bot_id: Uuid,
+    r: broadcast_recipient::Model,
+    stop: &AtomicBool,
+) -> Result<()> {
+    if stop.load(Ordering::Relaxed) || !claim(ctx, &r).await? {
+        return Ok(());
+    }
+    crate::faults::reach(crate::faults::AFTER_BROADCAST_CLAIM).await?;
+    let lang = i18n::stored(ctx, b.project_id, r.telegram_user_id).await?;
+    let keyboard = keyboard(b.button.as_ref(), lang);
+    let sent =
+        telegram::send_broadcast_html(ctx, bot_id, r.telegram_user_id, &b.text, keyboard).await;
+    match sent {
+        Ok(_) => settle(ctx, &r, RecipientState::Sent, None).await,
+        Err(e) if e.code == BLOCKED => blocked(ctx, &r).await,
+        Err(e) if e.kind == ErrorKind::Unavailable && e.code == "telegram_rejected" => {
+            settle(ctx, &r, RecipientState::Failed, Some(e.message.clone())).await
+        }
+        Err(e) => {
+            // Telegram unreachable (after the sender's own retries), or the bot gone: the
+            // recipient stays pending for the job's next attempt.
+            release(ctx, &r).await?;
+            Err(e)
+        }
+    }
 }
 
 fn recipient(r: &broadcast_recipient::Model) -> sea_orm::Condition {

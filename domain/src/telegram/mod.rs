@@ -7,4 +7,6 @@ pub mod registry;
 pub mod sender;
 
 pub use registry::BotHandle;
-pub use sender::{Button, Keyboard, answer_callback, send_document, send_html, send_message};
+pub use sender::{
+    Button, Keyboard, answer_callback, send_broadcast_html, send_document, send_message,
+};

@@ -11,6 +11,15 @@
 //! of that bot, on both budgets, until `retry_after` has passed, then the call is sent again.
 //! The limits are per process; several processes sending through one bot share Telegram's
 //! budget, and the 429 handling is what keeps that safe.
+//!
+//! Messages go in one of two lanes. Replies to subscribers (redemptions, payments, `/start`
+//! answers, reminders: every message but a broadcast's) reserve their slot at once, however
+//! far ahead it is. A broadcast message ([`send_broadcast_html`]) never reserves ahead: it
+//! takes a slot only when the bot's next free slot (and its chat's) is now, and otherwise
+//! sleeps until then and looks again. So however many broadcast messages are waiting, at most
+//! one broadcast slot stands between a reply and the bot's next free slot, and a reply is
+//! never delayed by broadcasts by more than one [`PER_BOT`] slot; broadcasts fill the slots
+//! replies leave, which at full load is the bot's whole budget less the replies.
 use std::{
     collections::HashMap,
     future::Future,
@@ -89,43 +98,91 @@ async fn handle(ctx: &AppCtx, bot_id: Uuid) -> Result<std::sync::Arc<BotHandle>>
         .ok_or_else(|| Error::not_found("bot"))
 }
 
-/// Reserves this call's slot and sleeps until it: a message to `chat` on the bot's message
-/// budget and the chat's, any other call (`None`) on the bot's budget for calls.
-async fn wait_turn(h: &BotHandle, chat: Option<i64>) {
-    let at = {
-        let mut p = h.pace.lock().expect("pace lock");
-        let now = Instant::now();
-        let earliest = p.held_until.map_or(now, |n| n.max(now));
-        match chat {
-            Some(c) => {
-                let mut t = p.bot_next.map_or(earliest, |n| n.max(earliest));
-                if let Some(n) = p.chats.get(&c) {
-                    t = t.max(*n);
-                }
-                p.chats.insert(c, t + PER_CHAT);
-                registry::prune(&mut p.chats, now);
-                p.bot_next = Some(t + PER_BOT);
-                t
-            }
-            None => {
-                let t = p.calls_next.map_or(earliest, |n| n.max(earliest));
-                p.calls_next = Some(t + PER_BOT);
-                t
-            }
-        }
-    };
-    tokio::time::sleep_until(at.into()).await;
+/// What a Bot API call is paced as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Turn {
+    /// A message to a chat, in the reply lane: its slot is reserved at once.
+    Reply(i64),
+    /// A broadcast message to a chat, in the low lane: it takes only a slot that is free now.
+    Broadcast(i64),
+    /// Any other call, on the bot's budget for calls.
+    Call,
 }
 
-/// Runs one Bot API call under the bot's pacing, waiting out 429s and retrying failures.
+/// The earliest a message to `chat` may go: the bot's next free message slot, the chat's, and
+/// the end of a 429 hold, whichever is last (and not before `now`).
+fn message_slot(p: &Pace, chat: i64, now: Instant) -> Instant {
+    let mut t = p.held_until.map_or(now, |n| n.max(now));
+    if let Some(n) = p.bot_next {
+        t = t.max(n);
+    }
+    if let Some(n) = p.chats.get(&chat) {
+        t = t.max(*n);
+    }
+    t
+}
+
+/// Takes the message slot `t` for `chat`.
+fn take_message_slot(p: &mut Pace, chat: i64, t: Instant, now: Instant) {
+    p.chats.insert(chat, t + PER_CHAT);
+    registry::prune(&mut p.chats, now);
+    p.bot_next = Some(t + PER_BOT);
+}
+
+/// Reserves this call's slot and sleeps until it (see the module doc for the lanes).
+async fn wait_turn(h: &BotHandle, turn: Turn) {
+    loop {
+        let (at, taken) = {
+            let mut p = h.pace.lock().expect("pace lock");
+            let now = Instant::now();
+            match turn {
+                Turn::Reply(c) => {
+                    let t = message_slot(&p, c, now);
+                    take_message_slot(&mut p, c, t, now);
+                    (t, true)
+                }
+                Turn::Broadcast(c) => {
+                    let t = message_slot(&p, c, now);
+                    let free_now = t <= now;
+                    if free_now {
+                        take_message_slot(&mut p, c, now, now);
+                    }
+                    (t, free_now)
+                }
+                Turn::Call => {
+                    let earliest = p.held_until.map_or(now, |n| n.max(now));
+                    let t = p.calls_next.map_or(earliest, |n| n.max(earliest));
+                    p.calls_next = Some(t + PER_BOT);
+                    (t, true)
+                }
+            }
+        };
+        tokio::time::sleep_until(at.into()).await;
+        if taken {
+            return;
+        }
+    }
+}
+
+/// Runs one Bot API call under the bot's pacing: a message to `chat` in the reply lane, or
+/// (`None`) another call.
 async fn deliver<T, F, Fut>(h: &BotHandle, chat: Option<i64>, call: F) -> Result<T>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = std::result::Result<T, RequestError>>,
+{
+    deliver_as(h, chat.map_or(Turn::Call, Turn::Reply), call).await
+}
+
+/// Runs one Bot API call paced as `turn`, waiting out 429s and retrying failures.
+async fn deliver_as<T, F, Fut>(h: &BotHandle, turn: Turn, call: F) -> Result<T>
 where
     F: Fn() -> Fut,
     Fut: Future<Output = std::result::Result<T, RequestError>>,
 {
     let (mut limited, mut failed) = (0u32, 0u32);
     loop {
-        wait_turn(h, chat).await;
+        wait_turn(h, turn).await;
         match call().await {
             Ok(v) => return Ok(v),
             Err(RequestError::RetryAfter(s)) if limited < MAX_RETRY_AFTER => {
@@ -192,9 +249,10 @@ pub(crate) fn telegram_error(e: RequestError) -> Error {
 /// account): sending to them again is pointless until they talk to the bot again.
 pub const BLOCKED: &str = "telegram_blocked";
 
-/// Sends a message written in Telegram's HTML subset (`parse_mode` HTML) through the bot,
-/// on the same pacing as every other message; returns Telegram's message id.
-pub async fn send_html(
+/// Sends a broadcast message written in Telegram's HTML subset (`parse_mode` HTML) through
+/// the bot, in the low lane (behind every reply: see the module doc); returns Telegram's
+/// message id.
+pub async fn send_broadcast_html(
     ctx: &AppCtx,
     bot_id: Uuid,
     chat_id: i64,
@@ -203,7 +261,7 @@ pub async fn send_html(
 ) -> Result<i32> {
     let h = handle(ctx, bot_id).await?;
     let markup = keyboard.map(markup).transpose()?;
-    let msg = deliver(&h, Some(chat_id), || {
+    let msg = deliver_as(&h, Turn::Broadcast(chat_id), || {
         let req = h
             .bot
             .send_message(ChatId(chat_id), html)

@@ -4,6 +4,8 @@
 //! often sending is asked for or the job runs.
 use std::time::{Duration, Instant};
 
+mod pacing;
+
 use gatehouse_tests::{
     Backend, Creator,
     app::assert_error,
@@ -13,6 +15,8 @@ use reqwest::{Method, StatusCode};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use uuid::Uuid;
+
+use domain::broadcasts::IN_FLIGHT;
 
 async fn setup() -> BotProject {
     setup_on(Backend::Postgres).await
@@ -287,26 +291,27 @@ async fn malformed_html_is_refused_with_its_position_and_members_cannot_send() {
 #[tokio::test]
 async fn cancel_stops_the_recipients_not_sent_yet() {
     let s = setup().await;
-    subscribe(&s, &s.plan, &[301, 302, 303]).await;
-    // The first message of the broadcast is held at Telegram; the rest wait behind it.
+    let users: Vec<i64> = (0..IN_FLIGHT as i64 + 3).map(|i| 301 + i).collect();
+    pacing::insert_subscribers(&s, users.iter().copied()).await;
+    // The job's first IN_FLIGHT messages are held at Telegram; the rest wait behind them.
     s.tg.hold("sendMessage", None);
     let b = create(&s, "Flash sale", json!({"kind": "all"}), true).await;
     let id = b["id"].as_str().unwrap().to_string();
-    s.tg.wait_held(1, Duration::from_secs(10)).await;
+    s.tg.wait_held(IN_FLIGHT, Duration::from_secs(10)).await;
     let (st, c) = call(&s, &s.c, Method::POST, &format!("/{id}/cancel"), None).await;
     assert_eq!(st, StatusCode::OK, "{c}");
     assert_eq!(c["status"], "canceled");
     s.tg.release();
     s.app.wait_idle().await;
 
-    let reached: usize = [301, 302, 303]
-        .iter()
-        .map(|u| got(&s, *u, "Flash sale"))
-        .sum();
-    assert_eq!(reached, 1, "only the message already on its way arrived");
+    let reached: usize = users.iter().map(|u| got(&s, *u, "Flash sale")).sum();
+    assert_eq!(
+        reached, IN_FLIGHT,
+        "only the messages already on their way arrived"
+    );
     let after = wait_status(&s, &id, "canceled").await;
-    assert_eq!(after["progress"]["sent"], 1, "{after}");
-    assert_eq!(after["progress"]["pending"], 2, "{after}");
+    assert_eq!(after["progress"]["sent"], IN_FLIGHT, "{after}");
+    assert_eq!(after["progress"]["pending"], 3, "{after}");
     assert_eq!(s.audited("broadcast.canceled").await, 1);
     // A canceled broadcast is not sent again.
     let got = call(&s, &s.c, Method::POST, &format!("/{id}/send"), None).await;
@@ -473,12 +478,12 @@ async fn a_worker_killed_mid_broadcast_is_taken_over_and_everyone_gets_it_exactl
 #[tokio::test]
 async fn a_suspended_workspace_s_broadcast_pauses_and_resumes_on_unsuspension() {
     let s = setup().await;
-    let users = [501, 502, 503];
-    subscribe(&s, &s.plan, &users).await;
+    let users: Vec<i64> = (0..IN_FLIGHT as i64 + 3).map(|i| 501 + i).collect();
+    pacing::insert_subscribers(&s, users.iter().copied()).await;
     s.tg.hold("sendMessage", None);
     let b = create(&s, "Paused news", json!({"kind": "all"}), true).await;
     let id = b["id"].as_str().unwrap().to_string();
-    s.tg.wait_held(1, Duration::from_secs(10)).await;
+    s.tg.wait_held(IN_FLIGHT, Duration::from_secs(10)).await;
     let staff = s.app.staff(domain::accounts::StaffRole::Staff).await;
     let staff_call = |what: &'static str| {
         let app = &s.app;
@@ -501,18 +506,22 @@ async fn a_suspended_workspace_s_broadcast_pauses_and_resumes_on_unsuspension() 
     s.app.wait_idle().await;
     let reached =
         |s: &BotProject| -> usize { users.iter().map(|u| got(s, *u, "Paused news")).sum() };
-    assert_eq!(reached(&s), 1, "only the message already on its way");
+    assert_eq!(
+        reached(&s),
+        IN_FLIGHT,
+        "only the messages already on their way"
+    );
     let (st, held) = call(&s, &s.c, Method::GET, &format!("/{id}"), None).await;
     assert_eq!(st, StatusCode::OK, "{held}");
     assert_eq!(held["status"], "sending", "{held}");
     assert_eq!(held["paused"], true, "{held}");
-    assert_eq!(held["progress"]["pending"], 2, "{held}");
+    assert_eq!(held["progress"]["pending"], 3, "{held}");
 
     staff_call("unsuspend").await;
     let done = wait_status(&s, &id, "done").await;
-    assert_eq!(done["progress"]["sent"], 3, "{done}");
+    assert_eq!(done["progress"]["sent"], users.len(), "{done}");
     assert_eq!(done["paused"], false, "{done}");
-    for u in users {
+    for u in users.iter().copied() {
         assert_eq!(got(&s, u, "Paused news"), 1, "user {u}");
     }
 }
@@ -734,7 +743,8 @@ async fn everyone_who_started_the_bot_is_reached_and_pressing_start_again_unbloc
 #[tokio::test]
 async fn sending_a_broadcast_whose_job_gave_up_resumes_it() {
     let s = setup().await;
-    subscribe(&s, &s.plan, &[901, 902]).await;
+    let users: Vec<i64> = (0..IN_FLIGHT as i64 + 1).map(|i| 901 + i).collect();
+    pacing::insert_subscribers(&s, users.iter().copied()).await;
     let b = create(&s, "Resumed news", json!({"kind": "all"}), false).await;
     let id = b["id"].as_str().unwrap().to_string();
     // As if its job had given up: sending, recipients pending, no job queued.
@@ -742,7 +752,7 @@ async fn sending_a_broadcast_whose_job_gave_up_resumes_it() {
     s.tg.hold("sendMessage", None);
     let (st, sending) = call(&s, &s.c, Method::POST, &format!("/{id}/send"), None).await;
     assert_eq!(st, StatusCode::OK, "{sending}");
-    s.tg.wait_held(1, Duration::from_secs(10)).await;
+    s.tg.wait_held(IN_FLIGHT, Duration::from_secs(10)).await;
     entity::broadcast::Entity::update_many()
         .col_expr(
             entity::broadcast::Column::Status,
@@ -770,8 +780,8 @@ async fn sending_a_broadcast_whose_job_gave_up_resumes_it() {
     let (st, again) = call(&s, &s.c, Method::POST, &format!("/{id}/send"), None).await;
     assert_eq!(st, StatusCode::OK, "{again}");
     let done = wait_status(&s, &id, "done").await;
-    assert_eq!(done["progress"]["sent"], 2, "{done}");
-    for u in [901, 902] {
+    assert_eq!(done["progress"]["sent"], users.len(), "{done}");
+    for u in users.iter().copied() {
         assert_eq!(got(&s, u, "Resumed news"), 1, "user {u}");
     }
 }
