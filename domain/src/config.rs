@@ -196,7 +196,9 @@ pub struct JobTiming {
     /// plus one heartbeat.
     pub heartbeat_secs: u64,
     /// A batch with no progress for this long (`BATCH_STUCK_AFTER_SECS`, default 300 s) is
-    /// resumed (its job queued again) or, if its reservation never completed, failed.
+    /// resumed (its job queued again) or, if its reservation never completed, failed; a
+    /// sending broadcast untouched this long, with no job queued and no live claim, gets its
+    /// job queued again.
     pub stuck_after_secs: u64,
     /// How often the worker flushes the usage outbox and looks for stuck batches
     /// (`JOB_SWEEP_SECS`, default 5 s: a dead worker's claims are free 20 s after its last

@@ -87,3 +87,43 @@ where
         .map_err(|e| Error::internal(anyhow::anyhow!("enqueue: {e}")))?;
     Ok(())
 }
+
+/// Whether a job with exactly these arguments is still to run in its queue: pending,
+/// queued, running, or failed with attempts left (apalis' own notion of a job not finished).
+/// Jobs pushed by [`push`] are stored as their JSON, so equal jobs are equal bytes.
+pub async fn unfinished<T>(db: &impl ConnectionTrait, ctx: &AppCtx, job: &T) -> Result<bool>
+where
+    T: Serialize,
+{
+    let args = serde_json::to_vec(job).map_err(|e| Error::internal(anyhow::anyhow!(e)))?;
+    let queue = queue_name::<T>(ctx);
+    let (backend, sql) = match db.get_database_backend() {
+        DatabaseBackend::Postgres => (
+            DatabaseBackend::Postgres,
+            "SELECT COUNT(*) AS n FROM apalis.jobs WHERE job_type = $1 AND job = $2 \
+             AND (status IN ('Pending', 'Queued', 'Running') \
+                  OR (status = 'Failed' AND attempts < max_attempts))",
+        ),
+        _ => (
+            DatabaseBackend::Sqlite,
+            "SELECT COUNT(*) AS n FROM Jobs WHERE job_type = ? AND job = ? \
+             AND (status IN ('Pending', 'Queued', 'Running') \
+                  OR (status = 'Failed' AND attempts < max_attempts))",
+        ),
+    };
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [queue.into(), args.into()],
+        ))
+        .await
+        .map_err(|e| Error::internal(anyhow::anyhow!("looking up a job: {e}")))?;
+    let n: i64 = match row {
+        Some(r) => r
+            .try_get("", "n")
+            .map_err(|e| Error::internal(anyhow::anyhow!("looking up a job: {e}")))?,
+        None => 0,
+    };
+    Ok(n > 0)
+}

@@ -14,13 +14,16 @@
 //! again. A suspended tenant's broadcast pauses and resumes on unsuspension.
 //!
 //! By use case: `html` (Telegram's HTML subset, checked before saving), `manage` (create,
-//! preview, send, cancel, get, list), `send` (the job).
+//! preview, send, cancel, get, list), `send` (the job), `recovery` (stuck broadcasts queued
+//! again).
 mod html;
 mod manage;
+mod recovery;
 mod send;
 
 pub use html::{HtmlFault, MAX_CHARS, check as check_html};
 pub use manage::*;
+pub use recovery::recover_stuck;
 pub use send::{IN_FLIGHT, resume_paused, send as run};
 
 use chrono::{DateTime, Duration, Utc};

@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 mod pacing;
+mod recovery;
 
 use gatehouse_tests::{
     Backend, Creator,
