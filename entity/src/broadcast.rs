@@ -25,6 +25,8 @@ pub struct Model {
     pub started_at: Option<DateTimeUtc>,
     pub finished_at: Option<DateTimeUtc>,
     pub updated_at: DateTimeUtc,
+    /// When a `scheduled` broadcast starts sending.
+    pub send_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -47,10 +49,12 @@ impl ActiveModelBehavior for ActiveModel {}
 )]
 #[sea_orm(rs_type = "String", db_type = "Text", rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
-/// `draft` → `sending` (recipients written, the worker sends) → `done`; `draft` or `sending`
-/// → `canceled` (pending recipients are not sent).
+/// `draft` → `sending` (recipients written, the worker sends) → `done`; `draft` →
+/// `scheduled` → `sending` at `send_at`; `draft`, `scheduled` or `sending` → `canceled`
+/// (pending recipients are not sent).
 pub enum BroadcastStatus {
     Draft,
+    Scheduled,
     Sending,
     Done,
     Canceled,

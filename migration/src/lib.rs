@@ -26,6 +26,7 @@ mod m20261205_000600_broadcasts;
 mod m20261205_000610_bot_languages;
 mod m20261205_000620_trials;
 mod m20261205_000630_contact_text;
+mod m20261205_000640_broadcast_schedule;
 mod m20261205_000650_promos_in_the_bot;
 
 pub struct Migrator;
@@ -56,6 +57,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000610_bot_languages::Migration),
             Box::new(m20261205_000620_trials::Migration),
             Box::new(m20261205_000630_contact_text::Migration),
+            Box::new(m20261205_000640_broadcast_schedule::Migration),
             Box::new(m20261205_000650_promos_in_the_bot::Migration),
         ]
     }

@@ -1,7 +1,7 @@
 //! Background work on apalis: the `GenerateCodes`, `DeliverBatch` and `SendBroadcast` jobs (stored in the
 //! application database, so they survive restarts) and the schedules: code expiry and
-//! subscription sweeps every minute, the usage outbox flush and the stuck-batch and
-//! stuck-broadcast recovery every `JOB_SWEEP_SECS` (5 s), and the webhook outbox every `WEBHOOK_POLL_MS` (1 s). `gatehouse worker` runs only this; `gatehouse serve` runs
+//! subscription sweeps every minute, the usage outbox flush, due scheduled broadcasts and the
+//! stuck-batch and stuck-broadcast recovery every `JOB_SWEEP_SECS` (5 s), and the webhook outbox every `WEBHOOK_POLL_MS` (1 s). `gatehouse worker` runs only this; `gatehouse serve` runs
 //! it beside the API. Any number of workers can run: jobs are claimed by one worker each,
 //! and scheduled sweeps are written to be harmless when two workers tick at once.
 //!
@@ -175,7 +175,7 @@ async fn flush_usage(ctx: &AppCtx) {
 }
 
 /// Every `JOB_SWEEP_SECS`: the usage outbox goes to Stripe, stuck batches are resumed or
-/// failed, and stuck broadcasts are resumed.
+/// failed, scheduled broadcasts that are due start, and stuck broadcasts are resumed.
 async fn job_sweeps(ctx: AppCtx, shutdown: CancellationToken) {
     let every = Duration::from_secs(ctx.config.jobs.sweep_secs);
     let mut tick = tokio::time::interval(every);
@@ -196,6 +196,11 @@ async fn job_sweeps(ctx: AppCtx, shutdown: CancellationToken) {
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "stuck batch recovery failed"),
+        }
+        match domain::broadcasts::start_due(&ctx).await {
+            Ok(n) if n > 0 => tracing::info!(started = n, "scheduled broadcasts started"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "starting scheduled broadcasts failed"),
         }
         match domain::broadcasts::recover_stuck(&ctx).await {
             Ok(n) if n > 0 => tracing::info!(resumed = n, "stuck broadcasts resumed"),

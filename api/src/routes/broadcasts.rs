@@ -2,16 +2,17 @@
 use axum::{Json, extract::State, http::StatusCode};
 use domain::{
     AppCtx,
-    broadcasts::{self, BroadcastIn, BroadcastOut, PreviewIn, PreviewOut},
+    broadcasts::{self, BroadcastIn, BroadcastOut, PreviewIn, PreviewOut, SendIn},
 };
 use uuid::Uuid;
 
 use crate::{
     error::{ApiResult, ErrorBody},
-    extract::{ApiJson, ApiPath, Creator},
+    extract::{ApiJson, ApiPath, Creator, MaybeApiJson},
 };
 
-/// Creates a broadcast: a draft, or with `send: true` sent at once. 422 names each bad
+/// Creates a broadcast: a draft, with `send: true` sent at once, or with `send_at` (RFC 3339,
+/// in the future, at most 90 days ahead) scheduled for then. 422 names each bad
 /// field; a text that is not Telegram's HTML subset is `invalid_html` on `text`, with
 /// `details.position` (the byte offset of the fault).
 #[utoipa::path(post, path = "/api/v1/projects/{project_id}/broadcasts", tag = "broadcasts", request_body = BroadcastIn,
@@ -68,20 +69,24 @@ pub async fn get(
     ))
 }
 
-/// Sends a draft to its segment as it is now. Sending one already sending resumes it (its
-/// job queued again; nobody gets it twice), one done changes nothing; a canceled one is 409
-/// `broadcast_canceled`.
+/// Sends a draft (or a scheduled broadcast) to its segment as it is now; with a body
+/// `{"send_at": …}` schedules it for then instead (422 on `send_at` when it is not RFC 3339,
+/// not in the future, or more than 90 days ahead). Sending one already sending resumes it
+/// (its job queued again; nobody gets it twice), one done changes nothing; a canceled one is
+/// 409 `broadcast_canceled`.
 #[utoipa::path(post, path = "/api/v1/projects/{project_id}/broadcasts/{broadcast_id}/send", tag = "broadcasts",
+    request_body(content = Option<SendIn>, description = "optional: `send_at` to schedule"),
     params(("project_id" = Uuid, Path), ("broadcast_id" = Uuid, Path)),
-    responses((status = 200, body = BroadcastOut), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "`broadcast_canceled`, or `bot_not_connected` (the project has no bot)")))]
+    responses((status = 200, body = BroadcastOut), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`broadcast_canceled`, `broadcast_started` (`send_at` for one that started), or `bot_not_connected` (the project has no bot)")))]
 pub async fn send(
     State(ctx): State<AppCtx>,
     Creator(t): Creator,
     ApiPath((project_id, broadcast_id)): ApiPath<(Uuid, Uuid)>,
+    MaybeApiJson(body): MaybeApiJson<SendIn>,
 ) -> ApiResult<Json<BroadcastOut>> {
     Ok(Json(
-        broadcasts::send(&ctx, &t, project_id, broadcast_id).await?,
+        broadcasts::send(&ctx, &t, project_id, broadcast_id, body.unwrap_or_default()).await?,
     ))
 }
 

@@ -1,4 +1,4 @@
-//! A creator's broadcasts: create (a draft, or sent at once), preview (how many it would
+//! A creator's broadcasts: create (a draft, sent at once, or scheduled), preview (how many it would
 //! reach now), send, cancel, get (with progress) and list. Admins and owners create, send and
 //! cancel (`Action::SendBroadcasts`); every role reads. Each change is audited.
 use std::collections::{BTreeSet, HashMap};
@@ -19,7 +19,7 @@ use entity::{
     code_batch, plan, project, subscriber,
 };
 
-use super::{ButtonIn, MAX_WINDOW_DAYS, Segment, audience, html};
+use super::{ButtonIn, MAX_WINDOW_DAYS, Segment, audience, html, schedule};
 use crate::{
     AppCtx, audit,
     error::{Error, FieldErrors, Result},
@@ -29,6 +29,8 @@ use crate::{
 
 /// The error code of sending or canceling a broadcast that was canceled.
 pub const BROADCAST_CANCELED: &str = "broadcast_canceled";
+/// The error code of scheduling a broadcast that already started sending.
+pub const BROADCAST_STARTED: &str = "broadcast_started";
 /// The error code of canceling a broadcast that already finished.
 pub const BROADCAST_FINISHED: &str = "broadcast_finished";
 /// The error code of sending through a project that has no bot (HTTP 409).
@@ -47,6 +49,19 @@ pub struct BroadcastIn {
     /// Send at once (otherwise it is saved as a draft).
     #[serde(default)]
     pub send: bool,
+    /// Send later, at this time (RFC 3339, in the future, at most 90 days ahead): the
+    /// broadcast is `scheduled`, and its recipients are the segment's at that time.
+    #[serde(default)]
+    pub send_at: Option<String>,
+}
+
+/// What `POST …/send` may carry.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+pub struct SendIn {
+    /// Send at this time instead of now (RFC 3339, in the future, at most 90 days ahead);
+    /// a scheduled broadcast is moved to it.
+    #[serde(default)]
+    pub send_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -91,6 +106,8 @@ pub struct BroadcastOut {
     /// Sending, but held while the workspace is suspended.
     pub paused: bool,
     pub created_at: DateTime<Utc>,
+    /// When a scheduled broadcast starts sending (kept once it started).
+    pub send_at: Option<DateTime<Utc>>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
 }
@@ -107,6 +124,7 @@ fn out(t: &TenantCtx, b: broadcast::Model, progress: Progress) -> BroadcastOut {
         progress,
         paused: b.status == BroadcastStatus::Sending && t.status == TenantStatus::Suspended,
         created_at: b.created_at,
+        send_at: b.send_at,
         started_at: b.started_at,
         finished_at: b.finished_at,
     }
@@ -278,10 +296,15 @@ pub async fn create(
         input.button.as_ref(),
     )
     .await?;
-    if input.send {
+    let now = ctx.now();
+    let send_at = input
+        .send_at
+        .as_deref()
+        .map(|raw| schedule::parse_send_at(raw, now))
+        .transpose()?;
+    if input.send || send_at.is_some() {
         ensure_bot(&ctx.db, p.id).await?;
     }
-    let now = ctx.now();
     let txn = ctx.db.begin().await?;
     let row = broadcast::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -296,12 +319,17 @@ pub async fn create(
             .map(serde_json::to_value)
             .transpose()
             .map_err(Error::internal)?),
-        status: Set(BroadcastStatus::Draft),
+        status: Set(if send_at.is_some() {
+            BroadcastStatus::Scheduled
+        } else {
+            BroadcastStatus::Draft
+        }),
         recipient_count: Set(0),
         created_at: Set(now),
         started_at: Set(None),
         finished_at: Set(None),
         updated_at: Set(now),
+        send_at: Set(send_at),
     }
     .insert(&txn)
     .await?;
@@ -312,38 +340,81 @@ pub async fn create(
         now,
     )
     .await?;
-    if input.send {
-        start(ctx, &txn, t, &row, now).await?;
+    if let Some(at) = send_at {
+        audit::record(
+            &txn,
+            audit::Entry::creator(t, "broadcast.scheduled", "broadcast", row.id)
+                .details(serde_json::json!({"send_at": at})),
+            now,
+        )
+        .await?;
+    } else if input.send {
+        let by = audit::Entry::creator(t, "broadcast.sent", "broadcast", row.id);
+        start(ctx, &txn, &row, BroadcastStatus::Draft, by, now).await?;
     }
     txn.commit().await?;
     get(ctx, t, project_id, row.id).await
 }
 
-/// Sends a draft: its recipients are the segment's subscribers now. Sending a broadcast that
-/// is already sending queues its job again (a way forward when its job gave up, say while
-/// Telegram was down; a second job sends only who is still pending), one that is done
-/// changes nothing: each recipient gets it once. A canceled one is 409 `broadcast_canceled`.
+/// Sends a draft (or a scheduled broadcast) now: its recipients are the segment's
+/// subscribers now; with `send_at` it is scheduled for then instead (a scheduled one is
+/// moved). Sending a broadcast that is already sending queues its job again (a way forward
+/// when its job gave up, say while Telegram was down; a second job sends only who is still
+/// pending), one that is done changes nothing: each recipient gets it once. A canceled one is
+/// 409 `broadcast_canceled`; scheduling one that started is 409 `broadcast_started`.
 pub async fn send(
     ctx: &AppCtx,
     t: &TenantCtx,
     project_id: Uuid,
     broadcast_id: Uuid,
+    input: SendIn,
 ) -> Result<BroadcastOut> {
     t.may(Action::SendBroadcasts)?;
     let b = find(&ctx.db, t, project_id, broadcast_id).await?;
-    match b.status {
-        BroadcastStatus::Draft => {
+    let now = ctx.now();
+    let send_at = input
+        .send_at
+        .as_deref()
+        .map(|raw| schedule::parse_send_at(raw, now))
+        .transpose()?;
+    match (b.status, send_at) {
+        (BroadcastStatus::Draft | BroadcastStatus::Scheduled, Some(at)) => {
             ensure_bot(&ctx.db, b.project_id).await?;
-            let now = ctx.now();
             let txn = ctx.db.begin().await?;
-            start(ctx, &txn, t, &b, now).await?;
+            let res = schedule::scheduled_cols(broadcast::Entity::update_many(), at, now)
+                .filter(broadcast::Column::Id.eq(b.id))
+                .filter(broadcast::Column::Status.eq(b.status))
+                .exec(&txn)
+                .await?;
+            if res.rows_affected == 1 {
+                audit::record(
+                    &txn,
+                    audit::Entry::creator(t, "broadcast.scheduled", "broadcast", b.id)
+                        .details(serde_json::json!({"send_at": at})),
+                    now,
+                )
+                .await?;
+            }
             txn.commit().await?;
         }
-        BroadcastStatus::Sending => {
+        (BroadcastStatus::Draft | BroadcastStatus::Scheduled, None) => {
+            ensure_bot(&ctx.db, b.project_id).await?;
+            let txn = ctx.db.begin().await?;
+            let by = audit::Entry::creator(t, "broadcast.sent", "broadcast", b.id);
+            start(ctx, &txn, &b, b.status, by, now).await?;
+            txn.commit().await?;
+        }
+        (BroadcastStatus::Sending | BroadcastStatus::Done, Some(_)) => {
+            return Err(Error::conflict(
+                BROADCAST_STARTED,
+                "this broadcast has already started sending",
+            ));
+        }
+        (BroadcastStatus::Sending, None) => {
             jobs::push(&ctx.db, ctx, jobs::SendBroadcast { broadcast_id: b.id }).await?;
         }
-        BroadcastStatus::Done => {}
-        BroadcastStatus::Canceled => {
+        (BroadcastStatus::Done, None) => {}
+        (BroadcastStatus::Canceled, _) => {
             return Err(Error::conflict(
                 BROADCAST_CANCELED,
                 "this broadcast was canceled",
@@ -353,15 +424,18 @@ pub async fn send(
     get(ctx, t, project_id, broadcast_id).await
 }
 
-/// Draft → sending, inside `txn`: writes the recipients (one `INSERT … SELECT` of the
-/// segment) and pushes the job. A broadcast another request started first is left alone.
-async fn start(
+/// `from` (draft or scheduled) → sending, inside `txn`: writes the recipients (one
+/// `INSERT … SELECT` of the segment), records `by` (the `broadcast.sent` entry) with their
+/// count and pushes the job. A broadcast another request (or sweep) started first is left
+/// alone; returns whether this call started it.
+pub(super) async fn start(
     ctx: &AppCtx,
     txn: &DatabaseTransaction,
-    t: &TenantCtx,
     b: &broadcast::Model,
+    from: BroadcastStatus,
+    by: audit::Entry,
     now: DateTime<Utc>,
-) -> Result<()> {
+) -> Result<bool> {
     let res = broadcast::Entity::update_many()
         .col_expr(
             broadcast::Column::Status,
@@ -370,11 +444,11 @@ async fn start(
         .col_expr(broadcast::Column::StartedAt, Expr::value(Some(now)))
         .col_expr(broadcast::Column::UpdatedAt, Expr::value(now))
         .filter(broadcast::Column::Id.eq(b.id))
-        .filter(broadcast::Column::Status.eq(BroadcastStatus::Draft))
+        .filter(broadcast::Column::Status.eq(from))
         .exec(txn)
         .await?;
     if res.rows_affected != 1 {
-        return Ok(());
+        return Ok(false);
     }
     let segment: Segment = serde_json::from_value(b.segment.clone()).map_err(Error::internal)?;
     let rows = Query::select()
@@ -412,12 +486,12 @@ async fn start(
         .await?;
     audit::record(
         txn,
-        audit::Entry::creator(t, "broadcast.sent", "broadcast", b.id)
-            .details(serde_json::json!({"recipients": written})),
+        by.details(serde_json::json!({"recipients": written})),
         now,
     )
     .await?;
-    jobs::push(txn, ctx, jobs::SendBroadcast { broadcast_id: b.id }).await
+    jobs::push(txn, ctx, jobs::SendBroadcast { broadcast_id: b.id }).await?;
+    Ok(true)
 }
 
 /// Stops a broadcast: recipients not sent yet are not sent (a message already on its way
@@ -441,7 +515,11 @@ pub async fn cancel(
         .col_expr(broadcast::Column::FinishedAt, Expr::value(Some(now)))
         .col_expr(broadcast::Column::UpdatedAt, Expr::value(now))
         .filter(broadcast::Column::Id.eq(b.id))
-        .filter(broadcast::Column::Status.is_in([BroadcastStatus::Draft, BroadcastStatus::Sending]))
+        .filter(broadcast::Column::Status.is_in([
+            BroadcastStatus::Draft,
+            BroadcastStatus::Scheduled,
+            BroadcastStatus::Sending,
+        ]))
         .exec(&txn)
         .await?;
     if res.rows_affected == 1 {

@@ -15,15 +15,17 @@
 //!
 //! By use case: `html` (Telegram's HTML subset, checked before saving), `manage` (create,
 //! preview, send, cancel, get, list), `send` (the job), `recovery` (stuck broadcasts queued
-//! again).
+//! again), `schedule` (`send_at`, and the sweep that starts due broadcasts).
 mod html;
 mod manage;
 mod recovery;
+mod schedule;
 mod send;
 
 pub use html::{HtmlFault, MAX_CHARS, check as check_html};
 pub use manage::*;
 pub use recovery::recover_stuck;
+pub use schedule::{MAX_SCHEDULE_DAYS, start_due};
 pub use send::{IN_FLIGHT, resume_paused, send as run};
 
 use chrono::{DateTime, Duration, Utc};

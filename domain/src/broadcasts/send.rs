@@ -2,10 +2,10 @@
 //! once), sends through the paced sender's low lane, records each outcome, and finishes the broadcast (`done`, webhook event
 //! `broadcast.done`) once nobody is pending. Nothing is sent while the tenant is suspended
 //! or after the broadcast was canceled.
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::VecDeque;
 
 use chrono::{DateTime, Duration, Utc};
-use futures::{StreamExt, stream};
+use futures::{StreamExt, stream::FuturesUnordered};
 use sea_orm::{
     ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
     sea_query::{Expr, Query},
@@ -85,24 +85,8 @@ pub async fn send(ctx: &AppCtx, broadcast_id: Uuid) -> Result<()> {
         .one(&ctx.db)
         .await?;
     loop {
-        if !may_send(ctx, &b).await? {
-            return Ok(());
-        }
-        let now = ctx.now();
-        let page = broadcast_recipient::Entity::find()
-            .filter(broadcast_recipient::Column::BroadcastId.eq(b.id))
-            .filter(broadcast_recipient::Column::State.eq(RecipientState::Pending))
-            .filter(claims::takeable(
-                ctx,
-                now,
-                broadcast_recipient::Column::LeaseUntil,
-                broadcast_recipient::Column::ClaimedBy,
-            ))
-            .order_by_asc(broadcast_recipient::Column::SubscriberId)
-            .limit(PAGE)
-            .all(&ctx.db)
-            .await?;
-        if page.is_empty() {
+        let first = page_after(ctx, &b, None).await?;
+        if first.is_empty() {
             break;
         }
         // Without a bot nobody can be sent to (the attempt is retried: it may be connected
@@ -113,35 +97,92 @@ pub async fn send(ctx: &AppCtx, broadcast_id: Uuid) -> Result<()> {
                 "the project has no bot to send through",
             ));
         };
-        // Up to IN_FLIGHT recipients at once, each claimed on its own; the first failure
-        // stops new claims, and those already in flight are recorded before it is returned.
-        let stop = AtomicBool::new(false);
-        let mut sends = stream::iter(page)
-            .map(|r| deliver_one(ctx, &b, bot.id, r, &stop))
-            .buffer_unordered(IN_FLIGHT);
+        // Up to IN_FLIGHT recipients at once, each claimed on its own; the next page is read
+        // while the last of this one are in flight. The first failure stops new claims, and
+        // those already in flight are recorded before it is returned.
+        let mut waiting: VecDeque<_> = first.into();
+        let mut last = waiting.back().map(|r| r.subscriber_id);
+        let mut in_flight = FuturesUnordered::new();
         let mut failure = None;
-        while let Some(res) = sends.next().await {
-            if let Err(e) = res {
-                stop.store(true, Ordering::Relaxed);
-                failure.get_or_insert(e);
+        loop {
+            while failure.is_none() && in_flight.len() < IN_FLIGHT {
+                if waiting.is_empty() && last.is_some() {
+                    // Those in flight go on meanwhile (each may hold a pooled connection).
+                    let read = page_after(ctx, &b, last);
+                    tokio::pin!(read);
+                    let page = loop {
+                        tokio::select! {
+                            page = &mut read => break page,
+                            Some(res) = in_flight.next() => {
+                                if let Err(e) = res {
+                                    failure.get_or_insert(e);
+                                }
+                            }
+                        }
+                    };
+                    match page {
+                        Ok(page) => {
+                            last = page.last().map(|r| r.subscriber_id);
+                            waiting.extend(page);
+                        }
+                        Err(e) => failure = Some(e),
+                    }
+                }
+                let Some(r) = waiting.pop_front() else { break };
+                in_flight.push(deliver_one(ctx, &b, bot.id, r));
+            }
+            match in_flight.next().await {
+                Some(Ok(())) => {}
+                Some(Err(e)) => {
+                    failure.get_or_insert(e);
+                }
+                None => break,
             }
         }
         if let Some(e) = failure {
             return Err(e);
         }
+        // Once more from the start: recipients a dead worker held are takeable now.
     }
     finish(ctx, &b).await
 }
 
-/// Claims one recipient, sends, and records the outcome (nothing once `stop` is set).
+/// The next pending recipients that may be claimed, in subscriber order after `after`;
+/// none once the broadcast may not send (canceled, or its workspace suspended).
+async fn page_after(
+    ctx: &AppCtx,
+    b: &broadcast::Model,
+    after: Option<Uuid>,
+) -> Result<Vec<broadcast_recipient::Model>> {
+    if !may_send(ctx, b).await? {
+        return Ok(vec![]);
+    }
+    let mut q = broadcast_recipient::Entity::find()
+        .filter(broadcast_recipient::Column::BroadcastId.eq(b.id))
+        .filter(broadcast_recipient::Column::State.eq(RecipientState::Pending))
+        .filter(claims::takeable(
+            ctx,
+            ctx.now(),
+            broadcast_recipient::Column::LeaseUntil,
+            broadcast_recipient::Column::ClaimedBy,
+        ));
+    if let Some(a) = after {
+        q = q.filter(broadcast_recipient::Column::SubscriberId.gt(a));
+    }
+    Ok(q.order_by_asc(broadcast_recipient::Column::SubscriberId)
+        .limit(PAGE)
+        .all(&ctx.db)
+        .await?)
+}
+
+/// Claims one recipient, sends, and records the outcome.
 async fn deliver_one(
     ctx: &AppCtx,
     b: &broadcast::Model,
     bot_id: Uuid,
     r: broadcast_recipient::Model,
-    stop: &AtomicBool,
 ) -> Result<()> {
-    if stop.load(Ordering::Relaxed) || !claim(ctx, &r).await? {
+    if !claim(ctx, &r).await? {
         return Ok(());
     }
     crate::faults::reach(crate::faults::AFTER_BROADCAST_CLAIM).await?;
