@@ -14,6 +14,7 @@ mod assets;
 mod auth;
 mod billing;
 mod bots;
+mod broadcasts;
 mod channels;
 mod chart;
 mod codes;
@@ -89,6 +90,18 @@ pub fn router(ctx: AppCtx) -> Router {
         .route(
             "/projects/{project_id}/plans/{plan_id}/active",
             post(plans::set_active),
+        )
+        .route(
+            "/projects/{project_id}/broadcasts",
+            get(broadcasts::page).post(broadcasts::create),
+        )
+        .route(
+            "/projects/{project_id}/broadcasts/{broadcast_id}/send",
+            post(broadcasts::send),
+        )
+        .route(
+            "/projects/{project_id}/broadcasts/{broadcast_id}/cancel",
+            post(broadcasts::cancel),
         )
         .route("/projects/{project_id}/codes", get(codes::list_page))
         .route("/projects/{project_id}/codes/new", get(codes::new_page))

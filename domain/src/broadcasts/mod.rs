@@ -22,6 +22,7 @@ mod recovery;
 mod schedule;
 mod send;
 
+pub use entity::broadcast::BroadcastStatus;
 pub use html::{HtmlFault, MAX_CHARS, check as check_html};
 pub use manage::*;
 pub use recovery::recover_stuck;

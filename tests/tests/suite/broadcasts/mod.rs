@@ -4,6 +4,7 @@
 //! often sending is asked for or the job runs.
 use std::time::{Duration, Instant};
 
+mod dashboard;
 mod pacing;
 mod recovery;
 mod schedule;
