@@ -27,6 +27,9 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     /// When a `scheduled` broadcast starts sending.
     pub send_at: Option<DateTimeUtc>,
+    /// A photo (http or https URL) sent with the text as its caption.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub photo_url: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -27,6 +27,7 @@ mod m20261205_000610_bot_languages;
 mod m20261205_000620_trials;
 mod m20261205_000630_contact_text;
 mod m20261205_000640_broadcast_schedule;
+mod m20261205_000641_broadcast_photo;
 mod m20261205_000650_promos_in_the_bot;
 
 pub struct Migrator;
@@ -58,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000620_trials::Migration),
             Box::new(m20261205_000630_contact_text::Migration),
             Box::new(m20261205_000640_broadcast_schedule::Migration),
+            Box::new(m20261205_000641_broadcast_photo::Migration),
             Box::new(m20261205_000650_promos_in_the_bot::Migration),
         ]
     }

@@ -751,6 +751,19 @@ fn act(
             "from": bot_user,
             "text": p["text"],
         })),
+        "sendphoto" => ok(json!({
+            "message_id": message_id,
+            "date": now,
+            "chat": chat_json(chat_id),
+            "from": bot_user,
+            "caption": p["caption"],
+            "photo": [{
+                "file_id": format!("photo{message_id}"),
+                "file_unique_id": format!("u{message_id}"),
+                "width": 800,
+                "height": 600,
+            }],
+        })),
         "senddocument" => ok(json!({
             "message_id": message_id,
             "date": now,

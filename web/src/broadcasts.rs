@@ -95,6 +95,7 @@ struct Draft {
     button: String,
     label: String,
     url: String,
+    photo_url: String,
     send_at: String,
 }
 
@@ -107,6 +108,7 @@ impl Draft {
             button: f.get("button"),
             label: f.get("label"),
             url: f.get("url"),
+            photo_url: f.get("photo_url"),
             send_at: f.get("send_at"),
         }
     }
@@ -224,6 +226,7 @@ pub async fn create(
             text: d.text.clone(),
             segment,
             button,
+            photo_url: photo_of(&d),
         };
         return match broadcasts::preview(&ctx, &s.t, project_id, input).await {
             Ok(p) => view(&ctx, &s, project_id, d, Some(p), errors).await,
@@ -238,6 +241,7 @@ pub async fn create(
         text: d.text.clone(),
         segment,
         button,
+        photo_url: photo_of(&d),
         send: action == "send",
         send_at,
     };
@@ -250,6 +254,11 @@ pub async fn create(
             view(&ctx, &s, project_id, d, None, errors).await
         }
     }
+}
+
+/// The photo URL, when one was typed.
+fn photo_of(d: &Draft) -> Option<String> {
+    (!d.photo_url.is_empty()).then(|| d.photo_url.clone())
 }
 
 pub async fn send(

@@ -35,6 +35,8 @@ pub const BROADCAST_STARTED: &str = "broadcast_started";
 pub const BROADCAST_FINISHED: &str = "broadcast_finished";
 /// The error code of sending through a project that has no bot (HTTP 409).
 pub const BOT_NOT_CONNECTED: &str = "bot_not_connected";
+/// The most characters a photo's caption may show (Telegram's limit).
+pub const MAX_CAPTION: usize = 1024;
 /// How many broadcasts a list shows (newest first).
 pub const LIST_LIMIT: u64 = 100;
 
@@ -46,6 +48,10 @@ pub struct BroadcastIn {
     pub text: String,
     pub segment: Segment,
     pub button: Option<ButtonIn>,
+    /// A photo to send with the text as its caption (an http or https URL Telegram can
+    /// fetch; the text then shows at most 1,024 characters).
+    #[serde(default)]
+    pub photo_url: Option<String>,
     /// Send at once (otherwise it is saved as a draft).
     #[serde(default)]
     pub send: bool,
@@ -69,6 +75,8 @@ pub struct PreviewIn {
     pub text: String,
     pub segment: Segment,
     pub button: Option<ButtonIn>,
+    #[serde(default)]
+    pub photo_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -99,6 +107,8 @@ pub struct BroadcastOut {
     pub segment: Segment,
     pub text: String,
     pub button: Option<ButtonIn>,
+    /// The photo sent with the text as its caption, if any.
+    pub photo_url: Option<String>,
     pub status: BroadcastStatus,
     /// Recipients written when sending started (0 for a draft).
     pub recipients: i32,
@@ -119,6 +129,7 @@ fn out(t: &TenantCtx, b: broadcast::Model, progress: Progress) -> BroadcastOut {
         segment: serde_json::from_value(b.segment).unwrap_or(Segment::All),
         text: b.text,
         button: b.button.and_then(|v| serde_json::from_value(v).ok()),
+        photo_url: b.photo_url,
         status: b.status,
         recipients: b.recipient_count,
         progress,
@@ -139,10 +150,19 @@ async fn check(
     text: &str,
     segment: &Segment,
     button: Option<&ButtonIn>,
+    photo_url: Option<&str>,
 ) -> Result<usize> {
     let mut errs = FieldErrors::default();
     let mut position = None;
     let shown = match html::check(text) {
+        Ok(n) if photo_url.is_some() && n > MAX_CAPTION => {
+            errs.add(
+                "text",
+                "caption_too_long",
+                format!("with a photo the text is its caption: at most {MAX_CAPTION} characters shown ({n} now)"),
+            );
+            None
+        }
         Ok(n) => Some(n),
         Err(f) => {
             errs.add(
@@ -204,18 +224,13 @@ async fn check(
     match button {
         Some(ButtonIn::Url { text, url }) => {
             let n = text.trim().chars().count();
-            let parsed = reqwest::Url::parse(url)
-                .ok()
-                .filter(|_| !url.chars().any(char::is_control));
             if n == 0 || n > 64 || text.chars().any(char::is_control) {
                 errs.add(
                     "button",
                     "invalid_label",
                     "the label must be 1–64 characters, none of them control characters",
                 );
-            } else if !parsed
-                .is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
-            {
+            } else if !web_url(url) {
                 errs.add("button", "invalid_url", "must be an http or https URL");
             }
         }
@@ -226,11 +241,23 @@ async fn check(
         ),
         _ => {}
     }
+    if let Some(url) = photo_url
+        && !web_url(url)
+    {
+        errs.add("photo_url", "invalid_url", "must be an http or https URL");
+    }
     match (errs.finish(), position) {
         (Ok(()), _) => Ok(shown.unwrap_or(0)),
         (Err(e), Some(at)) => Err(e.with_details(serde_json::json!({"position": at}))),
         (Err(e), None) => Err(e),
     }
+}
+
+/// An http or https URL with a host and no control characters (a button's, a photo's).
+fn web_url(url: &str) -> bool {
+    !url.chars().any(char::is_control)
+        && reqwest::Url::parse(url)
+            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
 }
 
 /// Broadcasts go out through the project's bot: none is sent without one (a draft may wait).
@@ -265,6 +292,7 @@ pub async fn preview(
         &input.text,
         &input.segment,
         input.button.as_ref(),
+        input.photo_url.as_deref(),
     )
     .await?;
     let recipients = subscriber::Entity::find()
@@ -294,6 +322,7 @@ pub async fn create(
         &input.text,
         &input.segment,
         input.button.as_ref(),
+        input.photo_url.as_deref(),
     )
     .await?;
     let now = ctx.now();
@@ -324,6 +353,7 @@ pub async fn create(
         } else {
             BroadcastStatus::Draft
         }),
+        photo_url: Set(input.photo_url.clone()),
         recipient_count: Set(0),
         created_at: Set(now),
         started_at: Set(None),

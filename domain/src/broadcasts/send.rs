@@ -188,8 +188,13 @@ async fn deliver_one(
     crate::faults::reach(crate::faults::AFTER_BROADCAST_CLAIM).await?;
     let lang = i18n::stored(ctx, b.project_id, r.telegram_user_id).await?;
     let keyboard = keyboard(b.button.as_ref(), lang);
-    let sent =
-        telegram::send_broadcast_html(ctx, bot_id, r.telegram_user_id, &b.text, keyboard).await;
+    let chat = r.telegram_user_id;
+    let sent = match &b.photo_url {
+        Some(photo) => {
+            telegram::send_broadcast_photo(ctx, bot_id, chat, photo, &b.text, keyboard).await
+        }
+        None => telegram::send_broadcast_html(ctx, bot_id, chat, &b.text, keyboard).await,
+    };
     match sent {
         Ok(_) => settle(ctx, &r, RecipientState::Sent, None).await,
         Err(e) if e.code == BLOCKED => blocked(ctx, &r).await,

@@ -8,5 +8,6 @@ pub mod sender;
 
 pub use registry::BotHandle;
 pub use sender::{
-    Button, Keyboard, answer_callback, send_broadcast_html, send_document, send_message,
+    Button, Keyboard, answer_callback, send_broadcast_html, send_broadcast_photo, send_document,
+    send_message,
 };

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 mod dashboard;
 mod pacing;
+mod photo;
 mod recovery;
 mod schedule;
 
