@@ -1,7 +1,7 @@
 //! A creator's broadcasts: create (a draft, sent at once, or scheduled), preview (how many it would
 //! reach now), send, cancel, get (with progress) and list. Admins and owners create, send and
 //! cancel (`Action::SendBroadcasts`); every role reads. Each change is audited.
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -16,13 +16,13 @@ use entity::{
     bot,
     broadcast::{self, BroadcastStatus},
     broadcast_recipient::{self, RecipientState},
-    code_batch, plan, project, subscriber,
+    subscriber,
 };
 
-use super::{ButtonIn, MAX_WINDOW_DAYS, Segment, audience, html, schedule};
+use super::{ButtonIn, Segment, audience, input::check, schedule};
 use crate::{
     AppCtx, audit,
-    error::{Error, FieldErrors, Result},
+    error::{Error, Result},
     jobs, projects,
     tenancy::{Action, TenantCtx, TenantStatus},
 };
@@ -35,8 +35,6 @@ pub const BROADCAST_STARTED: &str = "broadcast_started";
 pub const BROADCAST_FINISHED: &str = "broadcast_finished";
 /// The error code of sending through a project that has no bot (HTTP 409).
 pub const BOT_NOT_CONNECTED: &str = "bot_not_connected";
-/// The most characters a photo's caption may show (Telegram's limit).
-pub const MAX_CAPTION: usize = 1024;
 /// How many broadcasts a list shows (newest first).
 pub const LIST_LIMIT: u64 = 100;
 
@@ -139,125 +137,6 @@ fn out(t: &TenantCtx, b: broadcast::Model, progress: Progress) -> BroadcastOut {
         started_at: b.started_at,
         finished_at: b.finished_at,
     }
-}
-
-/// Checks the text, the segment and the button; every bad field is named at once. The text's
-/// fault carries `details.position`, the byte offset where it starts.
-async fn check(
-    db: &impl ConnectionTrait,
-    t: &TenantCtx,
-    p: &project::Model,
-    text: &str,
-    segment: &Segment,
-    button: Option<&ButtonIn>,
-    photo_url: Option<&str>,
-) -> Result<usize> {
-    let mut errs = FieldErrors::default();
-    let mut position = None;
-    let shown = match html::check(text) {
-        Ok(n) if photo_url.is_some() && n > MAX_CAPTION => {
-            errs.add(
-                "text",
-                "caption_too_long",
-                format!("with a photo the text is its caption: at most {MAX_CAPTION} characters shown ({n} now)"),
-            );
-            None
-        }
-        Ok(n) => Some(n),
-        Err(f) => {
-            errs.add(
-                "text",
-                "invalid_html",
-                format!("{} (at byte {})", f.message, f.position),
-            );
-            position = Some(f.position);
-            None
-        }
-    };
-    match segment {
-        Segment::EndingWithin { days } | Segment::EndedWithin { days }
-            if !(1..=MAX_WINDOW_DAYS).contains(days) =>
-        {
-            errs.add(
-                "segment",
-                "out_of_range",
-                format!("days must be between 1 and {MAX_WINDOW_DAYS}"),
-            );
-        }
-        Segment::Active {
-            plan_ids, batch_id, ..
-        } if !plan_ids.is_empty() || batch_id.is_some() => {
-            if let Some(b) = batch_id {
-                let found = code_batch::Entity::find_by_id(*b)
-                    .filter(code_batch::Column::TenantId.eq(t.tenant_id))
-                    .filter(code_batch::Column::ProjectId.eq(p.id))
-                    .one(db)
-                    .await?;
-                if found.is_none() {
-                    errs.add(
-                        "segment",
-                        "unknown_batch",
-                        "the batch must belong to this project",
-                    );
-                }
-            }
-            let wanted: BTreeSet<Uuid> = plan_ids.iter().copied().collect();
-            let found: BTreeSet<Uuid> = plan::Entity::find()
-                .filter(plan::Column::TenantId.eq(t.tenant_id))
-                .filter(plan::Column::ProjectId.eq(p.id))
-                .filter(plan::Column::Id.is_in(wanted.iter().copied()))
-                .all(db)
-                .await?
-                .into_iter()
-                .map(|pl| pl.id)
-                .collect();
-            if found != wanted {
-                errs.add(
-                    "segment",
-                    "unknown_plan",
-                    "every plan must belong to this project",
-                );
-            }
-        }
-        _ => {}
-    }
-    match button {
-        Some(ButtonIn::Url { text, url }) => {
-            let n = text.trim().chars().count();
-            if n == 0 || n > 64 || text.chars().any(char::is_control) {
-                errs.add(
-                    "button",
-                    "invalid_label",
-                    "the label must be 1–64 characters, none of them control characters",
-                );
-            } else if !web_url(url) {
-                errs.add("button", "invalid_url", "must be an http or https URL");
-            }
-        }
-        Some(ButtonIn::Redeem) if !p.access_codes_enabled => errs.add(
-            "button",
-            "codes_disabled",
-            "the project does not take access codes",
-        ),
-        _ => {}
-    }
-    if let Some(url) = photo_url
-        && !web_url(url)
-    {
-        errs.add("photo_url", "invalid_url", "must be an http or https URL");
-    }
-    match (errs.finish(), position) {
-        (Ok(()), _) => Ok(shown.unwrap_or(0)),
-        (Err(e), Some(at)) => Err(e.with_details(serde_json::json!({"position": at}))),
-        (Err(e), None) => Err(e),
-    }
-}
-
-/// An http or https URL with a host and no control characters (a button's, a photo's).
-fn web_url(url: &str) -> bool {
-    !url.chars().any(char::is_control)
-        && reqwest::Url::parse(url)
-            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
 }
 
 /// Broadcasts go out through the project's bot: none is sent without one (a draft may wait).

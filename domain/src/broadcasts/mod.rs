@@ -13,10 +13,12 @@
 //! (`subscribers.blocked_at`) and left out of every later segment until they talk to the bot
 //! again. A suspended tenant's broadcast pauses and resumes on unsuspension.
 //!
-//! By use case: `html` (Telegram's HTML subset, checked before saving), `manage` (create,
+//! By use case: `html` (Telegram's HTML subset, checked before saving), `input` (every field
+//! of a broadcast checked), `manage` (create,
 //! preview, send, cancel, get, list), `send` (the job), `recovery` (stuck broadcasts queued
 //! again), `schedule` (`send_at`, and the sweep that starts due broadcasts).
 mod html;
+mod input;
 mod manage;
 mod recovery;
 mod schedule;
@@ -24,6 +26,7 @@ mod send;
 
 pub use entity::broadcast::BroadcastStatus;
 pub use html::{HtmlFault, MAX_CHARS, check as check_html};
+pub use input::MAX_CAPTION;
 pub use manage::*;
 pub use recovery::recover_stuck;
 pub use schedule::{MAX_SCHEDULE_DAYS, start_due};
