@@ -1,7 +1,8 @@
 //! The `SendBroadcast` job: claims pending recipients one at a time (up to [`IN_FLIGHT`] at
-//! once), sends through the paced sender's low lane, records each outcome, and finishes the broadcast (`done`, webhook event
-//! `broadcast.done`) once nobody is pending. Nothing is sent while the tenant is suspended
-//! or after the broadcast was canceled.
+//! once), sends through the paced sender's low lane (behind every reply to a subscriber),
+//! records each outcome, and finishes the broadcast (`done`, webhook event `broadcast.done`)
+//! once nobody is pending. Nothing is sent while the tenant is suspended or after the
+//! broadcast was canceled.
 use std::collections::VecDeque;
 
 use chrono::{DateTime, Duration, Utc};
