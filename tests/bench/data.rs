@@ -36,7 +36,10 @@ const LARGE: &[&str] = &[
 ];
 
 fn env_f64(k: &str, d: f64) -> f64 {
-    std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d)
+    std::env::var(k)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(d)
 }
 
 async fn exec(app: &TestApp, sql: &str) {
@@ -299,21 +302,50 @@ async fn main() {
         .unwrap();
     let deep_sub = {
         let (_, p) = app
-            .as_creator(&c, Method::GET, &format!("{api}/subscriptions?limit=500"), None)
+            .as_creator(
+                &c,
+                Method::GET,
+                &format!("{api}/subscriptions?limit=500"),
+                None,
+            )
             .await;
         p["next_cursor"].as_str().unwrap_or_default().to_string()
     };
     let routes: Vec<(&str, String)> = vec![
         ("codes, first page", format!("{api}/codes")),
-        ("codes, deep cursor", format!("{api}/codes?cursor={deep_code}")),
-        ("codes, status=redeemed", format!("{api}/codes?status=redeemed")),
-        ("codes, status=expired", format!("{api}/codes?status=expired")),
-        ("codes, search by code", format!("{api}/codes?q={some_code}")),
-        ("codes, search by prefix", format!("{api}/codes?q={}", &some_code[..6])),
+        (
+            "codes, deep cursor",
+            format!("{api}/codes?cursor={deep_code}"),
+        ),
+        (
+            "codes, status=redeemed",
+            format!("{api}/codes?status=redeemed"),
+        ),
+        (
+            "codes, status=expired",
+            format!("{api}/codes?status=expired"),
+        ),
+        (
+            "codes, search by code",
+            format!("{api}/codes?q={some_code}"),
+        ),
+        (
+            "codes, search by prefix",
+            format!("{api}/codes?q={}", &some_code[..6]),
+        ),
         ("subscriptions, first page", format!("{api}/subscriptions")),
-        ("subscriptions, deep cursor", format!("{api}/subscriptions?cursor={deep_sub}")),
-        ("subscriptions, status=active", format!("{api}/subscriptions?status=active")),
-        ("subscriptions, source=payment", format!("{api}/subscriptions?source=payment")),
+        (
+            "subscriptions, deep cursor",
+            format!("{api}/subscriptions?cursor={deep_sub}"),
+        ),
+        (
+            "subscriptions, status=active",
+            format!("{api}/subscriptions?status=active"),
+        ),
+        (
+            "subscriptions, source=payment",
+            format!("{api}/subscriptions?source=payment"),
+        ),
         ("subscribers, first page", format!("{api}/subscribers")),
         ("payments, first page", format!("{api}/payments")),
         ("revenue, 30 days", format!("{api}/revenue")),
@@ -368,7 +400,11 @@ async fn main() {
     assert_eq!(resp.status(), StatusCode::OK);
     let body = resp.bytes().await.unwrap();
     let export_secs = t.elapsed().as_secs_f64();
-    let rows = body.iter().filter(|b| **b == b'\n').count().saturating_sub(1);
+    let rows = body
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        .saturating_sub(1);
     let hwm_growth = rss_kb("VmHWM:").saturating_sub(hwm_before);
     let copy_sql = format!(
         "COPY (SELECT c.code, c.plan_id, c.batch_id, c.activation_count, c.max_activations, c.expires_at, c.created_at FROM access_codes c WHERE c.project_id = '{pid}' ORDER BY c.id) TO STDOUT WITH CSV HEADER"
@@ -397,7 +433,9 @@ async fn main() {
                 rows as f64 / export_secs / copy_rate
             );
         }
-        _ => println!("  psql not found or failed: no COPY baseline (apt-get install postgresql-client)"),
+        _ => println!(
+            "  psql not found or failed: no COPY baseline (apt-get install postgresql-client)"
+        ),
     }
 
     // Sweeps with 1 % of the rows due.
@@ -426,7 +464,11 @@ async fn main() {
     println!(
         "code expiry sweep, {due} of {codes} codes due: {touched} rows in {secs:.2} s ({:.0} rows/s); sequential scans: {}",
         touched as f64 / secs,
-        if scans.is_empty() { "none".into() } else { scans.join(", ") }
+        if scans.is_empty() {
+            "none".into()
+        } else {
+            scans.join(", ")
+        }
     );
     exec(&app, &format!(
         "UPDATE subscriptions SET ends_at = now() - interval '1 minute' WHERE id IN (SELECT id FROM subscriptions WHERE project_id = '{pid}' AND status = 'active' LIMIT {due})"
@@ -451,7 +493,14 @@ async fn main() {
     println!(
         "subscription end sweep, {due} due among {activations}: {ended} ended in {secs:.2} s ({:.0}/s); sequential scans: {}",
         ended as f64 / secs,
-        if scans.is_empty() { "none".into() } else { scans.join(", ") }
+        if scans.is_empty() {
+            "none".into()
+        } else {
+            scans.join(", ")
+        }
     );
-    println!("cores: {}", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!(
+        "cores: {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
 }
