@@ -100,13 +100,17 @@ async fn handle(ctx: &AppCtx, bot_id: Uuid) -> Result<std::sync::Arc<BotHandle>>
 
 /// What a Bot API call is paced as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Turn {
+pub(super) enum Turn {
     /// A message to a chat, in the reply lane: its slot is reserved at once.
     Reply(i64),
     /// A broadcast message to a chat, in the low lane: it takes only a slot that is free now.
     Broadcast(i64),
     /// Any other call, on the bot's budget for calls.
     Call,
+    /// An answer Telegram waits for with a deadline (`answerPreCheckoutQuery`: 10 s, or the
+    /// payment fails): not a message, so only a 429 hold delays it. Paced on the calls'
+    /// budget, a flash sale of a few hundred payers would answer the last ones too late.
+    Answer,
 }
 
 /// The earliest a message to `chat` may go: the bot's next free message slot, the chat's, and
@@ -149,6 +153,7 @@ async fn wait_turn(h: &BotHandle, turn: Turn) {
                     }
                     (t, free_now)
                 }
+                Turn::Answer => (p.held_until.map_or(now, |n| n.max(now)), true),
                 Turn::Call => {
                     let earliest = p.held_until.map_or(now, |n| n.max(now));
                     let t = p.calls_next.map_or(earliest, |n| n.max(earliest));
@@ -175,7 +180,7 @@ where
 }
 
 /// Runs one Bot API call paced as `turn`, waiting out 429s and retrying failures.
-async fn deliver_as<T, F, Fut>(h: &BotHandle, turn: Turn, call: F) -> Result<T>
+pub(super) async fn deliver_as<T, F, Fut>(h: &BotHandle, turn: Turn, call: F) -> Result<T>
 where
     F: Fn() -> Fut,
     Fut: Future<Output = std::result::Result<T, RequestError>>,

@@ -78,7 +78,8 @@ pub async fn answer_pre_checkout(
     use teloxide::payloads::AnswerPreCheckoutQuerySetters;
     let h = handle(ctx, bot_id).await?;
     let id = teloxide::types::PreCheckoutQueryId(query_id.to_string());
-    deliver(&h, None, || {
+    // Telegram fails the payment if this is not answered within 10 s.
+    deliver_as(&h, Turn::Answer, || {
         let req = h.bot.answer_pre_checkout_query(id.clone(), error.is_none());
         let req = match error {
             Some(e) => req.error_message(e),
