@@ -65,6 +65,7 @@ pub fn api_routes() -> (Router<AppCtx>, utoipa::openapi::OpenApi) {
         .routes(routes!(broadcasts::get))
         .routes(routes!(broadcasts::send))
         .routes(routes!(broadcasts::cancel))
+        .routes(routes!(broadcasts::send_test))
         .routes(routes!(codes::preview))
         .routes(routes!(codes::create_batch))
         .routes(routes!(codes::get_batch))

@@ -29,6 +29,7 @@ mod m20261205_000630_contact_text;
 mod m20261205_000640_broadcast_schedule;
 mod m20261205_000641_broadcast_photo;
 mod m20261205_000650_promos_in_the_bot;
+mod m20261205_000660_priced_activations;
 
 pub struct Migrator;
 
@@ -61,6 +62,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000640_broadcast_schedule::Migration),
             Box::new(m20261205_000641_broadcast_photo::Migration),
             Box::new(m20261205_000650_promos_in_the_bot::Migration),
+            Box::new(m20261205_000660_priced_activations::Migration),
         ]
     }
 }

@@ -105,3 +105,19 @@ pub async fn cancel(
         broadcasts::cancel(&ctx, &t, project_id, broadcast_id).await?,
     ))
 }
+
+/// "Send me a test": the broadcast as recipients will get it, to the caller's Telegram chat
+/// linked to the project's bot. Its recipients and state are untouched.
+#[utoipa::path(post, path = "/api/v1/projects/{project_id}/broadcasts/{broadcast_id}/test", tag = "broadcasts",
+    params(("project_id" = Uuid, Path), ("broadcast_id" = Uuid, Path)),
+    responses((status = 200, body = broadcasts::TestSent), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`no_linked_chat` (link your Telegram account to the bot first) or `bot_not_connected`")))]
+pub async fn send_test(
+    State(ctx): State<AppCtx>,
+    Creator(t): Creator,
+    ApiPath((project_id, broadcast_id)): ApiPath<(Uuid, Uuid)>,
+) -> ApiResult<Json<broadcasts::TestSent>> {
+    Ok(Json(
+        broadcasts::send_test(&ctx, &t, project_id, broadcast_id).await?,
+    ))
+}

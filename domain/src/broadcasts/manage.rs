@@ -452,7 +452,7 @@ pub async fn cancel(
     get(ctx, t, project_id, broadcast_id).await
 }
 
-async fn find(
+pub(super) async fn find(
     db: &impl ConnectionTrait,
     t: &TenantCtx,
     project_id: Uuid,

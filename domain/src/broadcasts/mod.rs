@@ -23,6 +23,7 @@ mod manage;
 mod recovery;
 mod schedule;
 mod send;
+mod trial_run;
 
 pub use entity::broadcast::BroadcastStatus;
 pub use html::{HtmlFault, MAX_CHARS, check as check_html};
@@ -31,6 +32,7 @@ pub use manage::*;
 pub use recovery::recover_stuck;
 pub use schedule::{MAX_SCHEDULE_DAYS, start_due};
 pub use send::{IN_FLIGHT, resume_paused, send as run};
+pub use trial_run::{NO_LINKED_CHAT, TestSent, send_test};
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{

@@ -41,7 +41,7 @@ pub const IN_FLIGHT: usize = 8;
 pub const LEASE_SECS: i64 = 60;
 
 /// The broadcast's button; the "Redeem a code" one is worded in the recipient's `lang`.
-fn keyboard(button: Option<&serde_json::Value>, lang: i18n::Lang) -> Option<Keyboard> {
+pub(super) fn keyboard(button: Option<&serde_json::Value>, lang: i18n::Lang) -> Option<Keyboard> {
     let b: ButtonIn = serde_json::from_value(button?.clone()).ok()?;
     Some(vec![vec![match b {
         ButtonIn::Url { text, url } => Button::Url {

@@ -292,15 +292,15 @@ const PAYMENTS_BY_DAY: &str = "SELECT {day} AS day, plan_id, currency, \
      WHERE tenant_id = {1} AND project_id = {2} AND status = 'paid' \
      AND paid_at >= {3} AND paid_at < {4} GROUP BY 1, 2, 3";
 
-/// Priced code orders (activations of the project's codes at the price recorded on them, or
-/// their subscription's for older ones; zero-priced ones left out), per UTC day, plan and
-/// currency.
+/// Priced code orders (activations of the project's codes at the price recorded on them;
+/// zero-priced ones left out), per UTC day, plan and currency. Only priced activations are read (the partial index `ix_activations_priced`): revenue costs
+/// what was sold, however many free codes were redeemed.
 const CODE_ORDERS_BY_DAY: &str = "SELECT {day} AS day, c.plan_id AS plan_id, s.currency AS currency, \
-     CAST(SUM(COALESCE(a.price_minor, s.price_minor)) AS BIGINT) AS amount, COUNT(*) AS n \
+     CAST(SUM(a.price_minor) AS BIGINT) AS amount, COUNT(*) AS n \
      FROM activations a JOIN access_codes c ON c.id = a.access_code_id \
      JOIN subscriptions s ON s.id = a.subscription_id \
      WHERE a.tenant_id = {1} AND c.tenant_id = {1} AND c.project_id = {2} \
-     AND a.at >= {3} AND a.at < {4} AND COALESCE(a.price_minor, s.price_minor) > 0 \
+     AND a.at >= {3} AND a.at < {4} AND a.price_minor > 0 \
      GROUP BY 1, 2, 3";
 
 #[derive(Debug, sea_orm::FromQueryResult)]

@@ -10,6 +10,7 @@ mod pacing;
 mod photo;
 mod recovery;
 mod schedule;
+mod trial_run;
 
 use gatehouse_tests::{
     Backend, Creator,

@@ -54,6 +54,7 @@ fn routes(ids: &HashMap<&'static str, String>) -> Vec<Route> {
         (GET, "/api/v1/projects/{project_id}/broadcasts/{broadcast_id}", None, None),
         (POST, "/api/v1/projects/{project_id}/broadcasts/{broadcast_id}/send", Some(SendBroadcasts), None),
         (POST, "/api/v1/projects/{project_id}/broadcasts/{broadcast_id}/cancel", Some(SendBroadcasts), None),
+        (POST, "/api/v1/projects/{project_id}/broadcasts/{broadcast_id}/test", Some(SendBroadcasts), None),
         (POST, "/api/v1/projects/{project_id}/codes/preview", None, Some(json!({"plan_id": plan_id, "quantity": 1}))),
         (POST, "/api/v1/projects/{project_id}/code-batches", Some(GenerateCodes), Some(batch(plan_id, 1))),
         (GET, "/api/v1/projects/{project_id}/code-batches/{batch_id}", None, None),
