@@ -134,13 +134,17 @@ pub async fn csv_context_for(ctx: &AppCtx, p: &project::Model) -> Result<CsvCont
 }
 
 /// Codes fetched per page while streaming the CSV.
-const STREAM_PAGE: u64 = 1_000;
+const STREAM_PAGE: u64 = 5_000;
+/// Pages formatted ahead of the reader: the next page is read from the database while the
+/// last one is being sent, and memory stays bounded (about this many pages of CSV).
+const PAGES_AHEAD: usize = 2;
 
 /// The filtered codes of a project as a CSV byte stream: the BOM and header, then the rows
-/// page by page as the reader pulls, so memory stays flat however many codes there are.
-/// The project is checked (and the CSV context read) before the stream is returned, so a
-/// missing or foreign project is a `NotFound` error before any byte; a failure mid-stream
-/// is logged and ends the stream with an I/O error.
+/// page by page, so memory stays flat however many codes there are. A task reads and formats
+/// the pages [`PAGES_AHEAD`] ahead of the reader (the database and the network overlap); it
+/// stops when the reader goes away. The project is checked (and the CSV context read) before
+/// the stream is returned, so a missing or foreign project is a `NotFound` error before any
+/// byte; a failure mid-stream is logged and ends the stream with an I/O error.
 pub async fn csv_stream(
     ctx: &AppCtx,
     t: &TenantCtx,
@@ -149,27 +153,34 @@ pub async fn csv_stream(
 ) -> Result<impl futures::Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static + use<>> {
     use futures::StreamExt as _;
 
-    let cx = std::sync::Arc::new(csv_context(ctx, t, project_id).await?);
+    let cx = csv_context(ctx, t, project_id).await?;
     let header = futures::stream::once(async { Ok(bytes::Bytes::from(header_bytes())) });
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(PAGES_AHEAD);
     let (ctx, t) = (ctx.clone(), t.clone());
-    let pages = futures::stream::unfold(Some(None::<Uuid>), move |after| {
-        let (ctx, t, f, cx) = (ctx.clone(), t.clone(), f.clone(), cx.clone());
-        async move {
-            let after = after?;
+    tokio::spawn(async move {
+        let mut after = None::<Uuid>;
+        loop {
             match codes::export_page(&ctx, &t, project_id, &f, after, STREAM_PAGE).await {
-                Ok(rows) if rows.is_empty() => None,
+                Ok(rows) if rows.is_empty() => return,
                 Ok(rows) => {
                     // A short page is the last one.
-                    let next =
-                        ((rows.len() as u64) == STREAM_PAGE).then(|| rows.last().map(|r| r.id));
-                    Some((Ok(bytes::Bytes::from(rows_bytes(&rows, &cx))), next))
+                    let last = (rows.len() as u64) < STREAM_PAGE;
+                    after = rows.last().map(|r| r.id);
+                    let chunk = bytes::Bytes::from(rows_bytes(&rows, &cx));
+                    if tx.send(Ok(chunk)).await.is_err() || last {
+                        return;
+                    }
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "export failed mid-stream");
-                    Some((Err(std::io::Error::other("export failed")), None))
+                    let _ = tx.send(Err(std::io::Error::other("export failed"))).await;
+                    return;
                 }
             }
         }
+    });
+    let pages = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
     });
     Ok(header.chain(pages))
 }
