@@ -277,6 +277,28 @@ pub async fn cancel(
     act(&ctx, &s, project_id, broadcast_id, false).await
 }
 
+/// "Send me a test": to the creator's own Telegram chat linked to the bot; without one the
+/// page says how to link it.
+pub async fn test(
+    State(ctx): State<AppCtx>,
+    s: CreatorSession,
+    Path((project_id, broadcast_id)): Path<(Uuid, Uuid)>,
+) -> WebResult {
+    match broadcasts::send_test(&ctx, &s.t, project_id, broadcast_id).await {
+        Ok(_) => Ok(page::see_other(format!(
+            "/projects/{project_id}/broadcasts"
+        ))),
+        Err(e) => {
+            let errors = FormErrors::from_error(e)?;
+            let d = Draft {
+                segment: "all".into(),
+                ..Draft::default()
+            };
+            view(&ctx, &s, project_id, d, None, errors).await
+        }
+    }
+}
+
 /// Sends (now) or cancels one broadcast, then back to the list (with the refusal, if any).
 async fn act(
     ctx: &AppCtx,

@@ -103,6 +103,10 @@ pub fn router(ctx: AppCtx) -> Router {
             "/projects/{project_id}/broadcasts/{broadcast_id}/cancel",
             post(broadcasts::cancel),
         )
+        .route(
+            "/projects/{project_id}/broadcasts/{broadcast_id}/test",
+            post(broadcasts::test),
+        )
         .route("/projects/{project_id}/codes", get(codes::list_page))
         .route("/projects/{project_id}/codes/new", get(codes::new_page))
         .route("/projects/{project_id}/codes/preview", post(codes::preview))

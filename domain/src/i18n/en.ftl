@@ -68,7 +68,7 @@ button-cancel-renewal = Cancel renewal: { $plan }
 ## Telegram Stars
 
 stars-disabled = Payments with Telegram Stars are not accepted here at the moment.
-no-renewal = There is no renewal to cancel.
+no-renewal = There is no renewal to cancel. Send /my to see your subscriptions.
 renewal-cancelled = Renewal cancelled: your “{ $plan }” subscription stays active { $term } and then ends.
 
 ## Reminders

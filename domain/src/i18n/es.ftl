@@ -71,7 +71,7 @@ button-cancel-renewal = Cancelar renovación: { $plan }
 ## Telegram Stars
 
 stars-disabled = Aquí no se aceptan pagos con Telegram Stars en este momento.
-no-renewal = No hay ninguna renovación que cancelar.
+no-renewal = No hay ninguna renovación que cancelar. Envía /my para ver tus suscripciones.
 renewal-cancelled = Renovación cancelada: tu suscripción «{ $plan }» sigue activa { $term } y luego termina.
 
 ## Reminders

@@ -71,7 +71,7 @@ button-cancel-renewal = Cancelar renovação: { $plan }
 ## Telegram Stars
 
 stars-disabled = Pagamentos com Telegram Stars não são aceitos aqui no momento.
-no-renewal = Não há renovação para cancelar.
+no-renewal = Não há renovação para cancelar. Envie /my para ver suas assinaturas.
 renewal-cancelled = Renovação cancelada: sua assinatura “{ $plan }” continua ativa { $term } e depois termina.
 
 ## Reminders

@@ -78,7 +78,7 @@ button-cancel-renewal = Отменить продление: { $plan }
 ## Telegram Stars
 
 stars-disabled = Оплата через Telegram Stars здесь сейчас не принимается.
-no-renewal = Нет продления, которое можно отменить.
+no-renewal = Нет продления, которое можно отменить. Отправьте /my, чтобы увидеть ваши подписки.
 renewal-cancelled = Продление отменено: ваша подписка «{ $plan }» остаётся активной { $term }, а затем закончится.
 
 ## Reminders

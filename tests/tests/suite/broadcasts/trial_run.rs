@@ -38,6 +38,22 @@ async fn a_test_goes_to_the_creators_linked_chat_only_and_changes_nothing() {
     let (_, after) = call(&s, &s.c, Method::GET, &format!("/{id}"), None).await;
     assert_eq!(after["status"], "draft", "{after}");
 
+    // The dashboard's "Send me a test" button does the same.
+    let mut w = s.app.web_login(&s.c.email).await;
+    let page = w.get(&format!("/projects/{}/broadcasts", s.pid)).await.body;
+    assert!(page.contains("Send me a test"), "{page}");
+    let r = w
+        .post_form(&format!("/projects/{}/broadcasts/{id}/test", s.pid), &[])
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    for _ in 0..100 {
+        if got(&s, owner, "Trial") == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(got(&s, owner, "Trial"), 2, "a second test arrived");
+
     // A creator with no linked chat is told how to get one.
     let bare = setup().await;
     let (_, b) = call(
@@ -57,4 +73,17 @@ async fn a_test_goes_to_the_creators_linked_chat_only_and_changes_nothing() {
     )
     .await;
     gatehouse_tests::app::assert_error(&r, StatusCode::CONFLICT, "no_linked_chat", None);
+    let mut w = bare.app.web_login(&bare.c.email).await;
+    let r = w
+        .post_form(
+            &format!(
+                "/projects/{}/broadcasts/{}/test",
+                bare.pid,
+                b["id"].as_str().unwrap()
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.body);
+    assert!(r.body.contains("link your Telegram account"), "{}", r.body);
 }
