@@ -131,12 +131,7 @@ async fn on_message(ctx: &AppCtx, h: &BotHandle, lang: Lang, m: Message) -> doma
             if let Some(code) = arg.strip_prefix("p_") {
                 return promo::typed(ctx, h, lang, &from, chat, code).await;
             }
-            let user = domain::subscriptions::TgUser {
-                id: from.id,
-                username: from.username.clone(),
-                first_name: from.first_name.clone(),
-                language_code: from.language_code.clone(),
-            };
+            let user = from.tg_user();
             domain::subscriptions::started(ctx, h, &user).await?;
             start(ctx, h, lang, chat).await
         }
@@ -504,12 +499,7 @@ async fn redeem(
     // link's `/start` has already ended it; clearing again would be one more round trip.)
     awaiting: bool,
 ) -> domain::Result<()> {
-    let user = domain::subscriptions::TgUser {
-        id: from.id,
-        username: from.username.clone(),
-        first_name: from.first_name.clone(),
-        language_code: from.language_code.clone(),
-    };
+    let user = from.tg_user();
     match redemption::redeem(ctx, h, &user, typed).await {
         Ok(r) => {
             if awaiting {
@@ -567,12 +557,7 @@ async fn start_trial(
     let Ok(plan_id) = uuid::Uuid::parse_str(plan_id) else {
         return say(ctx, h, chat, &t(lang, "button-out-of-date")).await;
     };
-    let user = subs::TgUser {
-        id: from.id,
-        username: from.username.clone(),
-        first_name: from.first_name.clone(),
-        language_code: from.language_code.clone(),
-    };
+    let user = from.tg_user();
     match subs::start_trial(ctx, h, &user, plan_id).await {
         Ok(tl) => {
             let head = tr(
@@ -693,12 +678,7 @@ async fn buy(
     let Ok(plan_id) = uuid::Uuid::parse_str(plan_id) else {
         return say(ctx, h, chat, &t(lang, payments::REFUSE_PLAN)).await;
     };
-    let user = domain::subscriptions::TgUser {
-        id: cb.from.id,
-        username: cb.from.username.clone(),
-        first_name: cb.from.first_name.clone(),
-        language_code: cb.from.language_code.clone(),
-    };
+    let user = cb.from.tg_user();
     match payments::offer(ctx, h, &user, chat, plan_id, None).await {
         Ok(_) => Ok(()),
         Err(e) if e.code == payments::STARS_DISABLED => {
@@ -748,12 +728,7 @@ async fn on_successful_payment(
     paid: &SuccessfulPayment,
 ) -> domain::Result<()> {
     let charge = payments::Charge {
-        user: domain::subscriptions::TgUser {
-            id: from.id,
-            username: from.username.clone(),
-            first_name: from.first_name.clone(),
-            language_code: from.language_code.clone(),
-        },
+        user: from.tg_user(),
         currency: paid.currency.clone(),
         total_amount: paid.total_amount,
         payload: paid.invoice_payload.clone(),

@@ -73,6 +73,18 @@ pub struct User {
     pub language_code: Option<String>,
 }
 
+impl User {
+    /// The user as the domain knows a Telegram user.
+    pub fn tg_user(&self) -> domain::subscriptions::TgUser {
+        domain::subscriptions::TgUser {
+            id: self.id,
+            username: self.username.clone(),
+            first_name: self.first_name.clone(),
+            language_code: self.language_code.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Message {
     pub chat: Chat,

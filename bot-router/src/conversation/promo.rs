@@ -7,7 +7,6 @@ use domain::{
     bots::{self, BotHandle, Conversation},
     i18n::{Lang, t, tr},
     payments, promos,
-    subscriptions::TgUser,
     telegram::{self, Button},
 };
 
@@ -16,15 +15,6 @@ use crate::update::{CallbackQuery, User};
 
 /// Callback data of the "I have a promo code" button.
 pub const PROMO_BUTTON: &str = "promo";
-
-fn tg_user(u: &User) -> TgUser {
-    TgUser {
-        id: u.id,
-        username: u.username.clone(),
-        first_name: u.first_name.clone(),
-        language_code: u.language_code.clone(),
-    }
-}
 
 /// The "I have a promo code" button of `/start`, when the project has a promo open now.
 pub async fn button(ctx: &AppCtx, h: &BotHandle, lang: Lang) -> domain::Result<Option<Button>> {
@@ -76,7 +66,7 @@ pub async fn typed(
     chat: i64,
     text: &str,
 ) -> domain::Result<()> {
-    let user = tg_user(from);
+    let user = from.tg_user();
     let sub = domain::subscriptions::started(ctx, h, &user).await?;
     let found = match promos::find_typed(ctx, h, text).await {
         Ok(p) => p,
@@ -159,7 +149,7 @@ async fn offer(
     plan_id: uuid::Uuid,
     promo_id: uuid::Uuid,
 ) -> domain::Result<()> {
-    match payments::offer(ctx, h, &tg_user(from), chat, plan_id, Some(promo_id)).await {
+    match payments::offer(ctx, h, &from.tg_user(), chat, plan_id, Some(promo_id)).await {
         Ok(_) => Ok(()),
         Err(e) if e.code == payments::STARS_DISABLED => {
             say(ctx, h, chat, &t(lang, "stars-disabled")).await
