@@ -269,7 +269,9 @@ async fn each_promo_that_cannot_be_used_gets_its_own_reply_and_the_button_asks_f
 
 #[tokio::test]
 async fn a_cap_of_ten_with_fifty_buyers_at_once_accepts_exactly_ten_and_honours_a_late_payment() {
-    let s = setup(7, 200, &[]).await;
+    // The lapsed-place sweep serves every tenant: a database of its own counts only ours.
+    let db = gatehouse_tests::app::isolated_pg_database().await;
+    let s = setup(7, 200, &[("DATABASE_URL", &db)]).await;
     promo(
         &s,
         json!({"code": "TENONLY", "percent_off": 50, "max_uses": 10}),
