@@ -197,11 +197,13 @@ impl TestApp {
             // of their own (`isolated_pg_database`).
             env.entry("JOB_SWEEP_SECS".into())
                 .or_insert_with(|| "3600".into());
-            // The same for the minute sweeps (subscription ends and reminders, code expiry):
-            // tests call them directly.
-            env.entry("WORKER_MINUTE_SWEEPS".into())
-                .or_insert_with(|| "off".into());
         }
+        // The minute sweeps (subscription ends and reminders, code expiry, lapsed promo
+        // places): tests call them directly, after walking the app's clock — on any database,
+        // or the app's own cron would race them for the same rows. Process tests (`cluster`)
+        // show them running in a real worker.
+        env.entry("WORKER_MINUTE_SWEEPS".into())
+            .or_insert_with(|| "off".into());
         let config = Config::from_lookup(|k| env.get(k).cloned()).expect("test config");
         let db = domain::ctx::connect_db(&config).await.expect("db");
         let redis = match &config.redis_url {
